@@ -1,0 +1,72 @@
+// Command eacgate is the EAC PKI gateway: SOAP endpoints for the CVCA, DV and SPOC roles,
+// and the operator tools around them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// cli is what every sub-command gets: its arguments and the process's standard streams.
+type cli struct {
+	args   []string
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// command is one top-level sub-command ("cvc", "key", ...). run returns the process exit code.
+type command struct {
+	summary string
+	run     func(ctx context.Context, c cli) int
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"cvc":   {"print, verify and request CV certificates", runCVC},
+		"key":   {"generate and list signing keys (software keystore or PKCS#11)", runKey},
+		"audit": {"verify the hash-chained audit log", runAudit},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: eacgate COMMAND [ARGS]\n\ncommands:")
+	cmds := commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'eacgate COMMAND -h' for the command's own help.")
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "eacgate: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	return cmd.run(ctx, cli{args: args[1:], stdout: stdout, stderr: stderr})
+}
