@@ -71,10 +71,11 @@ const p11MetaFormat = "eacgate-key-meta/v1"
 
 // PKCS11Keystore keeps keys in a PKCS#11 token. It is safe for concurrent use.
 type PKCS11Keystore struct {
-	cfg  PKCS11Config
-	log  *slog.Logger
-	mod  *module
-	pool *pool
+	cfg   PKCS11Config
+	log   *slog.Logger
+	mod   *module
+	pool  *pool
+	genMu sync.Mutex // serialises Generate, so that two calls cannot both take one label
 }
 
 var _ Keystore = (*PKCS11Keystore)(nil)
@@ -89,17 +90,18 @@ func OpenPKCS11(ctx context.Context, cfg PKCS11Config) (*PKCS11Keystore, error) 
 	if cfg.TokenLabel == "" {
 		return nil, fmt.Errorf("%w: no token label configured", ErrTokenNotFound)
 	}
+	mod, err := acquireModule(cfg.ModulePath)
+	if err != nil {
+		return nil, err
+	}
 	pin, err := cfg.PIN.read("PIN", log)
 	if err != nil {
+		mod.release()
 		return nil, fmt.Errorf("pkcs11 token %q: %w", cfg.TokenLabel, err)
 	}
 	size := cfg.PoolSize
 	if size <= 0 {
 		size = max(runtime.GOMAXPROCS(0), 2)
-	}
-	mod, err := acquireModule(cfg.ModulePath)
-	if err != nil {
-		return nil, err
 	}
 	k := &PKCS11Keystore{cfg: cfg, log: log, mod: mod}
 	k.pool = newPool(mod, cfg.TokenLabel, pin, size, log)
@@ -144,6 +146,8 @@ func (k *PKCS11Keystore) Generate(ctx context.Context, label string, spec KeySpe
 		return nil, err
 	}
 	created := time.Now().UTC().Truncate(time.Second)
+	k.genMu.Lock()
+	defer k.genMu.Unlock()
 	var signer *p11Signer
 	err = k.pool.do(ctx, func(s *session) error {
 		c := k.mod.ctx
@@ -598,6 +602,19 @@ func (s *p11Signer) SignContext(ctx context.Context, digest []byte, opts crypto.
 		return nil, fmt.Errorf("pkcs11: sign with key %q: ECDSA signature of %d bytes, want %d", s.info.Label, len(sig), 2*n)
 	}
 	return marshalECDSASig(new(big.Int).SetBytes(sig[:n]), new(big.Int).SetBytes(sig[n:]))
+}
+
+// SignRS signs digest with an EC key and returns r and s (cvc.Sign uses it to skip the DER
+// round trip). It fails for RSA keys. rand is ignored.
+func (s *p11Signer) SignRS(_ io.Reader, digest []byte) (r, ss *big.Int, err error) {
+	if s.orderSize == 0 {
+		return nil, nil, fmt.Errorf("hsm: key %q is not an EC key", s.info.Label)
+	}
+	der, err := s.SignContext(context.Background(), digest, crypto.Hash(0))
+	if err != nil {
+		return nil, nil, err
+	}
+	return parseECDSASig(der)
 }
 
 // mechanism returns the PKCS#11 mechanism and the data to sign for digest and opts.

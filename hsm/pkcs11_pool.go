@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	p11 "github.com/miekg/pkcs11"
 )
@@ -144,10 +145,10 @@ type pool struct {
 	pin   []byte
 	log   *slog.Logger
 	size  int
-	sem   chan struct{}  // one token per session in use
-	idle  chan *session  // capacity size
-	quit  chan struct{}  // closed by close
-	mu    sync.Mutex     // guards the fields below
+	sem   chan struct{} // one token per session in use
+	idle  chan *session // capacity size
+	quit  chan struct{} // closed by close
+	mu    sync.Mutex    // guards the fields below
 	slot  uint
 	gen   uint64 // bumped on every reset; sessions and key handles of older generations are dropped
 	stale bool   // the slot must be looked up again before the next C_OpenSession
@@ -347,11 +348,31 @@ func (p *pool) closeSession(s *session) {
 	_ = p.mod.ctx.CloseSession(s.h)
 }
 
+// retryDelays are the pauses before the second and third attempt of an operation that
+// failed with a session or token error. A token coming back from a reset (or sessions being
+// closed while new ones open) can fail the first retry too; three attempts within about
+// 60 ms ride that out without hiding a token that is really gone.
+var retryDelays = [...]time.Duration{0, 10 * time.Millisecond, 50 * time.Millisecond}
+
 // do runs fn with a pooled session. If fn fails with a session or token error, the pool is
-// reset and fn runs once more with a fresh, logged-in session.
+// reset and fn runs again with a fresh, logged-in session (at most len(retryDelays) times
+// in all).
 func (p *pool) do(ctx context.Context, fn func(s *session) error) error {
 	var err error
-	for attempt := 0; attempt < 2; attempt++ {
+	for attempt, delay := range retryDelays {
+		if attempt > 0 {
+			p.log.Info("pkcs11 operation failed, retrying with a new session", "token", p.token,
+				"attempt", attempt+1, "err", err)
+			if delay > 0 {
+				t := time.NewTimer(delay)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return fmt.Errorf("%w (giving up: %w)", err, ctx.Err())
+				}
+			}
+		}
 		var s *session
 		s, err = p.get(ctx)
 		if err != nil {
@@ -361,9 +382,6 @@ func (p *pool) do(ctx context.Context, fn func(s *session) error) error {
 		p.put(s, err)
 		if err == nil || !retryable(err) {
 			return err
-		}
-		if attempt == 0 {
-			p.log.Info("pkcs11 operation failed, retrying with a new session", "token", p.token, "err", err)
 		}
 	}
 	return err

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -370,9 +371,13 @@ func TestPKCS11Recovery(t *testing.T) {
 			}
 		})
 	}
-	for range 5 {
+	for i := range 6 {
 		time.Sleep(20 * time.Millisecond)
-		if err := ks.CloseAllSessionsForTest(); err != nil {
+		hook := ks.CloseAllSessionsForTest
+		if i%3 == 2 {
+			hook = ks.FinalizeForTest
+		}
+		if err := hook(); err != nil {
 			t.Error(err)
 		}
 	}
@@ -422,5 +427,61 @@ func TestPKCS11IssueCertificate(t *testing.T) {
 			}
 			issueSelfSigned(t, s)
 		})
+	}
+}
+
+// TestPKCS11ForeignKey uses keys put on the token by another tool (softhsm2-util --import of
+// the openpace CVCA keys): no metadata object, so the algorithm is inferred.
+func TestPKCS11ForeignKey(t *testing.T) {
+	base := "/work/shared/vectors/openpace"
+	if _, err := os.Stat(base); err != nil {
+		t.Skipf("openpace vectors not available: %v", err)
+	}
+	tok := softhsmtest.NewToken(t, "foreign")
+	for i, dir := range []string{"p256", "bp256", "rsa15"} {
+		cmd := exec.Command(softhsmtest.Util(t), "--import", filepath.Join(base, dir, "cvca.key.pem"),
+			"--token", tok.Label, "--label", "imported-"+dir, "--id", fmt.Sprintf("%04x", i+1), "--pin", tok.PIN)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("softhsm2-util --import: %v\n%s", err, out)
+		}
+	}
+	ks := openToken(t, tok, 2)
+	for _, tc := range []struct {
+		dir string
+		alg cvc.Algorithm
+	}{{"p256", cvc.ECDSA_SHA256}, {"bp256", cvc.ECDSA_SHA256}, {"rsa15", cvc.RSA_PSS_SHA256}} {
+		s, err := ks.Signer(context.Background(), "imported-"+tc.dir)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.dir, err)
+		}
+		if s.Algorithm() != tc.alg {
+			t.Errorf("%s: inferred %v, want %v", tc.dir, s.Algorithm(), tc.alg)
+		}
+		raw, err := os.ReadFile(filepath.Join(base, tc.dir, "cvca.cvcert"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert, err := cvc.ParseCertificate(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		domain, _ := cert.PublicKey.Curve()
+		certKey, err := cert.PublicKey.Key(domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		samePublic(t, certKey, s.Public())
+		// Sign under the certificate's algorithm (whatever was inferred).
+		sig, err := cvc.Sign(s, cert.PublicKey.Algorithm, []byte("m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cvc.VerifySignature(cert.PublicKey.Algorithm, certKey, []byte("m"), sig); err != nil {
+			t.Fatalf("%s: %v", tc.dir, err)
+		}
+	}
+	infos, err := ks.List(context.Background())
+	if err != nil || len(infos) != 3 {
+		t.Fatalf("List: %v %v", infos, err)
 	}
 }

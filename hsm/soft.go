@@ -17,6 +17,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -553,6 +554,19 @@ var _ Signer = (*softSigner)(nil)
 func (s *softSigner) Public() crypto.PublicKey { return s.pub }
 func (s *softSigner) Algorithm() cvc.Algorithm { return s.alg }
 func (s *softSigner) Label() string            { return s.label }
+
+// SignRS signs digest with an EC key and returns r and s (cvc.Sign uses it to skip the DER
+// round trip). It fails for RSA keys. A nil rand means crypto/rand.
+func (s *softSigner) SignRS(r io.Reader, digest []byte) (*big.Int, *big.Int, error) {
+	k, ok := s.priv.(*ecc.PrivateKey)
+	if !ok {
+		return nil, nil, fmt.Errorf("hsm: key %q is not an EC key", s.label)
+	}
+	if r == nil {
+		r = rand.Reader
+	}
+	return k.SignRS(r, digest)
+}
 
 // Sign signs digest; see [Signer]. A nil rand means crypto/rand.
 func (s *softSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {

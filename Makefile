@@ -1,0 +1,39 @@
+# eacgate — see README.md. `make run` starts the gateway, `make test` runs every check.
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+FUZZTIME ?= 10s
+
+.PHONY: build run test check unit fuzz bench generate clean
+
+build:
+	$(GO) build -o bin/eacgate ./cmd/eacgate
+
+run: build
+	./bin/eacgate serve
+
+generate:
+	$(GO) generate ./...
+
+# Everything CI runs (.ci/run calls this target).
+test: check unit fuzz
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+# Short fuzzing of the decoders (go test -fuzz takes one target at a time).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTLV$$' -fuzztime $(FUZZTIME) ./cvc/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCertificate$$' -fuzztime $(FUZZTIME) ./cvc/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./cvc/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./cvc/ ./ecc/ ./hsm/ ./store/
+
+clean:
+	rm -rf bin
