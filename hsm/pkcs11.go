@@ -76,6 +76,8 @@ type PKCS11Keystore struct {
 	mod   *module
 	pool  *pool
 	genMu sync.Mutex // serialises Generate, so that two calls cannot both take one label
+
+	closeOnce sync.Once
 }
 
 var _ Keystore = (*PKCS11Keystore)(nil)
@@ -119,14 +121,10 @@ func OpenPKCS11(ctx context.Context, cfg PKCS11Config) (*PKCS11Keystore, error) 
 
 // Close closes every session (waiting for operations in progress) and releases the module.
 func (k *PKCS11Keystore) Close() error {
-	k.pool.mu.Lock()
-	done := k.pool.done
-	k.pool.mu.Unlock()
-	if done {
-		return nil
-	}
-	k.pool.close()
-	k.mod.release()
+	k.closeOnce.Do(func() {
+		k.pool.close()
+		k.mod.release()
+	})
 	return nil
 }
 

@@ -139,7 +139,7 @@ func TestPKCS11GenerateErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := s.Public().(*ecc.PublicKey).Curve(); c != ecc.CurveByName("P-384") {
+	if c := s.Public().(*ecc.PublicKey).Curve(); c.Name() != "P-384" {
 		t.Fatalf("default curve for ECDSA-SHA-384 is not P-384")
 	}
 }

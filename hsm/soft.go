@@ -439,8 +439,8 @@ func (f *softFile) info() (KeyInfo, error) {
 
 // Signer decrypts (once per keystore) and returns the key labelled label.
 func (k *SoftKeystore) Signer(ctx context.Context, label string) (Signer, error) {
-	if err := checkLabel(label); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrKeyNotFound, err)
+	if checkLabel(label) != nil {
+		return nil, fmt.Errorf("%w: %q is not a valid label", ErrKeyNotFound, label)
 	}
 	k.mu.Lock()
 	s, ok := k.cache[label]
