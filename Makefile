@@ -31,6 +31,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTLV$$' -fuzztime $(FUZZTIME) ./cvc/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCertificate$$' -fuzztime $(FUZZTIME) ./cvc/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./cvc/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME) ./server/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./cvc/ ./ecc/ ./hsm/ ./store/
