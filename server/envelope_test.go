@@ -46,8 +46,8 @@ func TestParseEnvelopeHostile(t *testing.T) {
 		return `<s:Envelope xmlns:s="` + NamespaceSOAP11 + `"><s:Body>` + inner + `</s:Body></s:Envelope>`
 	}
 	cases := map[string]string{
-		"billion laughs": `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>` + body(`<a>&lol2;</a>`),
-		"external entity": `<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>` + body(`<a>&xxe;</a>`),
+		"billion laughs":   `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>` + body(`<a>&lol2;</a>`),
+		"external entity":  `<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>` + body(`<a>&xxe;</a>`),
 		"undefined entity": body(`<a>&xxe;</a>`),
 		"deep nesting":     body(strings.Repeat("<a>", 100) + strings.Repeat("</a>", 100)),
 		"truncated":        body(`<a>`)[:40],
