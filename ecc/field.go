@@ -51,12 +51,6 @@ func limbsFromBig(x *big.Int) limbs {
 	return l
 }
 
-func (f *field) toBig(x *limbs) *big.Int {
-	var y limbs
-	f.fromMont(&y, x)
-	return new(big.Int).SetBytes(f.bytes(&y))
-}
-
 // mul sets z = x*y*R^-1 mod m (CIOS Montgomery multiplication). z may alias x or y.
 func (f *field) mul(z, x, y *limbs) {
 	n := f.n
