@@ -34,7 +34,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME) ./server/
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./cvc/ ./ecc/ ./hsm/ ./store/
+	scripts/bench.sh
 
 clean:
 	rm -rf bin
