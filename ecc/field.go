@@ -51,8 +51,33 @@ func limbsFromBig(x *big.Int) limbs {
 	return l
 }
 
+//go:generate go run gen_unrolled.go
+
 // mul sets z = x*y*R^-1 mod m (CIOS Montgomery multiplication). z may alias x or y.
 func (f *field) mul(z, x, y *limbs) {
+	switch f.n {
+	case 3:
+		f.mul3(z, x, y)
+		return
+	case 4:
+		f.mul4(z, x, y)
+		return
+	case 5:
+		f.mul5(z, x, y)
+		return
+	case 6:
+		f.mul6(z, x, y)
+		return
+	case 8:
+		f.mul8(z, x, y)
+		return
+	}
+	f.mulGeneric(z, x, y)
+}
+
+// mulGeneric is the reference loop the unrolled versions in field_unrolled.go are generated
+// from; TestUnrolledMul checks they agree.
+func (f *field) mulGeneric(z, x, y *limbs) {
 	n := f.n
 	var t [maxLimbs + 2]uint64
 	for i := 0; i < n; i++ {
