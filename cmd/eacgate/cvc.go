@@ -12,12 +12,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
 
 	"eacgate/cvc"
 	"eacgate/ecc"
+	"eacgate/hsm"
 )
 
 func runCVC(ctx context.Context, c cli) int {
@@ -32,7 +34,7 @@ func runCVC(ctx context.Context, c cli) int {
 	case "verify":
 		return cvcVerify(sub)
 	case "request":
-		return cvcRequest(sub)
+		return cvcRequest(ctx, sub)
 	}
 	fmt.Fprintf(c.stderr, "eacgate cvc: unknown sub-command %q (print, verify, request)\n", c.args[0])
 	return 2
@@ -246,9 +248,13 @@ func chrPath(path []*cvc.Certificate) string {
 	return strings.Join(names, " -> ")
 }
 
-func cvcRequest(c cli) int {
+func cvcRequest(ctx context.Context, c cli) int {
 	fs := flag.NewFlagSet("eacgate cvc request", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
+	var kf keyFlags
+	kf.register(fs)
+	label := fs.String("label", "", "generate the new key in the keystore (see --backend) under this label")
+	outerLabel := fs.String("outer-label", "", "authenticate with this keystore key (with --outer-cert)")
 	algName := fs.String("alg", "ECDSA_SHA_256", "TR-03110 algorithm of the new key (ECDSA_SHA_256, RSA_PSS_SHA_256, ...)")
 	curveName := fs.String("curve", "brainpoolP256r1", "curve of a new EC key")
 	rsaBits := fs.Int("rsa-bits", 3072, "size of a new RSA key")
@@ -262,13 +268,26 @@ func cvcRequest(c cli) int {
 	out := fs.String("out", "", "write the request here (required)")
 	fs.Usage = func() {
 		fmt.Fprintln(c.stderr, "usage: eacgate cvc request --chr CHR [--car CAR] [--alg ALG] [--curve CURVE | --rsa-bits N]")
-		fmt.Fprintln(c.stderr, "       (--key KEY | --key-out NEWKEY) [--outer-key OLDKEY --outer-cert OLDCERT] --out REQ")
+		fmt.Fprintln(c.stderr, "       (--key KEY | --key-out NEWKEY | --label LABEL) [(--outer-key OLDKEY | --outer-label LABEL) --outer-cert OLDCERT] --out REQ")
+		fmt.Fprintln(c.stderr, "       keystore flags (for --label, --outer-label) as for 'eacgate key'")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(c.args); err != nil {
 		return 2
 	}
-	if *chr == "" || *out == "" || (*keyIn == "" && *keyOut == "") || (*outerKey == "") != (*outerCert == "") || fs.NArg() != 0 {
+	newKeySources := 0
+	for _, v := range []string{*keyIn, *keyOut, *label} {
+		if v != "" {
+			newKeySources++
+		}
+	}
+	outerSources := 0
+	for _, v := range []string{*outerKey, *outerLabel} {
+		if v != "" {
+			outerSources++
+		}
+	}
+	if *chr == "" || *out == "" || newKeySources != 1 || outerSources > 1 || (outerSources == 1) != (*outerCert != "") || fs.NArg() != 0 {
 		fs.Usage()
 		return 2
 	}
@@ -277,10 +296,25 @@ func cvcRequest(c cli) int {
 		fmt.Fprintln(c.stderr, err)
 		return 2
 	}
+	var ks hsm.Keystore
+	if *label != "" || *outerLabel != "" {
+		if ks, err = kf.open(ctx, slog.New(slog.NewTextHandler(c.stderr, nil))); err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return 1
+		}
+		defer ks.Close()
+	}
 	var signer crypto.Signer
-	if *keyIn != "" {
+	switch {
+	case *keyIn != "":
 		signer, err = loadPrivateKey(*keyIn)
-	} else {
+	case *label != "":
+		spec := hsm.KeySpec{Algorithm: alg, RSABits: *rsaBits}
+		if alg.IsECDSA() {
+			spec = hsm.KeySpec{Algorithm: alg, Curve: *curveName}
+		}
+		signer, err = ks.Generate(ctx, *label, spec)
+	default:
 		signer, err = generateKey(alg, *curveName, *rsaBits)
 	}
 	if err != nil {
@@ -297,8 +331,13 @@ func cvcRequest(c cli) int {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
-	if *outerKey != "" {
-		oldKey, err := loadPrivateKey(*outerKey)
+	if outerSources == 1 {
+		var oldKey crypto.Signer
+		if *outerKey != "" {
+			oldKey, err = loadPrivateKey(*outerKey)
+		} else {
+			oldKey, err = ks.Signer(ctx, *outerLabel)
+		}
 		if err != nil {
 			fmt.Fprintln(c.stderr, err)
 			return 1
@@ -318,7 +357,7 @@ func cvcRequest(c cli) int {
 			return 1
 		}
 	}
-	if *keyIn == "" {
+	if *keyOut != "" {
 		der, err := marshalPrivateKey(signer)
 		if err == nil {
 			err = writeNewFile(*keyOut, der, 0o600)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"eacgate/cvc"
+	"eacgate/hsm"
 	"eacgate/internal/testenv"
 )
 
@@ -92,5 +94,43 @@ func TestCVCRequest(t *testing.T) {
 	// Reusing the key file refuses to overwrite it.
 	if code, _ := runOut(t, "cvc", "request", "--chr", "ZZISBP00004", "--key-out", key, "--out", req); code != 1 {
 		t.Fatalf("overwrite: exit %d", code)
+	}
+}
+
+// The same with keys in the software keystore: the new key is generated there and the
+// outer signature is made by an imported key.
+func TestCVCRequestWithKeystore(t *testing.T) {
+	set := func(f string) string { return testenv.Vector(t, "openpace/bp256/"+f) }
+	dir := t.TempDir()
+	keys, pass := filepath.Join(dir, "keys"), filepath.Join(dir, "pass")
+	if err := os.WriteFile(pass, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ks, err := hsm.OpenSoft(hsm.SoftConfig{Dir: keys, Passphrase: hsm.Secret{File: pass}, KDF: hsm.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.ReadFile(set("is.pkcs8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ks.Import("is-current", old, cvc.ECDSA_SHA256); err != nil {
+		t.Fatal(err)
+	}
+	ks.Close()
+	req := filepath.Join(dir, "renew.cvreq")
+	code, out := runOut(t, "cvc", "request", "--chr", "ZZISBP00005", "--car", "ZZDVBP00001",
+		"--backend", "soft", "--keystore", keys, "--passphrase-file", pass,
+		"--label", "is-next", "--outer-label", "is-current", "--outer-cert", set("is.cvcert"), "--out", req)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	code, out = runOut(t, "cvc", "verify", "--anchor", set("cvca.cvcert"), "--chain", set("dv.cvcert"), "--chain", set("is.cvcert"), "--at", "2026-11-22", req)
+	if code != 0 {
+		t.Fatalf("verify: exit %d: %s", code, out)
+	}
+	// Both a key file and a keystore label for the new key is a usage error.
+	if code, _ := runOut(t, "cvc", "request", "--chr", "ZZISBP00006", "--label", "x", "--key-out", filepath.Join(dir, "k"), "--out", req); code != 2 {
+		t.Fatalf("two key sources: exit %d", code)
 	}
 }
