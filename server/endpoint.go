@@ -1,0 +1,202 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"eacgate/authority"
+	"eacgate/generated/cvca10"
+	"eacgate/generated/cvca11"
+	"eacgate/generated/dv10"
+	"eacgate/generated/dv11"
+	"eacgate/wsdl"
+)
+
+// Protocol is one version of one TR-03129 interface, as generated from wsdl/.
+type Protocol struct {
+	Namespace   string
+	WSDL        string // file name in package wsdl
+	NewRequest  func(local string) (req any, operation string, ok bool)
+	NewResponse func(operation string) (resp any, ok bool)
+}
+
+// The interfaces the gateway serves. The first protocol of each is the default (its WSDL is
+// served at ?wsdl); older versions are accepted.
+var (
+	CVCAProtocols = []Protocol{
+		{cvca11.Namespace, "cvca-1.1.wsdl", cvca11.NewRequest, cvca11.NewResponse},
+		{cvca10.Namespace, "cvca-1.0.wsdl", cvca10.NewRequest, cvca10.NewResponse},
+	}
+	DVProtocols = []Protocol{
+		{dv11.Namespace, "dv-1.1.wsdl", dv11.NewRequest, dv11.NewResponse},
+		{dv10.Namespace, "dv-1.0.wsdl", dv10.NewRequest, dv10.NewResponse},
+	}
+)
+
+// Caller is the peer of a request as the transport identifies it.
+type Caller struct {
+	// Certificate is the verified TLS client certificate (nil on plain HTTP, which is only
+	// for local demos), and Fingerprint its hex SHA-256: the key holders are registered by.
+	Certificate *x509.Certificate
+	Fingerprint string
+	RemoteAddr  string
+}
+
+// Service is a role answering one interface's messages.
+type Service interface {
+	Handle(ctx context.Context, caller Caller, m Message) Answer
+}
+
+// Endpoint is the http.Handler of one SOAP interface (/cvca, /dv).
+type Endpoint struct {
+	Protocols []Protocol
+	Service   Service
+	MaxBody   int64 // DefaultMaxBody when 0
+	Logger    *slog.Logger
+	// PublicURL is the address written into the served WSDL; derived from the request when
+	// empty.
+	PublicURL string
+}
+
+func (e *Endpoint) logger() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.Default()
+}
+
+// ServeHTTP serves the WSDL on GET ?wsdl and SOAP requests on POST.
+func (e *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.Method == http.MethodGet && r.URL.Query().Has("wsdl"):
+		e.serveWSDL(w, r)
+	case r.Method == http.MethodPost:
+		e.serveSOAP(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "POST a SOAP request, or GET ?wsdl", http.StatusMethodNotAllowed)
+	}
+}
+
+func (e *Endpoint) serveWSDL(w http.ResponseWriter, r *http.Request) {
+	url := e.PublicURL
+	if url == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		url = scheme + "://" + r.Host + r.URL.Path
+	}
+	b, err := wsdl.Served(e.Protocols[0].WSDL, url)
+	if err != nil {
+		e.logger().Error("serve WSDL", "err", err)
+		http.Error(w, "WSDL unavailable", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+func (e *Endpoint) serveSOAP(w http.ResponseWriter, r *http.Request) {
+	limit := e.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	soap12 := strings.Contains(r.Header.Get("Content-Type"), "application/soap+xml")
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			e.fault(w, soap12, true, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		}
+		e.fault(w, soap12, true, http.StatusBadRequest, "cannot read request body")
+		return
+	}
+	env, err := ParseEnvelope(body)
+	if err != nil {
+		e.logger().Info("malformed SOAP request", "remote", r.RemoteAddr, "err", err)
+		e.fault(w, soap12, true, http.StatusInternalServerError, err.Error())
+		return
+	}
+	proto, ok := e.protocol(env.Operation.Space)
+	if !ok {
+		e.fault(w, env.SOAP12, true, http.StatusInternalServerError, "unknown namespace "+env.Operation.Space)
+		return
+	}
+	req, op, ok := proto.NewRequest(env.Operation.Local)
+	if !ok {
+		e.fault(w, env.SOAP12, true, http.StatusInternalServerError, "unknown operation "+env.Operation.Local)
+		return
+	}
+	var answer Answer
+	if err := env.DecodeOperation(req); err != nil {
+		// A well-formed envelope whose content does not fit the schema (garbage base64, a
+		// wrong enumeration value) gets the return code, not a fault.
+		e.logger().Info("undecodable SOAP operation", "op", op, "remote", r.RemoteAddr, "err", err)
+		answer = Answer{ReturnCode: authority.FailureSyntax}
+	} else {
+		answer = e.handle(r.Context(), callerOf(r), messageFrom(op, req))
+	}
+	resp, _ := proto.NewResponse(op)
+	if err := fillResponse(resp, answer); err != nil {
+		e.logger().Error("fill response", "op", op, "err", err)
+		e.fault(w, env.SOAP12, false, http.StatusInternalServerError, "internal error")
+		return
+	}
+	ct := "text/xml; charset=utf-8"
+	if env.SOAP12 {
+		ct = "application/soap+xml; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	if err := WriteEnvelope(w, env.SOAP12, resp); err != nil {
+		e.logger().Error("write response", "op", op, "err", err)
+	}
+}
+
+// handle calls the service; a panic becomes failure_internal_error, logged with its cause.
+func (e *Endpoint) handle(ctx context.Context, c Caller, m Message) (a Answer) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.logger().Error("panic in service", "op", m.Operation, "messageID", m.MessageID, "panic", p)
+			a = Answer{ReturnCode: authority.FailureInternalError}
+		}
+	}()
+	return e.Service.Handle(ctx, c, m)
+}
+
+func (e *Endpoint) protocol(ns string) (Protocol, bool) {
+	for _, p := range e.Protocols {
+		if p.Namespace == ns {
+			return p, true
+		}
+	}
+	return Protocol{}, false
+}
+
+func (e *Endpoint) fault(w http.ResponseWriter, soap12, client bool, status int, reason string) {
+	ct := "text/xml; charset=utf-8"
+	if soap12 {
+		ct = "application/soap+xml; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_ = WriteFault(w, soap12, client, reason)
+}
+
+func callerOf(r *http.Request) Caller {
+	c := Caller{RemoteAddr: r.RemoteAddr}
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		c.Certificate = r.TLS.PeerCertificates[0]
+		sum := sha256.Sum256(c.Certificate.Raw)
+		c.Fingerprint = hex.EncodeToString(sum[:])
+	}
+	return c
+}

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"eacgate/authority"
+	"eacgate/generated/dv10"
+	"eacgate/generated/dv11"
+)
+
+// echoService answers with what it was given, so the tests can see the decoded message.
+type echoService struct{ last Message }
+
+func (s *echoService) Handle(_ context.Context, _ Caller, m Message) Answer {
+	s.last = m
+	switch m.Operation {
+	case "RequestCertificate":
+		if string(m.CertReq) == "panic" {
+			panic("boom")
+		}
+		return Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{m.CertReq}}
+	case "GetCACertificates":
+		return Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{{0x7F, 0x21, 0x00}, {0x00, 0xFF}}}
+	case "GetDocumentSignerList":
+		return Answer{ReturnCode: authority.FailureListNotAvailable}
+	}
+	return Answer{ReturnCode: authority.FailureSyntax}
+}
+
+func envelope(ns, body string) string {
+	return `<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>` +
+		strings.ReplaceAll(body, "NS", ns) + `</soapenv:Body></soapenv:Envelope>`
+}
+
+func post(t *testing.T, url, body string) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.Post(url, "text/xml; charset=utf-8", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func TestEndpoint(t *testing.T) {
+	svc := &echoService{}
+	srv := httptest.NewServer(&Endpoint{Protocols: DVProtocols, Service: svc, MaxBody: 4096})
+	defer srv.Close()
+
+	certReq := []byte{0x7F, 0x21, 0x01, 0x00, 0xFF, '<', '&'}
+	rc := `<n1:RequestCertificate xmlns:n1="NS"><callbackIndicator>callback_not_possible</callbackIndicator>` +
+		`<messageID><b:messageID xmlns:b="uri:eacBT/1.1">m-42</b:messageID></messageID><responseURL/>` +
+		`<certReq>` + base64.StdEncoding.EncodeToString(certReq) + `</certReq></n1:RequestCertificate>`
+
+	t.Run("RequestCertificate v1.1", func(t *testing.T) {
+		resp, body := post(t, srv.URL, envelope(dv11.Namespace, rc))
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		if svc.last.MessageID != "m-42" || svc.last.CallbackPossible || !bytes.Equal(svc.last.CertReq, certReq) {
+			t.Fatalf("decoded %+v", svc.last)
+		}
+		env, err := ParseEnvelope(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out dv11.RequestCertificateResponse
+		if err := env.DecodeOperation(&out); err != nil {
+			t.Fatal(err)
+		}
+		if *out.Result.ReturnCode != "ok_cert_available" || !bytes.Equal(out.Result.CertificateSeq.Certificate[0], certReq) {
+			t.Fatalf("%s", body)
+		}
+	})
+	t.Run("v1.0 is answered in v1.0", func(t *testing.T) {
+		_, body := post(t, srv.URL, envelope(dv10.Namespace, strings.ReplaceAll(rc, "eacBT/1.1", "eacBT/1.0")))
+		env, err := ParseEnvelope(body)
+		if err != nil || env.Operation.Space != dv10.Namespace {
+			t.Fatalf("%v %s", err, body)
+		}
+	})
+	t.Run("garbage base64 is failure_syntax", func(t *testing.T) {
+		_, body := post(t, srv.URL, envelope(dv11.Namespace, strings.Replace(rc, base64.StdEncoding.EncodeToString(certReq), "!!not base64!!", 1)))
+		if !bytes.Contains(body, []byte("failure_syntax")) {
+			t.Fatalf("%s", body)
+		}
+	})
+	t.Run("panic is failure_internal_error", func(t *testing.T) {
+		_, body := post(t, srv.URL, envelope(dv11.Namespace, strings.Replace(rc, base64.StdEncoding.EncodeToString(certReq), base64.StdEncoding.EncodeToString([]byte("panic")), 1)))
+		if !bytes.Contains(body, []byte("failure_internal_error")) || bytes.Contains(body, []byte("boom")) {
+			t.Fatalf("%s", body)
+		}
+	})
+	t.Run("document signer list", func(t *testing.T) {
+		_, body := post(t, srv.URL, envelope(dv11.Namespace, `<n1:GetDocumentSignerList xmlns:n1="NS"><callbackIndicator>callback_not_possible</callbackIndicator><messageID/><responseURL/></n1:GetDocumentSignerList>`))
+		if !bytes.Contains(body, []byte("failure_list_not_available")) {
+			t.Fatalf("%s", body)
+		}
+	})
+	for name, tc := range map[string]struct {
+		body   string
+		status int
+	}{
+		"malformed":         {"<soap", 500},
+		"unknown operation": {envelope(dv11.Namespace, `<n1:Nope xmlns:n1="NS"/>`), 500},
+		"unknown namespace": {envelope("urn:other", `<n1:GetCACertificates xmlns:n1="NS"/>`), 500},
+		"too large":         {envelope(dv11.Namespace, rc+strings.Repeat(" ", 5000)), 413},
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, body := post(t, srv.URL, tc.body)
+			if resp.StatusCode != tc.status || !bytes.Contains(body, []byte("Fault")) {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+		})
+	}
+	t.Run("WSDL", func(t *testing.T) {
+		resp, err := http.Get(srv.URL + "/dv?wsdl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Contains(b, []byte(srv.URL+"/dv")) || !bytes.Contains(b, []byte(dv11.Namespace)) {
+			t.Fatalf("%s", b)
+		}
+		resp, _ = http.Get(srv.URL)
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("GET without ?wsdl: %d", resp.StatusCode)
+		}
+	})
+}

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"fmt"
+	"reflect"
+
+	"eacgate/authority"
+	"eacgate/wsdl/soapenc"
+)
+
+// Message is a TR-03129 request with the protocol version taken out: the generated types of
+// v1.0 and v1.1 (and of the CVCA and DV interfaces) have the same shape in different
+// namespaces, and the roles should not care which one a peer spoke.
+type Message struct {
+	Operation        string // "RequestCertificate", "GetCACertificates", ...
+	CallbackPossible bool
+	MessageID        string
+	ResponseURL      string
+	ForeignCAR       string   // RequestForeignCertificate
+	CertReq          []byte   // RequestCertificate, RequestForeignCertificate
+	StatusInfo       string   // SendCertificates
+	Certificates     [][]byte // SendCertificates
+}
+
+// Answer is what a role answers to a Message.
+type Answer struct {
+	ReturnCode   authority.ReturnCode
+	Certificates [][]byte // certificateSeq
+	List         []byte   // GetDocumentSignerList: CMS SignedData
+}
+
+// messageFrom reads a generated request value (pointer to struct) into a Message. The
+// generated field names are the contract: CallbackIndicator, MessageID.MessageID,
+// ResponseURL.Astring, ForeignCAR, CertReq, StatusInfo, CertificateSeq.Certificate.
+func messageFrom(op string, v any) Message {
+	m := Message{Operation: op}
+	s := reflect.ValueOf(v).Elem()
+	if f := field(s, "CallbackIndicator"); f.IsValid() {
+		m.CallbackPossible = f.String() == "callback_possible"
+	}
+	if f := field(s, "MessageID"); f.IsValid() {
+		m.MessageID = field(f, "MessageID").String()
+	}
+	if f := field(s, "ResponseURL"); f.IsValid() {
+		m.ResponseURL = field(f, "Astring").String()
+	}
+	if f := field(s, "ForeignCAR"); f.IsValid() {
+		m.ForeignCAR = f.String()
+	}
+	if f := field(s, "CertReq"); f.IsValid() {
+		m.CertReq = f.Bytes()
+	}
+	if f := field(s, "StatusInfo"); f.IsValid() {
+		m.StatusInfo = f.String()
+	}
+	if f := field(s, "CertificateSeq"); f.IsValid() {
+		if certs := field(f, "Certificate"); certs.IsValid() {
+			for i := 0; i < certs.Len(); i++ {
+				m.Certificates = append(m.Certificates, certs.Index(i).Bytes())
+			}
+		}
+	}
+	return m
+}
+
+// field returns the named field of a struct (following pointers), or the zero Value when the
+// field is absent or a nil pointer.
+func field(v reflect.Value, name string) reflect.Value {
+	for v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return reflect.Value{}
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return reflect.Value{}
+	}
+	f := v.FieldByName(name)
+	for f.IsValid() && f.Kind() == reflect.Pointer {
+		if f.IsNil() {
+			return reflect.Value{}
+		}
+		f = f.Elem()
+	}
+	return f
+}
+
+// fillResponse writes an Answer into a generated response value (pointer to a struct with a
+// Result field).
+func fillResponse(resp any, a Answer) error {
+	r := reflect.ValueOf(resp).Elem().FieldByName("Result")
+	if !r.IsValid() || r.Kind() != reflect.Pointer {
+		return fmt.Errorf("server: %T has no Result", resp)
+	}
+	r.Set(reflect.New(r.Type().Elem()))
+	res := r.Elem()
+	code := res.FieldByName("ReturnCode")
+	cv := reflect.New(code.Type().Elem())
+	cv.Elem().SetString(string(a.ReturnCode))
+	code.Set(cv)
+	if seq := res.FieldByName("CertificateSeq"); seq.IsValid() && len(a.Certificates) > 0 {
+		sv := reflect.New(seq.Type().Elem())
+		list := sv.Elem().FieldByName("Certificate")
+		for _, c := range a.Certificates {
+			list.Set(reflect.Append(list, reflect.ValueOf(soapenc.Base64Binary(c))))
+		}
+		seq.Set(sv)
+	}
+	if dl := res.FieldByName("DocumentSignerList"); dl.IsValid() && a.List != nil {
+		dv := reflect.New(dl.Type().Elem())
+		dv.Elem().FieldByName("Binary").Set(reflect.ValueOf(soapenc.Base64Binary(a.List)))
+		dl.Set(dv)
+	}
+	return nil
+}
