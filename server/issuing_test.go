@@ -1,0 +1,131 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/cvc"
+	"eacgate/ecc"
+)
+
+// memRegistry is an in-memory Registry for the service tests.
+type memRegistry struct {
+	mu      sync.Mutex
+	holders map[string]*Holder
+	certs   map[int64][]*cvc.Certificate
+	msgs    map[string]*Answer // holderID/messageID -> answer (nil while in progress)
+	tokens  map[int64]string
+	issued  int
+}
+
+func newMemRegistry() *memRegistry {
+	return &memRegistry{holders: map[string]*Holder{}, certs: map[int64][]*cvc.Certificate{}, msgs: map[string]*Answer{}, tokens: map[int64]string{}}
+}
+
+func (r *memRegistry) HolderByFingerprint(_ context.Context, fp string) (*Holder, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h, ok := r.holders[fp]; ok {
+		cp := *h
+		return &cp, nil
+	}
+	return nil, ErrUnknown
+}
+
+func (r *memRegistry) CurrentCertificate(_ context.Context, id int64) (*cvc.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cs := r.certs[id]; len(cs) > 0 {
+		return cs[len(cs)-1], nil
+	}
+	return nil, ErrUnknown
+}
+
+func (r *memRegistry) Begin(_ context.Context, id int64, m Message) (int64, *Answer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := fmt.Sprintf("%d/%s", id, m.MessageID)
+	if a, ok := r.msgs[key]; ok && m.MessageID != "" {
+		return 0, a, ErrDuplicate
+	}
+	r.msgs[key] = nil
+	tok := int64(len(r.tokens) + 1)
+	r.tokens[tok] = key
+	return tok, nil, nil
+}
+
+func (r *memRegistry) Finish(_ context.Context, tok, id int64, a Answer, cert *cvc.Certificate) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs[r.tokens[tok]] = &a
+	if cert != nil {
+		r.certs[id] = append(r.certs[id], cert)
+		r.issued++
+	}
+	return nil
+}
+
+func TestIssuingService(t *testing.T) {
+	now := time.Now()
+	cvcaKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	cvcaCert, err := authority.NewCVCA(authority.CVCASpec{CHR: "UTCVCA00001", Algorithm: cvc.ECDSA_SHA256,
+		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: cvc.DateOf(now), Expiration: cvc.DateOf(now).AddDays(365)}, cvcaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newMemRegistry()
+	reg.holders["fp-dv"] = &Holder{ID: 1, Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
+	svc := &IssuingService{
+		Issuer:   &authority.Issuer{Path: []*cvc.Certificate{cvcaCert}, Signer: cvcaKey, Policy: authority.DefaultPolicy()},
+		Registry: reg,
+		Chain:    func(context.Context) ([][]byte, error) { return [][]byte{cvcaCert.Raw}, nil },
+	}
+	dv := Caller{Fingerprint: "fp-dv"}
+	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	req, err := cvc.NewRequest(cvc.RequestTemplate{CHR: "UTDVA00001"}, pub, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := Message{Operation: "RequestCertificate", MessageID: "m1", CertReq: req.Raw}
+	a := svc.Handle(context.Background(), dv, m)
+	if a.ReturnCode != authority.OKCertAvailable || len(a.Certificates) != 1 {
+		t.Fatalf("%+v", a)
+	}
+	// The same messageID again: the first answer, nothing issued twice.
+	again := svc.Handle(context.Background(), dv, m)
+	if again.ReturnCode != authority.OKCertAvailable || string(again.Certificates[0]) != string(a.Certificates[0]) || reg.issued != 1 {
+		t.Fatalf("duplicate: %+v, issued %d", again.ReturnCode, reg.issued)
+	}
+	// A new unauthenticated request while the certificate is valid is refused.
+	m.MessageID = "m2"
+	if got := svc.Handle(context.Background(), dv, m).ReturnCode; got != authority.FailureRequestNotAccepted {
+		t.Fatalf("unauthenticated renewal: %s", got)
+	}
+	// Suspended holders and unknown callers are refused.
+	reg.holders["fp-dv"].Status = authority.StatusSuspended
+	m.MessageID = "m3"
+	if got := svc.Handle(context.Background(), dv, m).ReturnCode; got != authority.FailureRequestNotAccepted {
+		t.Fatalf("suspended: %s", got)
+	}
+	if got := svc.Handle(context.Background(), Caller{Fingerprint: "nobody"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
+		t.Fatalf("unregistered: %s", got)
+	}
+	ca := svc.Handle(context.Background(), dv, Message{Operation: "GetCACertificates"})
+	if ca.ReturnCode != authority.OKCertAvailable || len(ca.Certificates) != 1 {
+		t.Fatalf("GetCACertificates: %+v", ca)
+	}
+	if got := svc.Handle(context.Background(), dv, Message{Operation: "RequestCertificate", MessageID: "m4", CertReq: []byte{1, 2}}).ReturnCode; got != authority.FailureRequestNotAccepted {
+		// suspended still
+		t.Fatalf("garbage while suspended: %s", got)
+	}
+	reg.holders["fp-dv"].Status = authority.StatusActive
+	if got := svc.Handle(context.Background(), dv, Message{Operation: "RequestCertificate", MessageID: "m5", CertReq: []byte{1, 2}}).ReturnCode; got != authority.FailureSyntax {
+		t.Fatalf("garbage: %s", got)
+	}
+}
