@@ -9,7 +9,7 @@ BENCHTIME=${BENCHTIME:-2s}
 out=$(mktemp -d); trap 'rm -rf "$out"' EXIT
 
 go test -run '^$' -bench 'BenchmarkIssue|BenchmarkDecodeVerify' -benchtime "$BENCHTIME" ./cvc/ > "$out/cvc.txt"
-SECS=${SECS:-2} scripts/bench-openpace.sh > "$out/openpace.txt"
+SECS=${SECS:-2} scripts/bench-openpace.sh --lines > "$out/openpace.txt"
 go test -run '^$' -bench . -benchtime "$BENCHTIME" ./ecc/ > "$out/ecc.txt"
 openssl speed -seconds 2 ecdsabrp256r1 ecdsap256 2>/dev/null | grep -E '^ *256 bits ecdsa' > "$out/openssl.txt" || true
 go test -run '^$' -bench . -benchtime "$BENCHTIME" ./hsm/ > "$out/hsm.txt" || echo "(hsm benchmarks need softhsm2)" >&2
