@@ -104,6 +104,8 @@ func brainpoolCurve(h hexParams) *Curve {
 	}
 	w.g = g
 	w.gTab = w.table(&g)
+	nsize := c.nsize
+	w.comb = sync.OnceValue(func() [][16]point { return w.buildComb(nsize) })
 	c.w = w
 	return c
 }

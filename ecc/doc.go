@@ -12,8 +12,10 @@
 //     is the only thing that varies, and it is public.
 //   - Points are projective and added with the complete formulas of Renes, Costello and
 //     Batina (2015, Algorithm 1 for general a): no exceptional cases, so no value-dependent
-//     branches. Signing multiplies with a fixed 4-bit window and a table lookup that reads
-//     every entry. Verification (public data only) interleaves u1*G and u2*Q with one chain
+//     branches. Signing multiplies the base point with a fixed-base comb (one
+//     precomputed table of 16 multiples per 4-bit digit, built on first use): one addition
+//     per digit, and every lookup reads all 16 entries. Other constant-time multiplications
+//     use a fixed 4-bit window. Verification (public data only) interleaves u1*G and u2*Q with one chain
 //     of doublings and variable-time lookups.
 //   - Nonces are hedged: HMAC-SHA-512 keyed with the private key over the digest and fresh
 //     randomness (see PrivateKey.SignRS).

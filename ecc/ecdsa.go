@@ -171,7 +171,7 @@ func (c *Curve) NewPrivateKey(d []byte) (*PrivateKey, error) {
 	k := &PrivateKey{d: padded}
 	w.fn.toMont(&k.dm, &dl)
 	var q point
-	w.scalarMult(&q, w.gTab, padded)
+	w.scalarBaseMult(&q, padded)
 	x, y, _ := w.affine(&q)
 	raw := append(append([]byte{4}, w.fp.bytes(&x)...), w.fp.bytes(&y)...)
 	pub, err := c.NewPublicKey(raw)
@@ -244,7 +244,7 @@ func (k *PrivateKey) SignRS(random io.Reader, digest []byte) (*big.Int, *big.Int
 			continue
 		}
 		var rp point
-		w.scalarMult(&rp, w.gTab, kb)
+		w.scalarBaseMult(&rp, kb)
 		x, _, ok := w.affine(&rp)
 		if !ok {
 			continue

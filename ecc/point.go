@@ -18,6 +18,9 @@ type weierstrass struct {
 	a, b, b3 limbs  // a, b and 3b in the Montgomery domain
 	g        point  // base point
 	gTab     *[16]point
+	// comb returns the fixed-base table for signing: comb()[i][j] = j * 16^i * G, built on
+	// first use (about 200 KB for a 256-bit curve).
+	comb func() [][16]point
 }
 
 func (w *weierstrass) infinity() point {
@@ -106,6 +109,36 @@ func (w *weierstrass) scalarMult(r *point, tab *[16]point, k []byte) {
 		}
 	}
 	*r = acc
+}
+
+// scalarBaseMult sets r = k*G for a big-endian scalar k in constant time: one addition per
+// 4-bit digit from the comb table, no doublings, each lookup touching all 16 entries.
+func (w *weierstrass) scalarBaseMult(r *point, k []byte) {
+	comb := w.comb()
+	acc := w.infinity()
+	for i := range comb {
+		byt := k[len(k)-1-i/2]
+		nib := uint64(byt>>(4*uint(i%2))) & 15
+		sel := w.infinity()
+		for j := uint64(1); j < 16; j++ {
+			w.cmov(&sel, &comb[i][j], eq(j, nib))
+		}
+		w.add(&acc, &acc, &sel)
+	}
+	*r = acc
+}
+
+// buildComb computes the fixed-base table for scalars of nbytes bytes.
+func (w *weierstrass) buildComb(nbytes int) [][16]point {
+	comb := make([][16]point, 2*nbytes)
+	base := w.g
+	for i := range comb {
+		comb[i] = *w.table(&base)
+		for range 4 {
+			w.add(&base, &base, &base)
+		}
+	}
+	return comb
 }
 
 // doubleScalarMult sets r = k1*G + k2*q for public scalars (signature verification):
