@@ -1,0 +1,155 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/cvc"
+	"eacgate/store"
+)
+
+// StoreRegistry is the Registry of the issuing services on top of the store.
+type StoreRegistry struct {
+	Store *store.Store
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+var _ Registry = (*StoreRegistry)(nil)
+
+func (r *StoreRegistry) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// RoleFromStore maps the store's role names to CHAT roles (SPOCs hold no CV certificates).
+func RoleFromStore(r store.Role) (cvc.Role, bool) {
+	switch r {
+	case store.RoleCVCA:
+		return cvc.RoleCVCA, true
+	case store.RoleDVDomestic:
+		return cvc.RoleDVDomestic, true
+	case store.RoleDVForeign:
+		return cvc.RoleDVForeign, true
+	case store.RoleTerminal:
+		return cvc.RoleTerminal, true
+	}
+	return 0, false
+}
+
+// RoleToStore maps a CHAT role to the store's role name.
+func RoleToStore(r cvc.Role) store.Role {
+	switch r {
+	case cvc.RoleCVCA:
+		return store.RoleCVCA
+	case cvc.RoleDVDomestic:
+		return store.RoleDVDomestic
+	case cvc.RoleDVForeign:
+		return store.RoleDVForeign
+	}
+	return store.RoleTerminal
+}
+
+// HolderByFingerprint implements Registry.
+func (r *StoreRegistry) HolderByFingerprint(ctx context.Context, fp string) (*Holder, error) {
+	if fp == "" {
+		return nil, ErrUnknown
+	}
+	h, err := r.Store.HolderByFingerprint(ctx, fp)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknown
+	}
+	if err != nil {
+		return nil, err
+	}
+	role, ok := RoleFromStore(h.Role)
+	if !ok {
+		return nil, ErrUnknown // a SPOC is not a certificate applicant here
+	}
+	return &Holder{ID: h.ID, Country: h.Country, Mnemonic: h.Mnemonic, Role: role, Status: authority.HolderStatus(h.Status)}, nil
+}
+
+// CurrentCertificate implements Registry: the newest valid certificate on today's date.
+func (r *StoreRegistry) CurrentCertificate(ctx context.Context, holderID int64) (*cvc.Certificate, error) {
+	c, err := r.Store.CurrentCertificate(ctx, holderID, cvc.DateOf(r.now()).Time())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknown
+	}
+	if err != nil {
+		return nil, err
+	}
+	cert, err := cvc.ParseCertificate(c.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("server: stored certificate %d: %w", c.ID, err)
+	}
+	return cert, nil
+}
+
+// Begin implements Registry: the message row is written (and committed) before any work.
+// Requests without a messageID get none in the store (they cannot be repeated by ID).
+func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m Message) (int64, *Answer, error) {
+	msg := &store.Message{
+		Originator: fmt.Sprintf("holder:%d", holderID), MessageID: m.MessageID,
+		Operation: m.Operation, Request: m.CertReq, State: store.MessageProcessing,
+	}
+	err := r.Store.AcceptMessage(ctx, msg, nil)
+	if errors.Is(err, store.ErrDuplicateMessage) {
+		prev, err := r.Store.MessageByOriginator(ctx, msg.Originator, m.MessageID)
+		if err != nil {
+			return 0, nil, err
+		}
+		if prev.State != store.MessageAnswered {
+			return 0, nil, ErrDuplicate
+		}
+		a := Answer{ReturnCode: authority.ReturnCode(prev.ReturnCode)}
+		if len(prev.Result) > 0 {
+			tlvs, err := cvc.ParseSequence(prev.Result)
+			if err != nil {
+				return 0, nil, fmt.Errorf("server: stored result of message %d: %w", prev.ID, err)
+			}
+			for _, t := range tlvs {
+				a.Certificates = append(a.Certificates, t.Raw)
+			}
+		}
+		return 0, &a, ErrDuplicate
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return msg.ID, nil, nil
+}
+
+// Finish implements Registry: the issued certificate is recorded first, then the answer.
+func (r *StoreRegistry) Finish(ctx context.Context, token, holderID int64, a Answer, issued *cvc.Certificate) error {
+	if issued != nil {
+		if err := r.RecordCertificate(ctx, holderID, issued); err != nil {
+			return err
+		}
+	}
+	var result []byte
+	for _, c := range a.Certificates {
+		result = append(result, c...)
+	}
+	return r.Store.UpdateMessage(ctx, token, store.MessageAnswered, string(a.ReturnCode), result)
+}
+
+// RecordCertificate stores a certificate issued to holderID, linked to its issuer's row.
+func (r *StoreRegistry) RecordCertificate(ctx context.Context, holderID int64, issued *cvc.Certificate) error {
+	{
+		hid := holderID
+		row := &store.Certificate{
+			HolderID: &hid, CHR: issued.CHR, CAR: issued.CAR, Role: RoleToStore(issued.Role()),
+			NotBefore: issued.EffectiveDate.Time(), NotAfter: issued.ExpirationDate.Time(),
+			Status: store.CertValid, Raw: issued.Raw,
+		}
+		if issuers, err := r.Store.CertificatesByCHR(ctx, issued.CAR); err == nil && len(issuers) > 0 {
+			row.IssuerID = &issuers[len(issuers)-1].ID
+		}
+		return r.Store.AddCertificate(ctx, row)
+	}
+}

@@ -1,0 +1,242 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// isDuplicateMessage reports whether err is the violation of messages' (originator,
+// message_id) unique index.
+func isDuplicateMessage(err error) bool {
+	ok, what := isUniqueViolation(err)
+	return ok && (what == "uq_messages_originator_message_id" || strings.Contains(what, "messages.originator"))
+}
+
+// AcceptMessage stores an accepted request and, if out is not nil, its outbox item, in one
+// transaction: either both rows exist afterwards or neither. A message whose (Originator,
+// MessageID) was seen before is rejected by the database's unique index and reported as
+// ErrDuplicateMessage. out.MessageRowID defaults to the new message's ID.
+func (s *Store) AcceptMessage(ctx context.Context, m *Message, out *OutboxItem) error {
+	if m.State == "" {
+		m.State = MessageReceived
+	}
+	if !m.State.Valid() {
+		return fmt.Errorf("store: accept message: invalid state %q", m.State)
+	}
+	if out != nil {
+		if err := prepareOutbox(out); err != nil {
+			return fmt.Errorf("store: accept message: %w", err)
+		}
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(m).Error; err != nil {
+			if isDuplicateMessage(err) {
+				return fmt.Errorf("%w: originator %q messageID %q", ErrDuplicateMessage, m.Originator, m.MessageID)
+			}
+			return err
+		}
+		if out == nil {
+			return nil
+		}
+		if out.MessageRowID == nil {
+			id := m.ID
+			out.MessageRowID = &id
+		}
+		return tx.Create(out).Error
+	})
+	if err != nil {
+		// The rows were not written: do not hand back IDs that do not exist.
+		m.ID = 0
+		if out != nil {
+			out.ID = 0
+		}
+	}
+	return wrap("accept message", err)
+}
+
+// MessageByID returns the message with the given row ID, or ErrNotFound.
+func (s *Store) MessageByID(ctx context.Context, id int64) (*Message, error) {
+	var m Message
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+		return nil, wrap("message by id", err)
+	}
+	return &m, nil
+}
+
+// MessageByOriginator returns the message an originator sent with the given messageID, or
+// ErrNotFound.
+func (s *Store) MessageByOriginator(ctx context.Context, originator, messageID string) (*Message, error) {
+	var m Message
+	err := s.db.WithContext(ctx).Where("originator = ? AND message_id = ?", originator, messageID).
+		Order("id").Take(&m).Error
+	if err != nil {
+		return nil, wrap("message by originator", err)
+	}
+	return &m, nil
+}
+
+// UpdateMessage records a message's processing state, return code and result.
+func (s *Store) UpdateMessage(ctx context.Context, id int64, state MessageState, returnCode string, result []byte) error {
+	if !state.Valid() {
+		return fmt.Errorf("store: update message: invalid state %q", state)
+	}
+	res := s.db.WithContext(ctx).Model(&Message{}).Where("id = ?", id).Updates(map[string]any{
+		"state": state, "return_code": returnCode, "result": result, "updated_at": now(),
+	})
+	if res.Error != nil {
+		return wrap("update message", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("store: update message %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// prepareOutbox fills an outbox item's defaults before insertion.
+func prepareOutbox(o *OutboxItem) error {
+	if o.State == "" {
+		o.State = OutboxPending
+	}
+	if !o.State.Valid() {
+		return fmt.Errorf("invalid outbox state %q", o.State)
+	}
+	if o.NextAttemptAt.IsZero() {
+		o.NextAttemptAt = now()
+	}
+	o.NextAttemptAt = o.NextAttemptAt.UTC().Truncate(time.Microsecond)
+	if o.Payload == nil {
+		o.Payload = []byte{}
+	}
+	return nil
+}
+
+// EnqueueOutbox inserts an outbox item on its own (AcceptMessage does it together with the
+// message).
+func (s *Store) EnqueueOutbox(ctx context.Context, o *OutboxItem) error {
+	if err := prepareOutbox(o); err != nil {
+		return fmt.Errorf("store: enqueue outbox: %w", err)
+	}
+	return wrap("enqueue outbox", s.db.WithContext(ctx).Create(o).Error)
+}
+
+// ClaimOutbox leases the oldest due outbox item to worker until now+lease: a pending item
+// whose NextAttemptAt <= now and whose previous lease (if any) has expired. It returns
+// ErrNotFound when nothing is due. Two workers never claim the same item: on PostgreSQL the
+// candidate row is selected FOR UPDATE SKIP LOCKED and leased in the same transaction; on
+// SQLite the transaction runs on the store's single connection with BEGIN IMMEDIATE, which
+// serialises claims within and across processes.
+func (s *Store) ClaimOutbox(ctx context.Context, worker string, now time.Time, lease time.Duration) (*OutboxItem, error) {
+	now = now.UTC()
+	until := now.Add(lease).Truncate(time.Microsecond)
+	var item OutboxItem
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		q := tx.Where("state = ? AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)",
+			OutboxPending, now, now).Order("next_attempt_at, id").Limit(1)
+		if s.dialect == DialectPostgres {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		}
+		if err := q.Find(&item).Error; err != nil {
+			return err
+		}
+		if item.ID == 0 {
+			return ErrNotFound
+		}
+		item.LockedBy = worker
+		item.LockedUntil = &until
+		item.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		return tx.Model(&OutboxItem{}).Where("id = ?", item.ID).Updates(map[string]any{
+			"locked_by": worker, "locked_until": until, "updated_at": item.UpdatedAt,
+		}).Error
+	})
+	if err != nil {
+		return nil, wrap("claim outbox", err)
+	}
+	return &item, nil
+}
+
+// OutboxByID returns the outbox item with the given ID, or ErrNotFound.
+func (s *Store) OutboxByID(ctx context.Context, id int64) (*OutboxItem, error) {
+	var o OutboxItem
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&o).Error; err != nil {
+		return nil, wrap("outbox by id", err)
+	}
+	return &o, nil
+}
+
+// MarkDelivered marks an outbox item done and releases its lease.
+func (s *Store) MarkDelivered(ctx context.Context, id int64) error {
+	return s.updateOutbox(ctx, "mark delivered", id, "state <> ?", []any{OutboxDead}, map[string]any{
+		"state": OutboxDone, "locked_by": "", "locked_until": nil, "last_error": "", "updated_at": now(),
+	})
+}
+
+// MarkFailed records a failed delivery attempt: attempts is incremented, the lease released
+// and the next attempt scheduled at next; when attempts reaches maxAttempts the item is dead.
+func (s *Store) MarkFailed(ctx context.Context, id int64, errText string, next time.Time, maxAttempts int) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var o OutboxItem
+		if err := tx.Where("id = ?", id).Take(&o).Error; err != nil {
+			return err
+		}
+		if o.State != OutboxPending {
+			return fmt.Errorf("%w: outbox item %d is %s", ErrConflict, id, o.State)
+		}
+		attempts := o.Attempts + 1
+		state := OutboxPending
+		if attempts >= maxAttempts {
+			state = OutboxDead
+		}
+		return tx.Model(&OutboxItem{}).Where("id = ?", id).Updates(map[string]any{
+			"attempts": attempts, "state": state, "last_error": errText,
+			"next_attempt_at": next.UTC().Truncate(time.Microsecond),
+			"locked_by":       "", "locked_until": nil, "updated_at": now(),
+		}).Error
+	})
+	return wrap("mark failed", err)
+}
+
+// RetryDead puts a dead outbox item back in the queue with its attempts reset, due now.
+func (s *Store) RetryDead(ctx context.Context, id int64) error {
+	return s.updateOutbox(ctx, "retry dead", id, "state = ?", []any{OutboxDead}, map[string]any{
+		"state": OutboxPending, "attempts": 0, "next_attempt_at": now(),
+		"locked_by": "", "locked_until": nil, "updated_at": now(),
+	})
+}
+
+// updateOutbox applies set to item id if cond holds; ErrNotFound if the item does not exist,
+// ErrConflict if cond does not hold.
+func (s *Store) updateOutbox(ctx context.Context, op string, id int64, cond string, args []any, set map[string]any) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&OutboxItem{}).Where("id = ?", id).Where(cond, args...).Updates(set)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected > 0 {
+			return nil
+		}
+		var o OutboxItem
+		if err := tx.Where("id = ?", id).Take(&o).Error; err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: outbox item %d is %s", ErrConflict, id, o.State)
+	})
+	return wrap(op, err)
+}
+
+// ListOutbox returns the outbox items in the given state (all if empty), oldest first.
+func (s *Store) ListOutbox(ctx context.Context, state OutboxState) ([]OutboxItem, error) {
+	q := s.db.WithContext(ctx).Model(&OutboxItem{})
+	if state != "" {
+		q = q.Where("state = ?", state)
+	}
+	var os []OutboxItem
+	if err := q.Order("id").Limit(100000).Find(&os).Error; err != nil {
+		return nil, wrap("list outbox", err)
+	}
+	return os, nil
+}

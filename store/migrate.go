@@ -1,0 +1,218 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// migrationLockKey is the PostgreSQL advisory lock key that serialises migrations between
+// instances starting together ("eacgmig" in ASCII).
+const migrationLockKey = 0x65616367_6d6967
+
+// auditLockKey serialises audit appends on PostgreSQL ("eacgaud").
+const auditLockKey = 0x65616367_617564
+
+// migration is one schema version. Statements are written once with the placeholders
+// {ID} (auto-increment primary key), {TS} (timestamp) and {BLOB} (bytes), expanded per
+// dialect; sqlite/postgres hold dialect-only statements (triggers).
+type migration struct {
+	version  int
+	name     string
+	common   []string
+	sqlite   []string
+	postgres []string
+}
+
+var migrations = []migration{
+	{
+		version: 1,
+		name:    "initial schema",
+		common: []string{
+			`CREATE TABLE holders (
+	id {ID},
+	country TEXT NOT NULL CHECK (country <> ''),
+	mnemonic TEXT NOT NULL CHECK (mnemonic <> ''),
+	role TEXT NOT NULL CHECK (role IN ('cvca','dv_domestic','dv_foreign','terminal','spoc')),
+	status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','suspended','revoked')),
+	tls_fingerprint TEXT NOT NULL DEFAULT '',
+	ip_ranges TEXT NOT NULL DEFAULT '',
+	created_at {TS} NOT NULL,
+	updated_at {TS} NOT NULL,
+	CONSTRAINT uq_holders_name UNIQUE (country, mnemonic)
+)`,
+			`CREATE UNIQUE INDEX uq_holders_fingerprint ON holders (tls_fingerprint) WHERE tls_fingerprint <> ''`,
+			`CREATE TABLE certificates (
+	id {ID},
+	holder_id BIGINT REFERENCES holders (id),
+	issuer_id BIGINT REFERENCES certificates (id),
+	chr TEXT NOT NULL CHECK (chr <> ''),
+	car TEXT NOT NULL CHECK (car <> ''),
+	role TEXT NOT NULL CHECK (role IN ('cvca','dv_domestic','dv_foreign','terminal','spoc')),
+	not_before {TS} NOT NULL,
+	not_after {TS} NOT NULL,
+	status TEXT NOT NULL DEFAULT 'valid' CHECK (status IN ('valid','suspended','revoked')),
+	raw {BLOB} NOT NULL,
+	created_at {TS} NOT NULL,
+	CHECK (not_before <= not_after)
+)`,
+			`CREATE INDEX ix_certificates_chr ON certificates (chr)`,
+			`CREATE INDEX ix_certificates_car ON certificates (car)`,
+			`CREATE INDEX ix_certificates_holder ON certificates (holder_id, not_after)`,
+			`CREATE INDEX ix_certificates_not_after ON certificates (not_after)`,
+			`CREATE TABLE messages (
+	id {ID},
+	originator TEXT NOT NULL CHECK (originator <> ''),
+	message_id TEXT NOT NULL DEFAULT '',
+	operation TEXT NOT NULL CHECK (operation <> ''),
+	request {BLOB},
+	state TEXT NOT NULL DEFAULT 'received' CHECK (state IN ('received','processing','answered','failed')),
+	return_code TEXT NOT NULL DEFAULT '',
+	result {BLOB},
+	created_at {TS} NOT NULL,
+	updated_at {TS} NOT NULL
+)`,
+			`CREATE UNIQUE INDEX uq_messages_originator_message_id ON messages (originator, message_id) WHERE message_id <> ''`,
+			`CREATE TABLE outbox (
+	id {ID},
+	message_row_id BIGINT REFERENCES messages (id),
+	target_url TEXT NOT NULL CHECK (target_url <> ''),
+	payload {BLOB} NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+	next_attempt_at {TS} NOT NULL,
+	locked_by TEXT NOT NULL DEFAULT '',
+	locked_until {TS},
+	last_error TEXT NOT NULL DEFAULT '',
+	state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending','done','dead')),
+	created_at {TS} NOT NULL,
+	updated_at {TS} NOT NULL
+)`,
+			`CREATE INDEX ix_outbox_due ON outbox (state, next_attempt_at, id)`,
+			`CREATE INDEX ix_outbox_message ON outbox (message_row_id)`,
+			`CREATE TABLE audit_events (
+	seq BIGINT PRIMARY KEY CHECK (seq >= 1),
+	at {TS} NOT NULL,
+	actor TEXT NOT NULL DEFAULT '',
+	action TEXT NOT NULL CHECK (action <> ''),
+	target TEXT NOT NULL DEFAULT '',
+	source TEXT NOT NULL DEFAULT '',
+	outcome TEXT NOT NULL DEFAULT '',
+	details TEXT NOT NULL DEFAULT '',
+	prev_hash TEXT NOT NULL CHECK (length(prev_hash) = 64),
+	hash TEXT NOT NULL UNIQUE CHECK (length(hash) = 64)
+)`,
+		},
+		// Append-only: the database refuses UPDATE and DELETE on audit_events. Whoever can
+		// drop the trigger (the file's owner on SQLite, a superuser or the table owner on
+		// PostgreSQL) can still tamper; the hash chain is what detects that.
+		sqlite: []string{
+			`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`,
+			`CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`,
+		},
+		postgres: []string{
+			`CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'audit_events is append-only';
+END
+$$`,
+			`CREATE TRIGGER audit_events_no_update BEFORE UPDATE OR DELETE ON audit_events
+FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()`,
+			`CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()`,
+		},
+	},
+}
+
+// statements returns m's SQL for the dialect.
+func (m migration) statements(dialect string) []string {
+	var r *strings.Replacer
+	var extra []string
+	if dialect == DialectPostgres {
+		r = strings.NewReplacer("{ID}", "BIGSERIAL PRIMARY KEY", "{TS}", "TIMESTAMPTZ", "{BLOB}", "BYTEA")
+		extra = m.postgres
+	} else {
+		r = strings.NewReplacer("{ID}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{TS}", "DATETIME", "{BLOB}", "BLOB")
+		extra = m.sqlite
+	}
+	out := make([]string, 0, len(m.common)+len(extra))
+	for _, s := range m.common {
+		out = append(out, r.Replace(s))
+	}
+	return append(out, extra...)
+}
+
+// lockMigrations takes the migration advisory lock on PostgreSQL (released at commit).
+// On SQLite the immediate transaction already holds the database's write lock.
+func (s *Store) lockMigrations(tx *gorm.DB) error {
+	if s.dialect != DialectPostgres {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(migrationLockKey)).Error
+}
+
+// migrate applies pending migrations, each in its own transaction. It is idempotent and safe
+// when several instances start together.
+func (s *Store) migrate(ctx context.Context) error {
+	db := s.db.WithContext(ctx)
+	err := db.Transaction(func(tx *gorm.DB) error {
+		if err := s.lockMigrations(tx); err != nil {
+			return err
+		}
+		ts := "DATETIME"
+		if s.dialect == DialectPostgres {
+			ts = "TIMESTAMPTZ"
+		}
+		return tx.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+	version INTEGER PRIMARY KEY,
+	name TEXT NOT NULL DEFAULT '',
+	applied_at ` + ts + ` NOT NULL
+)`).Error
+	})
+	if err != nil {
+		return fmt.Errorf("store: migrate: schema_migrations: %w", err)
+	}
+	for _, m := range migrations {
+		applied := false
+		err := db.Transaction(func(tx *gorm.DB) error {
+			if err := s.lockMigrations(tx); err != nil {
+				return err
+			}
+			var n int64
+			if err := tx.Raw("SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&n).Error; err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			for _, stmt := range m.statements(s.dialect) {
+				if err := tx.Exec(stmt).Error; err != nil {
+					return fmt.Errorf("%.60q: %w", stmt, err)
+				}
+			}
+			applied = true
+			return tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+				m.version, m.name, time.Now().UTC()).Error
+		})
+		if err != nil {
+			return fmt.Errorf("store: migrate: version %d (%s): %w", m.version, m.name, err)
+		}
+		if applied {
+			s.log.Info("store: applied migration", "dialect", s.dialect, "version", m.version, "name", m.name)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion returns the highest applied migration version.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := s.db.WithContext(ctx).Raw("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&v).Error; err != nil {
+		return 0, wrap("schema version", err)
+	}
+	return v, nil
+}

@@ -1,0 +1,189 @@
+package store
+
+import "time"
+
+// Role is the PKI role of a holder or certificate.
+type Role string
+
+// Roles.
+const (
+	RoleCVCA       Role = "cvca"
+	RoleDVDomestic Role = "dv_domestic"
+	RoleDVForeign  Role = "dv_foreign"
+	RoleTerminal   Role = "terminal"
+	RoleSPOC       Role = "spoc"
+)
+
+// Valid reports whether r is one of the defined roles.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleCVCA, RoleDVDomestic, RoleDVForeign, RoleTerminal, RoleSPOC:
+		return true
+	}
+	return false
+}
+
+// HolderStatus is the administrative status of a holder.
+type HolderStatus string
+
+// Holder statuses. Revoked is final.
+const (
+	HolderActive    HolderStatus = "active"
+	HolderSuspended HolderStatus = "suspended"
+	HolderRevoked   HolderStatus = "revoked"
+)
+
+// Valid reports whether st is a defined holder status.
+func (st HolderStatus) Valid() bool {
+	return st == HolderActive || st == HolderSuspended || st == HolderRevoked
+}
+
+// CertStatus is the status of a certificate in this gateway's records.
+type CertStatus string
+
+// Certificate statuses. Revoked is final.
+const (
+	CertValid     CertStatus = "valid"
+	CertSuspended CertStatus = "suspended"
+	CertRevoked   CertStatus = "revoked"
+)
+
+// Valid reports whether st is a defined certificate status.
+func (st CertStatus) Valid() bool {
+	return st == CertValid || st == CertSuspended || st == CertRevoked
+}
+
+// MessageState is the processing state of an accepted message.
+type MessageState string
+
+// Message states.
+const (
+	MessageReceived   MessageState = "received"
+	MessageProcessing MessageState = "processing"
+	MessageAnswered   MessageState = "answered"
+	MessageFailed     MessageState = "failed"
+)
+
+// Valid reports whether st is a defined message state.
+func (st MessageState) Valid() bool {
+	switch st {
+	case MessageReceived, MessageProcessing, MessageAnswered, MessageFailed:
+		return true
+	}
+	return false
+}
+
+// OutboxState is the delivery state of an outbox item.
+type OutboxState string
+
+// Outbox states.
+const (
+	OutboxPending OutboxState = "pending"
+	OutboxDone    OutboxState = "done"
+	OutboxDead    OutboxState = "dead"
+)
+
+// Valid reports whether st is a defined outbox state.
+func (st OutboxState) Valid() bool {
+	return st == OutboxPending || st == OutboxDone || st == OutboxDead
+}
+
+// Holder is a registered communication partner or certificate holder: a domestic or foreign
+// DV, a terminal, a foreign SPOC or CVCA.
+type Holder struct {
+	ID       int64        `gorm:"column:id;primaryKey"`
+	Country  string       `gorm:"column:country"`
+	Mnemonic string       `gorm:"column:mnemonic"`
+	Role     Role         `gorm:"column:role"`
+	Status   HolderStatus `gorm:"column:status"`
+	// TLSFingerprint is the lower-case hex SHA-256 of the holder's TLS client certificate
+	// (DER); unique when not empty.
+	TLSFingerprint string `gorm:"column:tls_fingerprint"`
+	// IPRanges is a comma-separated list of CIDR prefixes the holder may connect from
+	// (empty: any).
+	IPRanges  string    `gorm:"column:ip_ranges"`
+	CreatedAt time.Time `gorm:"column:created_at"`
+	UpdatedAt time.Time `gorm:"column:updated_at"`
+}
+
+// TableName implements gorm's tabler.
+func (Holder) TableName() string { return "holders" }
+
+// Certificate is a CV certificate known to the gateway: issued by it, received from a
+// partner, or a trust anchor.
+type Certificate struct {
+	ID       int64  `gorm:"column:id;primaryKey"`
+	HolderID *int64 `gorm:"column:holder_id"`
+	// IssuerID links to the issuing certificate's row, when known.
+	IssuerID *int64 `gorm:"column:issuer_id"`
+	CHR      string `gorm:"column:chr"`
+	CAR      string `gorm:"column:car"`
+	Role     Role   `gorm:"column:role"`
+	// NotBefore and NotAfter are the effective and expiration dates (UTC midnight).
+	NotBefore time.Time  `gorm:"column:not_before"`
+	NotAfter  time.Time  `gorm:"column:not_after"`
+	Status    CertStatus `gorm:"column:status"`
+	Raw       []byte     `gorm:"column:raw"`
+	CreatedAt time.Time  `gorm:"column:created_at"`
+}
+
+// TableName implements gorm's tabler.
+func (Certificate) TableName() string { return "certificates" }
+
+// Message is a request the gateway accepted. (Originator, MessageID) is unique when
+// MessageID is not empty (synchronous requests may carry no messageID).
+type Message struct {
+	ID         int64        `gorm:"column:id;primaryKey"`
+	Originator string       `gorm:"column:originator"`
+	MessageID  string       `gorm:"column:message_id"`
+	Operation  string       `gorm:"column:operation"`
+	Request    []byte       `gorm:"column:request"`
+	State      MessageState `gorm:"column:state"`
+	ReturnCode string       `gorm:"column:return_code"`
+	Result     []byte       `gorm:"column:result"`
+	CreatedAt  time.Time    `gorm:"column:created_at"`
+	UpdatedAt  time.Time    `gorm:"column:updated_at"`
+}
+
+// TableName implements gorm's tabler.
+func (Message) TableName() string { return "messages" }
+
+// OutboxItem is one pending delivery (typically SendCertificates to a responseURL).
+type OutboxItem struct {
+	ID            int64       `gorm:"column:id;primaryKey"`
+	MessageRowID  *int64      `gorm:"column:message_row_id"`
+	TargetURL     string      `gorm:"column:target_url"`
+	Payload       []byte      `gorm:"column:payload"`
+	Attempts      int         `gorm:"column:attempts"`
+	NextAttemptAt time.Time   `gorm:"column:next_attempt_at"`
+	LockedBy      string      `gorm:"column:locked_by"`
+	LockedUntil   *time.Time  `gorm:"column:locked_until"`
+	LastError     string      `gorm:"column:last_error"`
+	State         OutboxState `gorm:"column:state"`
+	CreatedAt     time.Time   `gorm:"column:created_at"`
+	UpdatedAt     time.Time   `gorm:"column:updated_at"`
+}
+
+// TableName implements gorm's tabler.
+func (OutboxItem) TableName() string { return "outbox" }
+
+// AuditEvent is one entry of the append-only, hash-chained audit log.
+type AuditEvent struct {
+	// Seq numbers the events 1..n without gaps.
+	Seq     int64     `gorm:"column:seq;primaryKey;autoIncrement:false"`
+	At      time.Time `gorm:"column:at"`
+	Actor   string    `gorm:"column:actor"`
+	Action  string    `gorm:"column:action"`
+	Target  string    `gorm:"column:target"`
+	Source  string    `gorm:"column:source"`
+	Outcome string    `gorm:"column:outcome"`
+	// Details is a JSON document (or empty).
+	Details string `gorm:"column:details"`
+	// PrevHash is the previous event's Hash (64 zeros for the first event).
+	PrevHash string `gorm:"column:prev_hash"`
+	// Hash is the hex SHA-256 computed by (AuditEvent).ComputeHash.
+	Hash string `gorm:"column:hash"`
+}
+
+// TableName implements gorm's tabler.
+func (AuditEvent) TableName() string { return "audit_events" }

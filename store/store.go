@@ -1,0 +1,207 @@
+// Package store is eacgate's persistence layer on gorm: holders, CV certificates, accepted
+// messages, the delivery outbox and the hash-chained audit log.
+//
+// Two dialects are supported and run the same test suite:
+//
+//   - SQLite (the embedded default), through github.com/glebarez/sqlite, a pure-Go driver on
+//     modernc.org/sqlite, so the binary needs no cgo. The file is opened in WAL mode with
+//     synchronous=FULL (a committed accept survives power loss, not only a process crash), a
+//     busy timeout, foreign keys on, and immediate transactions. The pool holds a single
+//     connection: all statements of the process are serialised through it, which is the
+//     "single writer" that makes ClaimOutbox and AppendAudit safe without row locks.
+//   - PostgreSQL (production and multi-instance deployments), through gorm.io/driver/postgres
+//     (pgx). ClaimOutbox uses SELECT ... FOR UPDATE SKIP LOCKED; AppendAudit and the
+//     migrations serialise on transaction-scoped advisory locks.
+//
+// The schema is created by versioned SQL migrations (see migrate.go) run by Open; constraints
+// (unique keys, foreign keys, CHECKs, the append-only trigger on audit_events) live in the
+// database, not only in this code.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	gormlogger "gorm.io/gorm/logger"
+)
+
+// Sentinel errors. Every error returned by this package wraps one of these or a driver error.
+var (
+	// ErrNotFound: no row matched.
+	ErrNotFound = errors.New("not found")
+	// ErrDuplicateMessage: a message with the same (originator, messageID) was already accepted.
+	ErrDuplicateMessage = errors.New("duplicate message")
+	// ErrConflict: a uniqueness or state constraint rejected the change.
+	ErrConflict = errors.New("conflict")
+	// ErrRevokedFinal: the holder or certificate is revoked; revocation cannot be undone.
+	ErrRevokedFinal = errors.New("revoked is final")
+	// ErrAuditBroken: the audit chain does not verify.
+	ErrAuditBroken = errors.New("audit chain broken")
+)
+
+// Dialect names returned by (*Store).Dialect.
+const (
+	DialectSQLite   = "sqlite"
+	DialectPostgres = "postgres"
+)
+
+// Store is a handle on the database. It is safe for concurrent use.
+type Store struct {
+	db      *gorm.DB
+	dialect string
+	log     *slog.Logger
+}
+
+// IsPostgresDSN reports whether dsn names a PostgreSQL server (a postgres:// or postgresql://
+// URL, or a keyword/value string with host=); anything else is a SQLite file path.
+func IsPostgresDSN(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") ||
+		strings.Contains(dsn, "host=")
+}
+
+// now is the clock used for CreatedAt/UpdatedAt: UTC, truncated to microseconds so that both
+// databases round-trip it exactly.
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// sqliteDSN builds the glebarez/go-sqlite DSN for a file path: WAL, a busy timeout, foreign
+// keys, and BEGIN IMMEDIATE so that a transaction never has to upgrade a read lock to a write
+// lock (which fails at once with SQLITE_BUSY_SNAPSHOT when another connection wrote). Times
+// are written in the driver's default "2006-01-02 15:04:05.999999999-07:00" format, which
+// sorts correctly as text because the store writes UTC only. Do not add _time_format:
+// glebarez/go-sqlite v1.21 stops reading parameters after it, silently dropping _txlock.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Set("_txlock", "immediate")
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return "file:" + path + sep + q.Encode()
+}
+
+// Open connects to the database named by dsn and applies any pending migrations.
+// A dsn starting with postgres:// or postgresql://, or containing host=, selects PostgreSQL;
+// anything else is the path of a SQLite file (created if missing). logger may be nil.
+func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg := &gorm.Config{
+		Logger:                 gormlogger.Default.LogMode(gormlogger.Silent),
+		NowFunc:                now,
+		SkipDefaultTransaction: true,
+	}
+	s := &Store{log: logger}
+	var err error
+	if IsPostgresDSN(dsn) {
+		s.dialect = DialectPostgres
+		s.db, err = gorm.Open(postgres.Open(dsn), cfg)
+	} else {
+		if dsn == "" {
+			return nil, errors.New("store: open: empty DSN")
+		}
+		s.dialect = DialectSQLite
+		s.db, err = gorm.Open(sqlite.Open(sqliteDSN(dsn)), cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", s.dialect, err)
+	}
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
+	}
+	if s.dialect == DialectSQLite {
+		// The single writer: one connection serialises every statement and transaction.
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetMaxIdleConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+	} else {
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(5)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("store: open %s: ping: %w", s.dialect, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database connections.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// Dialect returns DialectSQLite or DialectPostgres.
+func (s *Store) Dialect() string { return s.dialect }
+
+// DB returns the underlying gorm handle, for tests and maintenance tools. Writes through it
+// bypass the package's invariants (the audit chain in particular).
+func (s *Store) DB() *gorm.DB { return s.db }
+
+// isUniqueViolation reports whether err is a unique-constraint violation, and if so the name
+// of the constraint or the columns involved, as the driver reports them.
+func isUniqueViolation(err error) (bool, string) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505", pgErr.ConstraintName
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "UNIQUE constraint failed"); i >= 0 {
+		return true, msg[i:]
+	}
+	return false, ""
+}
+
+// isConstraintViolation reports whether err is any integrity-constraint violation (unique,
+// foreign key, check, not null).
+func isConstraintViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "23")
+	}
+	return strings.Contains(err.Error(), "constraint failed")
+}
+
+// wrap turns gorm/driver errors into the package's error conventions.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return fmt.Errorf("store: %s: %w", op, ErrNotFound)
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrDuplicateMessage),
+		errors.Is(err, ErrRevokedFinal), errors.Is(err, ErrAuditBroken):
+		return fmt.Errorf("store: %s: %w", op, err)
+	case isConstraintViolation(err):
+		return fmt.Errorf("store: %s: %w: %w", op, ErrConflict, err)
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
