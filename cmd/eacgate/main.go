@@ -27,9 +27,11 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"cvc":   {"print, verify and request CV certificates", runCVC},
-		"key":   {"generate and list signing keys (software keystore or PKCS#11)", runKey},
-		"audit": {"verify the hash-chained audit log", runAudit},
+		"cvc":    {"print, verify and request CV certificates", runCVC},
+		"key":    {"generate and list signing keys (software keystore or PKCS#11)", runKey},
+		"audit":  {"verify and list the hash-chained audit log", runAudit},
+		"serve":  {"run the gateway (embedded defaults without configuration)", runServe},
+		"holder": {"register and list DVs and terminals", runHolder},
 	}
 }
 

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"eacgate/gateway"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+func runServe(ctx context.Context, c cli) int {
+	fs := flag.NewFlagSet("eacgate serve", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	data := fs.String("data", "eacgate-data", "data directory (SQLite database, keystore, TLS certificate)")
+	dsn := fs.String("db", "", "database: SQLite file or postgres:// DSN (default DATA/eacgate.db)")
+	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
+	plain := fs.Bool("plain-http", false, "serve plain HTTP instead of mutual TLS (local demos only: callers cannot be identified)")
+	fs.Usage = func() {
+		fmt.Fprintln(c.stderr, "usage: eacgate serve [--data DIR] [--db DSN] [--listen ADDR] [--plain-http]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(c.args); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(c.stderr, nil))
+	g, err := gateway.Open(ctx, gateway.Options{DataDir: *data, DSN: *dsn, Logger: log})
+	if err != nil {
+		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+		return 1
+	}
+	defer g.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+		return 1
+	}
+	srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	scheme := "https"
+	if *plain {
+		scheme = "http"
+	} else {
+		host, _, _ := net.SplitHostPort(ln.Addr().String())
+		cert, err := server.LoadOrCreateTLSCertificate(filepath.Join(*data, "tls.crt"), filepath.Join(*data, "tls.key"), []string{host, "localhost"})
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+			return 1
+		}
+		srv.TLSConfig = server.TLSConfig(cert)
+	}
+	base := scheme + "://" + ln.Addr().String()
+	fmt.Fprintf(c.stdout, "eacgate is serving (data in %s)\n", *data)
+	fmt.Fprintf(c.stdout, "  CVCA endpoint (for DVs):       %s/cvca   WSDL: %s/cvca?wsdl\n", base, base)
+	fmt.Fprintf(c.stdout, "  DV endpoint (for terminals):   %s/dv     WSDL: %s/dv?wsdl\n", base, base)
+	fmt.Fprintf(c.stdout, "  CVCA %s, DV %s\n", g.CVCA.Certificate().CHR, g.DV.Certificate().CHR)
+	if !*plain {
+		fmt.Fprintf(c.stdout, "  TLS certificate: %s; register clients with 'eacgate holder add --data %s --tls-cert FILE ...'\n", filepath.Join(*data, "tls.crt"), *data)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if *plain {
+			errc <- srv.Serve(ln)
+		} else {
+			errc <- srv.ServeTLS(ln, "", "")
+		}
+	}()
+	select {
+	case err := <-errc:
+		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+		return 1
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		fmt.Fprintf(c.stderr, "eacgate serve: shutdown: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func runHolder(ctx context.Context, c cli) int {
+	if len(c.args) == 0 || (c.args[0] != "add" && c.args[0] != "list") {
+		fmt.Fprintln(c.stderr, "usage: eacgate holder add|list --data DIR ...")
+		return 2
+	}
+	fs := flag.NewFlagSet("eacgate holder "+c.args[0], flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	data := fs.String("data", "eacgate-data", "data directory")
+	dsn := fs.String("db", "", "database (default DATA/eacgate.db)")
+	country := fs.String("country", "", "add: country code (2 letters)")
+	mnemonic := fs.String("mnemonic", "", "add: holder mnemonic (CHR = country + mnemonic + 5-character sequence)")
+	role := fs.String("role", "", "add: dv_domestic, dv_foreign or terminal")
+	tlsCert := fs.String("tls-cert", "", "add: the holder's TLS client certificate (PEM); its SHA-256 identifies the caller")
+	ipRanges := fs.String("ip", "", "add: comma-separated CIDR ranges the holder may connect from (default any)")
+	if err := fs.Parse(c.args[1:]); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	if *dsn == "" {
+		*dsn = filepath.Join(*data, "eacgate.db")
+	}
+	st, err := store.Open(ctx, *dsn, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	defer st.Close()
+	if c.args[0] == "list" {
+		hs, err := st.ListHolders(ctx, store.HolderFilter{})
+		if err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return 1
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tCOUNTRY\tMNEMONIC\tROLE\tSTATUS\tTLS FINGERPRINT")
+		for _, h := range hs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.Country, h.Mnemonic, h.Role, h.Status, h.TLSFingerprint)
+		}
+		tw.Flush()
+		return 0
+	}
+	if len(*country) != 2 || *mnemonic == "" || *tlsCert == "" {
+		fmt.Fprintln(c.stderr, "holder add needs --country CC --mnemonic M --role ROLE --tls-cert FILE")
+		return 2
+	}
+	r := store.Role(*role)
+	if _, ok := server.RoleFromStore(r); !ok || r == store.RoleCVCA {
+		fmt.Fprintf(c.stderr, "--role %q: want dv_domestic, dv_foreign or terminal\n", *role)
+		return 2
+	}
+	fp, err := certFingerprint(*tlsCert)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	ranges, err := store.NormalizeIPRanges(*ipRanges)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 2
+	}
+	h := &store.Holder{Country: *country, Mnemonic: *mnemonic, Role: r, Status: store.HolderActive, TLSFingerprint: fp, IPRanges: ranges}
+	if err := st.CreateHolder(ctx, h); err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	if _, err := st.AppendAudit(ctx, store.AuditEvent{Actor: "cli", Action: "holder.add", Target: *country + *mnemonic, Source: "local", Outcome: "ok"}); err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	fmt.Fprintf(c.stdout, "registered holder %d: %s%s (%s), TLS fingerprint %s\n", h.ID, h.Country, h.Mnemonic, h.Role, fp)
+	return 0
+}
+
+// certFingerprint is the hex SHA-256 of the first certificate in a PEM file.
+func certFingerprint(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return "", errors.New(path + ": no PEM certificate")
+		}
+		if blk.Type == "CERTIFICATE" {
+			if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+				return "", fmt.Errorf("%s: %w", path, err)
+			}
+			sum := sha256.Sum256(blk.Bytes)
+			return hex.EncodeToString(sum[:]), nil
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"eacgate/cvc"
+	"eacgate/ecc"
+	"eacgate/generated/dv11"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// The embedded default end to end over mutual TLS: a registered terminal gets its first
+// certificate from the DV endpoint, the answer chains to the demo CVCA, a repeated messageID
+// gets the same certificate, and everything survives a restart.
+func TestEmbeddedGatewayIssuesTerminalCertificates(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	g, err := Open(ctx, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := server.SelfSignedCertificate("UTISGATE01", []string{"terminal.example"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(certPEM)
+	sum := sha256.Sum256(blk.Bytes)
+	if err := g.Store.CreateHolder(ctx, &store.Holder{Country: "UT", Mnemonic: "ISGATE01", Role: store.RoleTerminal,
+		Status: store.HolderActive, TLSFingerprint: hex.EncodeToString(sum[:])}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(g.Handler)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	clientCert, _ := tls.X509KeyPair(certPEM, keyPEM)
+	client := srv.Client()
+	client.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{clientCert}
+
+	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: g.DV.Certificate().CHR, CHR: "UTISGATE0100001"}, pub, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(messageID string) *dv11.RequestCertificateResult {
+		body := `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><n1:RequestCertificate xmlns:n1="` + dv11.Namespace + `">` +
+			`<callbackIndicator>callback_not_possible</callbackIndicator><messageID><b:messageID xmlns:b="uri:eacBT/1.1">` + messageID + `</b:messageID></messageID>` +
+			`<responseURL/><certReq>` + base64.StdEncoding.EncodeToString(req.Raw) + `</certReq></n1:RequestCertificate></s:Body></s:Envelope>`
+		resp, err := client.Post(srv.URL+"/dv", "text/xml", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		env, err := server.ParseEnvelope(b)
+		if err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		var out dv11.RequestCertificateResponse
+		if err := env.DecodeOperation(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Result
+	}
+	res := call("t-1")
+	if *res.ReturnCode != "ok_cert_available" {
+		t.Fatalf("return code %s", *res.ReturnCode)
+	}
+	cert, err := cvc.ParseCertificate(res.CertificateSeq.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cvc.Verify(cert, cvc.VerifyOptions{Anchors: g.CVCA.Path[:1], Intermediates: []*cvc.Certificate{g.DV.Certificate()}}); err != nil {
+		t.Fatal(err)
+	}
+	again := call("t-1")
+	if !bytes.Equal(again.CertificateSeq.Certificate[0], cert.Raw) {
+		t.Fatal("a repeated messageID got another certificate")
+	}
+	if n, err := g.Store.CertificatesByCHR(ctx, "UTISGATE0100001"); err != nil || len(n) != 1 {
+		t.Fatalf("issued %d times: %v", len(n), err)
+	}
+	cvcaCHR, dvCHR := g.CVCA.Certificate().CHR, g.DV.Certificate().CHR
+	if err := g.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g2, err := Open(ctx, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g2.Close()
+	if g2.CVCA.Certificate().CHR != cvcaCHR || g2.DV.Certificate().CHR != dvCHR {
+		t.Fatal("the demo PKI was created again after a restart")
+	}
+}
