@@ -1,0 +1,325 @@
+// Package e2e starts the real eacgate binary and talks to it with tools nobody here wrote:
+// python3-zeep clients built from the served ?wsdl over mutual TLS, and openpace's cvc-print
+// to check what was issued.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"eacgate/cvc"
+	"eacgate/ecc"
+	"eacgate/internal/testenv"
+	"eacgate/server"
+)
+
+var binary struct {
+	once sync.Once
+	path string
+	err  string
+}
+
+// eacgateBinary builds cmd/eacgate once per test run.
+func eacgateBinary(t *testing.T) string {
+	binary.once.Do(func() {
+		dir, err := os.MkdirTemp("", "eacgate-e2e")
+		if err != nil {
+			binary.err = err.Error()
+			return
+		}
+		binary.path = filepath.Join(dir, "eacgate")
+		cmd := exec.Command("go", "build", "-o", binary.path, "./cmd/eacgate")
+		cmd.Dir = testenv.RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binary.err = string(out)
+		}
+	})
+	if binary.err != "" {
+		t.Fatalf("build eacgate: %s", binary.err)
+	}
+	return binary.path
+}
+
+func zeepPython(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("EACGATE_PYTHON"); p != "" {
+		return p
+	}
+	for _, p := range []string{"/usr/bin/python3", "python3"} {
+		if exec.Command(p, "-c", "import zeep, requests").Run() == nil {
+			return p
+		}
+	}
+	testenv.Missing(t, "python3 with zeep (Debian python3-zeep)")
+	return ""
+}
+
+type gateway struct {
+	bin, data, base string
+}
+
+var endpointLine = regexp.MustCompile(`(https://127\.0\.0\.1:\d+)/dv `)
+
+// startGateway runs `eacgate serve` on the embedded defaults and a free port.
+func startGateway(t *testing.T) *gateway {
+	t.Helper()
+	g := &gateway{bin: eacgateBinary(t), data: t.TempDir()}
+	cmd := exec.Command(g.bin, "serve", "--data", g.data, "--listen", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("eacgate did not stop on SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("eacgate log:\n%s", stderr.String())
+		}
+	})
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := endpointLine.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case g.base = <-found:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("eacgate did not print its endpoints:\n%s", stderr.String())
+	}
+	return g
+}
+
+// client is a registered holder's TLS identity.
+type client struct{ cert, key string }
+
+func (g *gateway) register(t *testing.T, country, mnemonic, role string) client {
+	t.Helper()
+	certPEM, keyPEM, err := server.SelfSignedCertificate(country+mnemonic, []string{"peer.example"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c := client{cert: filepath.Join(dir, "cert.pem"), key: filepath.Join(dir, "key.pem")}
+	os.WriteFile(c.cert, certPEM, 0o600)
+	os.WriteFile(c.key, keyPEM, 0o600)
+	if role == "" {
+		return c // not registered
+	}
+	out, err := exec.Command(g.bin, "holder", "add", "--data", g.data, "--country", country, "--mnemonic", mnemonic,
+		"--role", role, "--tls-cert", c.cert).CombinedOutput()
+	if err != nil {
+		t.Fatalf("holder add: %v\n%s", err, out)
+	}
+	return c
+}
+
+type call struct {
+	Op   string         `json:"op"`
+	Args map[string]any `json:"args"`
+}
+
+// zeep calls the endpoint (path "/dv" or "/cvca") with a zeep client built from its ?wsdl.
+func (g *gateway) zeep(t *testing.T, path string, c client, calls ...call) []map[string]any {
+	t.Helper()
+	job, _ := json.Marshal(map[string]any{
+		"wsdl": g.base + path + "?wsdl", "ca": filepath.Join(g.data, "tls.crt"), "cert": c.cert, "key": c.key, "calls": calls,
+	})
+	cmd := exec.Command(zeepPython(t), filepath.Join(testenv.RepoRoot(), "internal", "e2e", "testdata", "zeep_call.py"))
+	cmd.Stdin = bytes.NewReader(job)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("zeep: %v\n%s", err, stderr.String())
+	}
+	var res []map[string]any
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("zeep output %s: %v", out, err)
+	}
+	return res
+}
+
+func b64(b []byte) map[string]any { return map[string]any{"$b64": base64.StdEncoding.EncodeToString(b)} }
+
+func requestCall(messageID string, certReq []byte) call {
+	return call{Op: "RequestCertificate", Args: map[string]any{
+		"callbackIndicator": "callback_not_possible",
+		"messageID":         map[string]any{"messageID": messageID},
+		"responseURL":       map[string]any{},
+		"certReq":           b64(certReq),
+	}}
+}
+
+func caCall() call {
+	return call{Op: "GetCACertificates", Args: map[string]any{
+		"callbackIndicator": "callback_not_possible", "messageID": map[string]any{}, "responseURL": map[string]any{},
+	}}
+}
+
+// certificates returns the certificateSeq of a decoded result.
+func certificates(t *testing.T, res map[string]any) [][]byte {
+	t.Helper()
+	seq, _ := res["certificateSeq"].(map[string]any)
+	list, _ := seq["certificate"].([]any)
+	var out [][]byte
+	for _, c := range list {
+		b, err := base64.StdEncoding.DecodeString(c.(map[string]any)["$b64"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+func newRequest(t *testing.T, curve, chr, car string, outerCAR string, outer crypto.Signer) ([]byte, *ecc.PrivateKey) {
+	t.Helper()
+	k, err := ecc.GenerateKey(ecc.CurveByName(curve), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, k.Public(), true)
+	r, err := cvc.NewRequest(cvc.RequestTemplate{CAR: car, CHR: chr}, pub, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if outer != nil {
+		if r, err = r.Authenticate(outerCAR, outer, cvc.ECDSA_SHA256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r.Raw, k
+}
+
+// cvcPrintVerifies checks certs with openpace: files named by CHR in one directory.
+func cvcPrintVerifies(t *testing.T, chain []*cvc.Certificate, leaf *cvc.Certificate) {
+	t.Helper()
+	cvcPrint := testenv.Tool(t, "cvc-print")
+	dir := t.TempDir()
+	for _, c := range chain {
+		os.WriteFile(filepath.Join(dir, c.CHR), c.Raw, 0o600)
+	}
+	leafFile := filepath.Join(t.TempDir(), "leaf.cvcert")
+	os.WriteFile(leafFile, leaf.Raw, 0o600)
+	out, err := exec.Command(cvcPrint, "--cvc="+leafFile, "--cvc-dir="+dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "certificate verified") || strings.Contains(string(out), "not verified") {
+		t.Fatalf("cvc-print: %v\n%s", err, out)
+	}
+}
+
+func TestTerminalAndDVOverZeep(t *testing.T) {
+	g := startGateway(t)
+	term := g.register(t, "UT", "ISGATE01", "terminal")
+
+	res := g.zeep(t, "/dv", term, caCall())
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("GetCACertificates: %v", res[0])
+	}
+	var chain []*cvc.Certificate
+	for _, raw := range certificates(t, res[0]) {
+		c, err := cvc.ParseCertificate(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, c)
+	}
+	if len(chain) != 2 || chain[0].Role() != cvc.RoleCVCA || chain[1].Role() != cvc.RoleDVDomestic {
+		t.Fatalf("CA chain of %d", len(chain))
+	}
+	cvca, dv := chain[0], chain[1]
+
+	// Initial terminal request, then a renewal authenticated with the first certificate, then
+	// the renewal's messageID again.
+	req1, key1 := newRequest(t, "brainpoolP256r1", "UTISGATE0100001", dv.CHR, "", nil)
+	req2, _ := newRequest(t, "brainpoolP256r1", "UTISGATE0100002", dv.CHR, "UTISGATE0100001", key1)
+	res = g.zeep(t, "/dv", term, requestCall("t-1", req1))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("initial: %v", res[0])
+	}
+	first, err := cvc.ParseCertificate(certificates(t, res[0])[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cvc.Verify(first, cvc.VerifyOptions{Anchors: []*cvc.Certificate{cvca}, Intermediates: []*cvc.Certificate{dv}}); err != nil {
+		t.Fatal(err)
+	}
+	cvcPrintVerifies(t, chain, first)
+	res = g.zeep(t, "/dv", term, requestCall("t-2", req2), requestCall("t-2", req2))
+	if res[0]["returnCode"] != "ok_cert_available" || !bytes.Equal(certificates(t, res[0])[0], certificates(t, res[1])[0]) {
+		t.Fatalf("renewal and its repeat: %v / %v", res[0]["returnCode"], res[1]["returnCode"])
+	}
+	renewed, _ := cvc.ParseCertificate(certificates(t, res[0])[0])
+	cvcPrintVerifies(t, chain, renewed)
+
+	// Refusals, each with its return code.
+	stranger, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	badOuter, _ := newRequest(t, "brainpoolP256r1", "UTISGATE0100003", dv.CHR, "UTISGATE0100002", stranger)
+	wrongCurve, _ := newRequest(t, "P-256", "UTISGATE0100003", dv.CHR, "", nil)
+	innerBad := bytes.Clone(req1)
+	innerBad[len(innerBad)-5] ^= 1
+	cases := []struct {
+		req  []byte
+		want string
+	}{
+		{badOuter, "failure_outer_signature"},
+		{wrongCurve, "failure_domain_parameters"},
+		{innerBad, "failure_inner_signature"},
+		{[]byte("not a request"), "failure_syntax"},
+	}
+	var calls []call
+	for i, c := range cases {
+		calls = append(calls, requestCall("bad-"+string(rune('a'+i)), c.req))
+	}
+	res = g.zeep(t, "/dv", term, calls...)
+	for i, c := range cases {
+		if res[i]["returnCode"] != c.want {
+			t.Errorf("case %d: %v, want %s", i, res[i]["returnCode"], c.want)
+		}
+	}
+	stray := g.register(t, "UT", "ISSTRAY", "")
+	if res := g.zeep(t, "/dv", stray, requestCall("s-1", req1)); res[0]["returnCode"] != "failure_request_not_accepted" {
+		t.Fatalf("unregistered client: %v", res[0])
+	}
+
+	// A DV asks the CVCA endpoint for its first certificate, then renews.
+	dvClient := g.register(t, "UT", "DVBORDER", "dv_domestic")
+	dvReq1, dvKey1 := newRequest(t, "brainpoolP256r1", "UTDVBORDER00001", cvca.CHR, "", nil)
+	dvReq2, _ := newRequest(t, "brainpoolP256r1", "UTDVBORDER00002", cvca.CHR, "UTDVBORDER00001", dvKey1)
+	res = g.zeep(t, "/cvca", dvClient, requestCall("d-1", dvReq1), requestCall("d-2", dvReq2))
+	for i := range res {
+		if res[i]["returnCode"] != "ok_cert_available" {
+			t.Fatalf("DV request %d: %v", i, res[i])
+		}
+		c, _ := cvc.ParseCertificate(certificates(t, res[i])[0])
+		cvcPrintVerifies(t, []*cvc.Certificate{cvca}, c)
+	}
+}
