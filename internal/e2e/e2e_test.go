@@ -168,7 +168,9 @@ func (g *gateway) zeep(t *testing.T, path string, c client, calls ...call) []map
 	return res
 }
 
-func b64(b []byte) map[string]any { return map[string]any{"$b64": base64.StdEncoding.EncodeToString(b)} }
+func b64(b []byte) map[string]any {
+	return map[string]any{"$b64": base64.StdEncoding.EncodeToString(b)}
+}
 
 func requestCall(messageID string, certReq []byte) call {
 	return call{Op: "RequestCertificate", Args: map[string]any{
