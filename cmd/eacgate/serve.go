@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -95,8 +96,21 @@ func runServe(ctx context.Context, c cli) int {
 }
 
 func runHolder(ctx context.Context, c cli) int {
-	if len(c.args) == 0 || (c.args[0] != "add" && c.args[0] != "list") {
-		fmt.Fprintln(c.stderr, "usage: eacgate holder add|list --data DIR ...")
+	if len(c.args) == 0 {
+		fmt.Fprintln(c.stderr, "usage: eacgate holder add|list|suspend|reinstate|revoke --data DIR ...")
+		return 2
+	}
+	var newStatus store.HolderStatus
+	switch c.args[0] {
+	case "add", "list":
+	case "suspend":
+		newStatus = store.HolderSuspended
+	case "reinstate":
+		newStatus = store.HolderActive
+	case "revoke":
+		newStatus = store.HolderRevoked
+	default:
+		fmt.Fprintf(c.stderr, "eacgate holder: unknown sub-command %q\n", c.args[0])
 		return 2
 	}
 	fs := flag.NewFlagSet("eacgate holder "+c.args[0], flag.ContinueOnError)
@@ -108,6 +122,7 @@ func runHolder(ctx context.Context, c cli) int {
 	role := fs.String("role", "", "add: dv_domestic, dv_foreign or terminal")
 	tlsCert := fs.String("tls-cert", "", "add: the holder's TLS client certificate (PEM); its SHA-256 identifies the caller")
 	ipRanges := fs.String("ip", "", "add: comma-separated CIDR ranges the holder may connect from (default any)")
+	reason := fs.String("reason", "", "suspend, reinstate, revoke: why (recorded in the audit log)")
 	if err := fs.Parse(c.args[1:]); err != nil || fs.NArg() != 0 {
 		return 2
 	}
@@ -120,6 +135,9 @@ func runHolder(ctx context.Context, c cli) int {
 		return 1
 	}
 	defer st.Close()
+	if newStatus != "" {
+		return holderSetStatus(ctx, c, st, *country, *mnemonic, newStatus, *reason)
+	}
 	if c.args[0] == "list" {
 		hs, err := st.ListHolders(ctx, store.HolderFilter{})
 		if err != nil {
@@ -186,4 +204,35 @@ func certFingerprint(path string) (string, error) {
 			return hex.EncodeToString(sum[:]), nil
 		}
 	}
+}
+
+// holderSetStatus suspends, reinstates or revokes a holder (identified by country and
+// mnemonic), effective for its next request, and records it in the audit log.
+func holderSetStatus(ctx context.Context, c cli, st *store.Store, country, mnemonic string, status store.HolderStatus, reason string) int {
+	if country == "" || mnemonic == "" || reason == "" {
+		fmt.Fprintln(c.stderr, "needs --country CC --mnemonic M --reason TEXT")
+		return 2
+	}
+	h, err := st.HolderByName(ctx, country, mnemonic)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	outcome := "ok"
+	err = st.SetHolderStatus(ctx, h.ID, status)
+	if err != nil {
+		outcome = "failed: " + err.Error()
+	}
+	details, _ := json.Marshal(map[string]string{"reason": reason})
+	if _, aerr := st.AppendAudit(ctx, store.AuditEvent{Actor: "cli", Action: "holder." + string(status), Target: country + mnemonic,
+		Source: "local", Outcome: outcome, Details: string(details)}); aerr != nil {
+		fmt.Fprintln(c.stderr, aerr)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	fmt.Fprintf(c.stdout, "holder %s%s is now %s\n", country, mnemonic, status)
+	return 0
 }

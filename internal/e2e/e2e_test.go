@@ -8,8 +8,12 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,16 +316,78 @@ func TestTerminalAndDVOverZeep(t *testing.T) {
 		t.Fatalf("unregistered client: %v", res[0])
 	}
 
+	// Suspension takes effect at once; reinstating restores.
+	g.holder(t, "suspend", "ISGATE01")
+	req3, _ := newRequest(t, "brainpoolP256r1", "UTISGATE0100003", dv.CHR, "UTISGATE0100002", key1)
+	if res := g.zeep(t, "/dv", term, requestCall("t-3", req3)); res[0]["returnCode"] != "failure_request_not_accepted" {
+		t.Fatalf("suspended terminal: %v", res[0])
+	}
+	g.holder(t, "reinstate", "ISGATE01")
+
+	// Hostile bodies get faults; the server stays up and keeps answering.
+	g.hostile(t, term)
+	if res := g.zeep(t, "/dv", term, caCall()); res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("after hostile input: %v", res[0])
+	}
+
 	// A DV asks the CVCA endpoint for its first certificate, then renews.
 	dvClient := g.register(t, "UT", "DVBORDER", "dv_domestic")
 	dvReq1, dvKey1 := newRequest(t, "brainpoolP256r1", "UTDVBORDER00001", cvca.CHR, "", nil)
 	dvReq2, _ := newRequest(t, "brainpoolP256r1", "UTDVBORDER00002", cvca.CHR, "UTDVBORDER00001", dvKey1)
-	res = g.zeep(t, "/cvca", dvClient, requestCall("d-1", dvReq1), requestCall("d-2", dvReq2))
+	res = g.zeep(t, "/cvca", dvClient, caCall(), requestCall("d-1", dvReq1), requestCall("d-2", dvReq2))
+	if res[0]["returnCode"] != "ok_cert_available" || len(certificates(t, res[0])) != 1 || !bytes.Equal(certificates(t, res[0])[0], cvca.Raw) {
+		t.Fatalf("GetCACertificates at the CVCA: %v", res[0]["returnCode"])
+	}
+	res = res[1:]
 	for i := range res {
 		if res[i]["returnCode"] != "ok_cert_available" {
 			t.Fatalf("DV request %d: %v", i, res[i])
 		}
 		c, _ := cvc.ParseCertificate(certificates(t, res[i])[0])
 		cvcPrintVerifies(t, []*cvc.Certificate{cvca}, c)
+	}
+}
+
+func (g *gateway) holder(t *testing.T, action, mnemonic string) {
+	t.Helper()
+	out, err := exec.Command(g.bin, "holder", action, "--data", g.data, "--country", "UT", "--mnemonic", mnemonic,
+		"--reason", "end-to-end test").CombinedOutput()
+	if err != nil {
+		t.Fatalf("holder %s: %v\n%s", action, err, out)
+	}
+}
+
+// hostile sends malformed, oversize and entity-laden bodies over mutual TLS.
+func (g *gateway) hostile(t *testing.T, c client) {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(c.cert, c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := os.ReadFile(filepath.Join(g.data, "tls.crt"))
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}}}}
+	env := func(inner string) string {
+		return `<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>` + inner + `</s:Body></s:Envelope>`
+	}
+	bodies := map[string]string{
+		"truncated":      env(`<n1:GetCACertificates xmlns:n1="uri:EAC-PKI-DV-Protocol/1.1">`)[:60],
+		"entities":       `<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>` + env(`<x>&b;</x>`),
+		"deep nesting":   env(strings.Repeat("<a>", 5000) + strings.Repeat("</a>", 5000)),
+		"oversize":       env(strings.Repeat("<a/>", 200000)),
+		"garbage":        "\x00\xff garbage",
+		"garbage base64": env(`<n1:RequestCertificate xmlns:n1="uri:EAC-PKI-DV-Protocol/1.1"><callbackIndicator>callback_not_possible</callbackIndicator><messageID/><responseURL/><certReq>%%%not-base64%%%</certReq></n1:RequestCertificate>`),
+	}
+	for name, body := range bodies {
+		resp, err := hc.Post(g.base+"/dv", "text/xml", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !bytes.Contains(b, []byte("Fault")) && !bytes.Contains(b, []byte("failure_syntax")) {
+			t.Errorf("%s: status %d, %s", name, resp.StatusCode, b)
+		}
 	}
 }
