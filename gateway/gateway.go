@@ -5,6 +5,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -16,6 +17,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/hsm"
@@ -23,12 +26,86 @@ import (
 	"eacgate/store"
 )
 
-// Options configure a gateway. Zero values mean the embedded defaults.
+// Options configure a gateway; it is also the YAML configuration file (eacgate serve
+// --config). Zero values mean the embedded defaults.
 type Options struct {
-	DataDir string // default "eacgate-data"
-	DSN     string // default DataDir/eacgate.db (SQLite); a postgres:// DSN for PostgreSQL
-	Country string // default "UT" (the demo country)
-	Logger  *slog.Logger
+	DataDir string `yaml:"data"`    // default "eacgate-data"
+	DSN     string `yaml:"db"`      // default DataDir/eacgate.db (SQLite); a postgres:// DSN for PostgreSQL
+	Listen  string `yaml:"listen"`  // default 127.0.0.1:8443 (used by eacgate serve)
+	Country string `yaml:"country"` // the CVCA's country; default "UT" (the demo country)
+	// Keystore holds the CA keys. Nil: a software keystore in DataDir/keys whose passphrase
+	// is EACGATE_KEYSTORE_PASSPHRASE or DataDir/keystore.pass (created on first start).
+	Keystore *hsm.Config `yaml:"keystore"`
+	// CVCAKey and DVKey are the key labels (default "cvca" and "dv"); DVMnemonic is the
+	// DV's holder mnemonic (default "DVDEMO").
+	CVCAKey    string `yaml:"cvca_key"`
+	DVKey      string `yaml:"dv_key"`
+	DVMnemonic string `yaml:"dv_mnemonic"`
+	// Demo creates a demo CVCA and DV on first start when none exist: the embedded default
+	// (eacgate serve without --config). A configured gateway is set up with eacgate init.
+	Demo bool `yaml:"-"`
+	// Policy: certificate validity in days per role (defaults: DV 90, foreign DV 30,
+	// terminal 30).
+	Validity struct {
+		DVDomestic int `yaml:"dv_domestic"`
+		DVForeign  int `yaml:"dv_foreign"`
+		Terminal   int `yaml:"terminal"`
+	} `yaml:"validity_days"`
+	Logger *slog.Logger `yaml:"-"`
+}
+
+// LoadOptions reads a YAML configuration file; unknown keys are an error.
+func LoadOptions(path string) (Options, error) {
+	var o Options
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return o, fmt.Errorf("gateway: config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&o); err != nil {
+		return o, fmt.Errorf("gateway: config %s: %w", path, err)
+	}
+	return o, nil
+}
+
+// withDefaults fills in the embedded defaults.
+func (o Options) withDefaults() Options {
+	if o.DataDir == "" {
+		o.DataDir = "eacgate-data"
+	}
+	if o.Country == "" {
+		o.Country = "UT"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.DSN == "" {
+		o.DSN = filepath.Join(o.DataDir, "eacgate.db")
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:8443"
+	}
+	if o.CVCAKey == "" {
+		o.CVCAKey = "cvca"
+	}
+	if o.DVKey == "" {
+		o.DVKey = "dv"
+	}
+	if o.DVMnemonic == "" {
+		o.DVMnemonic = "DVDEMO"
+	}
+	return o
+}
+
+func (o Options) policy() authority.Policy {
+	p := authority.DefaultPolicy()
+	for role, days := range map[cvc.Role]int{cvc.RoleDVDomestic: o.Validity.DVDomestic, cvc.RoleDVForeign: o.Validity.DVForeign, cvc.RoleTerminal: o.Validity.Terminal} {
+		if days > 0 {
+			p.Validity[role] = days
+		}
+	}
+	return p
 }
 
 // Gateway is an assembled gateway.
@@ -39,59 +116,58 @@ type Gateway struct {
 	DV       *authority.Issuer
 	Handler  http.Handler
 	DataDir  string
-	country  string
+	Options  Options
 	logger   *slog.Logger
 	closeFns []func() error
 }
 
-// Key labels and references of the embedded demo PKI.
-const (
-	cvcaKeyLabel = "cvca"
-	dvKeyLabel   = "dv"
-	dvMnemonic   = "DVDEMO"
-)
-
-// Open opens (and on first start creates) the gateway in opts.DataDir.
+// Open opens the gateway: store, keystore, and the issuers found in the store. With
+// opts.Demo it creates the demo CVCA and DV on first start.
 func Open(ctx context.Context, opts Options) (*Gateway, error) {
-	if opts.DataDir == "" {
-		opts.DataDir = "eacgate-data"
+	g, err := OpenStores(ctx, opts)
+	if err != nil {
+		return nil, err
 	}
-	if opts.Country == "" {
-		opts.Country = "UT"
+	if err := g.setUpIssuers(ctx); err != nil {
+		g.Close()
+		return nil, err
 	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
-	if opts.DSN == "" {
-		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
-	}
+	g.Handler = g.routes()
+	return g, nil
+}
+
+// OpenStores opens only the store and the keystore (for eacgate init and the operator
+// commands).
+func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
+	opts = opts.withDefaults()
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data directory: %w", err)
 	}
-	g := &Gateway{DataDir: opts.DataDir, country: opts.Country, logger: opts.Logger}
+	g := &Gateway{DataDir: opts.DataDir, Options: opts, logger: opts.Logger}
 	st, err := store.Open(ctx, opts.DSN, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
 	g.Store = st
 	g.closeFns = append(g.closeFns, st.Close)
-	pass, err := keystorePassphrase(opts.DataDir)
-	if err != nil {
-		g.Close()
-		return nil, err
+	kc := opts.Keystore
+	if kc == nil {
+		pass, err := keystorePassphrase(opts.DataDir)
+		if err != nil {
+			g.Close()
+			return nil, err
+		}
+		kc = &hsm.Config{Backend: "soft", Soft: hsm.SoftConfig{Dir: filepath.Join(opts.DataDir, "keys"), Passphrase: pass}}
 	}
-	ks, err := hsm.OpenSoft(hsm.SoftConfig{Dir: filepath.Join(opts.DataDir, "keys"), Passphrase: pass, Logger: opts.Logger})
+	kcfg := *kc
+	kcfg.Soft.Logger, kcfg.PKCS11.Logger = opts.Logger, opts.Logger
+	ks, err := hsm.Open(ctx, kcfg)
 	if err != nil {
 		g.Close()
 		return nil, err
 	}
 	g.Keys = ks
 	g.closeFns = append(g.closeFns, ks.Close)
-	if err := g.setUpIssuers(ctx); err != nil {
-		g.Close()
-		return nil, err
-	}
-	g.Handler = g.routes()
 	return g, nil
 }
 
@@ -126,100 +202,179 @@ func keystorePassphrase(dir string) (hsm.Secret, error) {
 	return hsm.Secret{File: path}, nil
 }
 
-// setUpIssuers loads the CVCA and DV, creating the demo ones on first start.
+// setUpIssuers loads the CVCA and the DV from the store and the keystore (creating the demo
+// ones first with Options.Demo). A gateway may have either role or both.
 func (g *Gateway) setUpIssuers(ctx context.Context) error {
-	chain, err := g.Store.CVCAChain(ctx, g.country)
+	o := g.Options
+	chain, err := g.cvcaPath(ctx, o.Country)
 	if err != nil {
 		return err
 	}
-	if len(chain) == 0 {
-		if err := g.createDemoCVCA(ctx); err != nil {
+	if len(chain) == 0 && o.Demo {
+		if _, err := g.InitCVCA(ctx, o.Country+"CVCA00001", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"}, 3); err != nil {
 			return err
 		}
-		if chain, err = g.Store.CVCAChain(ctx, g.country); err != nil {
+		if chain, err = g.cvcaPath(ctx, o.Country); err != nil {
 			return err
 		}
 	}
-	var path []*cvc.Certificate
-	for _, c := range chain {
-		cert, err := cvc.ParseCertificate(c.Raw)
-		if err != nil {
-			return fmt.Errorf("gateway: stored CVCA certificate %s: %w", c.CHR, err)
+	if len(chain) > 0 {
+		key, err := g.Keys.Signer(ctx, o.CVCAKey)
+		switch {
+		case errors.Is(err, hsm.ErrKeyNotFound):
+			g.logger.Warn("CVCA certificates stored but no CVCA key: the CVCA endpoint is off", "key", o.CVCAKey)
+		case err != nil:
+			return err
+		default:
+			g.CVCA = &authority.Issuer{Path: chain, Signer: key, Policy: o.policy()}
 		}
-		path = append(path, cert)
 	}
-	cvcaKey, err := g.Keys.Signer(ctx, cvcaKeyLabel)
-	if err != nil {
-		return err
-	}
-	policy := authority.DefaultPolicy()
-	g.CVCA = &authority.Issuer{Path: path, Signer: cvcaKey, Policy: policy}
 
-	dvHolder, err := g.Store.HolderByName(ctx, g.country, dvMnemonic)
-	if errors.Is(err, store.ErrNotFound) {
-		if err := g.createDemoDV(ctx); err != nil {
+	_, err = g.Store.HolderByName(ctx, o.Country, o.DVMnemonic)
+	if errors.Is(err, store.ErrNotFound) && o.Demo && g.CVCA != nil {
+		if _, err := g.InitDV(ctx, o.Country+o.DVMnemonic+"00001", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"}); err != nil {
 			return err
 		}
-		dvHolder, err = g.Store.HolderByName(ctx, g.country, dvMnemonic)
+		_, err = g.Store.HolderByName(ctx, o.Country, o.DVMnemonic)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		return err
+	default:
+		if err := g.loadDV(ctx); err != nil {
+			return err
+		}
 	}
-	reg := &server.StoreRegistry{Store: g.Store}
-	dvCert, err := reg.CurrentCertificate(ctx, dvHolder.ID)
-	if err != nil {
-		return fmt.Errorf("gateway: the DV has no current certificate: %w", err)
+	if g.CVCA == nil && g.DV == nil {
+		return errors.New("gateway: neither a CVCA nor a DV is set up: run 'eacgate init cvca' or 'eacgate init dv' first")
 	}
-	dvKey, err := g.Keys.Signer(ctx, dvKeyLabel)
-	if err != nil {
-		return err
-	}
-	g.DV = &authority.Issuer{Path: append(append([]*cvc.Certificate{}, path...), dvCert), Signer: dvKey, Policy: policy}
 	return nil
 }
 
-func (g *Gateway) createDemoCVCA(ctx context.Context) error {
-	key, err := g.Keys.Generate(ctx, cvcaKeyLabel, hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"})
+// cvcaPath returns a country's CVCA certificates (self-signed and link), oldest first.
+func (g *Gateway) cvcaPath(ctx context.Context, country string) ([]*cvc.Certificate, error) {
+	rows, err := g.Store.CVCAChain(ctx, country)
+	if err != nil {
+		return nil, err
+	}
+	var path []*cvc.Certificate
+	for _, c := range rows {
+		cert, err := cvc.ParseCertificate(c.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: stored CVCA certificate %s: %w", c.CHR, err)
+		}
+		path = append(path, cert)
+	}
+	return path, nil
+}
+
+// loadDV sets up the DV issuer from its current certificate and the chain of its CVCA.
+func (g *Gateway) loadDV(ctx context.Context) error {
+	o := g.Options
+	holder, err := g.Store.HolderByName(ctx, o.Country, o.DVMnemonic)
 	if err != nil {
 		return err
+	}
+	reg := &server.StoreRegistry{Store: g.Store}
+	dvCert, err := reg.CurrentCertificate(ctx, holder.ID)
+	if err != nil {
+		return fmt.Errorf("gateway: DV %s%s has no current certificate (expired? renew it): %w", o.Country, o.DVMnemonic, err)
+	}
+	cvcas, err := g.cvcaPath(ctx, dvCert.CAR[:2])
+	if err != nil {
+		return err
+	}
+	if len(cvcas) == 0 {
+		return fmt.Errorf("gateway: no CVCA certificates of %s stored for DV certificate %s", dvCert.CAR[:2], dvCert.CHR)
+	}
+	path, err := cvc.Verify(dvCert, cvc.VerifyOptions{Anchors: cvcas[:1], Intermediates: cvcas[1:]})
+	if err != nil {
+		return fmt.Errorf("gateway: DV certificate %s: %w", dvCert.CHR, err)
+	}
+	key, err := g.Keys.Signer(ctx, o.DVKey)
+	if err != nil {
+		return err
+	}
+	g.DV = &authority.Issuer{Path: path, Signer: key, Policy: o.policy()}
+	return nil
+}
+
+// InitCVCA creates the country's CVCA: a new key in the keystore (label Options.CVCAKey)
+// and its self-signed certificate, valid for the given number of years.
+func (g *Gateway) InitCVCA(ctx context.Context, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
+	if existing, err := g.Store.CVCAChain(ctx, chr[:2]); err != nil {
+		return nil, err
+	} else if len(existing) > 0 {
+		return nil, fmt.Errorf("gateway: %s already has a CVCA (%s); a new key needs a link certificate", chr[:2], existing[len(existing)-1].CHR)
+	}
+	key, err := g.Keys.Generate(ctx, g.Options.CVCAKey, spec)
+	if err != nil {
+		return nil, err
 	}
 	today := cvc.DateOf(time.Now())
 	cert, err := authority.NewCVCA(authority.CVCASpec{
-		CHR: g.country + "CVCA00001", Algorithm: cvc.ECDSA_SHA256,
-		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(3 * 365),
+		CHR: chr, Algorithm: key.Algorithm(),
+		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(years*365 - 1),
 	}, key)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	g.logger.Info("created demo CVCA", "chr", cert.CHR)
-	return g.Store.AddCertificate(ctx, &store.Certificate{CHR: cert.CHR, CAR: cert.CAR, Role: store.RoleCVCA,
-		NotBefore: cert.EffectiveDate.Time(), NotAfter: cert.ExpirationDate.Time(), Status: store.CertValid, Raw: cert.Raw})
+	if err := g.Store.AddCertificate(ctx, &store.Certificate{CHR: cert.CHR, CAR: cert.CAR, Role: store.RoleCVCA,
+		NotBefore: cert.EffectiveDate.Time(), NotAfter: cert.ExpirationDate.Time(), Status: store.CertValid, Raw: cert.Raw}); err != nil {
+		return nil, err
+	}
+	g.logger.Info("created CVCA", "chr", cert.CHR, "algorithm", key.Algorithm().String())
+	return cert, nil
 }
 
-func (g *Gateway) createDemoDV(ctx context.Context) error {
-	key, err := g.Keys.Generate(ctx, dvKeyLabel, hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"})
-	if err != nil {
-		return err
+// InitDV creates the DV: a new key (label Options.DVKey), the DV holder, and its first
+// certificate from this gateway's CVCA.
+func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cvc.Certificate, error) {
+	o := g.Options
+	if g.CVCA == nil {
+		path, err := g.cvcaPath(ctx, o.Country)
+		if err != nil {
+			return nil, err
+		}
+		key, err := g.Keys.Signer(ctx, o.CVCAKey)
+		if err != nil || len(path) == 0 {
+			return nil, fmt.Errorf("gateway: no local CVCA to certify the DV (run 'eacgate init cvca', or request from the CVCA with 'eacgate init dv --out'): %v", err)
+		}
+		g.CVCA = &authority.Issuer{Path: path, Signer: key, Policy: o.policy()}
 	}
-	h := &store.Holder{Country: g.country, Mnemonic: dvMnemonic, Role: store.RoleDVDomestic, Status: store.HolderActive}
+	if chr[:2] != o.Country || chr[2:len(chr)-5] != o.DVMnemonic {
+		return nil, fmt.Errorf("gateway: DV CHR %s must be %s%s + 5-character sequence number (country and dv_mnemonic)", chr, o.Country, o.DVMnemonic)
+	}
+	if spec.Algorithm == cvc.AlgorithmUnknown {
+		spec = hsm.KeySpec{Algorithm: g.CVCA.Certificate().PublicKey.Algorithm}
+		if d := g.CVCA.Domain(); d != nil {
+			spec.Curve = d.Name()
+		}
+	}
+	key, err := g.Keys.Generate(ctx, o.DVKey, spec)
+	if err != nil {
+		return nil, err
+	}
+	h := &store.Holder{Country: o.Country, Mnemonic: o.DVMnemonic, Role: store.RoleDVDomestic, Status: store.HolderActive}
 	if err := g.Store.CreateHolder(ctx, h); err != nil {
-		return err
+		return nil, err
 	}
-	pub, err := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	pub, err := cvc.NewPublicKey(key.Algorithm(), key.Public(), true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: g.CVCA.Certificate().CHR, CHR: g.country + dvMnemonic + "00001"}, pub, key)
+	req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: g.CVCA.Certificate().CHR, CHR: chr}, pub, key)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cert, err := g.CVCA.Issue(req.Raw, authority.Applicant{Country: g.country, Mnemonic: dvMnemonic, Role: cvc.RoleDVDomestic, Status: authority.StatusActive})
+	cert, err := g.CVCA.Issue(req.Raw, authority.Applicant{Country: o.Country, Mnemonic: o.DVMnemonic, Role: cvc.RoleDVDomestic, Status: authority.StatusActive})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	g.logger.Info("created demo DV", "chr", cert.CHR)
+	g.logger.Info("created DV", "chr", cert.CHR)
 	reg := &server.StoreRegistry{Store: g.Store}
-	return reg.RecordCertificate(ctx, h.ID, cert)
+	return cert, reg.RecordCertificate(ctx, h.ID, cert)
 }
 
 // chain returns the certificates GetCACertificates answers with.
@@ -236,9 +391,13 @@ func (g *Gateway) chain(issuer *authority.Issuer) func(context.Context) ([][]byt
 func (g *Gateway) routes() http.Handler {
 	reg := &server.StoreRegistry{Store: g.Store}
 	mux := http.NewServeMux()
-	mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger,
-		Service: &server.IssuingService{Issuer: g.CVCA, Registry: reg, Chain: g.chain(g.CVCA), Logger: g.logger}})
-	mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger,
-		Service: &server.IssuingService{Issuer: g.DV, Registry: reg, Chain: g.chain(g.DV), Logger: g.logger}})
+	if g.CVCA != nil {
+		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger,
+			Service: &server.IssuingService{Issuer: g.CVCA, Registry: reg, Chain: g.chain(g.CVCA), Logger: g.logger}})
+	}
+	if g.DV != nil {
+		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger,
+			Service: &server.IssuingService{Issuer: g.DV, Registry: reg, Chain: g.chain(g.DV), Logger: g.logger}})
+	}
 	return mux
 }

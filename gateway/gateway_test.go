@@ -29,7 +29,7 @@ import (
 func TestEmbeddedGatewayIssuesTerminalCertificates(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	g, err := Open(ctx, Options{DataDir: dir})
+	g, err := Open(ctx, Options{DataDir: dir, Demo: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestEmbeddedGatewayIssuesTerminalCertificates(t *testing.T) {
 	if err := g.Close(); err != nil {
 		t.Fatal(err)
 	}
-	g2, err := Open(ctx, Options{DataDir: dir})
+	g2, err := Open(ctx, Options{DataDir: dir, Demo: true})
 	if err != nil {
 		t.Fatal(err)
 	}

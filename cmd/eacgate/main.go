@@ -31,7 +31,8 @@ func commands() map[string]command {
 		"key":    {"generate and list signing keys (software keystore or PKCS#11)", runKey},
 		"audit":  {"verify and list the hash-chained audit log", runAudit},
 		"serve":  {"run the gateway (embedded defaults without configuration)", runServe},
-		"holder": {"register and list DVs and terminals", runHolder},
+		"holder": {"register, list, suspend, reinstate and revoke DVs and terminals", runHolder},
+		"init":   {"create the CVCA or the DV (keys in the software keystore or PKCS#11)", runInit},
 	}
 }
 

@@ -26,25 +26,31 @@ import (
 func runServe(ctx context.Context, c cli) int {
 	fs := flag.NewFlagSet("eacgate serve", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	data := fs.String("data", "eacgate-data", "data directory (SQLite database, keystore, TLS certificate)")
-	dsn := fs.String("db", "", "database: SQLite file or postgres:// DSN (default DATA/eacgate.db)")
-	listen := fs.String("listen", "127.0.0.1:8443", "address to listen on")
+	var of optionFlags
+	of.register(fs)
 	plain := fs.Bool("plain-http", false, "serve plain HTTP instead of mutual TLS (local demos only: callers cannot be identified)")
 	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: eacgate serve [--data DIR] [--db DSN] [--listen ADDR] [--plain-http]")
+		fmt.Fprintln(c.stderr, "usage: eacgate serve [--config FILE] [--data DIR] [--db DSN] [--listen ADDR] [--plain-http]")
+		fmt.Fprintln(c.stderr, "Without --config: the embedded default (SQLite, software keystore, demo CVCA and DV in DATA).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(c.args); err != nil || fs.NArg() != 0 {
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(c.stderr, nil))
-	g, err := gateway.Open(ctx, gateway.Options{DataDir: *data, DSN: *dsn, Logger: log})
+	opts, err := of.options(fs, log)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+		return 2
+	}
+	g, err := gateway.Open(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 		return 1
 	}
 	defer g.Close()
-	ln, err := net.Listen("tcp", *listen)
+	data := &g.DataDir
+	ln, err := net.Listen("tcp", g.Options.Listen)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 		return 1
@@ -66,9 +72,12 @@ func runServe(ctx context.Context, c cli) int {
 	}
 	base := scheme + "://" + ln.Addr().String()
 	fmt.Fprintf(c.stdout, "eacgate is serving (data in %s)\n", *data)
-	fmt.Fprintf(c.stdout, "  CVCA endpoint (for DVs):       %s/cvca   WSDL: %s/cvca?wsdl\n", base, base)
-	fmt.Fprintf(c.stdout, "  DV endpoint (for terminals):   %s/dv     WSDL: %s/dv?wsdl\n", base, base)
-	fmt.Fprintf(c.stdout, "  CVCA %s, DV %s\n", g.CVCA.Certificate().CHR, g.DV.Certificate().CHR)
+	if g.CVCA != nil {
+		fmt.Fprintf(c.stdout, "  CVCA endpoint (for DVs):       %s/cvca   WSDL: %s/cvca?wsdl   (%s)\n", base, base, g.CVCA.Certificate().CHR)
+	}
+	if g.DV != nil {
+		fmt.Fprintf(c.stdout, "  DV endpoint (for terminals):   %s/dv     WSDL: %s/dv?wsdl   (%s)\n", base, base, g.DV.Certificate().CHR)
+	}
 	if !*plain {
 		fmt.Fprintf(c.stdout, "  TLS certificate: %s; register clients with 'eacgate holder add --data %s --tls-cert FILE ...'\n", filepath.Join(*data, "tls.crt"), *data)
 	}
@@ -115,8 +124,8 @@ func runHolder(ctx context.Context, c cli) int {
 	}
 	fs := flag.NewFlagSet("eacgate holder "+c.args[0], flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	data := fs.String("data", "eacgate-data", "data directory")
-	dsn := fs.String("db", "", "database (default DATA/eacgate.db)")
+	var of optionFlags
+	of.register(fs)
 	country := fs.String("country", "", "add: country code (2 letters)")
 	mnemonic := fs.String("mnemonic", "", "add: holder mnemonic (CHR = country + mnemonic + 5-character sequence)")
 	role := fs.String("role", "", "add: dv_domestic, dv_foreign or terminal")
@@ -126,10 +135,15 @@ func runHolder(ctx context.Context, c cli) int {
 	if err := fs.Parse(c.args[1:]); err != nil || fs.NArg() != 0 {
 		return 2
 	}
-	if *dsn == "" {
-		*dsn = filepath.Join(*data, "eacgate.db")
+	opts, err := of.options(fs, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 2
 	}
-	st, err := store.Open(ctx, *dsn, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if opts.DSN == "" {
+		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
+	}
+	st, err := store.Open(ctx, opts.DSN, opts.Logger)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
@@ -176,7 +190,7 @@ func runHolder(ctx context.Context, c cli) int {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
-	if _, err := st.AppendAudit(ctx, store.AuditEvent{Actor: "cli", Action: "holder.add", Target: *country + *mnemonic, Source: "local", Outcome: "ok"}); err != nil {
+	if _, err := st.AppendAudit(ctx, auditEvent("holder.add", *country+*mnemonic)); err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
@@ -235,4 +249,46 @@ func holderSetStatus(ctx context.Context, c cli, st *store.Store, country, mnemo
 	}
 	fmt.Fprintf(c.stdout, "holder %s%s is now %s\n", country, mnemonic, status)
 	return 0
+}
+
+// optionFlags are the flags that select a gateway: a configuration file and overrides.
+type optionFlags struct {
+	config, data, db, listen string
+}
+
+func (f *optionFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", "", "YAML configuration (see README, Configuration); none: the embedded default")
+	fs.StringVar(&f.data, "data", "eacgate-data", "data directory (SQLite database, software keystore, TLS certificate)")
+	fs.StringVar(&f.db, "db", "", "database: SQLite file or postgres:// DSN (default DATA/eacgate.db)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to listen on")
+}
+
+// options loads the configuration (or the embedded default, which creates a demo PKI) and
+// applies the flags given explicitly on top.
+func (f *optionFlags) options(fs *flag.FlagSet, log *slog.Logger) (gateway.Options, error) {
+	opts := gateway.Options{Demo: true}
+	if f.config != "" {
+		var err error
+		if opts, err = gateway.LoadOptions(f.config); err != nil {
+			return opts, err
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["data"] || opts.DataDir == "" {
+		opts.DataDir = f.data
+	}
+	if set["db"] {
+		opts.DSN = f.db
+	}
+	if set["listen"] || opts.Listen == "" {
+		opts.Listen = f.listen
+	}
+	opts.Logger = log
+	return opts, nil
+}
+
+// auditEvent is a successful operator action from the command line.
+func auditEvent(action, target string) store.AuditEvent {
+	return store.AuditEvent{Actor: "cli:" + os.Getenv("USER"), Action: action, Target: target, Source: "local", Outcome: "ok"}
 }

@@ -73,15 +73,22 @@ func zeepPython(t *testing.T) string {
 
 type gateway struct {
 	bin, data, base string
+	extra           []string // arguments every command gets (--config FILE)
 }
 
 var endpointLine = regexp.MustCompile(`(https://127\.0\.0\.1:\d+)/dv `)
 
-// startGateway runs `eacgate serve` on the embedded defaults and a free port.
-func startGateway(t *testing.T) *gateway {
+// startGateway runs `eacgate serve` on a free port: the embedded defaults, or with extra
+// arguments such as --config.
+func startGateway(t *testing.T, args ...string) *gateway {
 	t.Helper()
 	g := &gateway{bin: eacgateBinary(t), data: t.TempDir()}
-	cmd := exec.Command(g.bin, "serve", "--data", g.data, "--listen", "127.0.0.1:0")
+	return g.start(t, args...)
+}
+
+func (g *gateway) start(t *testing.T, args ...string) *gateway {
+	t.Helper()
+	cmd := exec.Command(g.bin, append([]string{"serve", "--data", g.data, "--listen", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -138,8 +145,8 @@ func (g *gateway) register(t *testing.T, country, mnemonic, role string) client 
 	if role == "" {
 		return c // not registered
 	}
-	out, err := exec.Command(g.bin, "holder", "add", "--data", g.data, "--country", country, "--mnemonic", mnemonic,
-		"--role", role, "--tls-cert", c.cert).CombinedOutput()
+	out, err := exec.Command(g.bin, append([]string{"holder", "add", "--data", g.data, "--country", country, "--mnemonic", mnemonic,
+		"--role", role, "--tls-cert", c.cert}, g.extra...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("holder add: %v\n%s", err, out)
 	}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+
+	"eacgate/cvc"
+	"eacgate/gateway"
+	"eacgate/hsm"
+)
+
+const initUsage = `usage: eacgate init cvca --config FILE --chr CHR [--alg ALG] [--curve CURVE | --rsa-bits N] [--years N]
+       eacgate init dv   --config FILE --chr CHR [--alg ALG] [--curve CURVE | --rsa-bits N]
+
+init cvca creates the country's CVCA: a key in the configured keystore (software or PKCS#11)
+and its self-signed certificate. init dv creates the DV's key and has it certified by the
+CVCA of the same gateway. The CHR is country + mnemonic + 5-character sequence number and
+must match the configuration's country (and dv_mnemonic for the DV).
+`
+
+func runInit(ctx context.Context, c cli) int {
+	if len(c.args) == 0 || (c.args[0] != "cvca" && c.args[0] != "dv") {
+		fmt.Fprint(c.stderr, initUsage)
+		return 2
+	}
+	role := c.args[0]
+	fs := flag.NewFlagSet("eacgate init "+role, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.Usage = func() { fmt.Fprint(c.stderr, initUsage); fs.PrintDefaults() }
+	var of optionFlags
+	of.register(fs)
+	chr := fs.String("chr", "", "holder reference of the new certificate")
+	algName := fs.String("alg", "", "TR-03110 algorithm (default ECDSA_SHA_256 for a CVCA; a DV follows its CVCA)")
+	curve := fs.String("curve", "", "curve of an EC key (default brainpoolP256r1 for a CVCA)")
+	rsaBits := fs.Int("rsa-bits", 0, "size of an RSA key (default 3072)")
+	years := fs.Int("years", 3, "CVCA validity in years")
+	if err := fs.Parse(c.args[1:]); err != nil || fs.NArg() != 0 {
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(c.stderr, nil))
+	opts, err := of.options(fs, log)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 2
+	}
+	opts.Demo = false
+	if len(*chr) < 8 || len(*chr) > 16 {
+		fmt.Fprintln(c.stderr, "--chr: 8 to 16 characters (country, mnemonic, 5-character sequence number)")
+		return 2
+	}
+	if opts.Country == "" {
+		opts.Country = (*chr)[:2]
+	}
+	if role == "dv" && opts.DVMnemonic == "" {
+		opts.DVMnemonic = (*chr)[2 : len(*chr)-5]
+	}
+	var spec hsm.KeySpec
+	if *algName != "" || role == "cvca" {
+		if *algName == "" {
+			*algName = "ECDSA_SHA_256"
+		}
+		alg, err := cvc.ParseAlgorithm(*algName)
+		if err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return 2
+		}
+		spec = hsm.KeySpec{Algorithm: alg, RSABits: *rsaBits}
+		if alg.IsECDSA() {
+			spec = hsm.KeySpec{Algorithm: alg, Curve: *curve}
+			if spec.Curve == "" {
+				spec.Curve = "brainpoolP256r1"
+			}
+		}
+	}
+	g, err := gateway.OpenStores(ctx, opts)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	defer g.Close()
+	var cert *cvc.Certificate
+	if role == "cvca" {
+		cert, err = g.InitCVCA(ctx, *chr, spec, *years)
+	} else {
+		cert, err = g.InitDV(ctx, *chr, spec)
+	}
+	if err != nil {
+		fmt.Fprintf(c.stderr, "eacgate init %s: %v\n", role, err)
+		return 1
+	}
+	_ = cert.Describe(c.stdout)
+	if _, err := g.Store.AppendAudit(ctx, auditEvent("init."+role, cert.CHR)); err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	fmt.Fprintf(c.stdout, "\n%s created; start the gateway with: eacgate serve", cert.CHR)
+	if of.config != "" {
+		fmt.Fprintf(c.stdout, " --config %s", of.config)
+	}
+	fmt.Fprintln(c.stdout)
+	return 0
+}

@@ -1,0 +1,71 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"eacgate/cvc"
+	"eacgate/hsm/softhsmtest"
+)
+
+// A configured gateway with its CA keys in a PKCS#11 token (SoftHSM2): eacgate init creates
+// the CVCA and the DV inside the token, eacgate serve --config signs terminal certificates
+// with the token's DV key, and openpace verifies them.
+func TestConfiguredGatewayWithPKCS11Keys(t *testing.T) {
+	tok := softhsmtest.NewToken(t, "eacgate-e2e")
+	t.Setenv("EACGATE_TEST_PIN", tok.PIN)
+	g := &gateway{bin: eacgateBinary(t), data: t.TempDir()}
+	cfg := filepath.Join(t.TempDir(), "eacgate.yaml")
+	os.WriteFile(cfg, []byte(`
+country: ZZ
+dv_mnemonic: DVHSM
+keystore:
+  backend: pkcs11
+  pkcs11:
+    module: `+tok.Module+`
+    token: eacgate-e2e
+    pin:
+      env: EACGATE_TEST_PIN
+validity_days:
+  terminal: 7
+`), 0o600)
+	g.extra = []string{"--config", cfg}
+	for _, args := range [][]string{
+		{"init", "cvca", "--chr", "ZZCVCA00001", "--alg", "ECDSA_SHA_256", "--curve", "P-256"},
+		{"init", "dv", "--chr", "ZZDVHSM00001"},
+	} {
+		out, err := exec.Command(g.bin, append(append(args, "--data", g.data), g.extra...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	g.start(t, g.extra...)
+	term := g.register(t, "ZZ", "ISHSM01", "terminal")
+	res := g.zeep(t, "/dv", term, caCall())
+	var chain []*cvc.Certificate
+	for _, raw := range certificates(t, res[0]) {
+		c, err := cvc.ParseCertificate(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, c)
+	}
+	if len(chain) != 2 || chain[1].CHR != "ZZDVHSM00001" {
+		t.Fatalf("chain %v", res[0])
+	}
+	req, _ := newRequest(t, "P-256", "ZZISHSM0100001", "ZZDVHSM00001", "", nil)
+	res = g.zeep(t, "/dv", term, requestCall("h-1", req))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("%v", res[0])
+	}
+	cert, err := cvc.ParseCertificate(certificates(t, res[0])[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert.ExpirationDate != cert.EffectiveDate.AddDays(6) {
+		t.Fatalf("validity %s..%s, configured 7 days", cert.EffectiveDate, cert.ExpirationDate)
+	}
+	cvcPrintVerifies(t, chain, cert)
+}
