@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/asn1"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,6 +45,11 @@ type Options struct {
 	// Demo creates a demo CVCA and DV on first start when none exist: the embedded default
 	// (eacgate serve without --config). A configured gateway is set up with eacgate init.
 	Demo bool `yaml:"-"`
+	// DocumentSignerList is the file holding the current document signer list, a CMS
+	// SignedData (DER) made by the national PKD tooling, served by GetDocumentSignerList;
+	// default DataDir/document-signer-list.p7s. It is read on every request, so replacing
+	// the file takes effect at once.
+	DocumentSignerList string `yaml:"document_signer_list"`
 	// Policy: certificate validity in days per role (defaults: DV 90, foreign DV 30,
 	// terminal 30).
 	Validity struct {
@@ -94,6 +100,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.DVMnemonic == "" {
 		o.DVMnemonic = "DVDEMO"
+	}
+	if o.DocumentSignerList == "" {
+		o.DocumentSignerList = filepath.Join(o.DataDir, "document-signer-list.p7s")
 	}
 	return o
 }
@@ -397,7 +406,29 @@ func (g *Gateway) routes() http.Handler {
 	}
 	if g.DV != nil {
 		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger,
-			Service: &server.IssuingService{Issuer: g.DV, Registry: reg, Chain: g.chain(g.DV), Logger: g.logger}})
+			Service: &server.IssuingService{Issuer: g.DV, Registry: reg, Chain: g.chain(g.DV), Logger: g.logger,
+				DocumentSignerList: g.documentSignerList}})
 	}
 	return mux
+}
+
+var oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
+
+// documentSignerList reads the list file; it must be a CMS ContentInfo of type SignedData.
+func (g *Gateway) documentSignerList(context.Context) ([]byte, error) {
+	b, err := os.ReadFile(g.Options.DocumentSignerList)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, server.ErrUnknown
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gateway: document signer list: %w", err)
+	}
+	var ci struct {
+		ContentType asn1.ObjectIdentifier
+		Content     asn1.RawValue `asn1:"explicit,tag:0"`
+	}
+	if rest, err := asn1.Unmarshal(b, &ci); err != nil || len(rest) != 0 || !ci.ContentType.Equal(oidSignedData) {
+		return nil, fmt.Errorf("gateway: %s is not a CMS SignedData", g.Options.DocumentSignerList)
+	}
+	return b, nil
 }

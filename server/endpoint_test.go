@@ -137,3 +137,16 @@ func TestEndpoint(t *testing.T) {
 		}
 	})
 }
+
+// Absent optional parts decode as empty strings, never as reflect's "<invalid Value>".
+func TestMessageFromEmptyParts(t *testing.T) {
+	m := messageFrom("GetCACertificates", &dv11.GetCACertificatesRequest{})
+	if m.MessageID != "" || m.ResponseURL != "" || m.CallbackPossible || m.CertReq != nil {
+		t.Fatalf("%+v", m)
+	}
+	id := dv11.MessageIDType("m-7")
+	m = messageFrom("GetCACertificates", &dv11.GetCACertificatesRequest{MessageID: &dv11.OptionalMessageIDType{MessageID: &id}})
+	if m.MessageID != "m-7" {
+		t.Fatalf("%+v", m)
+	}
+}

@@ -46,8 +46,11 @@ type IssuingService struct {
 	Registry Registry
 	// Chain returns the certificates GetCACertificates answers with: the CVCA certificates
 	// and link certificates (and for the DV endpoint the DV's own certificates), oldest first.
-	Chain  func(ctx context.Context) ([][]byte, error)
-	Logger *slog.Logger
+	Chain func(ctx context.Context) ([][]byte, error)
+	// DocumentSignerList returns the current document signer list (CMS SignedData) for
+	// GetDocumentSignerList, or ErrUnknown when there is none. Nil: no list is offered.
+	DocumentSignerList func(ctx context.Context) ([]byte, error)
+	Logger             *slog.Logger
 }
 
 func (s *IssuingService) logger() *slog.Logger {
@@ -84,7 +87,18 @@ func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer
 	case "RequestCertificate":
 		return s.requestCertificate(ctx, log, holder, m)
 	case "GetDocumentSignerList":
-		return Answer{ReturnCode: authority.FailureListNotAvailable}
+		if s.DocumentSignerList == nil || holder.Status != authority.StatusActive {
+			return Answer{ReturnCode: authority.FailureListNotAvailable}
+		}
+		list, err := s.DocumentSignerList(ctx)
+		if errors.Is(err, ErrUnknown) {
+			return Answer{ReturnCode: authority.FailureListNotAvailable}
+		}
+		if err != nil {
+			log.Error("document signer list", "err", err)
+			return Answer{ReturnCode: authority.FailureInternalError}
+		}
+		return Answer{ReturnCode: authority.OKListAvailable, List: list}
 	}
 	log.Info("operation not offered here")
 	return Answer{ReturnCode: authority.FailureRequestNotAccepted}

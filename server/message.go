@@ -35,24 +35,14 @@ type Answer struct {
 func messageFrom(op string, v any) Message {
 	m := Message{Operation: op}
 	s := reflect.ValueOf(v).Elem()
-	if f := field(s, "CallbackIndicator"); f.IsValid() {
-		m.CallbackPossible = f.String() == "callback_possible"
-	}
-	if f := field(s, "MessageID"); f.IsValid() {
-		m.MessageID = field(f, "MessageID").String()
-	}
-	if f := field(s, "ResponseURL"); f.IsValid() {
-		m.ResponseURL = field(f, "Astring").String()
-	}
-	if f := field(s, "ForeignCAR"); f.IsValid() {
-		m.ForeignCAR = f.String()
-	}
+	m.CallbackPossible = str(field(s, "CallbackIndicator")) == "callback_possible"
+	m.MessageID = str(field(field(s, "MessageID"), "MessageID"))
+	m.ResponseURL = str(field(field(s, "ResponseURL"), "Astring"))
+	m.ForeignCAR = str(field(s, "ForeignCAR"))
 	if f := field(s, "CertReq"); f.IsValid() {
 		m.CertReq = f.Bytes()
 	}
-	if f := field(s, "StatusInfo"); f.IsValid() {
-		m.StatusInfo = f.String()
-	}
+	m.StatusInfo = str(field(s, "StatusInfo"))
 	if f := field(s, "CertificateSeq"); f.IsValid() {
 		if certs := field(f, "Certificate"); certs.IsValid() {
 			for i := 0; i < certs.Len(); i++ {
@@ -63,9 +53,21 @@ func messageFrom(op string, v any) Message {
 	return m
 }
 
+// str is the string value of v, "" for an absent field (reflect.Value.String would say
+// "<invalid Value>").
+func str(v reflect.Value) string {
+	if !v.IsValid() || v.Kind() != reflect.String {
+		return ""
+	}
+	return v.String()
+}
+
 // field returns the named field of a struct (following pointers), or the zero Value when the
 // field is absent or a nil pointer.
 func field(v reflect.Value, name string) reflect.Value {
+	if !v.IsValid() {
+		return v
+	}
 	for v.Kind() == reflect.Pointer {
 		if v.IsNil() {
 			return reflect.Value{}

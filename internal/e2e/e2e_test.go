@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -331,6 +332,23 @@ func TestTerminalAndDVOverZeep(t *testing.T) {
 	}
 	g.holder(t, "reinstate", "ISGATE01")
 
+	// The document signer list: none yet, then the file the operator puts in place.
+	dsCall := call{Op: "GetDocumentSignerList", Args: map[string]any{
+		"callbackIndicator": "callback_not_possible", "messageID": map[string]any{}, "responseURL": map[string]any{}}}
+	if res := g.zeep(t, "/dv", term, dsCall); res[0]["returnCode"] != "failure_list_not_available" {
+		t.Fatalf("no list: %v", res[0])
+	}
+	list := degenerateSignedData(t)
+	os.WriteFile(filepath.Join(g.data, "document-signer-list.p7s"), list, 0o644)
+	res = g.zeep(t, "/dv", term, dsCall)
+	got, _ := res[0]["documentSignerList"].(map[string]any)
+	if res[0]["returnCode"] != "ok_list_available" || got == nil {
+		t.Fatalf("list: %v", res[0])
+	}
+	if b, _ := base64.StdEncoding.DecodeString(got["binary"].(map[string]any)["$b64"].(string)); !bytes.Equal(b, list) {
+		t.Fatal("the list came back changed")
+	}
+
 	// Hostile bodies get faults; the server stays up and keeps answering.
 	g.hostile(t, term)
 	if res := g.zeep(t, "/dv", term, caCall()); res[0]["returnCode"] != "ok_cert_available" {
@@ -397,4 +415,28 @@ func (g *gateway) hostile(t *testing.T, c client) {
 			t.Errorf("%s: status %d, %s", name, resp.StatusCode, b)
 		}
 	}
+}
+
+// degenerateSignedData is a certificate-only CMS SignedData (RFC 5652, 5.1: no signers),
+// standing in for the list the national PKD tooling would provide.
+func degenerateSignedData(t *testing.T) []byte {
+	t.Helper()
+	type encap struct{ Type asn1.ObjectIdentifier }
+	sd, err := asn1.Marshal(struct {
+		Version          int
+		DigestAlgorithms asn1.RawValue
+		Encap            encap
+		SignerInfos      asn1.RawValue
+	}{1, asn1.RawValue{Class: 0, Tag: 17, IsCompound: true}, encap{asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}}, asn1.RawValue{Class: 0, Tag: 17, IsCompound: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := asn1.Marshal(struct {
+		Type    asn1.ObjectIdentifier
+		Content asn1.RawValue // [0] EXPLICIT, written by hand: FullBytes would skip the tag
+	}{asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}, asn1.RawValue{Class: asn1.ClassContextSpecific, Tag: 0, IsCompound: true, Bytes: sd}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ci
 }
