@@ -29,8 +29,8 @@ var ErrDuplicate = errors.New("server: duplicate messageID")
 type Registry interface {
 	// HolderByFingerprint finds the holder registered with this TLS client certificate.
 	HolderByFingerprint(ctx context.Context, fingerprint string) (*Holder, error)
-	// CurrentCertificate is the holder's newest valid certificate from this issuer, or
-	// ErrUnknown.
+	// CurrentCertificate is the holder's newest certificate that is not suspended or
+	// revoked, even if expired (renewals signed with it get failure_expired), or ErrUnknown.
 	CurrentCertificate(ctx context.Context, holderID int64) (*cvc.Certificate, error)
 	// Begin records a request durably before it is processed. A messageID the holder used
 	// before gives ErrDuplicate and the first answer (nil while that one is in progress).

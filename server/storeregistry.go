@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"eacgate/authority"
 	"eacgate/cvc"
@@ -14,18 +13,9 @@ import (
 // StoreRegistry is the Registry of the issuing services on top of the store.
 type StoreRegistry struct {
 	Store *store.Store
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
 }
 
 var _ Registry = (*StoreRegistry)(nil)
-
-func (r *StoreRegistry) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
-}
 
 // RoleFromStore maps the store's role names to CHAT roles (SPOCs hold no CV certificates).
 func RoleFromStore(r store.Role) (cvc.Role, bool) {
@@ -74,9 +64,10 @@ func (r *StoreRegistry) HolderByFingerprint(ctx context.Context, fp string) (*Ho
 	return &Holder{ID: h.ID, Country: h.Country, Mnemonic: h.Mnemonic, Role: role, Status: authority.HolderStatus(h.Status)}, nil
 }
 
-// CurrentCertificate implements Registry: the newest valid certificate on today's date.
+// CurrentCertificate implements Registry: the newest certificate not suspended or revoked,
+// expired or not (the issuer answers failure_expired for renewals signed with an expired one).
 func (r *StoreRegistry) CurrentCertificate(ctx context.Context, holderID int64) (*cvc.Certificate, error) {
-	c, err := r.Store.CurrentCertificate(ctx, holderID, cvc.DateOf(r.now()).Time())
+	c, err := r.Store.LatestCertificate(ctx, holderID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnknown
 	}

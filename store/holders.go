@@ -200,6 +200,20 @@ func (s *Store) CurrentCertificate(ctx context.Context, holderID int64, at time.
 	return &c, nil
 }
 
+// LatestCertificate returns the holder's newest certificate with status valid, whatever its
+// dates: an expired one included, so that a renewal signed with it is answered
+// failure_expired rather than as unknown.
+func (s *Store) LatestCertificate(ctx context.Context, holderID int64) (*Certificate, error) {
+	var c Certificate
+	err := s.db.WithContext(ctx).
+		Where("holder_id = ? AND status = ?", holderID, CertValid).
+		Order("not_after DESC, id DESC").Take(&c).Error
+	if err != nil {
+		return nil, wrap("latest certificate", err)
+	}
+	return &c, nil
+}
+
 // CertificatesByCHR returns the certificates with the given holder reference, oldest first.
 func (s *Store) CertificatesByCHR(ctx context.Context, chr string) ([]Certificate, error) {
 	return s.listCerts(ctx, "certificates by chr", "chr = ?", chr)

@@ -6,6 +6,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/tls"
@@ -25,8 +26,10 @@ import (
 	"testing"
 	"time"
 
+	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/ecc"
+	eacgw "eacgate/gateway"
 	"eacgate/internal/testenv"
 	"eacgate/server"
 )
@@ -324,6 +327,16 @@ func TestTerminalAndDVOverZeep(t *testing.T) {
 		t.Fatalf("unregistered client: %v", res[0])
 	}
 
+	// A renewal signed with an expired certificate: failure_expired.
+	old := g.register(t, "UT", "ISOLD01", "terminal")
+	oldReq, err := g.expiredCertificate(t, "ISOLD01", chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := g.zeep(t, "/dv", old, requestCall("o-1", oldReq)); res[0]["returnCode"] != "failure_expired" {
+		t.Fatalf("renewal with an expired certificate: %v", res[0])
+	}
+
 	// Suspension takes effect at once; reinstating restores.
 	g.holder(t, "suspend", "ISGATE01")
 	req3, _ := newRequest(t, "brainpoolP256r1", "UTISGATE0100003", dv.CHR, "UTISGATE0100002", key1)
@@ -439,4 +452,38 @@ func degenerateSignedData(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return ci
+}
+
+// expiredCertificate gives holder UT+mnemonic a certificate that expired last month (issued
+// with the gateway's own DV key, straight into its store) and returns a renewal request
+// authenticated with it.
+func (g *gateway) expiredCertificate(t *testing.T, mnemonic string, chain []*cvc.Certificate) ([]byte, error) {
+	t.Helper()
+	ctx := context.Background()
+	gw, err := eacgw.OpenStores(ctx, eacgw.Options{DataDir: g.data})
+	if err != nil {
+		return nil, err
+	}
+	defer gw.Close()
+	dvKey, err := gw.Keys.Signer(ctx, "dv")
+	if err != nil {
+		return nil, err
+	}
+	past := time.Now().AddDate(0, 0, -60)
+	dv := &authority.Issuer{Path: chain, Signer: dvKey, Policy: authority.DefaultPolicy(), Now: func() time.Time { return past }}
+	req, key := newRequest(t, "brainpoolP256r1", "UT"+mnemonic+"00001", chain[1].CHR, "", nil)
+	app := authority.Applicant{Country: "UT", Mnemonic: mnemonic, Role: cvc.RoleTerminal, Status: authority.StatusActive}
+	cert, err := dv.Issue(req, app)
+	if err != nil {
+		return nil, err
+	}
+	h, err := gw.Store.HolderByName(ctx, "UT", mnemonic)
+	if err != nil {
+		return nil, err
+	}
+	if err := (&server.StoreRegistry{Store: gw.Store}).RecordCertificate(ctx, h.ID, cert); err != nil {
+		return nil, err
+	}
+	renewal, _ := newRequest(t, "brainpoolP256r1", "UT"+mnemonic+"00002", chain[1].CHR, cert.CHR, key)
+	return renewal, nil
 }
