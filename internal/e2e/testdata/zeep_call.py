@@ -6,8 +6,8 @@ Reads a JSON job on stdin:
 builds a zeep client from the served ?wsdl over mutual TLS and prints JSON: a list with the
 decoded result of each call, bytes as {"$b64": ...}.
 """
-import base64
 import json
+import os
 import sys
 
 import requests
@@ -15,25 +15,9 @@ import zeep
 from zeep.helpers import serialize_object
 from zeep.transports import Transport
 
-
-def decode_args(v):
-    if isinstance(v, dict):
-        if set(v) == {"$b64"}:
-            return base64.b64decode(v["$b64"])
-        return {k: decode_args(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [decode_args(x) for x in v]
-    return v
-
-
-def encode_out(v):
-    if isinstance(v, (bytes, bytearray)):
-        return {"$b64": base64.b64encode(bytes(v)).decode()}
-    if isinstance(v, dict):
-        return {k: encode_out(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [encode_out(x) for x in v]
-    return v
+# The JSON <-> bytes conventions are shared with the generated/ round-trip script.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "generated", "testdata"))
+from zeep_roundtrip import decode_args, encode_out  # noqa: E402
 
 
 def main():
