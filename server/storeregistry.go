@@ -115,10 +115,12 @@ func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m Message) (i
 	return msg.ID, nil, nil
 }
 
-// Finish implements Registry: the issued certificate is recorded first, then the answer.
+// Finish implements Registry: the answer and the issued certificate in one transaction.
 func (r *StoreRegistry) Finish(ctx context.Context, token, holderID int64, a Answer, issued *cvc.Certificate) error {
+	var row *store.Certificate
 	if issued != nil {
-		if err := r.RecordCertificate(ctx, holderID, issued); err != nil {
+		var err error
+		if row, err = r.certificateRow(ctx, holderID, issued); err != nil {
 			return err
 		}
 	}
@@ -126,21 +128,32 @@ func (r *StoreRegistry) Finish(ctx context.Context, token, holderID int64, a Ans
 	for _, c := range a.Certificates {
 		result = append(result, c...)
 	}
-	return r.Store.UpdateMessage(ctx, token, store.MessageAnswered, string(a.ReturnCode), result)
+	return r.Store.AnswerMessage(ctx, token, string(a.ReturnCode), result, row)
 }
 
-// RecordCertificate stores a certificate issued to holderID, linked to its issuer's row.
+// RecordCertificate stores a certificate issued to holderID outside a SOAP request (eacgate
+// init), linked to its issuer's row.
 func (r *StoreRegistry) RecordCertificate(ctx context.Context, holderID int64, issued *cvc.Certificate) error {
-	{
-		hid := holderID
-		row := &store.Certificate{
-			HolderID: &hid, CHR: issued.CHR, CAR: issued.CAR, Role: RoleToStore(issued.Role()),
-			NotBefore: issued.EffectiveDate.Time(), NotAfter: issued.ExpirationDate.Time(),
-			Status: store.CertValid, Raw: issued.Raw,
-		}
-		if issuers, err := r.Store.CertificatesByCHR(ctx, issued.CAR); err == nil && len(issuers) > 0 {
-			row.IssuerID = &issuers[len(issuers)-1].ID
-		}
-		return r.Store.AddCertificate(ctx, row)
+	row, err := r.certificateRow(ctx, holderID, issued)
+	if err != nil {
+		return err
 	}
+	return r.Store.AddCertificate(ctx, row)
+}
+
+func (r *StoreRegistry) certificateRow(ctx context.Context, holderID int64, issued *cvc.Certificate) (*store.Certificate, error) {
+	hid := holderID
+	row := &store.Certificate{
+		HolderID: &hid, CHR: issued.CHR, CAR: issued.CAR, Role: RoleToStore(issued.Role()),
+		NotBefore: issued.EffectiveDate.Time(), NotAfter: issued.ExpirationDate.Time(),
+		Status: store.CertValid, Raw: issued.Raw,
+	}
+	issuers, err := r.Store.CertificatesByCHR(ctx, issued.CAR)
+	if err != nil {
+		return nil, err
+	}
+	if len(issuers) > 0 {
+		row.IssuerID = &issuers[len(issuers)-1].ID
+	}
+	return row, nil
 }

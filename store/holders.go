@@ -166,15 +166,23 @@ func (s *Store) SetHolderStatus(ctx context.Context, id int64, status HolderStat
 
 // AddCertificate inserts c. Status defaults to valid; NotBefore/NotAfter are stored in UTC.
 func (s *Store) AddCertificate(ctx context.Context, c *Certificate) error {
+	if err := prepareCertificate(c); err != nil {
+		return fmt.Errorf("store: add certificate: %w", err)
+	}
+	return wrap("add certificate", s.db.WithContext(ctx).Create(c).Error)
+}
+
+// prepareCertificate fills defaults and checks a certificate row before insertion.
+func prepareCertificate(c *Certificate) error {
 	if c.Status == "" {
 		c.Status = CertValid
 	}
 	if !c.Role.Valid() || !c.Status.Valid() {
-		return fmt.Errorf("store: add certificate: invalid role %q or status %q", c.Role, c.Status)
+		return fmt.Errorf("invalid role %q or status %q", c.Role, c.Status)
 	}
 	c.NotBefore = c.NotBefore.UTC().Truncate(time.Microsecond)
 	c.NotAfter = c.NotAfter.UTC().Truncate(time.Microsecond)
-	return wrap("add certificate", s.db.WithContext(ctx).Create(c).Error)
+	return nil
 }
 
 // CertificateByID returns the certificate with the given row ID, or ErrNotFound.

@@ -97,6 +97,38 @@ func (s *Store) UpdateMessage(ctx context.Context, id int64, state MessageState,
 	return nil
 }
 
+// AnswerMessage stores a message's answer and, if cert is not nil, the certificate issued for
+// it, in one transaction: a certificate is never recorded without the answer that hands it
+// out, nor the answer without the certificate.
+func (s *Store) AnswerMessage(ctx context.Context, id int64, returnCode string, result []byte, cert *Certificate) error {
+	if cert != nil {
+		if err := prepareCertificate(cert); err != nil {
+			return fmt.Errorf("store: answer message: %w", err)
+		}
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if cert != nil {
+			if err := tx.Create(cert).Error; err != nil {
+				return err
+			}
+		}
+		res := tx.Model(&Message{}).Where("id = ?", id).Updates(map[string]any{
+			"state": MessageAnswered, "return_code": returnCode, "result": result, "updated_at": now(),
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("message %d: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil && cert != nil {
+		cert.ID = 0
+	}
+	return wrap("answer message", err)
+}
+
 // prepareOutbox fills an outbox item's defaults before insertion.
 func prepareOutbox(o *OutboxItem) error {
 	if o.State == "" {

@@ -42,6 +42,7 @@ var suite = []struct {
 	{"MigrationsIdempotent", testMigrationsIdempotent},
 	{"DuplicateMessage", testDuplicateMessage},
 	{"AcceptAtomic", testAcceptAtomic},
+	{"AnswerAtomic", testAnswerAtomic},
 	{"Holders", testHolders},
 	{"Certificates", testCertificates},
 	{"RevokedFinal", testRevokedFinal},
@@ -205,6 +206,42 @@ func testAcceptAtomic(t *testing.T, s *Store, _ string) {
 	}
 	if out.MessageRowID == nil || *out.MessageRowID != m.ID || out.ID == 0 {
 		t.Fatalf("outbox not linked: %+v", out)
+	}
+}
+
+// An answer and the certificate it hands out are written together or not at all.
+func testAnswerAtomic(t *testing.T, s *Store, _ string) {
+	m := &Message{Originator: "DEDV1", MessageID: "answer", Operation: "RequestCertificate", State: MessageProcessing}
+	if err := s.AcceptMessage(ctx(), m, nil); err != nil {
+		t.Fatal(err)
+	}
+	ghost := int64(424242) // no such holder: the foreign key fails
+	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	cert := &Certificate{HolderID: &ghost, CHR: "DEIS0000100001", CAR: "DEDV000001", Role: RoleTerminal, NotBefore: day, NotAfter: day, Raw: []byte{1}}
+	if err := s.AnswerMessage(ctx(), m.ID, "ok_cert_available", []byte{1}, cert); err == nil {
+		t.Fatal("answer with a dangling certificate succeeded")
+	}
+	got, err := s.MessageByID(ctx(), m.ID)
+	if err != nil || got.State != MessageProcessing || got.ReturnCode != "" || cert.ID != 0 {
+		t.Fatalf("after the failed answer: %+v %v", got, err)
+	}
+	if n := countRows(t, s, "certificates"); n != 0 {
+		t.Fatalf("%d certificate rows after the failed answer", n)
+	}
+	h := &Holder{Country: "DE", Mnemonic: "IS00001", Role: RoleTerminal, Status: HolderActive}
+	if err := s.CreateHolder(ctx(), h); err != nil {
+		t.Fatal(err)
+	}
+	cert.HolderID = &h.ID
+	if err := s.AnswerMessage(ctx(), m.ID, "ok_cert_available", []byte{1}, cert); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.MessageByID(ctx(), m.ID)
+	if got.State != MessageAnswered || cert.ID == 0 {
+		t.Fatalf("answer not stored: %+v", got)
+	}
+	if err := s.AnswerMessage(ctx(), 999999, "ok_cert_available", nil, nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown message: %v", err)
 	}
 }
 
