@@ -409,7 +409,9 @@ func (g *Gateway) routes() http.Handler {
 			Service: &server.IssuingService{Issuer: g.DV, Registry: reg, Chain: g.chain(g.DV), Logger: g.logger,
 				DocumentSignerList: g.documentSignerList}})
 	}
-	return mux
+	mux.HandleFunc("/healthz", health)
+	mux.HandleFunc("/readyz", g.ready)
+	return withRequestLog(g.logger, mux)
 }
 
 var oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}

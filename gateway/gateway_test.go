@@ -108,3 +108,32 @@ func TestEmbeddedGatewayIssuesTerminalCertificates(t *testing.T) {
 		t.Fatal("the demo PKI was created again after a restart")
 	}
 }
+
+func TestHealthAndReadiness(t *testing.T) {
+	g, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	srv := httptest.NewServer(g.Handler)
+	defer srv.Close()
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("X-Request-ID") == "" {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+	}
+	g.Store.Close()
+	resp, err := http.Get(srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with the database closed: %d", resp.StatusCode)
+	}
+}
