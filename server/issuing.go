@@ -70,7 +70,7 @@ func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer
 			return Answer{ReturnCode: authority.FailureInternalError}
 		}
 		log.Info("request from an unregistered client certificate", "fingerprint", c.Fingerprint)
-		return Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		return Answer{ReturnCode: refusal(m.Operation)}
 	}
 	log = log.With("holder", holder.Country+holder.Mnemonic)
 	switch m.Operation {
@@ -99,9 +99,26 @@ func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer
 			return Answer{ReturnCode: authority.FailureInternalError}
 		}
 		return Answer{ReturnCode: authority.OKListAvailable, List: list}
+	case "SendCertificates":
+		// This gateway has not yet sent a request that a callback could answer.
+		log.Info("SendCertificates for a messageID we never sent")
+		return Answer{ReturnCode: authority.FailureMessageIDUnknown}
 	}
 	log.Info("operation not offered here")
-	return Answer{ReturnCode: authority.FailureRequestNotAccepted}
+	return Answer{ReturnCode: refusal(m.Operation)}
+}
+
+// refusal is the code that refuses an operation from a caller who may not use it: each
+// operation's result type allows only some codes (SendCertificates and GetDocumentSignerList
+// have no failure_request_not_accepted).
+func refusal(op string) authority.ReturnCode {
+	switch op {
+	case "SendCertificates":
+		return authority.FailureMessageIDUnknown
+	case "GetDocumentSignerList":
+		return authority.FailureListNotAvailable
+	}
+	return authority.FailureRequestNotAccepted
 }
 
 func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logger, h *Holder, m Message) Answer {

@@ -124,6 +124,19 @@ func TestIssuingService(t *testing.T) {
 		// suspended still
 		t.Fatalf("garbage while suspended: %s", got)
 	}
+	// Refusals stay within each operation's return-code enumeration.
+	for op, want := range map[string]authority.ReturnCode{
+		"SendCertificates":      authority.FailureMessageIDUnknown,
+		"GetDocumentSignerList": authority.FailureListNotAvailable,
+		"GetCACertificates":     authority.FailureRequestNotAccepted,
+	} {
+		if got := svc.Handle(context.Background(), Caller{Fingerprint: "nobody"}, Message{Operation: op}).ReturnCode; got != want {
+			t.Errorf("unregistered %s: %s, want %s", op, got, want)
+		}
+	}
+	if got := svc.Handle(context.Background(), dv, Message{Operation: "SendCertificates", MessageID: "never-sent"}).ReturnCode; got != authority.FailureMessageIDUnknown {
+		t.Fatalf("SendCertificates: %s", got)
+	}
 	reg.holders["fp-dv"].Status = authority.StatusActive
 	if got := svc.Handle(context.Background(), dv, Message{Operation: "RequestCertificate", MessageID: "m5", CertReq: []byte{1, 2}}).ReturnCode; got != authority.FailureSyntax {
 		t.Fatalf("garbage: %s", got)
