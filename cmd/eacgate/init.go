@@ -46,15 +46,21 @@ func runInit(ctx context.Context, c cli) int {
 		return 2
 	}
 	opts.Demo = false
+	if of.config == "" {
+		fmt.Fprintln(c.stderr, "eacgate init needs --config: serve must find the same country, keys and DV mnemonic (without a configuration, serve runs the demo PKI)")
+		return 2
+	}
 	if len(*chr) < 8 || len(*chr) > 16 {
 		fmt.Fprintln(c.stderr, "--chr: 8 to 16 characters (country, mnemonic, 5-character sequence number)")
 		return 2
 	}
-	if opts.Country == "" {
-		opts.Country = (*chr)[:2]
+	if opts.Country != (*chr)[:2] {
+		fmt.Fprintf(c.stderr, "--chr %s: the configuration's country is %q (set country: %s)\n", *chr, opts.Country, (*chr)[:2])
+		return 2
 	}
-	if role == "dv" && opts.DVMnemonic == "" {
-		opts.DVMnemonic = (*chr)[2 : len(*chr)-5]
+	if mn := (*chr)[2 : len(*chr)-5]; role == "dv" && opts.DVMnemonic != mn {
+		fmt.Fprintf(c.stderr, "--chr %s: the configuration's dv_mnemonic is %q (set dv_mnemonic: %s)\n", *chr, opts.DVMnemonic, mn)
+		return 2
 	}
 	var spec hsm.KeySpec
 	if *algName != "" || role == "cvca" {
