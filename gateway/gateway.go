@@ -399,16 +399,18 @@ func (g *Gateway) chain(issuer *authority.Issuer) func(context.Context) ([][]byt
 
 func (g *Gateway) routes() http.Handler {
 	reg := &server.StoreRegistry{Store: g.Store}
+	metrics := server.NewMetrics()
 	mux := http.NewServeMux()
 	if g.CVCA != nil {
-		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger,
+		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics,
 			Service: &server.IssuingService{Issuer: g.CVCA, Registry: reg, Chain: g.chain(g.CVCA), Logger: g.logger}})
 	}
 	if g.DV != nil {
-		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger,
+		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger, Name: "dv", Metrics: metrics,
 			Service: &server.IssuingService{Issuer: g.DV, Registry: reg, Chain: g.chain(g.DV), Logger: g.logger,
 				DocumentSignerList: g.documentSignerList}})
 	}
+	mux.Handle("/metrics", metrics)
 	mux.HandleFunc("/healthz", health)
 	mux.HandleFunc("/readyz", g.ready)
 	return withRequestLog(g.logger, mux)

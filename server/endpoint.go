@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"eacgate/authority"
 	"eacgate/generated/cvca10"
@@ -63,6 +64,9 @@ type Endpoint struct {
 	// PublicURL is the address written into the served WSDL; derived from the request when
 	// empty.
 	PublicURL string
+	// Name labels the endpoint in Metrics ("cvca", "dv"); Metrics may be nil.
+	Name    string
+	Metrics *Metrics
 }
 
 func (e *Endpoint) logger() *slog.Logger {
@@ -137,6 +141,8 @@ func (e *Endpoint) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var answer Answer
+	start := time.Now()
+	defer func() { e.Metrics.Observe(e.Name, op, string(answer.ReturnCode), time.Since(start)) }()
 	if err := env.DecodeOperation(req); err != nil {
 		// A well-formed envelope whose content does not fit the schema (garbage base64, a
 		// wrong enumeration value) gets the return code, not a fault.

@@ -150,3 +150,26 @@ func TestMessageFromEmptyParts(t *testing.T) {
 		t.Fatalf("%+v", m)
 	}
 }
+
+func TestEndpointMetrics(t *testing.T) {
+	m := NewMetrics()
+	srv := httptest.NewServer(&Endpoint{Protocols: DVProtocols, Service: &echoService{}, Name: "dv", Metrics: m})
+	defer srv.Close()
+	body := envelope(dv11.Namespace, `<n1:GetCACertificates xmlns:n1="NS"><callbackIndicator>callback_not_possible</callbackIndicator><messageID/><responseURL/></n1:GetCACertificates>`)
+	for range 3 {
+		post(t, srv.URL, body)
+	}
+	var out bytes.Buffer
+	if err := m.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`eacgate_soap_requests_total{endpoint="dv",operation="GetCACertificates",code="ok_cert_available"} 3`,
+		`eacgate_soap_request_duration_seconds_bucket{endpoint="dv",operation="GetCACertificates",le="+Inf"} 3`,
+		`eacgate_soap_request_duration_seconds_count{endpoint="dv",operation="GetCACertificates"} 3`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("missing %q in\n%s", want, out.String())
+		}
+	}
+}
