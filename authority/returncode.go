@@ -16,22 +16,22 @@ type ReturnCode string
 
 // Return codes of TR-03129 (v1.1) that the issuing path produces.
 const (
-	OKCertAvailable                       ReturnCode = "ok_cert_available"
-	OKSyntax                              ReturnCode = "ok_syntax"
-	OKReceptionAck                        ReturnCode = "ok_reception_ack"
-	OKRequestForwarded                    ReturnCode = "ok_request_forwarded"
-	OKListAvailable                       ReturnCode = "ok_list_available"
-	OKReceivedCorrectly                   ReturnCode = "ok_received_correctly"
-	FailureInnerSignature                 ReturnCode = "failure_inner_signature"
-	FailureOuterSignature                 ReturnCode = "failure_outer_signature"
-	FailureExpired                        ReturnCode = "failure_expired"
-	FailureDomainParameters               ReturnCode = "failure_domain_parameters"
-	FailureRequestNotAccepted             ReturnCode = "failure_request_not_accepted"
-	FailureSyntax                         ReturnCode = "failure_syntax"
-	FailureSynchronousProcessingNotPossib ReturnCode = "failure_synchronous_processing_not_possible"
-	FailureMessageIDUnknown               ReturnCode = "failure_messageID_unknown"
-	FailureListNotAvailable               ReturnCode = "failure_list_not_available"
-	FailureInternalError                  ReturnCode = "failure_internal_error"
+	OKCertAvailable                         ReturnCode = "ok_cert_available"
+	OKSyntax                                ReturnCode = "ok_syntax"
+	OKReceptionAck                          ReturnCode = "ok_reception_ack"
+	OKRequestForwarded                      ReturnCode = "ok_request_forwarded"
+	OKListAvailable                         ReturnCode = "ok_list_available"
+	OKReceivedCorrectly                     ReturnCode = "ok_received_correctly"
+	FailureInnerSignature                   ReturnCode = "failure_inner_signature"
+	FailureOuterSignature                   ReturnCode = "failure_outer_signature"
+	FailureExpired                          ReturnCode = "failure_expired"
+	FailureDomainParameters                 ReturnCode = "failure_domain_parameters"
+	FailureRequestNotAccepted               ReturnCode = "failure_request_not_accepted"
+	FailureSyntax                           ReturnCode = "failure_syntax"
+	FailureSynchronousProcessingNotPossible ReturnCode = "failure_synchronous_processing_not_possible"
+	FailureMessageIDUnknown                 ReturnCode = "failure_messageID_unknown"
+	FailureListNotAvailable                 ReturnCode = "failure_list_not_available"
+	FailureInternalError                    ReturnCode = "failure_internal_error"
 )
 
 // OK reports whether the code is one of the ok_ codes.

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"eacgate/authority"
+	"eacgate/callback"
 	"eacgate/cvc"
 	"eacgate/hsm"
 	"eacgate/server"
@@ -57,7 +58,24 @@ type Options struct {
 		DVForeign  int `yaml:"dv_foreign"`
 		Terminal   int `yaml:"terminal"`
 	} `yaml:"validity_days"`
-	Logger *slog.Logger `yaml:"-"`
+	// Processing says per applicant role (dv_domestic, dv_foreign, terminal) how requests
+	// are processed: sync (default), async (senders offering a callback are answered by
+	// SendCertificates) or approval (an operator approves each request; senders that cannot
+	// take a callback get failure_synchronous_processing_not_possible).
+	Processing map[string]string `yaml:"processing"`
+	// Callback tunes the outbox workers and the deliveries to responseURLs.
+	Callback CallbackOptions `yaml:"callback"`
+	Logger   *slog.Logger    `yaml:"-"`
+}
+
+// CallbackOptions configure asynchronous processing and callback delivery.
+type CallbackOptions struct {
+	callback.Config `yaml:",inline"`
+	// CAFile is a PEM bundle of CAs trusted for the receivers' TLS server certificates, in
+	// addition to the system's.
+	CAFile string `yaml:"ca_file"`
+	// AllowHTTP lets requesters name plain http responseURLs (test setups only).
+	AllowHTTP bool `yaml:"allow_http"`
 }
 
 // LoadOptions reads a YAML configuration file; unknown keys are an error.
@@ -141,7 +159,10 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		g.Close()
 		return nil, err
 	}
-	g.Handler = g.routes()
+	if g.Handler, err = g.routes(); err != nil {
+		g.Close()
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -397,23 +418,29 @@ func (g *Gateway) chain(issuer *authority.Issuer) func(context.Context) ([][]byt
 	}
 }
 
-func (g *Gateway) routes() http.Handler {
+func (g *Gateway) routes() (http.Handler, error) {
 	reg := &server.StoreRegistry{Store: g.Store}
+	mode, err := g.Options.modes()
+	if err != nil {
+		return nil, err
+	}
+	receiver := &callback.Receiver{Store: g.Store, Registry: reg, Logger: g.logger}
 	metrics := server.NewMetrics()
 	mux := http.NewServeMux()
 	if g.CVCA != nil {
 		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics,
-			Service: &server.IssuingService{Issuer: g.CVCA, Registry: reg, Chain: g.chain(g.CVCA), Logger: g.logger}})
+			Service: &server.IssuingService{Issuer: g.CVCA, Registry: reg, Chain: g.chain(g.CVCA), Logger: g.logger,
+				Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
 	}
 	if g.DV != nil {
 		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger, Name: "dv", Metrics: metrics,
 			Service: &server.IssuingService{Issuer: g.DV, Registry: reg, Chain: g.chain(g.DV), Logger: g.logger,
-				DocumentSignerList: g.documentSignerList}})
+				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
 	}
 	mux.Handle("/metrics", metrics)
 	mux.HandleFunc("/healthz", health)
 	mux.HandleFunc("/readyz", g.ready)
-	return withRequestLog(g.logger, mux)
+	return withRequestLog(g.logger, mux), nil
 }
 
 var oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}

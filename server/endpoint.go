@@ -149,7 +149,9 @@ func (e *Endpoint) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		e.logger().Info("undecodable SOAP operation", "op", op, "remote", r.RemoteAddr, "err", err)
 		answer = Answer{ReturnCode: authority.FailureSyntax}
 	} else {
-		answer = e.handle(r.Context(), callerOf(r), messageFrom(op, req))
+		m := messageFrom(op, req)
+		m.Namespace = proto.Namespace
+		answer = e.handle(r.Context(), callerOf(r), m)
 	}
 	resp, _ := proto.NewResponse(op)
 	if err := fillResponse(resp, answer); err != nil {

@@ -37,6 +37,11 @@ type Registry interface {
 	Begin(ctx context.Context, holderID int64, m Message) (token int64, previous *Answer, err error)
 	// Finish stores the answer (and the issued certificate, if any) for a begun request.
 	Finish(ctx context.Context, token int64, holderID int64, a Answer, issued *cvc.Certificate) error
+	// Enqueue records a request to be processed asynchronously together with the outbox
+	// item that will process it and deliver the answer to m.ResponseURL, in one
+	// transaction; held items wait for an operator's approval. A messageID the holder used
+	// before gives ErrDuplicate.
+	Enqueue(ctx context.Context, holderID int64, m Message, held bool) error
 }
 
 // IssuingService answers RequestCertificate and GetCACertificates for one issuer: the CVCA
@@ -50,7 +55,15 @@ type IssuingService struct {
 	// DocumentSignerList returns the current document signer list (CMS SignedData) for
 	// GetDocumentSignerList, or ErrUnknown when there is none. Nil: no list is offered.
 	DocumentSignerList func(ctx context.Context) ([]byte, error)
-	Logger             *slog.Logger
+	// Mode decides how a RequestCertificate is processed (nil: always synchronously).
+	Mode func(h *Holder, m Message) Mode
+	// CheckResponseURL vets a responseURL before a callback to it is promised (nil: an
+	// absolute https URL is required).
+	CheckResponseURL func(string) error
+	// Receiver answers SendCertificates (callbacks for requests this gateway sent, and
+	// notifications of new CA certificates); nil: every messageID is unknown.
+	Receiver func(ctx context.Context, h *Holder, m Message) Answer
+	Logger   *slog.Logger
 }
 
 func (s *IssuingService) logger() *slog.Logger {
@@ -100,9 +113,11 @@ func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer
 		}
 		return Answer{ReturnCode: authority.OKListAvailable, List: list}
 	case "SendCertificates":
-		// This gateway has not yet sent a request that a callback could answer.
-		log.Info("SendCertificates for a messageID we never sent")
-		return Answer{ReturnCode: authority.FailureMessageIDUnknown}
+		if s.Receiver == nil || holder.Status != authority.StatusActive {
+			log.Info("SendCertificates not accepted here", "status", holder.Status)
+			return Answer{ReturnCode: authority.FailureMessageIDUnknown}
+		}
+		return s.Receiver(ctx, holder, m)
 	}
 	log.Info("operation not offered here")
 	return Answer{ReturnCode: refusal(m.Operation)}
@@ -122,37 +137,78 @@ func refusal(op string) authority.ReturnCode {
 }
 
 func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logger, h *Holder, m Message) Answer {
-	token, previous, err := s.Registry.Begin(ctx, h.ID, m)
-	switch {
-	case errors.Is(err, ErrDuplicate) && previous != nil:
-		log.Info("duplicate messageID: answering as before", "code", previous.ReturnCode)
-		return *previous
-	case errors.Is(err, ErrDuplicate):
-		log.Info("duplicate messageID while the first is in progress")
-		return Answer{ReturnCode: authority.FailureRequestNotAccepted}
-	case err != nil:
-		log.Error("record request", "err", err)
-		return Answer{ReturnCode: authority.FailureInternalError}
+	mode := ModeSync
+	if s.Mode != nil {
+		mode = s.Mode(h, m)
 	}
-	app := authority.Applicant{Country: h.Country, Mnemonic: h.Mnemonic, Role: h.Role, Status: h.Status, Rights: h.Rights}
-	if cur, err := s.Registry.CurrentCertificate(ctx, h.ID); err == nil {
-		app.Current = cur
-	} else if !errors.Is(err, ErrUnknown) {
+	if mode != ModeSync && m.CallbackPossible {
+		return s.requestAsync(ctx, log, h, m, mode)
+	}
+	token, previous, err := s.Registry.Begin(ctx, h.ID, m)
+	if a, done := s.begun(log, previous, err); done {
+		return a
+	}
+	if mode == ModeApproval {
+		// Only an operator can decide, and the requester cannot wait for one.
+		log.Info("request needs approval but the sender cannot take a callback")
+		return s.finish(ctx, log, token, h, Answer{ReturnCode: authority.FailureSynchronousProcessingNotPossible}, nil)
+	}
+	app, err := s.applicant(ctx, h)
+	if err != nil {
 		log.Error("current certificate", "err", err)
 		return s.finish(ctx, log, token, h, Answer{ReturnCode: authority.FailureInternalError}, nil)
 	}
 	cert, err := s.Issuer.Issue(m.CertReq, app)
 	code := authority.CodeFor(err)
 	if err != nil {
-		if code == authority.FailureInternalError {
-			log.Error("issue", "err", err)
-		} else {
-			log.Info("request refused", "code", code, "reason", err)
-		}
+		logRefusal(log, code, err)
 		return s.finish(ctx, log, token, h, Answer{ReturnCode: code}, nil)
 	}
 	log.Info("certificate issued", "chr", cert.CHR, "expires", cert.ExpirationDate.String())
 	return s.finish(ctx, log, token, h, Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
+}
+
+// begun interprets Registry.Begin's result: done is true when the request must not be
+// processed (a repeated messageID, or the request could not be recorded) and a is the answer.
+func (s *IssuingService) begun(log *slog.Logger, previous *Answer, err error) (a Answer, done bool) {
+	switch {
+	case errors.Is(err, ErrDuplicate) && previous != nil:
+		log.Info("duplicate messageID: answering as before", "code", previous.ReturnCode)
+		return *previous, true
+	case errors.Is(err, ErrDuplicate):
+		log.Info("duplicate messageID while the first is in progress")
+		return Answer{ReturnCode: authority.FailureRequestNotAccepted}, true
+	case err != nil:
+		log.Error("record request", "err", err)
+		return Answer{ReturnCode: authority.FailureInternalError}, true
+	}
+	return Answer{}, false
+}
+
+// applicant describes holder h to the issuer, with its current certificate.
+func (s *IssuingService) applicant(ctx context.Context, h *Holder) (authority.Applicant, error) {
+	return ApplicantFor(ctx, s.Registry, h)
+}
+
+// ApplicantFor describes holder h to an issuer, with its current certificate from reg.
+func ApplicantFor(ctx context.Context, reg Registry, h *Holder) (authority.Applicant, error) {
+	app := authority.Applicant{Country: h.Country, Mnemonic: h.Mnemonic, Role: h.Role, Status: h.Status, Rights: h.Rights}
+	cur, err := reg.CurrentCertificate(ctx, h.ID)
+	switch {
+	case err == nil:
+		app.Current = cur
+	case !errors.Is(err, ErrUnknown):
+		return app, err
+	}
+	return app, nil
+}
+
+func logRefusal(log *slog.Logger, code authority.ReturnCode, err error) {
+	if code == authority.FailureInternalError {
+		log.Error("issue", "err", err)
+	} else {
+		log.Info("request refused", "code", code, "reason", err)
+	}
 }
 
 // finish stores the answer; if that fails the certificate is not handed out (it would be

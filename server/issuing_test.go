@@ -21,6 +21,13 @@ type memRegistry struct {
 	msgs    map[string]*Answer // holderID/messageID -> answer (nil while in progress)
 	tokens  map[int64]string
 	issued  int
+	queued  []queued
+}
+
+type queued struct {
+	holder int64
+	m      Message
+	held   bool
 }
 
 func newMemRegistry() *memRegistry {
@@ -67,6 +74,18 @@ func (r *memRegistry) Finish(_ context.Context, tok, id int64, a Answer, cert *c
 		r.certs[id] = append(r.certs[id], cert)
 		r.issued++
 	}
+	return nil
+}
+
+func (r *memRegistry) Enqueue(_ context.Context, id int64, m Message, held bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := fmt.Sprintf("%d/%s", id, m.MessageID)
+	if _, ok := r.msgs[key]; ok {
+		return ErrDuplicate
+	}
+	r.msgs[key] = nil
+	r.queued = append(r.queued, queued{id, m, held})
 	return nil
 }
 
@@ -140,5 +159,67 @@ func TestIssuingService(t *testing.T) {
 	reg.holders["fp-dv"].Status = authority.StatusActive
 	if got := svc.Handle(context.Background(), dv, Message{Operation: "RequestCertificate", MessageID: "m5", CertReq: []byte{1, 2}}).ReturnCode; got != authority.FailureSyntax {
 		t.Fatalf("garbage: %s", got)
+	}
+}
+
+func TestIssuingServiceAsync(t *testing.T) {
+	now := time.Now()
+	cvcaKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	cvcaCert, err := authority.NewCVCA(authority.CVCASpec{CHR: "UTCVCA00001", Algorithm: cvc.ECDSA_SHA256,
+		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: cvc.DateOf(now), Expiration: cvc.DateOf(now).AddDays(365)}, cvcaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newMemRegistry()
+	reg.holders["fp-dv"] = &Holder{ID: 1, Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
+	mode := ModeApproval
+	svc := &IssuingService{
+		Issuer:   &authority.Issuer{Path: []*cvc.Certificate{cvcaCert}, Signer: cvcaKey, Policy: authority.DefaultPolicy()},
+		Registry: reg,
+		Mode:     func(*Holder, Message) Mode { return mode },
+	}
+	dv := Caller{Fingerprint: "fp-dv"}
+	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	req, err := cvc.NewRequest(cvc.RequestTemplate{CHR: "UTDVA00001"}, pub, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	call := func(id string, callback bool, url string, body []byte) authority.ReturnCode {
+		return svc.Handle(ctx, dv, Message{Operation: "RequestCertificate", MessageID: id, CallbackPossible: callback, ResponseURL: url, CertReq: body}).ReturnCode
+	}
+	// Approval without a callback: cannot be done synchronously.
+	if got := call("a1", false, "", req.Raw); got != authority.FailureSynchronousProcessingNotPossible {
+		t.Fatalf("approval without callback: %s", got)
+	}
+	// Approval with a plain-HTTP responseURL: refused, nothing queued.
+	if got := call("a2", true, "http://dv.example/cb", req.Raw); got != authority.FailureSynchronousProcessingNotPossible {
+		t.Fatalf("http responseURL: %s", got)
+	}
+	// A bad request is refused at once with its own code, not acknowledged.
+	if got := call("a3", true, "https://dv.example/cb", []byte{1, 2, 3}); got != authority.FailureSyntax {
+		t.Fatalf("bad request: %s", got)
+	}
+	if len(reg.queued) != 0 {
+		t.Fatalf("queued %d", len(reg.queued))
+	}
+	// A good one is queued, held, and acknowledged with ok_syntax; its repeat is acknowledged
+	// again without a second queue entry.
+	for range 2 {
+		if got := call("a4", true, "https://dv.example/cb", req.Raw); got != authority.OKSyntax {
+			t.Fatalf("async: %s", got)
+		}
+	}
+	if len(reg.queued) != 1 || !reg.queued[0].held || reg.queued[0].m.ResponseURL != "https://dv.example/cb" || reg.issued != 0 {
+		t.Fatalf("queued %+v issued %d", reg.queued, reg.issued)
+	}
+	// ModeAsync: not held; without a callback the request is answered synchronously.
+	mode = ModeAsync
+	if got := call("a5", true, "https://dv.example/cb", req.Raw); got != authority.OKSyntax || reg.queued[1].held {
+		t.Fatalf("async: %s %+v", got, reg.queued)
+	}
+	if got := call("a6", false, "", req.Raw); got != authority.OKCertAvailable || reg.issued != 1 {
+		t.Fatalf("async without callback: %s", got)
 	}
 }

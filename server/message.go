@@ -13,6 +13,7 @@ import (
 // namespaces, and the roles should not care which one a peer spoke.
 type Message struct {
 	Operation        string // "RequestCertificate", "GetCACertificates", ...
+	Namespace        string // the protocol (SOAP namespace) the message came in
 	CallbackPossible bool
 	MessageID        string
 	ResponseURL      string
@@ -36,7 +37,11 @@ func messageFrom(op string, v any) Message {
 	m := Message{Operation: op}
 	s := reflect.ValueOf(v).Elem()
 	m.CallbackPossible = str(field(s, "CallbackIndicator")) == "callback_possible"
-	m.MessageID = str(field(field(s, "MessageID"), "MessageID"))
+	if id := field(s, "MessageID"); id.Kind() == reflect.String {
+		m.MessageID = id.String() // v1.0 SendCertificates: a plain messageID
+	} else {
+		m.MessageID = str(field(id, "MessageID"))
+	}
 	m.ResponseURL = str(field(field(s, "ResponseURL"), "Astring"))
 	m.ForeignCAR = str(field(s, "ForeignCAR"))
 	if f := field(s, "CertReq"); f.IsValid() {
@@ -114,4 +119,72 @@ func fillResponse(resp any, a Answer) error {
 		dl.Set(dv)
 	}
 	return nil
+}
+
+// messageTo fills a generated request value (pointer to struct, from Protocol.NewRequest)
+// from m: the reverse of messageFrom, for requests this gateway sends (SendCertificates
+// callbacks, RequestCertificate to a CVCA).
+func messageTo(v any, m Message) {
+	s := reflect.ValueOf(v).Elem()
+	if f := s.FieldByName("CallbackIndicator"); f.IsValid() {
+		ind := "callback_not_possible"
+		if m.CallbackPossible {
+			ind = "callback_possible"
+		}
+		setString(f, ind)
+	}
+	if f := s.FieldByName("MessageID"); f.IsValid() && m.MessageID != "" {
+		if f.Type().Elem().Kind() == reflect.String {
+			setString(f, m.MessageID)
+		} else {
+			f.Set(reflect.New(f.Type().Elem()))
+			setString(f.Elem().FieldByName("MessageID"), m.MessageID)
+		}
+	}
+	if f := s.FieldByName("ResponseURL"); f.IsValid() && m.ResponseURL != "" {
+		f.Set(reflect.New(f.Type().Elem()))
+		f.Elem().FieldByName("Astring").SetString(m.ResponseURL)
+	}
+	if f := s.FieldByName("ForeignCAR"); f.IsValid() {
+		f.SetString(m.ForeignCAR)
+	}
+	if f := s.FieldByName("CertReq"); f.IsValid() {
+		f.SetBytes(m.CertReq)
+	}
+	if f := s.FieldByName("StatusInfo"); f.IsValid() && m.StatusInfo != "" {
+		setString(f, m.StatusInfo)
+	}
+	if f := s.FieldByName("CertificateSeq"); f.IsValid() && len(m.Certificates) > 0 {
+		sv := reflect.New(f.Type().Elem())
+		list := sv.Elem().FieldByName("Certificate")
+		for _, c := range m.Certificates {
+			list.Set(reflect.Append(list, reflect.ValueOf(soapenc.Base64Binary(c))))
+		}
+		f.Set(sv)
+	}
+}
+
+// setString sets a string-kinded field, allocating it when it is a pointer.
+func setString(f reflect.Value, v string) {
+	if f.Kind() == reflect.Pointer {
+		f.Set(reflect.New(f.Type().Elem()))
+		f = f.Elem()
+	}
+	f.SetString(v)
+}
+
+// answerFrom reads a generated response value into an Answer.
+func answerFrom(resp any) Answer {
+	var a Answer
+	r := field(reflect.ValueOf(resp), "Result")
+	a.ReturnCode = authority.ReturnCode(str(field(r, "ReturnCode")))
+	if certs := field(field(r, "CertificateSeq"), "Certificate"); certs.IsValid() {
+		for i := 0; i < certs.Len(); i++ {
+			a.Certificates = append(a.Certificates, certs.Index(i).Bytes())
+		}
+	}
+	if b := field(field(r, "DocumentSignerList"), "Binary"); b.IsValid() {
+		a.List = b.Bytes()
+	}
+	return a
 }

@@ -45,6 +45,26 @@ func RoleToStore(r cvc.Role) store.Role {
 	return store.RoleTerminal
 }
 
+// HolderByID returns a registered certificate applicant by its row ID, or ErrUnknown.
+func (r *StoreRegistry) HolderByID(ctx context.Context, id int64) (*Holder, error) {
+	h, err := r.Store.HolderByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknown
+	}
+	if err != nil {
+		return nil, err
+	}
+	return holderFrom(h)
+}
+
+func holderFrom(h *store.Holder) (*Holder, error) {
+	role, ok := RoleFromStore(h.Role)
+	if !ok {
+		return nil, ErrUnknown // a SPOC is not a certificate applicant here
+	}
+	return &Holder{ID: h.ID, Country: h.Country, Mnemonic: h.Mnemonic, Role: role, Status: authority.HolderStatus(h.Status)}, nil
+}
+
 // HolderByFingerprint implements Registry.
 func (r *StoreRegistry) HolderByFingerprint(ctx context.Context, fp string) (*Holder, error) {
 	if fp == "" {
@@ -57,11 +77,7 @@ func (r *StoreRegistry) HolderByFingerprint(ctx context.Context, fp string) (*Ho
 	if err != nil {
 		return nil, err
 	}
-	role, ok := RoleFromStore(h.Role)
-	if !ok {
-		return nil, ErrUnknown // a SPOC is not a certificate applicant here
-	}
-	return &Holder{ID: h.ID, Country: h.Country, Mnemonic: h.Mnemonic, Role: role, Status: authority.HolderStatus(h.Status)}, nil
+	return holderFrom(h)
 }
 
 // CurrentCertificate implements Registry: the newest certificate not suspended or revoked,
@@ -84,8 +100,9 @@ func (r *StoreRegistry) CurrentCertificate(ctx context.Context, holderID int64) 
 // Begin implements Registry: the message row is written (and committed) before any work.
 // Requests without a messageID get none in the store (they cannot be repeated by ID).
 func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m Message) (int64, *Answer, error) {
+	hid := holderID
 	msg := &store.Message{
-		Originator: fmt.Sprintf("holder:%d", holderID), MessageID: m.MessageID,
+		Originator: Originator(holderID), MessageID: m.MessageID, HolderID: &hid, Protocol: m.Namespace,
 		Operation: m.Operation, Request: m.CertReq, State: store.MessageProcessing,
 	}
 	err := r.Store.AcceptMessage(ctx, msg, nil)
@@ -115,6 +132,29 @@ func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m Message) (i
 	return msg.ID, nil, nil
 }
 
+// Originator is the store's originator name of a registered holder's messages.
+func Originator(holderID int64) string { return fmt.Sprintf("holder:%d", holderID) }
+
+// Enqueue implements Registry: the message and its outbox item (kind process, held when the
+// request waits for approval) in one transaction.
+func (r *StoreRegistry) Enqueue(ctx context.Context, holderID int64, m Message, held bool) error {
+	hid := holderID
+	msg := &store.Message{
+		Originator: Originator(holderID), MessageID: m.MessageID, HolderID: &hid, Protocol: m.Namespace,
+		Operation: m.Operation, Request: m.CertReq, State: store.MessageReceived, ResponseURL: m.ResponseURL,
+	}
+	out := &store.OutboxItem{Kind: store.OutboxProcess, TargetURL: m.ResponseURL, State: store.OutboxPending}
+	if held {
+		msg.Approval = store.ApprovalPending
+		out.State = store.OutboxHeld
+	}
+	err := r.Store.AcceptMessage(ctx, msg, out)
+	if errors.Is(err, store.ErrDuplicateMessage) {
+		return ErrDuplicate
+	}
+	return err
+}
+
 // Finish implements Registry: the answer and the issued certificate in one transaction.
 func (r *StoreRegistry) Finish(ctx context.Context, token, holderID int64, a Answer, issued *cvc.Certificate) error {
 	var row *store.Certificate
@@ -129,6 +169,12 @@ func (r *StoreRegistry) Finish(ctx context.Context, token, holderID int64, a Ans
 		result = append(result, c...)
 	}
 	return r.Store.AnswerMessage(ctx, token, string(a.ReturnCode), result, row)
+}
+
+// CertificateRow builds the store's row for a certificate issued to holderID, linked to its
+// issuer's row when that is known.
+func (r *StoreRegistry) CertificateRow(ctx context.Context, holderID int64, issued *cvc.Certificate) (*store.Certificate, error) {
+	return r.certificateRow(ctx, holderID, issued)
 }
 
 // RecordCertificate stores a certificate issued to holderID outside a SOAP request (eacgate

@@ -25,6 +25,9 @@ func (s *Store) AcceptMessage(ctx context.Context, m *Message, out *OutboxItem) 
 	if m.State == "" {
 		m.State = MessageReceived
 	}
+	if m.Direction == "" {
+		m.Direction = Incoming
+	}
 	if !m.State.Valid() {
 		return fmt.Errorf("store: accept message: invalid state %q", m.State)
 	}
@@ -97,34 +100,51 @@ func (s *Store) UpdateMessage(ctx context.Context, id int64, state MessageState,
 	return nil
 }
 
-// AnswerMessage stores a message's answer and, if cert is not nil, the certificate issued for
-// it, in one transaction: a certificate is never recorded without the answer that hands it
-// out, nor the answer without the certificate.
-func (s *Store) AnswerMessage(ctx context.Context, id int64, returnCode string, result []byte, cert *Certificate) error {
-	if cert != nil {
-		if err := prepareCertificate(cert); err != nil {
+// AnswerMessage stores a message's answer and the certificates issued or received for it (nil
+// entries are skipped), in one transaction: a certificate is never recorded without the
+// answer that hands it out, nor the answer without the certificate. A message that was
+// answered before is left as it is and ErrConflict returned, with nothing stored: of two
+// workers racing on the same message (a lease that ran out), only the first one's
+// certificate exists.
+func (s *Store) AnswerMessage(ctx context.Context, id int64, returnCode string, result []byte, certs ...*Certificate) error {
+	var rows []*Certificate
+	for _, c := range certs {
+		if c == nil {
+			continue
+		}
+		if err := prepareCertificate(c); err != nil {
 			return fmt.Errorf("store: answer message: %w", err)
 		}
+		rows = append(rows, c)
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if cert != nil {
-			if err := tx.Create(cert).Error; err != nil {
-				return err
-			}
-		}
-		res := tx.Model(&Message{}).Where("id = ?", id).Updates(map[string]any{
+		res := tx.Model(&Message{}).Where("id = ? AND state <> ?", id, MessageAnswered).Updates(map[string]any{
 			"state": MessageAnswered, "return_code": returnCode, "result": result, "updated_at": now(),
 		})
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
-			return fmt.Errorf("message %d: %w", id, ErrNotFound)
+			var n int64
+			if err := tx.Model(&Message{}).Where("id = ?", id).Count(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("message %d: %w", id, ErrNotFound)
+			}
+			return fmt.Errorf("%w: message %d was answered before", ErrConflict, id)
+		}
+		for _, c := range rows {
+			if err := tx.Create(c).Error; err != nil {
+				return err
+			}
 		}
 		return nil
 	})
-	if err != nil && cert != nil {
-		cert.ID = 0
+	if err != nil {
+		for _, c := range rows {
+			c.ID = 0
+		}
 	}
 	return wrap("answer message", err)
 }
@@ -133,6 +153,9 @@ func (s *Store) AnswerMessage(ctx context.Context, id int64, returnCode string, 
 func prepareOutbox(o *OutboxItem) error {
 	if o.State == "" {
 		o.State = OutboxPending
+	}
+	if o.Kind == "" {
+		o.Kind = OutboxDeliver
 	}
 	if !o.State.Valid() {
 		return fmt.Errorf("invalid outbox state %q", o.State)

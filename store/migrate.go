@@ -126,6 +126,56 @@ FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()`,
 FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()`,
 		},
 	},
+	{
+		version: 2,
+		name:    "asynchronous processing and callbacks",
+		// messages: where the answer goes (response_url, in the protocol version the request
+		// came in), who sent it, the operator's decision for requests held for approval, and
+		// the direction (requests we sent ourselves are matched by messageID when the answer
+		// comes back with SendCertificates). outbox: a kind (what the worker does with the
+		// item) and the state held (waiting for an operator's decision).
+		common: []string{
+			`ALTER TABLE messages ADD COLUMN holder_id BIGINT REFERENCES holders (id)`,
+			`ALTER TABLE messages ADD COLUMN protocol TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE messages ADD COLUMN response_url TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE messages ADD COLUMN approval TEXT NOT NULL DEFAULT '' CHECK (approval IN ('','pending','approved','rejected'))`,
+			`ALTER TABLE messages ADD COLUMN decided_by TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE messages ADD COLUMN direction TEXT NOT NULL DEFAULT 'in' CHECK (direction IN ('in','out'))`,
+			`ALTER TABLE messages ADD COLUMN peer TEXT NOT NULL DEFAULT ''`,
+			`CREATE INDEX ix_messages_approval ON messages (approval) WHERE approval = 'pending'`,
+			`CREATE INDEX ix_messages_outgoing ON messages (message_id) WHERE direction = 'out'`,
+		},
+		// SQLite cannot change a CHECK constraint: the outbox table is rebuilt (nothing
+		// references it).
+		sqlite: []string{
+			`CREATE TABLE outbox_v2 (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	message_row_id BIGINT REFERENCES messages (id),
+	kind TEXT NOT NULL DEFAULT 'deliver' CHECK (kind <> ''),
+	target_url TEXT NOT NULL CHECK (target_url <> ''),
+	payload BLOB NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+	next_attempt_at DATETIME NOT NULL,
+	locked_by TEXT NOT NULL DEFAULT '',
+	locked_until DATETIME,
+	last_error TEXT NOT NULL DEFAULT '',
+	state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('held','pending','done','dead')),
+	created_at DATETIME NOT NULL,
+	updated_at DATETIME NOT NULL
+)`,
+			`INSERT INTO outbox_v2 (id, message_row_id, target_url, payload, attempts, next_attempt_at, locked_by, locked_until, last_error, state, created_at, updated_at)
+SELECT id, message_row_id, target_url, payload, attempts, next_attempt_at, locked_by, locked_until, last_error, state, created_at, updated_at FROM outbox`,
+			`DROP TABLE outbox`,
+			`ALTER TABLE outbox_v2 RENAME TO outbox`,
+			`CREATE INDEX ix_outbox_due ON outbox (state, next_attempt_at, id)`,
+			`CREATE INDEX ix_outbox_message ON outbox (message_row_id)`,
+		},
+		postgres: []string{
+			`ALTER TABLE outbox DROP CONSTRAINT outbox_state_check`,
+			`ALTER TABLE outbox ADD CONSTRAINT outbox_state_check CHECK (state IN ('held','pending','done','dead'))`,
+			`ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'deliver' CHECK (kind <> '')`,
+		},
+	},
 }
 
 // statements returns m's SQL for the dialect.

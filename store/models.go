@@ -78,6 +78,8 @@ type OutboxState string
 
 // Outbox states.
 const (
+	// OutboxHeld waits for an operator's decision on its message (approve or reject).
+	OutboxHeld    OutboxState = "held"
 	OutboxPending OutboxState = "pending"
 	OutboxDone    OutboxState = "done"
 	OutboxDead    OutboxState = "dead"
@@ -85,8 +87,41 @@ const (
 
 // Valid reports whether st is a defined outbox state.
 func (st OutboxState) Valid() bool {
-	return st == OutboxPending || st == OutboxDone || st == OutboxDead
+	return st == OutboxHeld || st == OutboxPending || st == OutboxDone || st == OutboxDead
 }
+
+// OutboxKind says what a worker does with an outbox item.
+type OutboxKind string
+
+// Outbox kinds.
+const (
+	// OutboxDeliver posts Payload to TargetURL.
+	OutboxDeliver OutboxKind = "deliver"
+	// OutboxProcess processes the message first (issuing the certificate, or refusing), then
+	// delivers the answer to TargetURL (SendCertificates); the payload is stored before the
+	// first delivery attempt and every retry sends it unchanged.
+	OutboxProcess OutboxKind = "process"
+)
+
+// Approval is the operator's decision on a message held for approval.
+type Approval string
+
+// Approval values; the empty value means the message needs no approval.
+const (
+	ApprovalNone     Approval = ""
+	ApprovalPending  Approval = "pending"
+	ApprovalApproved Approval = "approved"
+	ApprovalRejected Approval = "rejected"
+)
+
+// Direction tells requests we received from requests we sent.
+type Direction string
+
+// Directions.
+const (
+	Incoming Direction = "in"
+	Outgoing Direction = "out"
+)
 
 // Holder is a registered communication partner or certificate holder: a domestic or foreign
 // DV, a terminal, a foreign SPOC or CVCA.
@@ -138,6 +173,21 @@ type Message struct {
 	MessageID  string       `gorm:"column:message_id"`
 	Operation  string       `gorm:"column:operation"`
 	Request    []byte       `gorm:"column:request"`
+	// HolderID is the registered sender of an incoming message (the applicant), or the
+	// holder an outgoing request is for (our own DV).
+	HolderID *int64 `gorm:"column:holder_id"`
+	// Protocol is the SOAP namespace the request came in (or went out) with; callbacks are
+	// sent in the same protocol version.
+	Protocol string `gorm:"column:protocol"`
+	// ResponseURL is where the asynchronous answer goes (empty: answered synchronously).
+	ResponseURL string `gorm:"column:response_url"`
+	// Approval and DecidedBy record an operator's decision on a held request.
+	Approval  Approval `gorm:"column:approval"`
+	DecidedBy string   `gorm:"column:decided_by"`
+	// Direction is Incoming (default) or Outgoing; Peer names the partner an outgoing
+	// request went to ("holder:<id>" or its URL).
+	Direction Direction `gorm:"column:direction"`
+	Peer      string    `gorm:"column:peer"`
 	State      MessageState `gorm:"column:state"`
 	ReturnCode string       `gorm:"column:return_code"`
 	Result     []byte       `gorm:"column:result"`
@@ -152,6 +202,7 @@ func (Message) TableName() string { return "messages" }
 type OutboxItem struct {
 	ID            int64       `gorm:"column:id;primaryKey"`
 	MessageRowID  *int64      `gorm:"column:message_row_id"`
+	Kind          OutboxKind  `gorm:"column:kind"`
 	TargetURL     string      `gorm:"column:target_url"`
 	Payload       []byte      `gorm:"column:payload"`
 	Attempts      int         `gorm:"column:attempts"`

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -58,6 +59,7 @@ func runServe(ctx context.Context, c cli) int {
 	srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	scheme := "https"
+	var clientCert *tls.Certificate
 	if *plain {
 		scheme = "http"
 	} else {
@@ -69,7 +71,21 @@ func runServe(ctx context.Context, c cli) int {
 			return 1
 		}
 		srv.TLSConfig = server.TLSConfig(cert)
+		clientCert = &cert
 	}
+	worker, err := g.Worker(clientCert)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+		return 1
+	}
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	workDone := make(chan struct{})
+	go func() {
+		defer close(workDone)
+		worker.Run(workCtx)
+	}()
 	base := scheme + "://" + ln.Addr().String()
 	fmt.Fprintf(c.stdout, "eacgate is serving (data in %s)\n", *data)
 	if g.CVCA != nil {
@@ -92,16 +108,23 @@ func runServe(ctx context.Context, c cli) int {
 	select {
 	case err := <-errc:
 		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+		stopWork()
+		<-workDone
 		return 1
 	case <-ctx.Done():
 	}
+	// Stop taking requests (those in progress finish), then let the callback workers finish
+	// or return their items to the queue.
 	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	code := 0
 	if err := srv.Shutdown(shutdown); err != nil {
 		fmt.Fprintf(c.stderr, "eacgate serve: shutdown: %v\n", err)
-		return 1
+		code = 1
 	}
-	return 0
+	stopWork()
+	<-workDone
+	return code
 }
 
 func runHolder(ctx context.Context, c cli) int {

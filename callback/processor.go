@@ -1,0 +1,55 @@
+package callback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"eacgate/authority"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// IssuerProcessor decides asynchronous certificate requests with the issuer of the
+// interface they came in (the CVCA for /cvca, the DV for /dv), checking the holder and the
+// request again at processing time: a holder suspended after the acknowledgement is refused.
+type IssuerProcessor struct {
+	Registry *server.StoreRegistry
+	// Issuer returns the issuer for a request that came in namespace ns (nil: none).
+	Issuer func(ns string) *authority.Issuer
+}
+
+// Process implements Processor.
+func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (authority.ReturnCode, *store.Certificate, error) {
+	if m.Operation != "RequestCertificate" || m.HolderID == nil {
+		return authority.FailureRequestNotAccepted, nil, nil
+	}
+	issuer := p.Issuer(m.Protocol)
+	if issuer == nil {
+		return "", nil, fmt.Errorf("callback: no issuer for protocol %q", m.Protocol)
+	}
+	h, err := p.Registry.HolderByID(ctx, *m.HolderID)
+	if errors.Is(err, server.ErrUnknown) {
+		return authority.FailureRequestNotAccepted, nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	app, err := server.ApplicantFor(ctx, p.Registry, h)
+	if err != nil {
+		return "", nil, err
+	}
+	cert, err := issuer.Issue(m.Request, app)
+	if err != nil {
+		code := authority.CodeFor(err)
+		if code == authority.FailureInternalError {
+			return "", nil, err
+		}
+		return code, nil, nil
+	}
+	row, err := p.Registry.CertificateRow(ctx, h.ID, cert)
+	if err != nil {
+		return "", nil, err
+	}
+	return authority.OKCertAvailable, row, nil
+}

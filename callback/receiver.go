@@ -1,0 +1,145 @@
+package callback
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"eacgate/authority"
+	"eacgate/cvc"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// Receiver answers SendCertificates: the asynchronous answers to requests this gateway sent
+// (matched by messageID, accepted only from the peer the request went to), and, without a
+// messageID, notifications of new CVCA and link certificates from a registered CVCA.
+// Receiving is idempotent: a repeated delivery is acknowledged again and stores nothing new.
+type Receiver struct {
+	Store    *store.Store
+	Registry *server.StoreRegistry
+	Logger   *slog.Logger
+}
+
+func (r *Receiver) logger() *slog.Logger {
+	if r.Logger != nil {
+		return r.Logger
+	}
+	return slog.Default()
+}
+
+// Handle is the IssuingService.Receiver.
+func (r *Receiver) Handle(ctx context.Context, h *server.Holder, m server.Message) server.Answer {
+	log := r.logger().With("op", "SendCertificates", "messageID", m.MessageID, "sender", h.Country+h.Mnemonic)
+	certs := make([]*cvc.Certificate, 0, len(m.Certificates))
+	for _, raw := range m.Certificates {
+		c, err := cvc.ParseCertificate(raw)
+		if err != nil {
+			log.Info("SendCertificates with an unparsable certificate", "err", err)
+			return server.Answer{ReturnCode: authority.FailureSyntax}
+		}
+		certs = append(certs, c)
+	}
+	if m.MessageID == "" {
+		return r.notification(ctx, log, h, m, certs)
+	}
+	out, err := r.Store.OutgoingByMessageID(ctx, m.MessageID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && out.Peer != server.Originator(h.ID)) {
+		log.Info("SendCertificates for a messageID we did not send to this peer")
+		return server.Answer{ReturnCode: authority.FailureMessageIDUnknown}
+	}
+	if err != nil {
+		log.Error("look up outgoing message", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	if out.State == store.MessageAnswered {
+		log.Info("repeated SendCertificates: acknowledged again")
+		return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+	}
+	var rows []*store.Certificate
+	var result []byte
+	if m.StatusInfo == string(authority.OKCertAvailable) {
+		if out.HolderID == nil {
+			log.Error("outgoing message without its holder", "message", out.ID)
+			return server.Answer{ReturnCode: authority.FailureInternalError}
+		}
+		for _, c := range certs {
+			row, err := r.Registry.CertificateRow(ctx, *out.HolderID, c)
+			if err != nil {
+				log.Error("certificate row", "err", err)
+				return server.Answer{ReturnCode: authority.FailureInternalError}
+			}
+			rows = append(rows, row)
+			result = append(result, c.Raw...)
+		}
+	}
+	err = r.Store.AnswerMessage(ctx, out.ID, m.StatusInfo, result, rows...)
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		log.Error("store received certificates", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	log.Info("answer to our request received", "status", m.StatusInfo, "certificates", len(rows))
+	return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+}
+
+// notification takes announced CVCA certificates from a registered CVCA of the same
+// country. Link certificates that verify against the stored chain are added to it; anything
+// else is kept with the message for an operator to look at, never trusted automatically.
+func (r *Receiver) notification(ctx context.Context, log *slog.Logger, h *server.Holder, m server.Message, certs []*cvc.Certificate) server.Answer {
+	if h.Role != cvc.RoleCVCA {
+		log.Info("certificate notification from a sender that is not a CVCA")
+		return server.Answer{ReturnCode: authority.FailureMessageIDUnknown}
+	}
+	var raw []byte
+	for _, c := range certs {
+		raw = append(raw, c.Raw...)
+	}
+	hid := h.ID
+	msg := &store.Message{Originator: server.Originator(h.ID), Operation: "SendCertificates", Request: raw,
+		HolderID: &hid, Protocol: m.Namespace, State: store.MessageAnswered, ReturnCode: string(authority.OKReceivedCorrectly)}
+	if err := r.Store.AcceptMessage(ctx, msg, nil); err != nil {
+		log.Error("record notification", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	for _, c := range certs {
+		if err := r.addLink(ctx, h, c); err != nil {
+			log.Warn("announced certificate not added to the trusted chain (kept with the message for an operator)", "chr", c.CHR, "message", msg.ID, "reason", err)
+			continue
+		}
+		log.Info("new CVCA certificate added", "chr", c.CHR, "car", c.CAR)
+	}
+	return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+}
+
+// addLink stores c if it is a CVCA link certificate of the sender's country that verifies
+// against the stored chain; a certificate already stored is fine.
+func (r *Receiver) addLink(ctx context.Context, h *server.Holder, c *cvc.Certificate) error {
+	if c.Role() != cvc.RoleCVCA || len(c.CHR) < 2 || c.CHR[:2] != h.Country {
+		return fmt.Errorf("not a CVCA certificate of %s", h.Country)
+	}
+	rows, err := r.Store.CVCAChain(ctx, h.Country)
+	if err != nil {
+		return err
+	}
+	var chain []*cvc.Certificate
+	for _, row := range rows {
+		if bytes.Equal(row.Raw, c.Raw) {
+			return nil
+		}
+		sc, err := cvc.ParseCertificate(row.Raw)
+		if err != nil {
+			return err
+		}
+		chain = append(chain, sc)
+	}
+	if len(chain) == 0 {
+		return errors.New("no trusted CVCA certificate of this country to verify it with")
+	}
+	if _, err := cvc.Verify(c, cvc.VerifyOptions{Anchors: chain[:1], Intermediates: chain[1:]}); err != nil {
+		return err
+	}
+	return r.Store.AddCertificate(ctx, &store.Certificate{CHR: c.CHR, CAR: c.CAR, Role: store.RoleCVCA,
+		NotBefore: c.EffectiveDate.Time(), NotAfter: c.ExpirationDate.Time(), Status: store.CertValid, Raw: c.Raw})
+}

@@ -1,0 +1,142 @@
+package callback
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/cvc"
+	"eacgate/ecc"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+func TestReceiver(t *testing.T) {
+	forDialects(t, func(t *testing.T, dsn func() string) {
+		f := newFixture(t, dsn(), 0)
+		ctx := context.Background()
+		// The CVCA is a registered peer; we sent it a request for our DV.
+		cvcaHolder := &store.Holder{Country: "UT", Mnemonic: "CVCA", Role: store.RoleCVCA, Status: store.HolderActive}
+		other := &store.Holder{Country: "UT", Mnemonic: "OTHERCVCA", Role: store.RoleCVCA, Status: store.HolderActive}
+		for _, h := range []*store.Holder{cvcaHolder, other} {
+			if err := f.st.CreateHolder(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dvID := f.dv.ID
+		out := &store.Message{Originator: "self", MessageID: "our-1", Operation: "RequestCertificate", Direction: store.Outgoing,
+			Peer: server.Originator(cvcaHolder.ID), HolderID: &dvID, State: store.MessageProcessing}
+		if err := f.st.AcceptMessage(ctx, out, nil); err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, f.dvKey.Public(), true)
+		req, _ := cvc.NewRequest(cvc.RequestTemplate{CHR: "UTDVA00001"}, pub, f.dvKey)
+		issued, err := f.cvca.Issue(req.Raw, authority.Applicant{Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &Receiver{Store: f.st, Registry: f.reg}
+		peer := &server.Holder{ID: cvcaHolder.ID, Country: "UT", Mnemonic: "CVCA", Role: cvc.RoleCVCA, Status: authority.StatusActive}
+		stranger := &server.Holder{ID: other.ID, Country: "UT", Mnemonic: "OTHERCVCA", Role: cvc.RoleCVCA, Status: authority.StatusActive}
+		send := server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{issued.Raw}}
+		for name, tc := range map[string]struct {
+			h    *server.Holder
+			m    server.Message
+			want authority.ReturnCode
+		}{
+			"unknown messageID": {peer, server.Message{Operation: "SendCertificates", MessageID: "never", StatusInfo: "ok_cert_available"}, authority.FailureMessageIDUnknown},
+			"wrong peer":        {stranger, send, authority.FailureMessageIDUnknown},
+			"garbage":           {peer, server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{{1, 2}}}, authority.FailureSyntax},
+		} {
+			if got := r.Handle(ctx, tc.h, tc.m).ReturnCode; got != tc.want {
+				t.Errorf("%s: %s, want %s", name, got, tc.want)
+			}
+		}
+		if got, _ := f.st.CertificatesByCHR(ctx, "UTDVA00001"); len(got) != 0 {
+			t.Fatal("a refused callback stored a certificate")
+		}
+		// The right peer, twice (at-least-once delivery): stored once, acknowledged twice.
+		for range 2 {
+			if got := r.Handle(ctx, peer, send).ReturnCode; got != authority.OKReceivedCorrectly {
+				t.Fatalf("callback: %s", got)
+			}
+		}
+		got, _ := f.st.CertificatesByCHR(ctx, "UTDVA00001")
+		if len(got) != 1 || *got[0].HolderID != f.dv.ID {
+			t.Fatalf("stored %+v", got)
+		}
+		m, _ := f.st.OutgoingByMessageID(ctx, "our-1")
+		if m.State != store.MessageAnswered || m.ReturnCode != "ok_cert_available" {
+			t.Fatalf("outgoing message %+v", m)
+		}
+
+		// A notification (no messageID) with a link certificate that verifies is added to
+		// the chain; one from a DV is refused; an unverifiable one is kept aside.
+		newKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+		today := cvc.DateOf(time.Now())
+		link, err := authority.NewLink(authority.CVCASpec{CHR: "UTCVCA00002", Algorithm: cvc.ECDSA_SHA256,
+			CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(365)},
+			newKey, f.cvca.Certificate(), f.cvca.Signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		strangerRoot, _ := authority.NewCVCA(authority.CVCASpec{CHR: "UTCVCA00009", Algorithm: cvc.ECDSA_SHA256,
+			CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3), Effective: today, Expiration: today.AddDays(365)}, newKey)
+		note := server.Message{Operation: "SendCertificates", Certificates: [][]byte{link.Raw, strangerRoot.Raw}}
+		dvSender := &server.Holder{ID: f.dv.ID, Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
+		if got := r.Handle(ctx, dvSender, note).ReturnCode; got != authority.FailureMessageIDUnknown {
+			t.Fatalf("notification from a DV: %s", got)
+		}
+		if got := r.Handle(ctx, peer, note).ReturnCode; got != authority.OKReceivedCorrectly {
+			t.Fatalf("notification: %s", got)
+		}
+		chain, _ := f.st.CVCAChain(ctx, "UT")
+		if len(chain) != 2 || chain[1].CHR != "UTCVCA00002" {
+			t.Fatalf("chain after notification: %d certificates", len(chain))
+		}
+	})
+}
+
+// At shutdown a delivery in flight finishes within the grace period; one that cannot is
+// returned to the queue without counting as an attempt.
+func TestGracefulShutdown(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		grace     time.Duration
+		wantState store.OutboxState
+	}{
+		{"finishes", 5 * time.Second, store.OutboxDone},
+		{"released", 50 * time.Millisecond, store.OutboxPending},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, t.TempDir()+"/eacgate.db", 0)
+			var started atomic.Bool
+			slow := f.server.Config.Handler
+			f.server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				started.Store(true)
+				time.Sleep(500 * time.Millisecond)
+				slow.ServeHTTP(w, r)
+			})
+			f.enqueue(t, "m-slow", false)
+			cfg := fastConfig()
+			cfg.ShutdownGrace = tc.grace
+			w := f.worker(cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); w.Run(ctx) }()
+			for !started.Load() {
+				time.Sleep(5 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			items, _ := f.st.ListOutbox(context.Background(), "")
+			if len(items) != 1 || items[0].State != tc.wantState || items[0].Attempts != 0 || items[0].LockedBy != "" {
+				t.Fatalf("after shutdown: %+v", items)
+			}
+		})
+	}
+}

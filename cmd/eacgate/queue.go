@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/cvc"
+	"eacgate/store"
+)
+
+// openStoreFor parses a sub-command's flags (the common --config/--data/--db plus extra)
+// and opens the store. It returns nil and the exit code on failure.
+func openStoreFor(ctx context.Context, c cli, name string, args []string, extra func(*flag.FlagSet)) (*store.Store, []string, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	var of optionFlags
+	of.register(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, 2
+	}
+	opts, err := of.options(fs, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return nil, nil, 2
+	}
+	if opts.DSN == "" {
+		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
+	}
+	st, err := store.Open(ctx, opts.DSN, opts.Logger)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return nil, nil, 1
+	}
+	return st, fs.Args(), 0
+}
+
+// runOutbox: eacgate outbox list [--state S] | retry ID...
+func runOutbox(ctx context.Context, c cli) int {
+	if len(c.args) == 0 || (c.args[0] != "list" && c.args[0] != "retry") {
+		fmt.Fprintln(c.stderr, "usage: eacgate outbox list [--state held|pending|done|dead] | retry ID... (--data DIR | --config FILE)")
+		return 2
+	}
+	var state *string
+	st, rest, code := openStoreFor(ctx, c, "eacgate outbox "+c.args[0], c.args[1:], func(fs *flag.FlagSet) {
+		state = fs.String("state", "", "list: only items in this state (default: all but done)")
+	})
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	if c.args[0] == "retry" {
+		if len(rest) == 0 {
+			fmt.Fprintln(c.stderr, "outbox retry needs the IDs of dead items")
+			return 2
+		}
+		for _, a := range rest {
+			id, err := strconv.ParseInt(a, 10, 64)
+			if err != nil {
+				fmt.Fprintf(c.stderr, "%q is not an outbox ID\n", a)
+				return 2
+			}
+			outcome := "ok"
+			err = st.RetryDead(ctx, id)
+			if err != nil {
+				outcome = "failed: " + err.Error()
+			}
+			ev := auditEvent("outbox.retry", fmt.Sprintf("outbox:%d", id))
+			ev.Outcome = outcome
+			if _, aerr := st.AppendAudit(ctx, ev); aerr != nil {
+				fmt.Fprintln(c.stderr, aerr)
+				return 1
+			}
+			if err != nil {
+				fmt.Fprintln(c.stderr, err)
+				return 1
+			}
+			fmt.Fprintf(c.stdout, "outbox item %d queued again\n", id)
+		}
+		return 0
+	}
+	items, err := st.ListOutbox(ctx, store.OutboxState(*state))
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSTATE\tKIND\tMESSAGE\tATTEMPTS\tNEXT ATTEMPT\tTARGET\tLAST ERROR")
+	for _, o := range items {
+		if *state == "" && o.State == store.OutboxDone {
+			continue
+		}
+		msg := "-"
+		if o.MessageRowID != nil {
+			msg = strconv.FormatInt(*o.MessageRowID, 10)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", o.ID, o.State, o.Kind, msg, o.Attempts,
+			o.NextAttemptAt.UTC().Format(time.RFC3339), o.TargetURL, o.LastError)
+	}
+	tw.Flush()
+	return 0
+}
+
+// runRequest: eacgate request list | approve ID | reject ID --reason TEXT
+func runRequest(ctx context.Context, c cli) int {
+	if len(c.args) == 0 || (c.args[0] != "list" && c.args[0] != "approve" && c.args[0] != "reject") {
+		fmt.Fprintln(c.stderr, "usage: eacgate request list | approve ID | reject ID --reason TEXT (--data DIR | --config FILE)")
+		return 2
+	}
+	var reason *string
+	st, rest, code := openStoreFor(ctx, c, "eacgate request "+c.args[0], c.args[1:], func(fs *flag.FlagSet) {
+		reason = fs.String("reason", "", "reject: why (recorded in the audit log)")
+	})
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	if c.args[0] == "list" {
+		ms, err := st.PendingApprovals(ctx)
+		if err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return 1
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tRECEIVED\tFROM\tMESSAGE ID\tCHR\tRESPONSE URL")
+		for _, m := range ms {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.ID, m.CreatedAt.UTC().Format(time.RFC3339), holderName(ctx, st, m.HolderID),
+				m.MessageID, requestCHR(m.Request), m.ResponseURL)
+		}
+		tw.Flush()
+		return 0
+	}
+	if len(rest) != 1 {
+		fmt.Fprintf(c.stderr, "request %s needs exactly one request ID\n", c.args[0])
+		return 2
+	}
+	id, err := strconv.ParseInt(rest[0], 10, 64)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "%q is not a request ID\n", rest[0])
+		return 2
+	}
+	ev := auditEvent("request."+c.args[0], fmt.Sprintf("message:%d", id))
+	if c.args[0] == "approve" {
+		err = st.ApproveMessage(ctx, id, ev.Actor)
+	} else {
+		if *reason == "" {
+			fmt.Fprintln(c.stderr, "request reject needs --reason TEXT")
+			return 2
+		}
+		ev.Details = fmt.Sprintf(`{"reason":%q}`, *reason)
+		err = st.RejectMessage(ctx, id, ev.Actor, string(authority.FailureRequestNotAccepted))
+	}
+	if err != nil {
+		ev.Outcome = "failed: " + err.Error()
+	}
+	if _, aerr := st.AppendAudit(ctx, ev); aerr != nil {
+		fmt.Fprintln(c.stderr, aerr)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	fmt.Fprintf(c.stdout, "request %d %sd; the answer goes to the requester by callback\n", id, c.args[0])
+	return 0
+}
+
+func holderName(ctx context.Context, st *store.Store, id *int64) string {
+	if id == nil {
+		return "-"
+	}
+	h, err := st.HolderByID(ctx, *id)
+	if err != nil {
+		return fmt.Sprintf("holder %d", *id)
+	}
+	return h.Country + h.Mnemonic
+}
+
+// requestCHR is the CHR a stored certificate request asks for ("?" if unreadable).
+func requestCHR(raw []byte) string {
+	r, err := cvc.ParseRequest(raw)
+	if err != nil {
+		return "?"
+	}
+	return r.CHR
+}

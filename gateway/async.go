@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/callback"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// modes reads Options.Processing into a per-role decision for the issuing services.
+func (o Options) modes() (func(*server.Holder, server.Message) server.Mode, error) {
+	byRole := map[store.Role]server.Mode{}
+	for role, name := range o.Processing {
+		r := store.Role(role)
+		if r != store.RoleDVDomestic && r != store.RoleDVForeign && r != store.RoleTerminal {
+			return nil, fmt.Errorf("gateway: processing: unknown role %q (dv_domestic, dv_foreign, terminal)", role)
+		}
+		m, err := server.ParseMode(name)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: processing.%s: %w", role, err)
+		}
+		byRole[r] = m
+	}
+	return func(h *server.Holder, _ server.Message) server.Mode {
+		return byRole[server.RoleToStore(h.Role)]
+	}, nil
+}
+
+// checkResponseURL is the responseURL policy of Options.Callback.
+func (o Options) checkResponseURL() func(string) error {
+	if o.Callback.AllowHTTP {
+		return server.CheckHTTPOrHTTPS
+	}
+	return server.CheckHTTPS
+}
+
+// issuerFor returns the issuer answering requests that came in protocol namespace ns.
+func (g *Gateway) issuerFor(ns string) *authority.Issuer {
+	for _, p := range server.CVCAProtocols {
+		if p.Namespace == ns {
+			return g.CVCA
+		}
+	}
+	for _, p := range server.DVProtocols {
+		if p.Namespace == ns {
+			return g.DV
+		}
+	}
+	return nil
+}
+
+// Worker returns the outbox worker of this gateway. clientCert, if not nil, is presented to
+// receivers that ask for a TLS client certificate (normally the gateway's own server
+// certificate, which partners register).
+func (g *Gateway) Worker(clientCert *tls.Certificate) (*callback.Worker, error) {
+	o := g.Options.Callback
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: callback.ca_file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("gateway: callback.ca_file %s: no PEM certificates", o.CAFile)
+		}
+	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	if clientCert != nil {
+		tlsCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return clientCert, nil }
+	}
+	transport := &http.Transport{
+		TLSClientConfig:       tlsCfg,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+	}
+	return &callback.Worker{
+		Store:     g.Store,
+		Processor: &callback.IssuerProcessor{Registry: &server.StoreRegistry{Store: g.Store}, Issuer: g.issuerFor},
+		HTTP:      &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		Config:    o.Config,
+		Logger:    g.logger.With("component", "callback"),
+	}, nil
+}

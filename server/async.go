@@ -1,0 +1,123 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+
+	"eacgate/authority"
+)
+
+// Mode is how a certificate request is processed.
+type Mode int
+
+// Modes. ModeAsync and ModeApproval apply to senders that offered a callback
+// (callback_possible with a responseURL); ModeApproval refuses the others with
+// failure_synchronous_processing_not_possible, ModeAsync answers them synchronously.
+const (
+	ModeSync     Mode = iota // answered in the HTTP response
+	ModeAsync                // acknowledged with ok_syntax, answered later by SendCertificates
+	ModeApproval             // like ModeAsync, after an operator approved the request
+)
+
+// ParseMode reads a mode's configuration name: "sync", "async" or "approval".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "", "sync":
+		return ModeSync, nil
+	case "async":
+		return ModeAsync, nil
+	case "approval":
+		return ModeApproval, nil
+	}
+	return ModeSync, fmt.Errorf("server: unknown processing mode %q (sync, async, approval)", s)
+}
+
+func (m Mode) String() string {
+	switch m {
+	case ModeAsync:
+		return "async"
+	case ModeApproval:
+		return "approval"
+	}
+	return "sync"
+}
+
+// CheckHTTPS accepts absolute https URLs with a host and nothing else: the default
+// CheckResponseURL. Callbacks carry certificates; they never go over plain HTTP unless the
+// operator allows it.
+func CheckHTTPS(raw string) error { return checkURL(raw, false) }
+
+// CheckHTTPOrHTTPS also accepts http URLs (test setups, or a TLS-terminating proxy in front
+// of the receiver).
+func CheckHTTPOrHTTPS(raw string) error { return checkURL(raw, true) }
+
+func checkURL(raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("responseURL: %w", err)
+	}
+	if u.Host == "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("responseURL %q: need scheme://host/path without user or fragment", raw)
+	}
+	if u.Scheme != "https" && !(allowHTTP && u.Scheme == "http") {
+		return fmt.Errorf("responseURL %q: scheme %q not allowed", raw, u.Scheme)
+	}
+	if len(raw) > 2048 {
+		return errors.New("responseURL too long")
+	}
+	return nil
+}
+
+// requestAsync accepts a request for asynchronous processing. The request is checked at
+// once (a request that would be refused is refused synchronously, with its code); an
+// acceptable one is recorded together with its outbox item before ok_syntax is answered, so
+// an acknowledged request cannot be lost.
+func (s *IssuingService) requestAsync(ctx context.Context, log *slog.Logger, h *Holder, m Message, mode Mode) Answer {
+	check := s.CheckResponseURL
+	if check == nil {
+		check = CheckHTTPS
+	}
+	if m.MessageID == "" || check(m.ResponseURL) != nil {
+		// Without a messageID the callback could not be matched; without a usable
+		// responseURL it could not be delivered.
+		log.Info("callback offered without a usable messageID or responseURL", "responseURL", m.ResponseURL)
+		if mode == ModeApproval {
+			return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: authority.FailureSynchronousProcessingNotPossible})
+		}
+		return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: authority.FailureSyntax})
+	}
+	app, err := s.applicant(ctx, h)
+	if err != nil {
+		log.Error("current certificate", "err", err)
+		return Answer{ReturnCode: authority.FailureInternalError}
+	}
+	if _, err := s.Issuer.Check(m.CertReq, app); err != nil {
+		code := authority.CodeFor(err)
+		logRefusal(log, code, err)
+		return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: code})
+	}
+	err = s.Registry.Enqueue(ctx, h.ID, m, mode == ModeApproval)
+	switch {
+	case errors.Is(err, ErrDuplicate):
+		log.Info("duplicate messageID of an asynchronous request: acknowledged before")
+		return Answer{ReturnCode: authority.OKSyntax}
+	case err != nil:
+		log.Error("record asynchronous request", "err", err)
+		return Answer{ReturnCode: authority.FailureInternalError}
+	}
+	log.Info("request accepted for asynchronous processing", "mode", mode.String(), "responseURL", m.ResponseURL)
+	return Answer{ReturnCode: authority.OKSyntax}
+}
+
+// syncAnswer records a request and its immediate answer (so that a repeat of its messageID
+// gets the same answer).
+func (s *IssuingService) syncAnswer(ctx context.Context, log *slog.Logger, h *Holder, m Message, a Answer) Answer {
+	token, previous, err := s.Registry.Begin(ctx, h.ID, m)
+	if prev, done := s.begun(log, previous, err); done {
+		return prev
+	}
+	return s.finish(ctx, log, token, h, a, nil)
+}

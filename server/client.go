@@ -1,0 +1,129 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// ErrPeer is the class of errors where the peer answered, but not with a usable SOAP response
+// (an HTTP error, a Fault, a body that is not the operation's response). Such errors are
+// worth a retry; a well-formed answer with a failure code is not an error at all.
+var ErrPeer = errors.New("server: peer did not answer usably")
+
+// CallbackProtocol is the protocol in which the answer to a request received in namespace
+// ns is delivered by SendCertificates: the DV interface (which defines SendCertificates for
+// the CVCA's callbacks) in the version the request came in.
+func CallbackProtocol(ns string) Protocol {
+	if strings.HasSuffix(ns, "/1.0") {
+		return DVProtocols[1]
+	}
+	return DVProtocols[0]
+}
+
+// EncodeRequest returns the SOAP 1.1 envelope of m (m.Operation) in protocol p.
+func EncodeRequest(p Protocol, m Message) ([]byte, error) {
+	req, _, ok := p.NewRequest(m.Operation)
+	if !ok {
+		return nil, fmt.Errorf("server: %s has no operation %s", p.Namespace, m.Operation)
+	}
+	messageTo(req, m)
+	var buf bytes.Buffer
+	if err := WriteEnvelope(&buf, false, req); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeResponse reads the SOAP response to operation op in protocol p.
+func DecodeResponse(p Protocol, op string, body []byte) (Answer, error) {
+	env, err := ParseEnvelope(body)
+	if err != nil {
+		return Answer{}, fmt.Errorf("%w: %v", ErrPeer, err)
+	}
+	if env.Operation.Local == "Fault" {
+		return Answer{}, fmt.Errorf("%w: SOAP Fault: %s", ErrPeer, faultString(body))
+	}
+	resp, ok := p.NewResponse(op)
+	if !ok {
+		return Answer{}, fmt.Errorf("server: %s has no operation %s", p.Namespace, op)
+	}
+	if env.Operation.Local != op+"Response" {
+		return Answer{}, fmt.Errorf("%w: expected %sResponse, got %s", ErrPeer, op, env.Operation.Local)
+	}
+	if err := env.DecodeOperation(resp); err != nil {
+		return Answer{}, fmt.Errorf("%w: %v", ErrPeer, err)
+	}
+	a := answerFrom(resp)
+	if a.ReturnCode == "" {
+		return Answer{}, fmt.Errorf("%w: %sResponse without returnCode", ErrPeer, op)
+	}
+	return a, nil
+}
+
+// faultString extracts a Fault's reason text for logs (bounded).
+func faultString(body []byte) string {
+	for _, tag := range []string{"faultstring>", "Text>"} {
+		if i := bytes.Index(body, []byte(tag)); i >= 0 {
+			rest := body[i+len(tag):]
+			if j := bytes.IndexByte(rest, '<'); j >= 0 {
+				rest = rest[:j]
+			}
+			if len(rest) > 200 {
+				rest = rest[:200]
+			}
+			return string(rest)
+		}
+	}
+	return "(no reason)"
+}
+
+// MaxResponseBody bounds what Call reads from a peer.
+const MaxResponseBody = 4 << 20
+
+// Call posts a SOAP request to url and decodes the response to operation op. The HTTP
+// client carries the TLS configuration and timeouts; ctx bounds the call.
+func Call(ctx context.Context, hc *http.Client, url string, p Protocol, op string, body []byte) (Answer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return Answer{}, fmt.Errorf("server: call %s: %w", url, err)
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	req.Header.Set("SOAPAction", `""`)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return Answer{}, fmt.Errorf("server: call %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
+	if err != nil {
+		return Answer{}, fmt.Errorf("%w: read response of %s: %v", ErrPeer, url, err)
+	}
+	if len(b) > MaxResponseBody {
+		return Answer{}, fmt.Errorf("%w: response of %s exceeds %d bytes", ErrPeer, url, MaxResponseBody)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusInternalServerError {
+		return Answer{}, fmt.Errorf("%w: %s answered HTTP %d", ErrPeer, url, resp.StatusCode)
+	}
+	a, err := DecodeResponse(p, op, b)
+	if err != nil {
+		return Answer{}, fmt.Errorf("%s: %w", url, err)
+	}
+	return a, nil
+}
+
+// ProtocolByNamespace finds a protocol this gateway speaks by its SOAP namespace.
+func ProtocolByNamespace(ns string) (Protocol, bool) {
+	for _, list := range [][]Protocol{CVCAProtocols, DVProtocols} {
+		for _, p := range list {
+			if p.Namespace == ns {
+				return p, true
+			}
+		}
+	}
+	return Protocol{}, false
+}

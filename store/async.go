@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ApproveMessage records an operator's approval of a held request and releases its outbox
+// item to the workers, in one transaction. ErrNotFound if there is no such message,
+// ErrConflict if it is not waiting for a decision.
+func (s *Store) ApproveMessage(ctx context.Context, id int64, actor string) error {
+	return wrap("approve message", s.decide(ctx, id, actor, map[string]any{"approval": ApprovalApproved}))
+}
+
+// RejectMessage records an operator's rejection of a held request: the message is answered
+// with returnCode (failure_request_not_accepted) and its outbox item released, so that the
+// refusal is delivered by callback.
+func (s *Store) RejectMessage(ctx context.Context, id int64, actor, returnCode string) error {
+	return wrap("reject message", s.decide(ctx, id, actor, map[string]any{
+		"approval": ApprovalRejected, "state": MessageAnswered, "return_code": returnCode, "result": []byte{},
+	}))
+}
+
+func (s *Store) decide(ctx context.Context, id int64, actor string, set map[string]any) error {
+	set["decided_by"] = actor
+	set["updated_at"] = now()
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&Message{}).Where("id = ? AND approval = ?", id, ApprovalPending).Updates(set)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			var m Message
+			if err := tx.Where("id = ?", id).Take(&m).Error; err != nil {
+				return err
+			}
+			if m.Approval == ApprovalNone {
+				return fmt.Errorf("%w: message %d does not need approval", ErrConflict, id)
+			}
+			return fmt.Errorf("%w: message %d was already %s by %s", ErrConflict, id, m.Approval, m.DecidedBy)
+		}
+		return tx.Model(&OutboxItem{}).Where("message_row_id = ? AND state = ?", id, OutboxHeld).Updates(map[string]any{
+			"state": OutboxPending, "next_attempt_at": now(), "updated_at": now(),
+		}).Error
+	})
+}
+
+// PendingApprovals returns the requests waiting for an operator's decision, oldest first.
+func (s *Store) PendingApprovals(ctx context.Context) ([]Message, error) {
+	var ms []Message
+	err := s.db.WithContext(ctx).Where("approval = ?", ApprovalPending).Order("id").Limit(100000).Find(&ms).Error
+	return ms, wrap("pending approvals", err)
+}
+
+// ReleaseOutbox gives an item leased by worker back to the queue at once, unchanged (a worker
+// shutting down before it finished).
+func (s *Store) ReleaseOutbox(ctx context.Context, id int64, worker string) error {
+	return s.updateOutbox(ctx, "release outbox", id, "locked_by = ?", []any{worker}, map[string]any{
+		"locked_by": "", "locked_until": nil, "updated_at": now(),
+	})
+}
+
+// SetOutboxPayload stores the payload an item will deliver (a process item's answer, built
+// once so that every retry sends the same bytes).
+func (s *Store) SetOutboxPayload(ctx context.Context, id int64, payload []byte) error {
+	return s.updateOutbox(ctx, "set outbox payload", id, "state = ?", []any{OutboxPending}, map[string]any{
+		"payload": payload, "updated_at": now(),
+	})
+}
+
+// OutgoingByMessageID returns the request we sent with this messageID, or ErrNotFound.
+func (s *Store) OutgoingByMessageID(ctx context.Context, messageID string) (*Message, error) {
+	if messageID == "" {
+		return nil, wrap("outgoing message", ErrNotFound)
+	}
+	var m Message
+	err := s.db.WithContext(ctx).Where("direction = ? AND message_id = ?", Outgoing, messageID).Order("id").Take(&m).Error
+	if err != nil {
+		return nil, wrap("outgoing message", err)
+	}
+	return &m, nil
+}
+
+// OutboxStats is the queue's depth for monitoring.
+type OutboxStats struct {
+	Held, Pending, Dead int64
+	// OldestPending is the creation time of the oldest pending item (zero if none).
+	OldestPending time.Time
+}
+
+// OutboxStatistics counts the outbox items by state and finds the oldest pending one.
+func (s *Store) OutboxStatistics(ctx context.Context) (OutboxStats, error) {
+	var st OutboxStats
+	var rows []struct {
+		State OutboxState
+		N     int64
+	}
+	db := s.db.WithContext(ctx)
+	if err := db.Model(&OutboxItem{}).Select("state, COUNT(*) AS n").Where("state <> ?", OutboxDone).Group("state").Scan(&rows).Error; err != nil {
+		return st, wrap("outbox statistics", err)
+	}
+	for _, r := range rows {
+		switch r.State {
+		case OutboxHeld:
+			st.Held = r.N
+		case OutboxPending:
+			st.Pending = r.N
+		case OutboxDead:
+			st.Dead = r.N
+		}
+	}
+	if st.Pending > 0 {
+		var o OutboxItem
+		if err := db.Where("state = ?", OutboxPending).Order("created_at, id").Limit(1).Find(&o).Error; err != nil {
+			return st, wrap("outbox statistics", err)
+		}
+		st.OldestPending = o.CreatedAt
+	}
+	return st, nil
+}
