@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -52,10 +53,14 @@ func DecodeResponse(p Protocol, op string, body []byte) (Answer, error) {
 	if !ok {
 		return Answer{}, fmt.Errorf("server: %s has no operation %s", p.Namespace, op)
 	}
-	if env.Operation.Local != op+"Response" {
-		return Answer{}, fmt.Errorf("%w: expected %sResponse, got %s", ErrPeer, op, env.Operation.Local)
+	// WS-I BP names the rpc response wrapper operation+"Response"; some stacks (zeep's
+	// server side) use the WSDL message's name, such as SendCertificates_Res. Both are
+	// taken when in the protocol's namespace.
+	want := xml.Name{Space: p.Namespace, Local: op + "Response"}
+	if env.Operation.Space != p.Namespace || !strings.HasPrefix(env.Operation.Local, op) || env.Operation.Local == op {
+		return Answer{}, fmt.Errorf("%w: expected %sResponse, got {%s}%s", ErrPeer, op, env.Operation.Space, env.Operation.Local)
 	}
-	if err := env.DecodeOperation(resp); err != nil {
+	if err := env.decodeOperation(resp, &want); err != nil {
 		return Answer{}, fmt.Errorf("%w: %v", ErrPeer, err)
 	}
 	a := answerFrom(resp)

@@ -49,10 +49,16 @@ func TestCallErrors(t *testing.T) {
 	p := DVProtocols[0]
 	body, _ := EncodeRequest(p, Message{Operation: "SendCertificates", MessageID: "x", StatusInfo: "ok_cert_available"})
 	for name, h := range map[string]http.HandlerFunc{
-		"503":     func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "busy", http.StatusServiceUnavailable) },
-		"fault":   func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500); _ = WriteFault(w, false, false, "nope") },
+		"503": func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "busy", http.StatusServiceUnavailable) },
+		"fault": func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(500)
+			_ = WriteFault(w, false, false, "nope")
+		},
 		"garbage": func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("<html>hello</html>")) },
-		"wrong":   func(w http.ResponseWriter, _ *http.Request) { resp, _ := p.NewResponse("GetCACertificates"); _ = WriteEnvelope(w, false, resp) },
+		"wrong": func(w http.ResponseWriter, _ *http.Request) {
+			resp, _ := p.NewResponse("GetCACertificates")
+			_ = WriteEnvelope(w, false, resp)
+		},
 	} {
 		srv := httptest.NewServer(h)
 		_, err := Call(context.Background(), srv.Client(), srv.URL, p, "SendCertificates", body)

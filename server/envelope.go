@@ -165,10 +165,17 @@ func resolveNS(t xml.StartElement, prefix string) string {
 }
 
 // DecodeOperation decodes the Body's element into v (a request type from generated/).
-func (e *Envelope) DecodeOperation(v any) error {
+func (e *Envelope) DecodeOperation(v any) error { return e.decodeOperation(v, nil) }
+
+// decodeOperation decodes the Body's element into v; a non-nil as replaces the element's
+// name (for peers that name an rpc response wrapper differently).
+func (e *Envelope) decodeOperation(v any, as *xml.Name) error {
 	d, start, err := bodyElement(e.body)
 	if err != nil {
 		return err
+	}
+	if as != nil {
+		start.Name = *as
 	}
 	if err := d.DecodeElement(v, &start); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrMalformed, start.Name.Local, err)

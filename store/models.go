@@ -168,11 +168,11 @@ func (Certificate) TableName() string { return "certificates" }
 // Message is a request the gateway accepted. (Originator, MessageID) is unique when
 // MessageID is not empty (synchronous requests may carry no messageID).
 type Message struct {
-	ID         int64        `gorm:"column:id;primaryKey"`
-	Originator string       `gorm:"column:originator"`
-	MessageID  string       `gorm:"column:message_id"`
-	Operation  string       `gorm:"column:operation"`
-	Request    []byte       `gorm:"column:request"`
+	ID         int64  `gorm:"column:id;primaryKey"`
+	Originator string `gorm:"column:originator"`
+	MessageID  string `gorm:"column:message_id"`
+	Operation  string `gorm:"column:operation"`
+	Request    []byte `gorm:"column:request"`
 	// HolderID is the registered sender of an incoming message (the applicant), or the
 	// holder an outgoing request is for (our own DV).
 	HolderID *int64 `gorm:"column:holder_id"`
@@ -186,8 +186,8 @@ type Message struct {
 	DecidedBy string   `gorm:"column:decided_by"`
 	// Direction is Incoming (default) or Outgoing; Peer names the partner an outgoing
 	// request went to ("holder:<id>" or its URL).
-	Direction Direction `gorm:"column:direction"`
-	Peer      string    `gorm:"column:peer"`
+	Direction  Direction    `gorm:"column:direction"`
+	Peer       string       `gorm:"column:peer"`
 	State      MessageState `gorm:"column:state"`
 	ReturnCode string       `gorm:"column:return_code"`
 	Result     []byte       `gorm:"column:result"`

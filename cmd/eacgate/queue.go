@@ -25,8 +25,17 @@ func openStoreFor(ctx context.Context, c cli, name string, args []string, extra 
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, nil, 2
+	// Flags may come before or after the positional arguments (IDs).
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
 	opts, err := of.options(fs, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
@@ -41,7 +50,7 @@ func openStoreFor(ctx context.Context, c cli, name string, args []string, extra 
 		fmt.Fprintln(c.stderr, err)
 		return nil, nil, 1
 	}
-	return st, fs.Args(), 0
+	return st, positional, 0
 }
 
 // runOutbox: eacgate outbox list [--state S] | retry ID...

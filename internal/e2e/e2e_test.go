@@ -78,6 +78,8 @@ func zeepPython(t *testing.T) string {
 type gateway struct {
 	bin, data, base string
 	extra           []string // arguments every command gets (--config FILE)
+	cmd             *exec.Cmd
+	exited          chan struct{}
 }
 
 var endpointLine = regexp.MustCompile(`(https://127\.0\.0\.1:\d+)/dv `)
@@ -102,12 +104,13 @@ func (g *gateway) start(t *testing.T, args ...string) *gateway {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	g.cmd, g.exited = cmd, make(chan struct{})
+	exited := g.exited
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case <-done:
+		case <-exited:
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
 			t.Errorf("eacgate did not stop on SIGTERM")
@@ -131,6 +134,25 @@ func (g *gateway) start(t *testing.T, args ...string) *gateway {
 		t.Fatalf("eacgate did not print its endpoints:\n%s", stderr.String())
 	}
 	return g
+}
+
+// kill stops the gateway with SIGKILL: no shutdown code runs.
+func (g *gateway) kill(t *testing.T) {
+	t.Helper()
+	if err := g.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-g.exited
+}
+
+// run runs an eacgate command with the gateway's data directory and extra arguments.
+func (g *gateway) run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(g.bin, append(append(args, "--data", g.data), g.extra...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("eacgate %v: %v\n%s", args, err, out)
+	}
+	return string(out)
 }
 
 // client is a registered holder's TLS identity.
