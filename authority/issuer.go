@@ -34,6 +34,11 @@ type Applicant struct {
 	// Current is the holder's current certificate from this issuer (nil before the first one).
 	// Renewals must be authenticated by it.
 	Current *cvc.Certificate
+	// Vouched says the request came through the applicant's home SPOC, which checked its
+	// outer signature by the applicant's domestic certificate: a certificate of the
+	// applicant's country that this issuer does not hold. Such an outer signature is then
+	// accepted unverified; one by Current is still verified.
+	Vouched bool
 }
 
 // Policy is an issuer's rules.
@@ -121,6 +126,9 @@ func (is *Issuer) Check(raw []byte, app Applicant) (*cvc.Request, error) {
 	}
 	now := is.now()
 	switch {
+	case req.Authenticated() && app.Vouched && (app.Current == nil || req.OuterCAR != app.Current.CHR) &&
+		strings.HasPrefix(req.OuterCAR, app.Country) && req.OuterCAR != issuer.CHR:
+		// Authenticated at home, vouched for by the home SPOC.
 	case req.Authenticated():
 		if app.Current == nil || req.OuterCAR != app.Current.CHR {
 			return nil, fmt.Errorf("%w: outer CAR %s is not the holder's current certificate", cvc.ErrOuterSignature, req.OuterCAR)

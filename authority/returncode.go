@@ -32,6 +32,11 @@ const (
 	FailureMessageIDUnknown                 ReturnCode = "failure_messageID_unknown"
 	FailureListNotAvailable                 ReturnCode = "failure_list_not_available"
 	FailureInternalError                    ReturnCode = "failure_internal_error"
+	// Foreign exchange (RequestForeignCertificate, v1.1) and the SPOC protocol.
+	FailureForeignCARUnknown            ReturnCode = "failure_foreignCAR_unknown"
+	FailureNotForwarded                 ReturnCode = "failure_not_forwarded"
+	FailureRequestNotAcceptedForeign    ReturnCode = "failure_request_not_accepted_foreign"
+	NewCertificateAvailableNotification ReturnCode = "new_cer_available_notification"
 )
 
 // OK reports whether the code is one of the ok_ codes.

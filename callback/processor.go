@@ -35,6 +35,8 @@ func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (author
 	if err != nil {
 		return "", nil, err
 	}
+	// A foreign DV's request relayed by its SPOC: authenticated at home, vouched for.
+	h.Vouched = m.Protocol == server.SPOCProtocols[0].Namespace
 	app, err := server.ApplicantFor(ctx, p.Registry, h)
 	if err != nil {
 		return "", nil, err

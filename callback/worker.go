@@ -85,6 +85,8 @@ type Worker struct {
 	Logger *slog.Logger
 	// ID names this instance in leases (default host:pid:random).
 	ID string
+	// Country is our country code, the callerID of callbacks to foreign SPOCs.
+	Country string
 }
 
 // Run processes the outbox until ctx is cancelled. Work in progress then gets
@@ -223,7 +225,7 @@ func (w *Worker) payload(ctx context.Context, item *store.OutboxItem, log *slog.
 			return nil, "", proto, err
 		}
 	}
-	send := server.Message{Operation: "SendCertificates", MessageID: m.MessageID,
+	send := server.Message{Operation: "SendCertificates", MessageID: m.MessageID, CallerID: w.Country,
 		StatusInfo: statusInfo(proto, authority.ReturnCode(m.ReturnCode))}
 	if len(m.Result) > 0 {
 		tlvs, err := cvc.ParseSequence(m.Result)
@@ -245,12 +247,16 @@ func (w *Worker) payload(ctx context.Context, item *store.OutboxItem, log *slog.
 }
 
 // statusInfo maps a return code to SendCertificates' statusInfo enumeration of the
-// protocol version (v1.0 knows fewer failure codes).
+// protocol (TR-03129 v1.0 and CSN 36 9791 know fewer failure codes than v1.1).
 func statusInfo(p server.Protocol, code authority.ReturnCode) string {
 	allowed := []authority.ReturnCode{authority.OKCertAvailable, authority.FailureInnerSignature,
 		authority.FailureOuterSignature, authority.FailureSyntax, authority.FailureRequestNotAccepted}
-	if p.Namespace != server.DVProtocols[1].Namespace {
-		allowed = append(allowed, authority.FailureExpired, authority.FailureDomainParameters)
+	switch p.Namespace {
+	case server.DVProtocols[0].Namespace:
+		allowed = append(allowed, authority.FailureExpired, authority.FailureDomainParameters, authority.FailureInternalError,
+			authority.FailureForeignCARUnknown, authority.FailureNotForwarded, authority.FailureRequestNotAcceptedForeign)
+	case server.SPOCProtocols[0].Namespace:
+		allowed = append(allowed, authority.FailureInternalError)
 	}
 	for _, c := range allowed {
 		if c == code {

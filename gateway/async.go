@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"eacgate/authority"
@@ -44,7 +45,7 @@ func (o Options) checkResponseURL() func(string) error {
 
 // issuerFor returns the issuer answering requests that came in protocol namespace ns.
 func (g *Gateway) issuerFor(ns string) *authority.Issuer {
-	for _, p := range server.CVCAProtocols {
+	for _, p := range slices.Concat(server.CVCAProtocols, server.SPOCProtocols) {
 		if p.Namespace == ns {
 			return g.CVCA
 		}
@@ -75,6 +76,17 @@ func (g *Gateway) Worker(clientCert *tls.Certificate) (*callback.Worker, error) 
 			return nil, fmt.Errorf("gateway: callback.ca_file %s: no PEM certificates", o.CAFile)
 		}
 	}
+	// Answers to foreign SPOCs go to their configured URLs: trust their CAs too.
+	for _, p := range g.Options.SPOC.Partners {
+		if p.CAFile == "" {
+			continue
+		}
+		pem, err := os.ReadFile(p.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: spoc partner %s: %w", p.Country, err)
+		}
+		roots.AppendCertsFromPEM(pem)
+	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 	if clientCert != nil {
 		tlsCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return clientCert, nil }
@@ -92,6 +104,7 @@ func (g *Gateway) Worker(clientCert *tls.Certificate) (*callback.Worker, error) 
 		Processor: &callback.IssuerProcessor{Registry: &server.StoreRegistry{Store: g.Store}, Issuer: g.issuerFor},
 		HTTP:      &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Config:    o.Config,
+		Country:   g.Options.Country,
 		Logger:    g.logger.With("component", "callback"),
 	}, nil
 }

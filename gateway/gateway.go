@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/asn1"
 	"encoding/hex"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/hsm"
 	"eacgate/server"
+	"eacgate/spoc"
 	"eacgate/store"
 )
 
@@ -65,7 +67,12 @@ type Options struct {
 	Processing map[string]string `yaml:"processing"`
 	// Callback tunes the outbox workers and the deliveries to responseURLs.
 	Callback CallbackOptions `yaml:"callback"`
-	Logger   *slog.Logger    `yaml:"-"`
+	// SPOC enables the SPOC role: the routing table of foreign SPOCs.
+	SPOC spoc.Config `yaml:"spoc"`
+	// Identity is the gateway's TLS certificate, presented as client certificate to
+	// foreign SPOCs and callback receivers (eacgate serve loads it; nil on plain HTTP).
+	Identity *tls.Certificate `yaml:"-"`
+	Logger   *slog.Logger     `yaml:"-"`
 }
 
 // CallbackOptions configure asynchronous processing and callback delivery.
@@ -427,10 +434,35 @@ func (g *Gateway) routes() (http.Handler, error) {
 	receiver := &callback.Receiver{Store: g.Store, Registry: reg, Logger: g.logger}
 	metrics := server.NewMetrics()
 	mux := http.NewServeMux()
+	var cvcaService *server.IssuingService
 	if g.CVCA != nil {
-		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics,
-			Service: &server.IssuingService{Issuer: g.CVCA, Registry: reg, Chain: g.chain(g.CVCA), Logger: g.logger,
-				Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
+		cvcaService = &server.IssuingService{Issuer: g.CVCA, Registry: reg, Chain: g.chain(g.CVCA), Logger: g.logger,
+			Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}
+		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics, Service: cvcaService})
+	}
+	if g.Options.SPOC.Enabled() {
+		if err := g.Options.SPOC.Validate(); err != nil {
+			return nil, err
+		}
+		clients, err := g.Options.SPOC.Clients(g.Options.Identity)
+		if err != nil {
+			return nil, err
+		}
+		fwd := &spoc.Forwarder{Country: g.Options.Country, Config: g.Options.SPOC, Clients: clients, Store: g.Store, Registry: reg,
+			Logger: g.logger.With("component", "spoc")}
+		if g.CVCA != nil {
+			fwd.Domestic = func() []*cvc.Certificate { return g.CVCA.Path }
+			cvcaService.Foreign = fwd.Forward
+		} else {
+			// A SPOC without a CVCA still takes its DVs' foreign requests at /cvca.
+			mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics,
+				Service: &server.IssuingService{Registry: reg, Logger: g.logger, Foreign: fwd.Forward, Receiver: receiver.Handle}})
+		}
+		svc := &spoc.Service{Config: g.Options.SPOC, Store: g.Store, Registry: reg, CVCA: cvcaService, Logger: g.logger.With("component", "spoc")}
+		if g.CVCA != nil {
+			svc.Chain = g.chain(g.CVCA)
+		}
+		mux.Handle("/spoc", &server.Endpoint{Protocols: server.SPOCProtocols, Logger: g.logger, Name: "spoc", Metrics: metrics, Service: svc})
 	}
 	if g.DV != nil {
 		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger, Name: "dv", Metrics: metrics,

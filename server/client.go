@@ -20,6 +20,9 @@ var ErrPeer = errors.New("server: peer did not answer usably")
 // ns is delivered by SendCertificates: the DV interface (which defines SendCertificates for
 // the CVCA's callbacks) in the version the request came in.
 func CallbackProtocol(ns string) Protocol {
+	if ns == SPOCProtocols[0].Namespace {
+		return SPOCProtocols[0]
+	}
 	if strings.HasSuffix(ns, "/1.0") {
 		return DVProtocols[1]
 	}
@@ -29,6 +32,9 @@ func CallbackProtocol(ns string) Protocol {
 // EncodeRequest returns the SOAP 1.1 envelope of m (m.Operation) in protocol p.
 func EncodeRequest(p Protocol, m Message) ([]byte, error) {
 	req, _, ok := p.NewRequest(m.Operation)
+	if !ok { // document/literal: the element is named after the input message
+		req, _, ok = p.NewRequest(m.Operation + "Request")
+	}
 	if !ok {
 		return nil, fmt.Errorf("server: %s has no operation %s", p.Namespace, m.Operation)
 	}
@@ -123,7 +129,7 @@ func Call(ctx context.Context, hc *http.Client, url string, p Protocol, op strin
 
 // ProtocolByNamespace finds a protocol this gateway speaks by its SOAP namespace.
 func ProtocolByNamespace(ns string) (Protocol, bool) {
-	for _, list := range [][]Protocol{CVCAProtocols, DVProtocols} {
+	for _, list := range [][]Protocol{CVCAProtocols, DVProtocols, SPOCProtocols} {
 		for _, p := range list {
 			if p.Namespace == ns {
 				return p, true

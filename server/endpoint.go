@@ -17,6 +17,7 @@ import (
 	"eacgate/generated/cvca11"
 	"eacgate/generated/dv10"
 	"eacgate/generated/dv11"
+	"eacgate/generated/spoc"
 	"eacgate/wsdl"
 )
 
@@ -39,6 +40,8 @@ var (
 		{dv11.Namespace, "dv-1.1.wsdl", dv11.NewRequest, dv11.NewResponse},
 		{dv10.Namespace, "dv-1.0.wsdl", dv10.NewRequest, dv10.NewResponse},
 	}
+	// SPOCProtocols is the SPOC-to-SPOC interface of CSN 36 9791 (document/literal).
+	SPOCProtocols = []Protocol{{spoc.Namespace, wsdl.SPOC, spoc.NewRequest, spoc.NewResponse}}
 )
 
 // Caller is the peer of a request as the transport identifies it.

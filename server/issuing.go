@@ -17,6 +17,8 @@ type Holder struct {
 	Role     cvc.Role
 	Status   authority.HolderStatus
 	Rights   []byte // access rights granted; nil = the issuer's
+	// Vouched: the request came through the holder's home SPOC (see authority.Applicant).
+	Vouched bool
 }
 
 // ErrUnknown is returned by a Registry for a holder or message it does not know.
@@ -63,7 +65,9 @@ type IssuingService struct {
 	// Receiver answers SendCertificates (callbacks for requests this gateway sent, and
 	// notifications of new CA certificates); nil: every messageID is unknown.
 	Receiver func(ctx context.Context, h *Holder, m Message) Answer
-	Logger   *slog.Logger
+	// Foreign answers RequestForeignCertificate (the SPOC's national side); nil: refused.
+	Foreign func(ctx context.Context, h *Holder, m Message) Answer
+	Logger  *slog.Logger
 }
 
 func (s *IssuingService) logger() *slog.Logger {
@@ -99,6 +103,12 @@ func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer
 		return Answer{ReturnCode: authority.OKCertAvailable, Certificates: certs}
 	case "RequestCertificate":
 		return s.requestCertificate(ctx, log, holder, m)
+	case "RequestForeignCertificate":
+		if s.Foreign == nil {
+			log.Info("RequestForeignCertificate but this gateway is no SPOC")
+			return Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		}
+		return s.Foreign(ctx, holder, m)
 	case "GetDocumentSignerList":
 		if s.DocumentSignerList == nil || holder.Status != authority.StatusActive {
 			return Answer{ReturnCode: authority.FailureListNotAvailable}
@@ -134,6 +144,13 @@ func refusal(op string) authority.ReturnCode {
 		return authority.FailureListNotAvailable
 	}
 	return authority.FailureRequestNotAccepted
+}
+
+// RequestCertificate answers a certificate request from a holder identified by other means
+// than its own TLS certificate (a foreign DV's request relayed by its SPOC).
+func (s *IssuingService) RequestCertificate(ctx context.Context, h *Holder, m Message) Answer {
+	log := s.logger().With("op", m.Operation, "messageID", m.MessageID, "holder", h.Country+h.Mnemonic)
+	return s.requestCertificate(ctx, log, h, m)
 }
 
 func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logger, h *Holder, m Message) Answer {
@@ -192,7 +209,7 @@ func (s *IssuingService) applicant(ctx context.Context, h *Holder) (authority.Ap
 
 // ApplicantFor describes holder h to an issuer, with its current certificate from reg.
 func ApplicantFor(ctx context.Context, reg Registry, h *Holder) (authority.Applicant, error) {
-	app := authority.Applicant{Country: h.Country, Mnemonic: h.Mnemonic, Role: h.Role, Status: h.Status, Rights: h.Rights}
+	app := authority.Applicant{Country: h.Country, Mnemonic: h.Mnemonic, Role: h.Role, Status: h.Status, Rights: h.Rights, Vouched: h.Vouched}
 	cur, err := reg.CurrentCertificate(ctx, h.ID)
 	switch {
 	case err == nil:

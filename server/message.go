@@ -14,6 +14,8 @@ import (
 type Message struct {
 	Operation        string // "RequestCertificate", "GetCACertificates", ...
 	Namespace        string // the protocol (SOAP namespace) the message came in
+	CallerID         string // CSN 36 9791: the calling SPOC's country
+	Subject, Body    string // CSN 36 9791 GeneralMessage
 	CallbackPossible bool
 	MessageID        string
 	ResponseURL      string
@@ -44,11 +46,14 @@ func messageFrom(op string, v any) Message {
 	}
 	m.ResponseURL = str(field(field(s, "ResponseURL"), "Astring"))
 	m.ForeignCAR = str(field(s, "ForeignCAR"))
-	if f := field(s, "CertReq"); f.IsValid() {
+	m.CallerID = str(field(s, "CallerID"))
+	m.Subject = str(field(s, "Subject"))
+	m.Body = str(field(s, "Body"))
+	if f := either(s, "CertReq", "CertificateRequest"); f.IsValid() {
 		m.CertReq = f.Bytes()
 	}
 	m.StatusInfo = str(field(s, "StatusInfo"))
-	if f := field(s, "CertificateSeq"); f.IsValid() {
+	if f := either(s, "CertificateSeq", "CertificateSequence"); f.IsValid() {
 		if certs := field(f, "Certificate"); certs.IsValid() {
 			for i := 0; i < certs.Len(); i++ {
 				m.Certificates = append(m.Certificates, certs.Index(i).Bytes())
@@ -56,6 +61,14 @@ func messageFrom(op string, v any) Message {
 		}
 	}
 	return m
+}
+
+// either is the field named a (TR-03129) or, absent that, b (CSN 36 9791).
+func either(v reflect.Value, a, b string) reflect.Value {
+	if f := field(v, a); f.IsValid() {
+		return f
+	}
+	return field(v, b)
 }
 
 // str is the string value of v, "" for an absent field (reflect.Value.String would say
@@ -96,6 +109,12 @@ func field(v reflect.Value, name string) reflect.Value {
 // Result field).
 func fillResponse(resp any, a Answer) error {
 	r := reflect.ValueOf(resp).Elem().FieldByName("Result")
+	if r.IsValid() && r.Kind() == reflect.String {
+		// CSN 36 9791: result and certificateSequence side by side.
+		r.SetString(string(a.ReturnCode))
+		setCertificates(reflect.ValueOf(resp).Elem().FieldByName("CertificateSequence"), a.Certificates)
+		return nil
+	}
 	if !r.IsValid() || r.Kind() != reflect.Pointer {
 		return fmt.Errorf("server: %T has no Result", resp)
 	}
@@ -105,14 +124,7 @@ func fillResponse(resp any, a Answer) error {
 	cv := reflect.New(code.Type().Elem())
 	cv.Elem().SetString(string(a.ReturnCode))
 	code.Set(cv)
-	if seq := res.FieldByName("CertificateSeq"); seq.IsValid() && len(a.Certificates) > 0 {
-		sv := reflect.New(seq.Type().Elem())
-		list := sv.Elem().FieldByName("Certificate")
-		for _, c := range a.Certificates {
-			list.Set(reflect.Append(list, reflect.ValueOf(soapenc.Base64Binary(c))))
-		}
-		seq.Set(sv)
-	}
+	setCertificates(res.FieldByName("CertificateSeq"), a.Certificates)
 	if dl := res.FieldByName("DocumentSignerList"); dl.IsValid() && a.List != nil {
 		dv := reflect.New(dl.Type().Elem())
 		dv.Elem().FieldByName("Binary").Set(reflect.ValueOf(soapenc.Base64Binary(a.List)))
@@ -134,7 +146,7 @@ func messageTo(v any, m Message) {
 		setString(f, ind)
 	}
 	if f := s.FieldByName("MessageID"); f.IsValid() && m.MessageID != "" {
-		if f.Type().Elem().Kind() == reflect.String {
+		if f.Kind() == reflect.String || f.Type().Elem().Kind() == reflect.String {
 			setString(f, m.MessageID)
 		} else {
 			f.Set(reflect.New(f.Type().Elem()))
@@ -148,20 +160,33 @@ func messageTo(v any, m Message) {
 	if f := s.FieldByName("ForeignCAR"); f.IsValid() {
 		f.SetString(m.ForeignCAR)
 	}
-	if f := s.FieldByName("CertReq"); f.IsValid() {
-		f.SetBytes(m.CertReq)
+	if f := s.FieldByName("CallerID"); f.IsValid() {
+		f.SetString(m.CallerID)
+	}
+	for _, name := range []string{"CertReq", "CertificateRequest"} {
+		if f := s.FieldByName(name); f.IsValid() {
+			f.SetBytes(m.CertReq)
+		}
 	}
 	if f := s.FieldByName("StatusInfo"); f.IsValid() && m.StatusInfo != "" {
 		setString(f, m.StatusInfo)
 	}
-	if f := s.FieldByName("CertificateSeq"); f.IsValid() && len(m.Certificates) > 0 {
-		sv := reflect.New(f.Type().Elem())
-		list := sv.Elem().FieldByName("Certificate")
-		for _, c := range m.Certificates {
-			list.Set(reflect.Append(list, reflect.ValueOf(soapenc.Base64Binary(c))))
-		}
-		f.Set(sv)
+	setCertificates(s.FieldByName("CertificateSeq"), m.Certificates)
+	setCertificates(s.FieldByName("CertificateSequence"), m.Certificates)
+}
+
+// setCertificates fills a certificate sequence field (pointer to a struct with a
+// Certificate slice) when there are certificates; an absent field is ignored.
+func setCertificates(f reflect.Value, certs [][]byte) {
+	if !f.IsValid() || len(certs) == 0 {
+		return
 	}
+	sv := reflect.New(f.Type().Elem())
+	list := sv.Elem().FieldByName("Certificate")
+	for _, c := range certs {
+		list.Set(reflect.Append(list, reflect.ValueOf(soapenc.Base64Binary(c))))
+	}
+	f.Set(sv)
 }
 
 // setString sets a string-kinded field, allocating it when it is a pointer.
@@ -177,8 +202,13 @@ func setString(f reflect.Value, v string) {
 func answerFrom(resp any) Answer {
 	var a Answer
 	r := field(reflect.ValueOf(resp), "Result")
-	a.ReturnCode = authority.ReturnCode(str(field(r, "ReturnCode")))
-	if certs := field(field(r, "CertificateSeq"), "Certificate"); certs.IsValid() {
+	if r.Kind() == reflect.String { // CSN 36 9791
+		a.ReturnCode = authority.ReturnCode(r.String())
+		r = reflect.ValueOf(resp)
+	} else {
+		a.ReturnCode = authority.ReturnCode(str(field(r, "ReturnCode")))
+	}
+	if certs := field(either(r, "CertificateSeq", "CertificateSequence"), "Certificate"); certs.IsValid() {
 		for i := 0; i < certs.Len(); i++ {
 			a.Certificates = append(a.Certificates, certs.Index(i).Bytes())
 		}

@@ -83,7 +83,16 @@ func (r *StoreRegistry) HolderByFingerprint(ctx context.Context, fp string) (*Ho
 // CurrentCertificate implements Registry: the newest certificate not suspended or revoked,
 // expired or not (the issuer answers failure_expired for renewals signed with an expired one).
 func (r *StoreRegistry) CurrentCertificate(ctx context.Context, holderID int64) (*cvc.Certificate, error) {
-	c, err := r.Store.LatestCertificate(ctx, holderID)
+	h, err := r.Store.HolderByID(ctx, holderID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknown
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Only certificates of the holder's own role: a domestic DV also holds the foreign
+	// certificates it obtained through the SPOC.
+	c, err := r.Store.LatestCertificateOfRole(ctx, holderID, h.Role)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnknown
 	}

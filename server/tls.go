@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -15,6 +16,13 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+)
+
+// The extended key usages CSN 36 9791 gives SPOC TLS client and server certificates
+// (id-csn-369791-tls-client and -server).
+var (
+	OIDCSNTLSClient = asn1.ObjectIdentifier{1, 2, 203, 7064, 1, 1, 369791, 1}
+	OIDCSNTLSServer = asn1.ObjectIdentifier{1, 2, 203, 7064, 1, 1, 369791, 2}
 )
 
 // TLSConfig is the server side of mutual TLS: peers are asked for a client certificate and
@@ -76,8 +84,10 @@ func SelfSignedCertificate(commonName string, hosts []string, validity time.Dura
 		NotAfter:     time.Now().Add(validity),
 		// Self-signed, so it is its own trust anchor: OpenSSL-based peers (Python's ssl)
 		// accept it only as a CA certificate.
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		// The gateway's certificate also serves SPOC-to-SPOC traffic (CSN 36 9791).
+		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{OIDCSNTLSClient, OIDCSNTLSServer},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}

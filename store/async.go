@@ -121,3 +121,60 @@ func (s *Store) OutboxStatistics(ctx context.Context) (OutboxStats, error) {
 	}
 	return st, nil
 }
+
+// RelayAnswer records the answer to a request we forwarded (outgoing message outID) and
+// passes it on to the request it relays (parentID): both messages answered, the
+// certificates stored, and, when deliver is not nil, the callback to the original requester
+// queued, all in one transaction. A forwarded request answered before is left alone
+// (ErrConflict): at-least-once deliveries of the same answer relay it once.
+func (s *Store) RelayAnswer(ctx context.Context, outID int64, outCode string, parentID int64, parentCode string,
+	result []byte, certs []*Certificate, deliver *OutboxItem) error {
+	for _, c := range certs {
+		if err := prepareCertificate(c); err != nil {
+			return fmt.Errorf("store: relay answer: %w", err)
+		}
+	}
+	if deliver != nil {
+		if err := prepareOutbox(deliver); err != nil {
+			return fmt.Errorf("store: relay answer: %w", err)
+		}
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, u := range []struct {
+			id   int64
+			code string
+		}{{outID, outCode}, {parentID, parentCode}} {
+			res := tx.Model(&Message{}).Where("id = ? AND state <> ?", u.id, MessageAnswered).Updates(map[string]any{
+				"state": MessageAnswered, "return_code": u.code, "result": result, "updated_at": now(),
+			})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				return fmt.Errorf("%w: message %d was answered before", ErrConflict, u.id)
+			}
+		}
+		for _, c := range certs {
+			if err := tx.Create(c).Error; err != nil {
+				return err
+			}
+		}
+		if deliver != nil {
+			if deliver.MessageRowID == nil {
+				id := parentID
+				deliver.MessageRowID = &id
+			}
+			return tx.Create(deliver).Error
+		}
+		return nil
+	})
+	if err != nil {
+		for _, c := range certs {
+			c.ID = 0
+		}
+		if deliver != nil {
+			deliver.ID = 0
+		}
+	}
+	return wrap("relay answer", err)
+}

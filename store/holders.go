@@ -222,6 +222,19 @@ func (s *Store) LatestCertificate(ctx context.Context, holderID int64) (*Certifi
 	return &c, nil
 }
 
+// LatestCertificateOfRole is LatestCertificate among the holder's certificates of one role:
+// a domestic DV's own certificates, not the foreign ones it holds too.
+func (s *Store) LatestCertificateOfRole(ctx context.Context, holderID int64, role Role) (*Certificate, error) {
+	var c Certificate
+	err := s.db.WithContext(ctx).
+		Where("holder_id = ? AND status = ? AND role = ?", holderID, CertValid, role).
+		Order("not_after DESC, id DESC").Take(&c).Error
+	if err != nil {
+		return nil, wrap("latest certificate", err)
+	}
+	return &c, nil
+}
+
 // CertificatesByCHR returns the certificates with the given holder reference, oldest first.
 func (s *Store) CertificatesByCHR(ctx context.Context, chr string) ([]Certificate, error) {
 	return s.listCerts(ctx, "certificates by chr", "chr = ?", chr)

@@ -132,7 +132,8 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()`,
 		// messages: where the answer goes (response_url, in the protocol version the request
 		// came in), who sent it, the operator's decision for requests held for approval, and
 		// the direction (requests we sent ourselves are matched by messageID when the answer
-		// comes back with SendCertificates). outbox: a kind (what the worker does with the
+		// comes back with SendCertificates; parent_id links a request a SPOC forwarded to
+		// the national DV's request it relays). outbox: a kind (what the worker does with the
 		// item) and the state held (waiting for an operator's decision).
 		common: []string{
 			`ALTER TABLE messages ADD COLUMN holder_id BIGINT REFERENCES holders (id)`,
@@ -142,6 +143,7 @@ FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()`,
 			`ALTER TABLE messages ADD COLUMN decided_by TEXT NOT NULL DEFAULT ''`,
 			`ALTER TABLE messages ADD COLUMN direction TEXT NOT NULL DEFAULT 'in' CHECK (direction IN ('in','out'))`,
 			`ALTER TABLE messages ADD COLUMN peer TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE messages ADD COLUMN parent_id BIGINT REFERENCES messages (id)`,
 			`CREATE INDEX ix_messages_approval ON messages (approval) WHERE approval = 'pending'`,
 			`CREATE INDEX ix_messages_outgoing ON messages (message_id) WHERE direction = 'out'`,
 		},

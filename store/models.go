@@ -186,8 +186,10 @@ type Message struct {
 	DecidedBy string   `gorm:"column:decided_by"`
 	// Direction is Incoming (default) or Outgoing; Peer names the partner an outgoing
 	// request went to ("holder:<id>" or its URL).
-	Direction  Direction    `gorm:"column:direction"`
-	Peer       string       `gorm:"column:peer"`
+	Direction Direction `gorm:"column:direction"`
+	Peer      string    `gorm:"column:peer"`
+	// ParentID links an outgoing request to the incoming one it forwards (SPOC relay).
+	ParentID   *int64       `gorm:"column:parent_id"`
 	State      MessageState `gorm:"column:state"`
 	ReturnCode string       `gorm:"column:return_code"`
 	Result     []byte       `gorm:"column:result"`

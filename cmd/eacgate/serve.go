@@ -44,6 +44,26 @@ func runServe(ctx context.Context, c cli) int {
 		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 		return 2
 	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+		return 1
+	}
+	defer ln.Close()
+	scheme := "https"
+	var tlsConfig *tls.Config
+	if *plain {
+		scheme = "http"
+	} else {
+		host, _, _ := net.SplitHostPort(ln.Addr().String())
+		cert, err := server.LoadOrCreateTLSCertificate(filepath.Join(opts.DataDir, "tls.crt"), filepath.Join(opts.DataDir, "tls.key"), []string{host, "localhost"})
+		if err != nil {
+			fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+			return 1
+		}
+		tlsConfig = server.TLSConfig(cert)
+		opts.Identity = &cert
+	}
 	g, err := gateway.Open(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
@@ -51,31 +71,12 @@ func runServe(ctx context.Context, c cli) int {
 	}
 	defer g.Close()
 	data := &g.DataDir
-	ln, err := net.Listen("tcp", g.Options.Listen)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
-		return 1
-	}
+	clientCert := opts.Identity
 	srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	scheme := "https"
-	var clientCert *tls.Certificate
-	if *plain {
-		scheme = "http"
-	} else {
-		host, _, _ := net.SplitHostPort(ln.Addr().String())
-		cert, err := server.LoadOrCreateTLSCertificate(filepath.Join(*data, "tls.crt"), filepath.Join(*data, "tls.key"), []string{host, "localhost"})
-		if err != nil {
-			ln.Close()
-			fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
-			return 1
-		}
-		srv.TLSConfig = server.TLSConfig(cert)
-		clientCert = &cert
-	}
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig: tlsConfig}
 	worker, err := g.Worker(clientCert)
 	if err != nil {
-		ln.Close()
 		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 		return 1
 	}
@@ -93,6 +94,13 @@ func runServe(ctx context.Context, c cli) int {
 	}
 	if g.DV != nil {
 		fmt.Fprintf(c.stdout, "  DV endpoint (for terminals):   %s/dv     WSDL: %s/dv?wsdl   (%s)\n", base, base, g.DV.Certificate().CHR)
+	}
+	if g.Options.SPOC.Enabled() {
+		fmt.Fprintf(c.stdout, "  SPOC endpoint (CSN 36 9791):   %s/spoc   WSDL: %s/spoc?wsdl   (partners:", base, base)
+		for _, p := range g.Options.SPOC.Partners {
+			fmt.Fprintf(c.stdout, " %s", p.Country)
+		}
+		fmt.Fprintln(c.stdout, ")")
 	}
 	if !*plain {
 		fmt.Fprintf(c.stdout, "  TLS certificate: %s; register clients with 'eacgate holder add --data %s --tls-cert FILE ...'\n", filepath.Join(*data, "tls.crt"), *data)
@@ -151,7 +159,7 @@ func runHolder(ctx context.Context, c cli) int {
 	of.register(fs)
 	country := fs.String("country", "", "add: country code (2 letters)")
 	mnemonic := fs.String("mnemonic", "", "add: holder mnemonic (CHR = country + mnemonic + 5-character sequence)")
-	role := fs.String("role", "", "add: dv_domestic, dv_foreign or terminal")
+	role := fs.String("role", "", "add: dv_domestic, dv_foreign, terminal, spoc or cvca")
 	tlsCert := fs.String("tls-cert", "", "add: the holder's TLS client certificate (PEM); its SHA-256 identifies the caller")
 	ipRanges := fs.String("ip", "", "add: comma-separated CIDR ranges the holder may connect from (default any)")
 	reason := fs.String("reason", "", "suspend, reinstate, revoke: why (recorded in the audit log)")
@@ -194,8 +202,8 @@ func runHolder(ctx context.Context, c cli) int {
 		return 2
 	}
 	r := store.Role(*role)
-	if _, ok := server.RoleFromStore(r); !ok || r == store.RoleCVCA {
-		fmt.Fprintf(c.stderr, "--role %q: want dv_domestic, dv_foreign or terminal\n", *role)
+	if !r.Valid() {
+		fmt.Fprintf(c.stderr, "--role %q: want dv_domestic, dv_foreign, terminal, spoc (a foreign SPOC) or cvca (a CVCA that calls back)\n", *role)
 		return 2
 	}
 	fp, err := certFingerprint(*tlsCert)

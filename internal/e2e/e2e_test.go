@@ -82,7 +82,7 @@ type gateway struct {
 	exited          chan struct{}
 }
 
-var endpointLine = regexp.MustCompile(`(https://127\.0\.0\.1:\d+)/dv `)
+var endpointLine = regexp.MustCompile(`(https://127\.0\.0\.1:\d+)/(dv|spoc) `)
 
 // startGateway runs `eacgate serve` on a free port: the embedded defaults, or with extra
 // arguments such as --config.
@@ -198,9 +198,18 @@ func (g *gateway) zeep(t *testing.T, path string, c client, calls ...call) []map
 	if err != nil {
 		t.Fatalf("zeep: %v\n%s", err, stderr.String())
 	}
-	var res []map[string]any
-	if err := json.Unmarshal(out, &res); err != nil {
+	var raw []any
+	if err := json.Unmarshal(out, &raw); err != nil {
 		t.Fatalf("zeep output %s: %v", out, err)
+	}
+	res := make([]map[string]any, len(raw))
+	for i, r := range raw {
+		switch v := r.(type) {
+		case map[string]any:
+			res[i] = v
+		default: // an operation whose response is one simple value
+			res[i] = map[string]any{"value": v}
+		}
 	}
 	return res
 }

@@ -1,0 +1,242 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"eacgate/cvc"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// country is one country's gateway in the two-country test, with its TLS identity made in
+// advance (the partners register each other's certificates before they start).
+type country struct {
+	*gateway
+	code, listen, cfg string
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newCountry(t *testing.T, code string) *country {
+	t.Helper()
+	c := &country{gateway: &gateway{bin: eacgateBinary(t), data: t.TempDir()}, code: code, listen: freeAddr(t)}
+	certPEM, keyPEM, err := server.SelfSignedCertificate("127.0.0.1", []string{"127.0.0.1", "localhost"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(c.data, "tls.crt"), certPEM, 0o644)
+	os.WriteFile(filepath.Join(c.data, "tls.key"), keyPEM, 0o600)
+	c.cfg = filepath.Join(t.TempDir(), "eacgate.yaml")
+	c.extra = []string{"--config", c.cfg}
+	return c
+}
+
+// configure writes the country's configuration: partner is the other country.
+func (c *country) configure(t *testing.T, partner *country, callbackCA, extra string) {
+	t.Helper()
+	os.WriteFile(c.cfg, []byte(fmt.Sprintf(`
+country: %s
+dv_mnemonic: DVHOME
+listen: %s
+callback:
+  poll_interval: 100ms
+  backoff_initial: 200ms
+  backoff_max: 1s
+  ca_file: %q
+spoc:
+  partners:
+    - country: %s
+      url: https://%s/spoc
+      ca_file: %s
+      timeout: 10s
+%s`, c.code, c.listen, callbackCA, partner.code, partner.listen, filepath.Join(partner.data, "tls.crt"), extra)), 0o600)
+}
+
+// serve starts the country's gateway on its fixed address (partners know it in advance).
+func (c *country) serve(t *testing.T) {
+	t.Helper()
+	c.start(t, append(c.extra, "--listen", c.listen)...)
+}
+
+func (c *country) client() client {
+	return client{cert: filepath.Join(c.data, "tls.crt"), key: filepath.Join(c.data, "tls.key")}
+}
+
+func foreignCall(messageID, foreignCAR, responseURL string, certReq []byte) call {
+	ind, url := "callback_not_possible", map[string]any{}
+	if responseURL != "" {
+		ind, url = "callback_possible", map[string]any{"string": responseURL}
+	}
+	return call{Op: "RequestForeignCertificate", Args: map[string]any{
+		"callbackIndicator": ind, "messageID": map[string]any{"messageID": messageID},
+		"foreignCAR": foreignCAR, "responseURL": url, "certReq": b64(certReq),
+	}}
+}
+
+// Two countries on loopback: UT with CVCA, DV and SPOC; ZZ with CVCA and SPOC. A DV of UT
+// obtains certificates from ZZ's CVCA through both SPOCs, synchronously and by callback, and
+// openpace verifies them under ZZ's CVCA. A SPOC may act only for its own country's DVs;
+// a DV suspended at home gets nothing abroad.
+func TestTwoCountriesThroughSPOCs(t *testing.T) {
+	zeepPython(t)
+	recv := startReceiver(t, false)
+	ut, zz := newCountry(t, "UT"), newCountry(t, "ZZ")
+	// UT's callback workers trust the DV's receiver.
+	ut.configure(t, zz, recv.certFile, "")
+	zz.configure(t, ut, recv.certFile, "processing:\n  dv_foreign: sync\n")
+	ut.run(t, "init", "cvca", "--chr", "UTCVCA00001")
+	ut.run(t, "init", "dv", "--chr", "UTDVHOME00001")
+	zz.run(t, "init", "cvca", "--chr", "ZZCVCA00001")
+	// Each SPOC registers the other by its TLS certificate.
+	ut.run(t, "holder", "add", "--country", "ZZ", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", zz.client().cert)
+	zz.run(t, "holder", "add", "--country", "UT", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", ut.client().cert)
+	ut.serve(t)
+	zz.serve(t)
+
+	// A national DV of UT with its domestic certificate.
+	dv := ut.register(t, "UT", "DVN", "dv_domestic")
+	domReq, domKey := newRequest(t, "brainpoolP256r1", "UTDVN00001", "UTCVCA00001", "", nil)
+	res := ut.zeep(t, "/cvca", dv, requestCall("dom-1", domReq))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("domestic DV certificate: %v", res[0])
+	}
+
+	zzStore := openStore(t, filepath.Join(zz.data, "eacgate.db"))
+	zzCVCA := certByCHR(t, zzStore, "ZZCVCA00001")
+
+	// Synchronously: ZZ issues at once, UT relays ok_cert_available.
+	req1, _ := newRequest(t, "brainpoolP256r1", "UTDVN00002", "ZZCVCA00001", "UTDVN00001", domKey)
+	res = ut.zeep(t, "/cvca", dv, foreignCall("f-1", "ZZCVCA00001", "", req1))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("foreign request (sync): %v", res[0])
+	}
+	foreign, err := cvc.ParseCertificate(certificates(t, res[0])[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if foreign.CHR != "UTDVN00002" || foreign.CAR != "ZZCVCA00001" || foreign.Role() != cvc.RoleDVForeign {
+		t.Fatalf("foreign certificate %s by %s, role %s", foreign.CHR, foreign.CAR, foreign.Role())
+	}
+	cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA}, foreign)
+
+	// By callback: ZZ holds foreign DV requests for approval and answers UT's SPOC later;
+	// UT passes the answer on to the DV's responseURL.
+	zz.cmd.Process.Signal(os.Interrupt)
+	<-zz.exited
+	zz.configure(t, ut, recv.certFile, "processing:\n  dv_foreign: approval\n")
+	zz.serve(t)
+	req2, _ := newRequest(t, "brainpoolP256r1", "UTDVN00003", "ZZCVCA00001", "UTDVN00001", domKey)
+	res = ut.zeep(t, "/cvca", dv, foreignCall("f-2", "ZZCVCA00001", recv.url, req2))
+	if res[0]["returnCode"] != "ok_request_forwarded" {
+		t.Fatalf("foreign request (callback): %v", res[0])
+	}
+	list := zz.run(t, "request", "list")
+	ids := requestRow.FindAllStringSubmatch(list, -1)
+	if len(ids) != 1 || !strings.Contains(list, "UTDVN00003") {
+		t.Fatalf("ZZ pending requests:\n%s", list)
+	}
+	zz.run(t, "request", "approve", ids[0][1])
+	deadline := time.Now().Add(30 * time.Second)
+	for len(recv.received(t)["f-2"]) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the DV never got its callback; UT outbox:\n%s\nZZ outbox:\n%s", ut.run(t, "outbox", "list"), zz.run(t, "outbox", "list"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := recv.received(t)["f-2"][0]
+	if got.StatusInfo != "ok_cert_available" || len(got.Certificates) != 1 {
+		t.Fatalf("callback to the DV: %+v", got)
+	}
+	second := decodeCert(t, got.Certificates[0])
+	if second.CHR != "UTDVN00003" || second.CAR != "ZZCVCA00001" {
+		t.Fatalf("relayed certificate %s by %s", second.CHR, second.CAR)
+	}
+	cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA}, second)
+
+	// ZZ's SPOC may not request for a DV of another country (QQ) at UT's CVCA, nor with a
+	// callerID that is not its own.
+	qqReq, _ := newRequest(t, "brainpoolP256r1", "QQDVX00001", "UTCVCA00001", "", nil)
+	zzOwn, _ := newRequest(t, "brainpoolP256r1", "ZZDVY00001", "UTCVCA00001", "", nil)
+	res = ut.zeep(t, "/spoc", zz.client(),
+		call{Op: "RequestCertificate", Args: map[string]any{"callerID": "ZZ", "messageID": "x-1", "certificateRequest": b64(qqReq)}},
+		call{Op: "RequestCertificate", Args: map[string]any{"callerID": "QQ", "messageID": "x-2", "certificateRequest": b64(qqReq)}},
+		call{Op: "RequestCertificate", Args: map[string]any{"callerID": "ZZ", "messageID": "x-3", "certificateRequest": b64(zzOwn)}},
+		call{Op: "GeneralMessage", Args: map[string]any{"callerID": "ZZ", "messageID": "g-1", "subject": "maintenance", "body": "Sunday 02:00 UTC"}})
+	if res[0]["result"] != "failure_request_not_accepted" || res[1]["result"] != "failure_request_not_accepted" {
+		t.Fatalf("SPOC acting for another country: %v / %v", res[0], res[1])
+	}
+	if res[2]["result"] != "ok_cert_available" || res[3]["value"] != "ok" {
+		t.Fatalf("ZZ's own DV at UT: %v; general message: %v", res[2], res[3])
+	}
+	// An unregistered client certificate is not a SPOC.
+	if res := ut.zeep(t, "/spoc", dv, call{Op: "GetCACertificates", Args: map[string]any{"callerID": "UT", "messageID": "y"}}); res[0]["result"] != "failure_request_not_accepted" {
+		t.Fatalf("a DV at /spoc: %v", res[0])
+	}
+
+	// A DV suspended at home cannot get a foreign certificate.
+	ut.run(t, "holder", "suspend", "--country", "UT", "--mnemonic", "DVN", "--reason", "test")
+	req3, _ := newRequest(t, "brainpoolP256r1", "UTDVN00004", "ZZCVCA00001", "UTDVN00001", domKey)
+	res = ut.zeep(t, "/cvca", dv, foreignCall("f-3", "ZZCVCA00001", "", req3))
+	if res[0]["returnCode"] != "failure_request_not_accepted" {
+		t.Fatalf("suspended DV: %v", res[0])
+	}
+	// An unknown foreign country.
+	ut.run(t, "holder", "reinstate", "--country", "UT", "--mnemonic", "DVN", "--reason", "test")
+	req4, _ := newRequest(t, "brainpoolP256r1", "UTDVN00004", "QQCVCA00001", "UTDVN00001", domKey)
+	res = ut.zeep(t, "/cvca", dv, foreignCall("f-4", "QQCVCA00001", "", req4))
+	if res[0]["returnCode"] != "failure_foreignCAR_unknown" {
+		t.Fatalf("unknown country: %v", res[0])
+	}
+}
+
+func decodeCert(t *testing.T, b64cert string) *cvc.Certificate {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(b64cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cvc.ParseCertificate(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func openStore(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func certByCHR(t *testing.T, st *store.Store, chr string) *cvc.Certificate {
+	t.Helper()
+	rows, err := st.CertificatesByCHR(context.Background(), chr)
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("certificate %s: %v", chr, err)
+	}
+	c, err := cvc.ParseCertificate(rows[0].Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

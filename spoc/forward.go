@@ -1,0 +1,274 @@
+package spoc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/cvc"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// Forwarder is the national side of the SPOC: RequestForeignCertificate from the country's
+// own DVs, checked against the national rules and forwarded to the foreign SPOC.
+type Forwarder struct {
+	Country  string // our country
+	Config   Config
+	Clients  map[string]*http.Client // per partner country (Config.Clients)
+	Store    *store.Store
+	Registry *server.StoreRegistry
+	// Domestic returns the issuer chain of our CVCA (for the DV certificate's domain
+	// parameters and chain); nil when not known.
+	Domestic func() []*cvc.Certificate
+	Logger   *slog.Logger
+}
+
+func (f *Forwarder) logger() *slog.Logger {
+	if f.Logger != nil {
+		return f.Logger
+	}
+	return slog.Default()
+}
+
+// Outgoing is the peer name of requests forwarded to a country's SPOC.
+func Outgoing(country string) string { return "spoc:" + country }
+
+// Forward handles RequestForeignCertificate from national DV h. The national rules: h is a
+// registered, active domestic DV; the request is its own (CHR), its inner signature is
+// valid, and its outer signature is by h's current domestic certificate, which is valid; the
+// foreign country is in the routing table. The request is recorded before it leaves, and
+// the foreign answer relayed: ok_cert_available with the certificates when the foreign SPOC
+// answers at once, ok_request_forwarded when it will answer later (SendCertificates, passed
+// on to h's responseURL).
+func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Message) server.Answer {
+	log := f.logger().With("op", m.Operation, "messageID", m.MessageID, "holder", h.Country+h.Mnemonic, "foreignCAR", m.ForeignCAR)
+	code := f.check(ctx, log, h, m)
+	if code != "" {
+		return server.Answer{ReturnCode: code}
+	}
+	country := m.ForeignCAR[:2]
+	hid := h.ID
+	in := &store.Message{Originator: server.Originator(h.ID), MessageID: m.MessageID, Operation: m.Operation, Request: m.CertReq,
+		HolderID: &hid, Protocol: m.Namespace, ResponseURL: m.ResponseURL, State: store.MessageProcessing}
+	if !m.CallbackPossible {
+		in.ResponseURL = ""
+	}
+	if err := f.Store.AcceptMessage(ctx, in, nil); err != nil {
+		if errors.Is(err, store.ErrDuplicateMessage) {
+			return f.previous(ctx, log, h, m)
+		}
+		log.Error("record request", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	out := &store.Message{Originator: "self", MessageID: newMessageID(), Operation: "RequestCertificate", Request: m.CertReq,
+		HolderID: &hid, Protocol: server.SPOCProtocols[0].Namespace, Direction: store.Outgoing, Peer: Outgoing(country),
+		ParentID: &in.ID, State: store.MessageProcessing}
+	if err := f.Store.AcceptMessage(ctx, out, nil); err != nil {
+		log.Error("record forwarded request", "err", err)
+		return f.answer(ctx, log, in.ID, authority.FailureInternalError)
+	}
+	a, err := f.call(ctx, country, server.Message{Operation: "RequestCertificate", CallerID: f.Country, MessageID: out.MessageID, CertReq: m.CertReq})
+	if err != nil {
+		log.Warn("foreign SPOC unreachable", "country", country, "err", err)
+		_ = f.Store.UpdateMessage(ctx, out.ID, store.MessageFailed, string(authority.FailureNotForwarded), nil)
+		return f.answer(ctx, log, in.ID, authority.FailureNotForwarded)
+	}
+	log = log.With("forwardedAs", out.MessageID, "foreignAnswer", a.ReturnCode)
+	switch a.ReturnCode {
+	case authority.OKReceptionAck:
+		if err := f.Store.UpdateMessage(ctx, out.ID, store.MessageProcessing, string(a.ReturnCode), nil); err != nil {
+			log.Error("record acknowledgement", "err", err)
+		}
+		if err := f.Store.UpdateMessage(ctx, in.ID, store.MessageProcessing, string(authority.OKRequestForwarded), nil); err != nil {
+			log.Error("record forwarding", "err", err)
+		}
+		log.Info("request forwarded; the foreign SPOC answers later")
+		return server.Answer{ReturnCode: authority.OKRequestForwarded}
+	case authority.OKCertAvailable:
+		rows, result, err := f.certificateRows(ctx, h.ID, a.Certificates)
+		if err != nil {
+			log.Warn("foreign certificates unusable", "err", err)
+			_ = f.Store.RelayAnswer(ctx, out.ID, string(authority.FailureSyntax), in.ID, string(authority.FailureRequestNotAcceptedForeign), nil, nil, nil)
+			return server.Answer{ReturnCode: authority.FailureRequestNotAcceptedForeign}
+		}
+		if err := f.Store.RelayAnswer(ctx, out.ID, string(a.ReturnCode), in.ID, string(a.ReturnCode), result, rows, nil); err != nil {
+			log.Error("store foreign certificates", "err", err)
+			return server.Answer{ReturnCode: authority.FailureInternalError}
+		}
+		log.Info("foreign certificate relayed", "certificates", len(rows))
+		return server.Answer{ReturnCode: authority.OKCertAvailable, Certificates: a.Certificates}
+	}
+	relayed := ForeignRefusal(a.ReturnCode)
+	if err := f.Store.RelayAnswer(ctx, out.ID, string(a.ReturnCode), in.ID, string(relayed), nil, nil, nil); err != nil {
+		log.Error("record foreign refusal", "err", err)
+	}
+	log.Info("foreign SPOC refused the request")
+	return server.Answer{ReturnCode: relayed}
+}
+
+// ForeignRefusal is the national code for a foreign SPOC's failure: the cryptographic and
+// syntax failures are passed on as they are, the rest is failure_request_not_accepted_foreign.
+func ForeignRefusal(code authority.ReturnCode) authority.ReturnCode {
+	switch code {
+	case authority.FailureInnerSignature, authority.FailureOuterSignature, authority.FailureSyntax:
+		return code
+	}
+	return authority.FailureRequestNotAcceptedForeign
+}
+
+// check applies the national rules; a non-empty code refuses the request.
+func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *server.Holder, m server.Message) authority.ReturnCode {
+	if h.Role != cvc.RoleDVDomestic || h.Status != authority.StatusActive {
+		log.Info("foreign request refused: not an active domestic DV", "role", h.Role, "status", h.Status)
+		return authority.FailureRequestNotAccepted
+	}
+	if len(m.ForeignCAR) < 7 {
+		return authority.FailureSyntax
+	}
+	if _, ok := f.Config.Partner(m.ForeignCAR[:2]); !ok || f.Clients[m.ForeignCAR[:2]] == nil {
+		log.Info("foreign request refused: no SPOC for that country")
+		return authority.FailureForeignCARUnknown
+	}
+	req, err := cvc.ParseRequest(m.CertReq)
+	if err != nil {
+		return authority.FailureSyntax
+	}
+	if !strings.HasPrefix(req.CHR, h.Country+h.Mnemonic) || len(req.CHR) != len(h.Country+h.Mnemonic)+5 {
+		log.Info("foreign request refused: CHR of another holder", "chr", req.CHR)
+		return authority.FailureRequestNotAccepted
+	}
+	if req.CAR != "" && req.CAR != m.ForeignCAR {
+		log.Info("foreign request refused: CAR differs from foreignCAR", "car", req.CAR)
+		return authority.FailureRequestNotAccepted
+	}
+	// The inner signature: with the foreign CVCA's domain parameters when we know its
+	// certificates, else with the parameters the request carries.
+	foreign, err := f.Store.CVCAChain(ctx, m.ForeignCAR[:2])
+	if err != nil {
+		log.Error("foreign CVCA chain", "err", err)
+		return authority.FailureInternalError
+	}
+	var chain []*cvc.Certificate
+	for _, row := range foreign {
+		if c, err := cvc.ParseCertificate(row.Raw); err == nil {
+			chain = append(chain, c)
+		}
+	}
+	if err := req.VerifyInner(cvc.Domain(chain)); err != nil {
+		log.Info("foreign request refused", "err", err)
+		return authority.CodeFor(err)
+	}
+	if !req.Authenticated() {
+		log.Info("foreign request refused: not authenticated by the DV's domestic certificate")
+		return authority.FailureOuterSignature
+	}
+	current, err := f.Registry.CurrentCertificate(ctx, h.ID)
+	if errors.Is(err, server.ErrUnknown) {
+		return authority.FailureOuterSignature
+	}
+	if err != nil {
+		log.Error("current certificate", "err", err)
+		return authority.FailureInternalError
+	}
+	if req.OuterCAR != current.CHR {
+		log.Info("foreign request refused: outer CAR is not the DV's current domestic certificate", "outerCAR", req.OuterCAR)
+		return authority.FailureOuterSignature
+	}
+	var domestic []*cvc.Certificate
+	if f.Domestic != nil {
+		domestic = f.Domestic()
+	}
+	if err := req.VerifyOuterWith(current, cvc.Domain(domestic)); err != nil {
+		log.Info("foreign request refused", "err", err)
+		return authority.FailureOuterSignature
+	}
+	if !current.ValidAt(time.Now()) {
+		return authority.FailureExpired
+	}
+	return ""
+}
+
+// previous answers a repeated messageID like the first time (or ok_request_forwarded while
+// the foreign answer is outstanding).
+func (f *Forwarder) previous(ctx context.Context, log *slog.Logger, h *server.Holder, m server.Message) server.Answer {
+	prev, err := f.Store.MessageByOriginator(ctx, server.Originator(h.ID), m.MessageID)
+	if err != nil {
+		log.Error("previous message", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	a := server.Answer{ReturnCode: authority.ReturnCode(prev.ReturnCode)}
+	if prev.State != store.MessageAnswered {
+		if a.ReturnCode == "" {
+			a.ReturnCode = authority.FailureRequestNotAccepted // the first is still being forwarded
+		}
+		return a
+	}
+	if len(prev.Result) > 0 {
+		tlvs, err := cvc.ParseSequence(prev.Result)
+		if err != nil {
+			return server.Answer{ReturnCode: authority.FailureInternalError}
+		}
+		for _, t := range tlvs {
+			a.Certificates = append(a.Certificates, t.Raw)
+		}
+	}
+	log.Info("duplicate messageID: answering as before", "code", a.ReturnCode)
+	return a
+}
+
+func (f *Forwarder) answer(ctx context.Context, log *slog.Logger, id int64, code authority.ReturnCode) server.Answer {
+	if err := f.Store.AnswerMessage(ctx, id, string(code), nil); err != nil {
+		log.Error("store answer", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	return server.Answer{ReturnCode: code}
+}
+
+// call sends a CSN 36 9791 request to a partner.
+func (f *Forwarder) call(ctx context.Context, country string, m server.Message) (server.Answer, error) {
+	p, _ := f.Config.Partner(country)
+	body, err := server.EncodeRequest(server.SPOCProtocols[0], m)
+	if err != nil {
+		return server.Answer{}, err
+	}
+	return server.Call(ctx, f.Clients[country], p.URL, server.SPOCProtocols[0], m.Operation, body)
+}
+
+// certificateRows parses foreign certificates for our DV h and returns their rows and the
+// concatenated result.
+func (f *Forwarder) certificateRows(ctx context.Context, holderID int64, certs [][]byte) ([]*store.Certificate, []byte, error) {
+	return CertificateRows(ctx, f.Registry, holderID, certs)
+}
+
+// CertificateRows parses certificates received for holderID and builds their store rows and
+// the concatenated result.
+func CertificateRows(ctx context.Context, reg *server.StoreRegistry, holderID int64, certs [][]byte) ([]*store.Certificate, []byte, error) {
+	var rows []*store.Certificate
+	var result []byte
+	for _, raw := range certs {
+		c, err := cvc.ParseCertificate(raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		row, err := reg.CertificateRow(ctx, holderID, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, row)
+		result = append(result, c.Raw...)
+	}
+	return rows, result, nil
+}
+
+func newMessageID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "eacgate-" + hex.EncodeToString(b)
+}

@@ -1,0 +1,250 @@
+package spoc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+
+	"eacgate/authority"
+	"eacgate/callback"
+	"eacgate/cvc"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// Service answers foreign SPOCs at /spoc (CSN 36 9791): RequestCertificate for their DVs
+// (issued by our CVCA with the foreign-DV role and policy), SendCertificates (answers to
+// requests we forwarded, and new CVCA certificate notifications), GetCACertificates and
+// GeneralMessage. A foreign SPOC is a registered holder with role spoc, identified by its TLS
+// client certificate, acting only for its own country.
+type Service struct {
+	Config   Config
+	Store    *store.Store
+	Registry *server.StoreRegistry
+	// CVCA issues foreign DV certificates (through its Mode, sync or by callback to the
+	// partner's URL); nil: this gateway has no CVCA and refuses such requests.
+	CVCA *server.IssuingService
+	// Chain is our CVCA chain for GetCACertificates.
+	Chain  func(ctx context.Context) ([][]byte, error)
+	Logger *slog.Logger
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// refusal is the code with which an operation refuses a caller (within its enumeration).
+func refusal(op string) authority.ReturnCode {
+	switch op {
+	case "SendCertificates":
+		return authority.FailureMessageIDUnknown
+	case "GeneralMessage":
+		return authority.FailureInternalError
+	}
+	return authority.FailureRequestNotAccepted
+}
+
+// Handle implements server.Service.
+func (s *Service) Handle(ctx context.Context, c server.Caller, m server.Message) server.Answer {
+	log := s.logger().With("op", m.Operation, "messageID", m.MessageID, "callerID", m.CallerID, "remote", c.RemoteAddr)
+	sp, err := s.partner(ctx, c)
+	if err != nil {
+		if !errors.Is(err, server.ErrUnknown) {
+			log.Error("identify SPOC", "err", err)
+			return server.Answer{ReturnCode: authority.FailureInternalError}
+		}
+		log.Info("SPOC request refused", "reason", err)
+		return server.Answer{ReturnCode: refusal(m.Operation)}
+	}
+	log = log.With("spoc", sp.Country)
+	if m.CallerID != sp.Country {
+		log.Info("callerID is not the country of the calling SPOC")
+		return server.Answer{ReturnCode: refusal(m.Operation)}
+	}
+	switch m.Operation {
+	case "RequestCertificate":
+		return s.requestCertificate(ctx, log, sp, m)
+	case "SendCertificates":
+		return s.sendCertificates(ctx, log, sp, m)
+	case "GetCACertificates":
+		if s.Chain == nil {
+			return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		}
+		certs, err := s.Chain(ctx)
+		if err != nil {
+			log.Error("CA chain", "err", err)
+			return server.Answer{ReturnCode: authority.FailureInternalError}
+		}
+		return server.Answer{ReturnCode: authority.OKCertAvailable, Certificates: certs}
+	case "GeneralMessage":
+		return s.generalMessage(ctx, log, sp, m)
+	}
+	return server.Answer{ReturnCode: refusal(m.Operation)}
+}
+
+// partner identifies the calling SPOC: an active holder with role spoc registered with this
+// TLS client certificate, which carries the CSN 36 9791 client usage when that is required.
+func (s *Service) partner(ctx context.Context, c server.Caller) (*store.Holder, error) {
+	if c.Fingerprint == "" {
+		return nil, errors.Join(server.ErrUnknown, errors.New("no TLS client certificate"))
+	}
+	h, err := s.Store.HolderByFingerprint(ctx, c.Fingerprint)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errors.Join(server.ErrUnknown, errors.New("unregistered TLS client certificate"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if h.Role != store.RoleSPOC || h.Status != store.HolderActive {
+		return nil, errors.Join(server.ErrUnknown, errors.New("not an active SPOC: "+string(h.Role)+" "+string(h.Status)))
+	}
+	if s.Config.requireEKU() && (c.Certificate == nil || !HasEKU(c.Certificate, OIDTLSClient)) {
+		return nil, errors.Join(server.ErrUnknown, errors.New("TLS client certificate lacks the CSN 36 9791 client usage"))
+	}
+	if _, ok := s.Config.Partner(h.Country); !ok {
+		return nil, errors.Join(server.ErrUnknown, errors.New("no routing entry for "+h.Country))
+	}
+	return h, nil
+}
+
+// requestCertificate issues (or queues) a certificate for a DV of the calling SPOC's
+// country.
+func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *store.Holder, m server.Message) server.Answer {
+	if s.CVCA == nil {
+		log.Info("no CVCA here")
+		return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+	}
+	req, err := cvc.ParseRequest(m.CertReq)
+	if err != nil || len(req.CHR) < 8 {
+		return server.Answer{ReturnCode: authority.FailureSyntax}
+	}
+	country, mnemonic := req.CHR[:2], req.CHR[2:len(req.CHR)-5]
+	if country != sp.Country {
+		log.Info("a SPOC may only act for DVs of its own country", "chr", req.CHR)
+		return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+	}
+	dv, err := s.Store.HolderByName(ctx, country, mnemonic)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && s.Config.ForeignDVs != "registered":
+		dv = &store.Holder{Country: country, Mnemonic: mnemonic, Role: store.RoleDVForeign, Status: store.HolderActive}
+		if err := s.Store.CreateHolder(ctx, dv); err != nil {
+			if dv, err = s.Store.HolderByName(ctx, country, mnemonic); err != nil { // created concurrently?
+				log.Error("register foreign DV", "err", err)
+				return server.Answer{ReturnCode: authority.FailureInternalError}
+			}
+		} else {
+			log.Info("foreign DV registered on its first request", "dv", country+mnemonic)
+			_, _ = s.Store.AppendAudit(ctx, store.AuditEvent{Actor: "spoc:" + sp.Country, Action: "holder.auto_register",
+				Target: country + mnemonic, Source: "spoc", Outcome: "ok"})
+		}
+	case errors.Is(err, store.ErrNotFound):
+		log.Info("foreign DV not registered", "dv", country+mnemonic)
+		return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+	case err != nil:
+		log.Error("look up foreign DV", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	if dv.Role != store.RoleDVForeign {
+		log.Info("holder is not a foreign DV", "dv", country+mnemonic, "role", dv.Role)
+		return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+	}
+	h := &server.Holder{ID: dv.ID, Country: dv.Country, Mnemonic: dv.Mnemonic, Role: cvc.RoleDVForeign,
+		Status: authority.HolderStatus(dv.Status), Vouched: true}
+	// Answers that come later go to the partner's configured URL (the protocol has no
+	// responseURL); messageIDs are unique per calling SPOC.
+	p, _ := s.Config.Partner(sp.Country)
+	m.CallbackPossible, m.ResponseURL = true, p.URL
+	a := s.CVCA.RequestCertificate(ctx, h, m)
+	return server.Answer{ReturnCode: csnCode(a.ReturnCode), Certificates: a.Certificates}
+}
+
+// csnCode maps a TR-03129 answer to RequestCertificate's result enumeration of CSN 36 9791.
+func csnCode(c authority.ReturnCode) authority.ReturnCode {
+	switch c {
+	case authority.OKCertAvailable, authority.FailureInnerSignature, authority.FailureOuterSignature,
+		authority.FailureSyntax, authority.FailureRequestNotAccepted, authority.FailureInternalError:
+		return c
+	case authority.OKSyntax, authority.OKReceptionAck:
+		return authority.OKReceptionAck
+	}
+	return authority.FailureRequestNotAccepted
+}
+
+// sendCertificates takes a foreign SPOC's answer to a request we forwarded, relays it to the
+// national DV (stored, and delivered to its responseURL when it gave one), or a notification
+// of new CVCA certificates of the partner's country.
+func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *store.Holder, m server.Message) server.Answer {
+	if m.MessageID == "" || m.StatusInfo == string(authority.NewCertificateAvailableNotification) {
+		return s.notification(ctx, log, sp, m)
+	}
+	out, err := s.Store.OutgoingByMessageID(ctx, m.MessageID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && out.Peer != Outgoing(sp.Country)) {
+		log.Info("SendCertificates for a messageID we did not send to this SPOC")
+		return server.Answer{ReturnCode: authority.FailureMessageIDUnknown}
+	}
+	if err != nil {
+		log.Error("outgoing message", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	if out.State == store.MessageAnswered || out.ParentID == nil || out.HolderID == nil {
+		log.Info("repeated SendCertificates: acknowledged again")
+		return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+	}
+	parent, err := s.Store.MessageByID(ctx, *out.ParentID)
+	if err != nil {
+		log.Error("relayed message", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	code := authority.ReturnCode(m.StatusInfo)
+	var rows []*store.Certificate
+	var result []byte
+	if code == authority.OKCertAvailable {
+		if rows, result, err = CertificateRows(ctx, s.Registry, *out.HolderID, m.Certificates); err != nil {
+			log.Info("unusable certificates", "err", err)
+			return server.Answer{ReturnCode: authority.FailureSyntax}
+		}
+	} else {
+		code = ForeignRefusal(code)
+	}
+	var deliver *store.OutboxItem
+	if parent.ResponseURL != "" {
+		deliver = &store.OutboxItem{Kind: store.OutboxProcess, TargetURL: parent.ResponseURL}
+	}
+	err = s.Store.RelayAnswer(ctx, out.ID, m.StatusInfo, parent.ID, string(code), result, rows, deliver)
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		log.Error("relay answer", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	log.Info("foreign answer received and relayed", "status", m.StatusInfo, "certificates", len(rows), "toDV", parent.ResponseURL)
+	return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+}
+
+// notification records announced CVCA certificates of the partner's country; link
+// certificates that verify against the stored chain are added to it.
+func (s *Service) notification(ctx context.Context, log *slog.Logger, sp *store.Holder, m server.Message) server.Answer {
+	r := &callback.Receiver{Store: s.Store, Registry: s.Registry, Logger: s.Logger}
+	h := &server.Holder{ID: sp.ID, Country: sp.Country, Mnemonic: sp.Mnemonic, Role: cvc.RoleCVCA, Status: authority.StatusActive}
+	m.MessageID = ""
+	a := r.Handle(ctx, h, m)
+	log.Info("certificate notification", "certificates", len(m.Certificates), "code", a.ReturnCode)
+	return a
+}
+
+// generalMessage stores a GeneralMessage for the operators (eacgate spoc messages).
+func (s *Service) generalMessage(ctx context.Context, log *slog.Logger, sp *store.Holder, m server.Message) server.Answer {
+	body, _ := json.Marshal(map[string]string{"subject": m.Subject, "body": m.Body})
+	hid := sp.ID
+	msg := &store.Message{Originator: server.Originator(sp.ID), MessageID: m.MessageID, Operation: "GeneralMessage", Request: body,
+		HolderID: &hid, Protocol: m.Namespace, State: store.MessageAnswered, ReturnCode: "ok"}
+	err := s.Store.AcceptMessage(ctx, msg, nil)
+	if err != nil && !errors.Is(err, store.ErrDuplicateMessage) {
+		log.Error("store general message", "err", err)
+		return server.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	log.Info("general message received", "subject", m.Subject)
+	return server.Answer{ReturnCode: "ok"}
+}
