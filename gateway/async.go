@@ -52,7 +52,7 @@ func (g *Gateway) issuerFor(ns string) *authority.Issuer {
 	}
 	for _, p := range server.DVProtocols {
 		if p.Namespace == ns {
-			return g.DV
+			return g.CurrentDV()
 		}
 	}
 	return nil

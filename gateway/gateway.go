@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -67,6 +68,8 @@ type Options struct {
 	Processing map[string]string `yaml:"processing"`
 	// Callback tunes the outbox workers and the deliveries to responseURLs.
 	Callback CallbackOptions `yaml:"callback"`
+	// DVClient: automatic renewal of the DV's own certificate.
+	DVClient DVClientOptions `yaml:"dv_client"`
 	// SPOC enables the SPOC role: the routing table of foreign SPOCs.
 	SPOC spoc.Config `yaml:"spoc"`
 	// Identity is the gateway's TLS certificate, presented as client certificate to
@@ -153,6 +156,8 @@ type Gateway struct {
 	Options  Options
 	logger   *slog.Logger
 	closeFns []func() error
+	// dvCurrent is the DV issuer after automatic renewals (see CurrentDV).
+	dvCurrent atomic.Pointer[authority.Issuer]
 }
 
 // Open opens the gateway: store, keystore, and the issuers found in the store. With
@@ -329,11 +334,26 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: DV certificate %s: %w", dvCert.CHR, err)
 	}
-	key, err := g.Keys.Signer(ctx, o.DVKey)
+	key, err := g.dvSigner(ctx, dvCert.CHR)
 	if err != nil {
 		return err
 	}
-	g.DV = &authority.Issuer{Path: path, Signer: key, Policy: o.policy()}
+	// Terminal requests may still name an earlier DV certificate as CAR.
+	var own []string
+	rows, err := g.Store.ListCertificatesOfHolder(ctx, holder.ID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if r.Role == store.RoleDVDomestic && r.CHR != dvCert.CHR {
+			own = append(own, r.CHR)
+		}
+	}
+	iss := &authority.Issuer{Path: path, Signer: key, Policy: o.policy(), OwnCHRs: own}
+	if g.DV == nil {
+		g.DV = iss
+	}
+	g.dvCurrent.Store(iss)
 	return nil
 }
 
@@ -466,7 +486,8 @@ func (g *Gateway) routes() (http.Handler, error) {
 	}
 	if g.DV != nil {
 		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger, Name: "dv", Metrics: metrics,
-			Service: &server.IssuingService{Issuer: g.DV, Registry: reg, Chain: g.chain(g.DV), Logger: g.logger,
+			Service: &server.IssuingService{IssuerFunc: g.CurrentDV, Registry: reg, Logger: g.logger,
+				Chain:              func(ctx context.Context) ([][]byte, error) { return g.chain(g.CurrentDV())(ctx) },
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
 	}
 	mux.Handle("/metrics", metrics)

@@ -94,7 +94,7 @@ func (s *IssuingService) requestAsync(ctx context.Context, log *slog.Logger, h *
 		log.Error("current certificate", "err", err)
 		return Answer{ReturnCode: authority.FailureInternalError}
 	}
-	if _, err := s.Issuer.Check(m.CertReq, app); err != nil {
+	if _, err := s.issuer().Check(m.CertReq, app); err != nil {
 		code := authority.CodeFor(err)
 		logRefusal(log, code, err)
 		return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: code})

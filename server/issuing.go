@@ -49,8 +49,11 @@ type Registry interface {
 // IssuingService answers RequestCertificate and GetCACertificates for one issuer: the CVCA
 // endpoint (issuing DV certificates) or the DV endpoint (issuing terminal certificates).
 type IssuingService struct {
-	Issuer   *authority.Issuer
-	Registry Registry
+	Issuer *authority.Issuer
+	// IssuerFunc, when set, returns the current issuer instead of Issuer (a DV that renews
+	// its own certificate swaps it while serving).
+	IssuerFunc func() *authority.Issuer
+	Registry   Registry
 	// Chain returns the certificates GetCACertificates answers with: the CVCA certificates
 	// and link certificates (and for the DV endpoint the DV's own certificates), oldest first.
 	Chain func(ctx context.Context) ([][]byte, error)
@@ -68,6 +71,13 @@ type IssuingService struct {
 	// Foreign answers RequestForeignCertificate (the SPOC's national side); nil: refused.
 	Foreign func(ctx context.Context, h *Holder, m Message) Answer
 	Logger  *slog.Logger
+}
+
+func (s *IssuingService) issuer() *authority.Issuer {
+	if s.IssuerFunc != nil {
+		return s.IssuerFunc()
+	}
+	return s.Issuer
 }
 
 func (s *IssuingService) logger() *slog.Logger {
@@ -175,7 +185,7 @@ func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logge
 		log.Error("current certificate", "err", err)
 		return s.finish(ctx, log, token, h, Answer{ReturnCode: authority.FailureInternalError}, nil)
 	}
-	cert, err := s.Issuer.Issue(m.CertReq, app)
+	cert, err := s.issuer().Issue(m.CertReq, app)
 	code := authority.CodeFor(err)
 	if err != nil {
 		logRefusal(log, code, err)

@@ -235,6 +235,11 @@ func (s *Store) LatestCertificateOfRole(ctx context.Context, holderID int64, rol
 	return &c, nil
 }
 
+// ListCertificatesOfHolder returns a holder's certificates, oldest first.
+func (s *Store) ListCertificatesOfHolder(ctx context.Context, holderID int64) ([]Certificate, error) {
+	return s.listCerts(ctx, "certificates of holder", "holder_id = ?", holderID)
+}
+
 // CertificatesByCHR returns the certificates with the given holder reference, oldest first.
 func (s *Store) CertificatesByCHR(ctx context.Context, chr string) ([]Certificate, error) {
 	return s.listCerts(ctx, "certificates by chr", "chr = ?", chr)

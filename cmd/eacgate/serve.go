@@ -85,15 +85,18 @@ func runServe(ctx context.Context, c cli) int {
 	workDone := make(chan struct{})
 	go func() {
 		defer close(workDone)
+		dvDone := make(chan struct{})
+		go func() { defer close(dvDone); g.RunDVClient(workCtx) }()
 		worker.Run(workCtx)
+		<-dvDone
 	}()
 	base := scheme + "://" + ln.Addr().String()
 	fmt.Fprintf(c.stdout, "eacgate is serving (data in %s)\n", *data)
 	if g.CVCA != nil {
 		fmt.Fprintf(c.stdout, "  CVCA endpoint (for DVs):       %s/cvca   WSDL: %s/cvca?wsdl   (%s)\n", base, base, g.CVCA.Certificate().CHR)
 	}
-	if g.DV != nil {
-		fmt.Fprintf(c.stdout, "  DV endpoint (for terminals):   %s/dv     WSDL: %s/dv?wsdl   (%s)\n", base, base, g.DV.Certificate().CHR)
+	if dv := g.CurrentDV(); dv != nil {
+		fmt.Fprintf(c.stdout, "  DV endpoint (for terminals):   %s/dv     WSDL: %s/dv?wsdl   (%s)\n", base, base, dv.Certificate().CHR)
 	}
 	if g.Options.SPOC.Enabled() {
 		fmt.Fprintf(c.stdout, "  SPOC endpoint (CSN 36 9791):   %s/spoc   WSDL: %s/spoc?wsdl   (partners:", base, base)

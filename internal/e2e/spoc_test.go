@@ -240,3 +240,84 @@ func certByCHR(t *testing.T, st *store.Store, chr string) *cvc.Certificate {
 	}
 	return c
 }
+
+// With validities shorter than renew_before, the DV renews its own certificate without an
+// operator (new key, request authenticated with the old one, issued by the local CVCA), and
+// terminals keep getting certificates across the renewal: their requests may name the
+// previous DV certificate or the new one.
+func TestDVRenewsItself(t *testing.T) {
+	zeepPython(t)
+	g := &gateway{bin: eacgateBinary(t), data: t.TempDir()}
+	cfg := filepath.Join(t.TempDir(), "eacgate.yaml")
+	os.WriteFile(cfg, []byte(`
+country: UT
+dv_mnemonic: DVR
+validity_days: {dv_domestic: 2, terminal: 1}
+dv_client:
+  renew_before: 96h
+  check_interval: 200ms
+  min_interval: 2s
+`), 0o600)
+	g.extra = []string{"--config", cfg}
+	g.run(t, "init", "cvca", "--chr", "UTCVCA00001")
+	g.run(t, "init", "dv", "--chr", "UTDVR00001")
+	g.start(t, g.extra...)
+	term := g.register(t, "UT", "ISREN", "terminal")
+
+	chainNow := func() []*cvc.Certificate {
+		t.Helper()
+		res := g.zeep(t, "/dv", term, caCall())
+		var chain []*cvc.Certificate
+		for _, raw := range certificates(t, res[0]) {
+			c, err := cvc.ParseCertificate(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain = append(chain, c)
+		}
+		return chain
+	}
+	// The first renewal happens soon after start (the initial certificate is already due).
+	waitForDV := func(notCHR string) []*cvc.Certificate {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			chain := chainNow()
+			if dv := chain[len(chain)-1]; dv.CHR != notCHR {
+				return chain
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the DV did not renew %s", notCHR)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	chain := waitForDV("UTDVR00001")
+	dv2 := chain[len(chain)-1]
+	if dv2.CAR != "UTCVCA00001" {
+		t.Fatalf("renewed DV certificate %s by %s", dv2.CHR, dv2.CAR)
+	}
+	// A terminal's initial request naming the previous DV certificate, then a renewal naming
+	// the current one after the DV renewed again.
+	req1, key1 := newRequest(t, "brainpoolP256r1", "UTISREN00001", "UTDVR00001", "", nil)
+	res := g.zeep(t, "/dv", term, requestCall("r-1", req1))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("terminal, previous DV as CAR: %v", res[0])
+	}
+	first, _ := cvc.ParseCertificate(certificates(t, res[0])[0])
+	chain = waitForDV(dv2.CHR)
+	dv3 := chain[len(chain)-1]
+	req2, _ := newRequest(t, "brainpoolP256r1", "UTISREN00002", dv3.CHR, first.CHR, key1)
+	res = g.zeep(t, "/dv", term, requestCall("r-2", req2))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("terminal renewal across the DV renewal: %v", res[0])
+	}
+	second, _ := cvc.ParseCertificate(certificates(t, res[0])[0])
+	if second.CAR == "UTDVR00001" {
+		t.Fatalf("terminal certificate still issued by the first DV certificate")
+	}
+	// The terminal certificate verifies (openpace) under the DV certificate that issued it
+	// (the DV may have renewed once more meanwhile: take the issuer from the store).
+	issuer := certByCHR(t, openStore(t, filepath.Join(g.data, "eacgate.db")), second.CAR)
+	cvcPrintVerifies(t, []*cvc.Certificate{chain[0], issuer}, second)
+}

@@ -1,0 +1,195 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/cvc"
+	"eacgate/hsm"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// DVClientOptions configure the DV as a client of its CVCA: automatic renewal of its own
+// certificate.
+type DVClientOptions struct {
+	// RenewBefore: the DV requests a new certificate when its current one expires within
+	// this (default 720h, 30 days).
+	RenewBefore time.Duration `yaml:"renew_before"`
+	// CheckInterval is how often the certificate is looked at (default 1h).
+	CheckInterval time.Duration `yaml:"check_interval"`
+	// MinInterval: at most one renewal per this (default 24h), so that a validity shorter
+	// than RenewBefore does not make the DV renew on every check.
+	MinInterval time.Duration `yaml:"min_interval"`
+	// Disabled turns automatic renewal off.
+	Disabled bool `yaml:"disabled"`
+}
+
+func (o DVClientOptions) withDefaults() DVClientOptions {
+	if o.RenewBefore <= 0 {
+		o.RenewBefore = 30 * 24 * time.Hour
+	}
+	if o.CheckInterval <= 0 {
+		o.CheckInterval = time.Hour
+	}
+	if o.MinInterval <= 0 {
+		o.MinInterval = 24 * time.Hour
+	}
+	return o
+}
+
+// CurrentDV returns the DV issuer in use (the newest certificate after automatic renewals),
+// nil when the gateway has no DV.
+func (g *Gateway) CurrentDV() *authority.Issuer {
+	if cur := g.dvCurrent.Load(); cur != nil {
+		return cur
+	}
+	return g.DV
+}
+
+// dvKeyLabel is the keystore label of the key of DV certificate chr: the configured label
+// for the first one (eacgate init dv), label-CHR for the ones automatic renewal made.
+func (g *Gateway) dvKeyLabel(chr string) string { return g.Options.DVKey + "-" + chr }
+
+// dvSigner finds the key of DV certificate chr.
+func (g *Gateway) dvSigner(ctx context.Context, chr string) (hsm.Signer, error) {
+	key, err := g.Keys.Signer(ctx, g.dvKeyLabel(chr))
+	if errors.Is(err, hsm.ErrKeyNotFound) {
+		return g.Keys.Signer(ctx, g.Options.DVKey)
+	}
+	return key, err
+}
+
+// RunDVClient renews the DV's certificate automatically until ctx ends: every
+// CheckInterval it picks up a renewal another instance made, and renews when the
+// certificate expires within RenewBefore.
+func (g *Gateway) RunDVClient(ctx context.Context) {
+	o := g.Options.DVClient.withDefaults()
+	if o.Disabled || g.CurrentDV() == nil {
+		return
+	}
+	log := g.logger.With("component", "dv-client")
+	t := time.NewTicker(o.CheckInterval)
+	defer t.Stop()
+	for {
+		if err := g.refreshDV(ctx); err != nil {
+			log.Error("reload DV certificate", "err", err)
+		}
+		renewed, err := g.RenewDV(ctx, o, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("DV renewal failed; will retry", "err", err)
+		case renewed != nil:
+			log.Info("DV certificate renewed", "chr", renewed.CHR, "expires", renewed.ExpirationDate.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// refreshDV switches to the DV's newest certificate in the store when it is not the one in
+// use (another instance renewed it).
+func (g *Gateway) refreshDV(ctx context.Context) error {
+	cur := g.CurrentDV()
+	holder, err := g.Store.HolderByName(ctx, g.Options.Country, g.Options.DVMnemonic)
+	if err != nil {
+		return err
+	}
+	row, err := g.Store.LatestCertificateOfRole(ctx, holder.ID, store.RoleDVDomestic)
+	if err != nil {
+		return err
+	}
+	if row.CHR == cur.Certificate().CHR {
+		return nil
+	}
+	return g.loadDV(ctx)
+}
+
+// RenewDV renews the DV certificate if it is due at now: a new key, a request authenticated
+// with the current key, issued by the local CVCA, stored, and put in use at once. Terminal
+// requests that name the previous certificate as CAR are still accepted (OwnCHRs).
+func (g *Gateway) RenewDV(ctx context.Context, o DVClientOptions, now time.Time) (*cvc.Certificate, error) {
+	o = o.withDefaults()
+	cur := g.CurrentDV()
+	if cur == nil {
+		return nil, nil
+	}
+	curCert := cur.Certificate()
+	expires := curCert.ExpirationDate.Time().Add(24 * time.Hour) // valid through the expiration day
+	if expires.Sub(now) > o.RenewBefore {
+		return nil, nil
+	}
+	holder, err := g.Store.HolderByName(ctx, g.Options.Country, g.Options.DVMnemonic)
+	if err != nil {
+		return nil, err
+	}
+	row, err := g.Store.LatestCertificateOfRole(ctx, holder.ID, store.RoleDVDomestic)
+	if err != nil {
+		return nil, err
+	}
+	if row.CHR != curCert.CHR || now.Sub(row.CreatedAt) < o.MinInterval {
+		return nil, nil // renewed elsewhere, or recently enough
+	}
+	if g.CVCA == nil {
+		return nil, fmt.Errorf("gateway: DV %s is due for renewal but its CVCA is not in this gateway: renew it with the CVCA's operator", curCert.CHR)
+	}
+	chr, err := nextCHR(curCert.CHR)
+	if err != nil {
+		return nil, err
+	}
+	spec := hsm.KeySpec{Algorithm: curCert.PublicKey.Algorithm}
+	if d := g.CVCA.Domain(); d != nil {
+		spec.Curve = d.Name()
+	}
+	key, err := g.Keys.Generate(ctx, g.dvKeyLabel(chr), spec)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := cvc.NewPublicKey(key.Algorithm(), key.Public(), false)
+	if err != nil {
+		return nil, err
+	}
+	req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: g.CVCA.Certificate().CHR, CHR: chr}, pub, key)
+	if err != nil {
+		return nil, err
+	}
+	if req, err = req.Authenticate(curCert.CHR, cur.Signer, curCert.PublicKey.Algorithm); err != nil {
+		return nil, err
+	}
+	cert, err := g.CVCA.Issue(req.Raw, authority.Applicant{Country: holder.Country, Mnemonic: holder.Mnemonic,
+		Role: cvc.RoleDVDomestic, Status: authority.HolderStatus(holder.Status), Current: curCert})
+	if err != nil {
+		return nil, err
+	}
+	reg := &server.StoreRegistry{Store: g.Store}
+	if err := reg.RecordCertificate(ctx, holder.ID, cert); err != nil {
+		return nil, err
+	}
+	if _, err := g.Store.AppendAudit(ctx, store.AuditEvent{Actor: "dv-client", Action: "dv.renew", Target: cert.CHR,
+		Source: "local", Outcome: "ok", Details: fmt.Sprintf(`{"previous":%q}`, curCert.CHR)}); err != nil {
+		g.logger.Error("audit", "err", err)
+	}
+	path := append(append([]*cvc.Certificate{}, g.CVCA.Path...), cert)
+	g.dvCurrent.Store(&authority.Issuer{Path: path, Signer: key, Policy: cur.Policy,
+		OwnCHRs: append(append([]string{}, cur.OwnCHRs...), curCert.CHR)})
+	return cert, nil
+}
+
+// nextCHR increments a CHR's numeric sequence number (the last five characters).
+func nextCHR(chr string) (string, error) {
+	if len(chr) < 6 {
+		return "", fmt.Errorf("gateway: CHR %q too short", chr)
+	}
+	seq, err := strconv.Atoi(chr[len(chr)-5:])
+	if err != nil || seq >= 99999 {
+		return "", fmt.Errorf("gateway: CHR %s: sequence number is not a number below 99999", chr)
+	}
+	return fmt.Sprintf("%s%05d", chr[:len(chr)-5], seq+1), nil
+}
