@@ -178,3 +178,14 @@ func (s *Store) RelayAnswer(ctx context.Context, outID int64, outCode string, pa
 	}
 	return wrap("relay answer", err)
 }
+
+// MessagesByOperation returns the newest messages of one operation (limit at most 1000),
+// newest first: for instance the GeneralMessages partners sent.
+func (s *Store) MessagesByOperation(ctx context.Context, operation string, limit int) ([]Message, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	var ms []Message
+	err := s.db.WithContext(ctx).Where("operation = ?", operation).Order("id DESC").Limit(limit).Find(&ms).Error
+	return ms, wrap("messages by operation", err)
+}

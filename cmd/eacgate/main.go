@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"init":    {"create the CVCA or the DV (keys in the software keystore or PKCS#11)", runInit},
 		"outbox":  {"list callback deliveries, retry dead-lettered ones", runOutbox},
 		"request": {"list, approve and reject requests held for approval", runRequest},
+		"spoc":    {"read the general messages foreign SPOCs sent", runSPOC},
 	}
 }
 

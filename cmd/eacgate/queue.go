@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -201,4 +203,32 @@ func requestCHR(raw []byte) string {
 		return "?"
 	}
 	return r.CHR
+}
+
+// runSPOC: eacgate spoc messages — the GeneralMessages foreign SPOCs sent.
+func runSPOC(ctx context.Context, c cli) int {
+	if len(c.args) == 0 || c.args[0] != "messages" {
+		fmt.Fprintln(c.stderr, "usage: eacgate spoc messages [--limit N] (--data DIR | --config FILE)")
+		return 2
+	}
+	var limit *int
+	st, _, code := openStoreFor(ctx, c, "eacgate spoc messages", c.args[1:], func(fs *flag.FlagSet) {
+		limit = fs.Int("limit", 50, "newest N messages")
+	})
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	ms, err := st.MessagesByOperation(ctx, "GeneralMessage", *limit)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	for _, m := range ms {
+		var gm struct{ Subject, Body string }
+		_ = json.Unmarshal(m.Request, &gm)
+		fmt.Fprintf(c.stdout, "%s  from %s  messageID %s\n  subject: %s\n  %s\n\n", m.CreatedAt.UTC().Format(time.RFC3339),
+			holderName(ctx, st, m.HolderID), m.MessageID, gm.Subject, strings.ReplaceAll(gm.Body, "\n", "\n  "))
+	}
+	return 0
 }

@@ -184,6 +184,9 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if res[2]["result"] != "ok_cert_available" || res[3]["value"] != "ok" {
 		t.Fatalf("ZZ's own DV at UT: %v; general message: %v", res[2], res[3])
 	}
+	if out := ut.run(t, "spoc", "messages"); !strings.Contains(out, "maintenance") || !strings.Contains(out, "Sunday 02:00 UTC") {
+		t.Fatalf("spoc messages:\n%s", out)
+	}
 	// An unregistered client certificate is not a SPOC.
 	if res := ut.zeep(t, "/spoc", dv, call{Op: "GetCACertificates", Args: map[string]any{"callerID": "UT", "messageID": "y"}}); res[0]["result"] != "failure_request_not_accepted" {
 		t.Fatalf("a DV at /spoc: %v", res[0])
