@@ -158,6 +158,8 @@ type Gateway struct {
 	closeFns []func() error
 	// dvCurrent is the DV issuer after automatic renewals (see CurrentDV).
 	dvCurrent atomic.Pointer[authority.Issuer]
+	// forwarder is the SPOC's national side (nil without the SPOC role).
+	forwarder *spoc.Forwarder
 }
 
 // Open opens the gateway: store, keystore, and the issuers found in the store. With
@@ -470,6 +472,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		}
 		fwd := &spoc.Forwarder{Country: g.Options.Country, Config: g.Options.SPOC, Clients: clients, Store: g.Store, Registry: reg,
 			Logger: g.logger.With("component", "spoc")}
+		g.forwarder = fwd
 		if g.CVCA != nil {
 			fwd.Domestic = func() []*cvc.Certificate { return g.CVCA.Path }
 			cvcaService.Foreign = fwd.Forward

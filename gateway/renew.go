@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/hsm"
 	"eacgate/server"
+	"eacgate/spoc"
 	"eacgate/store"
 )
 
@@ -25,6 +27,9 @@ type DVClientOptions struct {
 	// MinInterval: at most one renewal per this (default 24h), so that a validity shorter
 	// than RenewBefore does not make the DV renew on every check.
 	MinInterval time.Duration `yaml:"min_interval"`
+	// Foreign lists the countries whose CVCAs the DV gets certificates from, through this
+	// gateway's SPOC; they are renewed like the domestic one.
+	Foreign []string `yaml:"foreign"`
 	// Disabled turns automatic renewal off.
 	Disabled bool `yaml:"disabled"`
 }
@@ -85,6 +90,15 @@ func (g *Gateway) RunDVClient(ctx context.Context) {
 			log.Error("DV renewal failed; will retry", "err", err)
 		case renewed != nil:
 			log.Info("DV certificate renewed", "chr", renewed.CHR, "expires", renewed.ExpirationDate.String())
+		}
+		for _, country := range o.Foreign {
+			code, err := g.ObtainForeign(ctx, o, country, time.Now())
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Error("foreign DV certificate", "country", country, "err", err)
+			case code != "":
+				log.Info("foreign DV certificate requested", "country", country, "code", code)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -192,4 +206,86 @@ func nextCHR(chr string) (string, error) {
 		return "", fmt.Errorf("gateway: CHR %s: sequence number is not a number below 99999", chr)
 	}
 	return fmt.Sprintf("%s%05d", chr[:len(chr)-5], seq+1), nil
+}
+
+// ObtainForeign gets (or renews) the DV's certificate from a foreign country's CVCA through
+// this gateway's SPOC when there is none or it expires within RenewBefore: the foreign CVCA
+// certificates are fetched first, then a request with a new key, authenticated with the
+// current domestic certificate, goes through the national rules and out to the partner. The
+// answer (at once or by the partner's later SendCertificates) is stored with the DV. The
+// returned code is the SPOC's answer ("" when nothing was due).
+func (g *Gateway) ObtainForeign(ctx context.Context, o DVClientOptions, country string, now time.Time) (authority.ReturnCode, error) {
+	o = o.withDefaults()
+	cur := g.CurrentDV()
+	if cur == nil || g.forwarder == nil {
+		return "", fmt.Errorf("gateway: foreign certificates for the DV need the DV and the SPOC role in this gateway")
+	}
+	holder, err := g.Store.HolderByName(ctx, g.Options.Country, g.Options.DVMnemonic)
+	if err != nil {
+		return "", err
+	}
+	rows, err := g.Store.ListCertificatesOfHolder(ctx, holder.ID)
+	if err != nil {
+		return "", err
+	}
+	var latest *store.Certificate
+	maxCHR := cur.Certificate().CHR
+	for i, r := range rows {
+		if r.CHR > maxCHR && len(r.CHR) == len(maxCHR) {
+			maxCHR = r.CHR
+		}
+		if r.Role == store.RoleDVForeign && strings.HasPrefix(r.CAR, country) && r.Status == store.CertValid &&
+			(latest == nil || r.NotAfter.After(latest.NotAfter)) {
+			latest = &rows[i]
+		}
+	}
+	if latest != nil && (latest.NotAfter.Add(24*time.Hour).Sub(now) > o.RenewBefore || now.Sub(latest.CreatedAt) < o.MinInterval) {
+		return "", nil
+	}
+	if n, err := g.Store.PendingOutgoing(ctx, holder.ID, spoc.Outgoing(country)); err != nil || n > 0 {
+		return "", err // an earlier request is still waiting for the partner's answer
+	}
+	if _, err := g.forwarder.FetchCACertificates(ctx, country); err != nil {
+		return "", fmt.Errorf("gateway: CA certificates of %s: %w", country, err)
+	}
+	chain, err := g.cvcaPath(ctx, country)
+	if err != nil {
+		return "", err
+	}
+	if len(chain) == 0 {
+		return "", fmt.Errorf("gateway: no CVCA certificate of %s", country)
+	}
+	foreignCVCA := chain[len(chain)-1]
+	chr, err := nextCHR(maxCHR)
+	if err != nil {
+		return "", err
+	}
+	spec := hsm.KeySpec{Algorithm: foreignCVCA.PublicKey.Algorithm}
+	if d := cvc.Domain(chain); d != nil {
+		spec.Curve = d.Name()
+	}
+	key, err := g.Keys.Generate(ctx, g.Options.DVKey+"-"+foreignCVCA.CHR+"-"+chr, spec)
+	if err != nil {
+		return "", err
+	}
+	pub, err := cvc.NewPublicKey(key.Algorithm(), key.Public(), true)
+	if err != nil {
+		return "", err
+	}
+	req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: foreignCVCA.CHR, CHR: chr}, pub, key)
+	if err != nil {
+		return "", err
+	}
+	curCert := cur.Certificate()
+	if req, err = req.Authenticate(curCert.CHR, cur.Signer, curCert.PublicKey.Algorithm); err != nil {
+		return "", err
+	}
+	h := &server.Holder{ID: holder.ID, Country: holder.Country, Mnemonic: holder.Mnemonic, Role: cvc.RoleDVDomestic,
+		Status: authority.HolderStatus(holder.Status)}
+	a := g.forwarder.Forward(ctx, h, server.Message{Operation: "RequestForeignCertificate", Namespace: server.CVCAProtocols[0].Namespace,
+		MessageID: "dv-client-" + chr + "-" + strconv.FormatInt(now.UnixNano(), 36), ForeignCAR: foreignCVCA.CHR, CertReq: req.Raw})
+	if !a.ReturnCode.OK() {
+		return a.ReturnCode, fmt.Errorf("gateway: foreign request %s to %s: %s", chr, foreignCVCA.CHR, a.ReturnCode)
+	}
+	return a.ReturnCode, nil
 }

@@ -1,12 +1,14 @@
 package spoc
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -271,4 +273,41 @@ func newMessageID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return "eacgate-" + hex.EncodeToString(b)
+}
+
+// FetchCACertificates asks a partner SPOC for its CVCA certificates (GetCACertificates) and
+// stores those not yet known. They come over mutual TLS from the configured partner; an
+// operator should still compare the root with the one exchanged through diplomatic
+// channels (eacgate cvc print).
+func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (int, error) {
+	if f.Clients[country] == nil {
+		return 0, ErrNoPartner
+	}
+	a, err := f.call(ctx, country, server.Message{Operation: "GetCACertificates", CallerID: f.Country, MessageID: newMessageID()})
+	if err != nil {
+		return 0, err
+	}
+	if a.ReturnCode != authority.OKCertAvailable {
+		return 0, errors.New("spoc: GetCACertificates answered " + string(a.ReturnCode))
+	}
+	known, err := f.Store.CVCAChain(ctx, country)
+	if err != nil {
+		return 0, err
+	}
+	added := 0
+	for _, raw := range a.Certificates {
+		c, err := cvc.ParseCertificate(raw)
+		if err != nil || c.Role() != cvc.RoleCVCA || !strings.HasPrefix(c.CHR, country) {
+			continue
+		}
+		if slices.ContainsFunc(known, func(k store.Certificate) bool { return bytes.Equal(k.Raw, c.Raw) }) {
+			continue
+		}
+		if err := f.Store.AddCertificate(ctx, &store.Certificate{CHR: c.CHR, CAR: c.CAR, Role: store.RoleCVCA,
+			NotBefore: c.EffectiveDate.Time(), NotAfter: c.ExpirationDate.Time(), Status: store.CertValid, Raw: c.Raw}); err != nil {
+			return added, err
+		}
+		added++
+	}
+	return added, nil
 }

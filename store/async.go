@@ -189,3 +189,12 @@ func (s *Store) MessagesByOperation(ctx context.Context, operation string, limit
 	err := s.db.WithContext(ctx).Where("operation = ?", operation).Order("id DESC").Limit(limit).Find(&ms).Error
 	return ms, wrap("messages by operation", err)
 }
+
+// PendingOutgoing counts the requests we sent for a holder to a peer that are still waiting
+// for their answer.
+func (s *Store) PendingOutgoing(ctx context.Context, holderID int64, peer string) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Message{}).
+		Where("direction = ? AND holder_id = ? AND peer = ? AND state = ?", Outgoing, holderID, peer, MessageProcessing).Count(&n).Error
+	return n, wrap("pending outgoing", err)
+}

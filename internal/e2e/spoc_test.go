@@ -98,7 +98,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	recv := startReceiver(t, false)
 	ut, zz := newCountry(t, "UT"), newCountry(t, "ZZ")
 	// UT's callback workers trust the DV's receiver.
-	ut.configure(t, zz, recv.certFile, "")
+	ut.configure(t, zz, recv.certFile, "dv_client:\n  check_interval: 300ms\n  foreign: [ZZ]\n")
 	zz.configure(t, ut, recv.certFile, "processing:\n  dv_foreign: sync\n")
 	ut.run(t, "init", "cvca", "--chr", "UTCVCA00001")
 	ut.run(t, "init", "dv", "--chr", "UTDVHOME00001")
@@ -135,6 +135,30 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	}
 	cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA}, foreign)
 
+	// UT's own DV gets its ZZ certificate by itself (dv_client.foreign), through the SPOC.
+	utStore := openStore(t, filepath.Join(ut.data, "eacgate.db"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rows, err := utStore.CertificatesByCAR(context.Background(), "ZZCVCA00001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var own *cvc.Certificate
+		for _, r := range rows {
+			if strings.HasPrefix(r.CHR, "UTDVHOME") {
+				own, _ = cvc.ParseCertificate(r.Raw)
+			}
+		}
+		if own != nil {
+			cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA}, own)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("UT's DV did not obtain a ZZ certificate")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
 	// By callback: ZZ holds foreign DV requests for approval and answers UT's SPOC later;
 	// UT passes the answer on to the DV's responseURL.
 	zz.cmd.Process.Signal(os.Interrupt)
@@ -152,7 +176,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 		t.Fatalf("ZZ pending requests:\n%s", list)
 	}
 	zz.run(t, "request", "approve", ids[0][1])
-	deadline := time.Now().Add(30 * time.Second)
+	deadline = time.Now().Add(30 * time.Second)
 	for len(recv.received(t)["f-2"]) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the DV never got its callback; UT outbox:\n%s\nZZ outbox:\n%s", ut.run(t, "outbox", "list"), zz.run(t, "outbox", "list"))
