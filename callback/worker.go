@@ -87,6 +87,11 @@ type Worker struct {
 	ID string
 	// Country is our country code, the callerID of callbacks to foreign SPOCs.
 	Country string
+	// Forwards resends requests the SPOC queued for a foreign SPOC (kind forward); nil
+	// without the SPOC role.
+	Forwards interface {
+		Resend(ctx context.Context, item *store.OutboxItem) error
+	}
 }
 
 // Run processes the outbox until ctx is cancelled. Work in progress then gets
@@ -150,6 +155,10 @@ func (w *Worker) loop(ctx, work context.Context, cfg Config, name string, log *s
 // handle processes (if needed) and delivers one claimed item. ctx is the work context: when
 // it is cancelled (shutdown grace over) the item is released, not counted as failed.
 func (w *Worker) handle(ctx context.Context, cfg Config, name string, item *store.OutboxItem, log *slog.Logger) {
+	if item.Kind == store.OutboxForward {
+		w.forward(ctx, cfg, name, item, log)
+		return
+	}
 	payload, op, proto, err := w.payload(ctx, item, log)
 	if err != nil {
 		w.failed(ctx, cfg, name, item, err, false, log)
@@ -173,6 +182,26 @@ func (w *Worker) handle(ctx context.Context, cfg Config, name string, item *stor
 		// failure_messageID_unknown, failure_syntax: the same bytes will not fare better.
 		w.failed(ctx, cfg, name, item, fmt.Errorf("receiver refused the callback: %s", a.ReturnCode), true, log)
 	}
+}
+
+// forward resends a queued foreign request through the SPOC.
+func (w *Worker) forward(ctx context.Context, cfg Config, name string, item *store.OutboxItem, log *slog.Logger) {
+	if w.Forwards == nil {
+		w.failed(ctx, cfg, name, item, errors.New("no SPOC in this instance"), false, log)
+		return
+	}
+	callCtx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
+	err := w.Forwards.Resend(callCtx, item)
+	cancel()
+	if err != nil {
+		w.failed(ctx, cfg, name, item, err, false, log)
+		return
+	}
+	if err := w.Store.MarkDelivered(ctx, item.ID); err != nil {
+		log.Error("mark forwarded", "err", err)
+		return
+	}
+	log.Info("queued foreign request forwarded", "target", item.TargetURL, "attempt", item.Attempts+1)
 }
 
 // payload returns the bytes to deliver, the operation and its protocol. A process item's

@@ -99,12 +99,16 @@ func (g *Gateway) Worker(clientCert *tls.Certificate) (*callback.Worker, error) 
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
 	}
-	return &callback.Worker{
+	w := &callback.Worker{
 		Store:     g.Store,
 		Processor: &callback.IssuerProcessor{Registry: &server.StoreRegistry{Store: g.Store}, Issuer: g.issuerFor},
 		HTTP:      &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Config:    o.Config,
 		Country:   g.Options.Country,
 		Logger:    g.logger.With("component", "callback"),
-	}, nil
+	}
+	if g.forwarder != nil {
+		w.Forwards = g.forwarder
+	}
+	return w, nil
 }

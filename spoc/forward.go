@@ -77,12 +77,37 @@ func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Mess
 		return f.answer(ctx, log, in.ID, authority.FailureInternalError)
 	}
 	a, err := f.call(ctx, country, server.Message{Operation: "RequestCertificate", CallerID: f.Country, MessageID: out.MessageID, CertReq: m.CertReq})
+	if err != nil && in.ResponseURL != "" {
+		// The DV takes a callback: the forwarding is retried by the outbox workers, and
+		// the answer reaches the DV later.
+		log.Warn("foreign SPOC unreachable; forwarding queued", "country", country, "err", err)
+		p, _ := f.Config.Partner(country)
+		err := f.Store.EnqueueOutbox(ctx, &store.OutboxItem{Kind: store.OutboxForward, MessageRowID: &out.ID, TargetURL: p.URL})
+		if err == nil {
+			err = f.Store.UpdateMessage(ctx, in.ID, store.MessageProcessing, string(authority.OKRequestForwarded), nil)
+		}
+		if err != nil {
+			log.Error("queue forwarding", "err", err)
+			return f.answer(ctx, log, in.ID, authority.FailureNotForwarded)
+		}
+		return server.Answer{ReturnCode: authority.OKRequestForwarded}
+	}
 	if err != nil {
 		log.Warn("foreign SPOC unreachable", "country", country, "err", err)
 		_ = f.Store.UpdateMessage(ctx, out.ID, store.MessageFailed, string(authority.FailureNotForwarded), nil)
 		return f.answer(ctx, log, in.ID, authority.FailureNotForwarded)
 	}
-	log = log.With("forwardedAs", out.MessageID, "foreignAnswer", a.ReturnCode)
+	return f.settle(ctx, log.With("forwardedAs", out.MessageID, "foreignAnswer", a.ReturnCode), out, in, a)
+}
+
+// settle records the foreign SPOC's answer to forwarded request out and relays it to the
+// national request in: stored, and, when in is answered later than its own HTTP exchange,
+// delivered to its responseURL by the outbox workers.
+func (f *Forwarder) settle(ctx context.Context, log *slog.Logger, out, in *store.Message, a server.Answer) server.Answer {
+	var deliver *store.OutboxItem
+	if in.ReturnCode == string(authority.OKRequestForwarded) && in.ResponseURL != "" {
+		deliver = &store.OutboxItem{Kind: store.OutboxProcess, TargetURL: in.ResponseURL}
+	}
 	switch a.ReturnCode {
 	case authority.OKReceptionAck:
 		if err := f.Store.UpdateMessage(ctx, out.ID, store.MessageProcessing, string(a.ReturnCode), nil); err != nil {
@@ -94,13 +119,13 @@ func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Mess
 		log.Info("request forwarded; the foreign SPOC answers later")
 		return server.Answer{ReturnCode: authority.OKRequestForwarded}
 	case authority.OKCertAvailable:
-		rows, result, err := f.certificateRows(ctx, h.ID, a.Certificates)
+		rows, result, err := f.certificateRows(ctx, *out.HolderID, a.Certificates)
 		if err != nil {
 			log.Warn("foreign certificates unusable", "err", err)
-			_ = f.Store.RelayAnswer(ctx, out.ID, string(authority.FailureSyntax), in.ID, string(authority.FailureRequestNotAcceptedForeign), nil, nil, nil)
+			_ = f.Store.RelayAnswer(ctx, out.ID, string(authority.FailureSyntax), in.ID, string(authority.FailureRequestNotAcceptedForeign), nil, nil, deliver)
 			return server.Answer{ReturnCode: authority.FailureRequestNotAcceptedForeign}
 		}
-		if err := f.Store.RelayAnswer(ctx, out.ID, string(a.ReturnCode), in.ID, string(a.ReturnCode), result, rows, nil); err != nil {
+		if err := f.Store.RelayAnswer(ctx, out.ID, string(a.ReturnCode), in.ID, string(a.ReturnCode), result, rows, deliver); err != nil {
 			log.Error("store foreign certificates", "err", err)
 			return server.Answer{ReturnCode: authority.FailureInternalError}
 		}
@@ -108,11 +133,41 @@ func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Mess
 		return server.Answer{ReturnCode: authority.OKCertAvailable, Certificates: a.Certificates}
 	}
 	relayed := ForeignRefusal(a.ReturnCode)
-	if err := f.Store.RelayAnswer(ctx, out.ID, string(a.ReturnCode), in.ID, string(relayed), nil, nil, nil); err != nil {
+	if err := f.Store.RelayAnswer(ctx, out.ID, string(a.ReturnCode), in.ID, string(relayed), nil, nil, deliver); err != nil {
 		log.Error("record foreign refusal", "err", err)
 	}
 	log.Info("foreign SPOC refused the request")
 	return server.Answer{ReturnCode: relayed}
+}
+
+// Resend forwards a queued request again (outbox kind forward): nil when the partner
+// answered (the answer is settled), an error to retry later.
+func (f *Forwarder) Resend(ctx context.Context, item *store.OutboxItem) error {
+	if item.MessageRowID == nil {
+		return errors.New("spoc: forward item without its message")
+	}
+	out, err := f.Store.MessageByID(ctx, *item.MessageRowID)
+	if err != nil {
+		return err
+	}
+	if out.State == store.MessageAnswered || out.ParentID == nil || out.HolderID == nil || !strings.HasPrefix(out.Peer, "spoc:") {
+		return nil
+	}
+	in, err := f.Store.MessageByID(ctx, *out.ParentID)
+	if err != nil {
+		return err
+	}
+	country := strings.TrimPrefix(out.Peer, "spoc:")
+	if f.Clients[country] == nil {
+		return ErrNoPartner
+	}
+	a, err := f.call(ctx, country, server.Message{Operation: "RequestCertificate", CallerID: f.Country, MessageID: out.MessageID, CertReq: out.Request})
+	if err != nil {
+		return err
+	}
+	log := f.logger().With("forwardedAs", out.MessageID, "foreignAnswer", a.ReturnCode, "messageID", in.MessageID)
+	f.settle(ctx, log, out, in, a)
+	return nil
 }
 
 // ForeignRefusal is the national code for a foreign SPOC's failure: the cryptographic and

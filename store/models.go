@@ -101,6 +101,9 @@ const (
 	// delivers the answer to TargetURL (SendCertificates); the payload is stored before the
 	// first delivery attempt and every retry sends it unchanged.
 	OutboxProcess OutboxKind = "process"
+	// OutboxForward sends a request the SPOC could not forward at once to the foreign SPOC
+	// again (the request is the outgoing message MessageRowID).
+	OutboxForward OutboxKind = "forward"
 )
 
 // Approval is the operator's decision on a message held for approval.

@@ -163,6 +163,13 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	// UT passes the answer on to the DV's responseURL.
 	zz.cmd.Process.Signal(os.Interrupt)
 	<-zz.exited
+	// While ZZ is down, a DV that takes callbacks gets ok_request_forwarded: the forwarding
+	// is queued durably and retried by UT's workers.
+	reqQ, _ := newRequest(t, "brainpoolP256r1", "UTDVN00005", "ZZCVCA00001", "UTDVN00001", domKey)
+	res = ut.zeep(t, "/cvca", dv, foreignCall("f-q", "ZZCVCA00001", recv.url, reqQ))
+	if res[0]["returnCode"] != "ok_request_forwarded" {
+		t.Fatalf("foreign request while ZZ is down: %v", res[0])
+	}
 	zz.configure(t, ut, recv.certFile, "processing:\n  dv_foreign: approval\n")
 	zz.serve(t)
 	req2, _ := newRequest(t, "brainpoolP256r1", "UTDVN00003", "ZZCVCA00001", "UTDVN00001", domKey)
@@ -170,14 +177,24 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if res[0]["returnCode"] != "ok_request_forwarded" {
 		t.Fatalf("foreign request (callback): %v", res[0])
 	}
-	list := zz.run(t, "request", "list")
-	ids := requestRow.FindAllStringSubmatch(list, -1)
-	if len(ids) != 1 || !strings.Contains(list, "UTDVN00003") {
-		t.Fatalf("ZZ pending requests:\n%s", list)
-	}
-	zz.run(t, "request", "approve", ids[0][1])
+	var ids [][]string
 	deadline = time.Now().Add(30 * time.Second)
-	for len(recv.received(t)["f-2"]) == 0 {
+	for {
+		list := zz.run(t, "request", "list")
+		ids = requestRow.FindAllStringSubmatch(list, -1)
+		if len(ids) == 2 && strings.Contains(list, "UTDVN00003") && strings.Contains(list, "UTDVN00005") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ZZ pending requests (the queued one should have been forwarded):\n%s", list)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, id := range ids {
+		zz.run(t, "request", "approve", id[1])
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for len(recv.received(t)["f-2"]) == 0 || len(recv.received(t)["f-q"]) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the DV never got its callback; UT outbox:\n%s\nZZ outbox:\n%s", ut.run(t, "outbox", "list"), zz.run(t, "outbox", "list"))
 		}
@@ -192,6 +209,10 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 		t.Fatalf("relayed certificate %s by %s", second.CHR, second.CAR)
 	}
 	cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA}, second)
+	queued := recv.received(t)["f-q"][0]
+	if queued.StatusInfo != "ok_cert_available" || decodeCert(t, queued.Certificates[0]).CHR != "UTDVN00005" {
+		t.Fatalf("callback for the queued forwarding: %+v", queued)
+	}
 
 	// ZZ's SPOC may not request for a DV of another country (QQ) at UT's CVCA, nor with a
 	// callerID that is not its own.
