@@ -2,11 +2,9 @@ package gateway
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"time"
 
@@ -63,29 +61,20 @@ func (g *Gateway) issuerFor(ns string) *authority.Issuer {
 // certificate, which partners register).
 func (g *Gateway) Worker(clientCert *tls.Certificate) (*callback.Worker, error) {
 	o := g.Options.Callback
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
+	// Receivers' certificates: the system's roots, callback.ca_file, and the partner SPOCs'
+	// CAs (answers to foreign SPOCs go to their configured URLs).
+	var files []string
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: callback.ca_file: %w", err)
-		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("gateway: callback.ca_file %s: no PEM certificates", o.CAFile)
+		files = append(files, o.CAFile)
+	}
+	for _, p := range g.Options.SPOC.Partners {
+		if p.CAFile != "" {
+			files = append(files, p.CAFile)
 		}
 	}
-	// Answers to foreign SPOCs go to their configured URLs: trust their CAs too.
-	for _, p := range g.Options.SPOC.Partners {
-		if p.CAFile == "" {
-			continue
-		}
-		pem, err := os.ReadFile(p.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: spoc partner %s: %w", p.Country, err)
-		}
-		roots.AppendCertsFromPEM(pem)
+	roots, err := server.CertPool(true, files...)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: callback trust: %w", err)
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 	if clientCert != nil {

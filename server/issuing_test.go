@@ -89,7 +89,10 @@ func (r *memRegistry) Enqueue(_ context.Context, id int64, m Message, held bool)
 	return nil
 }
 
-func TestIssuingService(t *testing.T) {
+// newTestCVCA makes a CVCA (UTCVCA00001) and a registry holding one domestic DV (UTDVA,
+// TLS fingerprint "fp-dv").
+func newTestCVCA(t *testing.T) (*ecc.PrivateKey, *cvc.Certificate, *memRegistry) {
+	t.Helper()
 	now := time.Now()
 	cvcaKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
 	cvcaCert, err := authority.NewCVCA(authority.CVCASpec{CHR: "UTCVCA00001", Algorithm: cvc.ECDSA_SHA256,
@@ -99,6 +102,11 @@ func TestIssuingService(t *testing.T) {
 	}
 	reg := newMemRegistry()
 	reg.holders["fp-dv"] = &Holder{ID: 1, Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
+	return cvcaKey, cvcaCert, reg
+}
+
+func TestIssuingService(t *testing.T) {
+	cvcaKey, cvcaCert, reg := newTestCVCA(t)
 	svc := &IssuingService{
 		Issuer:   &authority.Issuer{Path: []*cvc.Certificate{cvcaCert}, Signer: cvcaKey, Policy: authority.DefaultPolicy()},
 		Registry: reg,
@@ -163,15 +171,7 @@ func TestIssuingService(t *testing.T) {
 }
 
 func TestIssuingServiceAsync(t *testing.T) {
-	now := time.Now()
-	cvcaKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
-	cvcaCert, err := authority.NewCVCA(authority.CVCASpec{CHR: "UTCVCA00001", Algorithm: cvc.ECDSA_SHA256,
-		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: cvc.DateOf(now), Expiration: cvc.DateOf(now).AddDays(365)}, cvcaKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := newMemRegistry()
-	reg.holders["fp-dv"] = &Holder{ID: 1, Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
+	cvcaKey, cvcaCert, reg := newTestCVCA(t)
 	mode := ModeApproval
 	svc := &IssuingService{
 		Issuer:   &authority.Issuer{Path: []*cvc.Certificate{cvcaCert}, Signer: cvcaKey, Policy: authority.DefaultPolicy()},

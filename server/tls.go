@@ -109,3 +109,24 @@ func SelfSignedCertificate(commonName string, hosts []string, validity time.Dura
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), nil
 }
+
+// CertPool builds a pool of trust anchors: the system's roots when withSystem is set, plus
+// the certificates of the PEM files (each must hold at least one).
+func CertPool(withSystem bool, files ...string) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if withSystem {
+		if sys, err := x509.SystemCertPool(); err == nil && sys != nil {
+			pool = sys
+		}
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("server: trust anchors: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("server: trust anchors: no PEM certificates in %s", f)
+		}
+	}
+	return pool, nil
+}

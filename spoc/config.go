@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"time"
 
@@ -92,19 +91,14 @@ func HasEKU(cert *x509.Certificate, oid asn1.ObjectIdentifier) bool {
 func (c Config) Clients(own *tls.Certificate) (map[string]*http.Client, error) {
 	out := map[string]*http.Client{}
 	for _, p := range c.Partners {
-		roots, err := x509.SystemCertPool()
-		if err != nil || roots == nil {
-			roots = x509.NewCertPool()
-		}
+		// The partner's CA when configured, else the system's roots.
+		var files []string
 		if p.CAFile != "" {
-			pem, err := os.ReadFile(p.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("spoc: partner %s: %w", p.Country, err)
-			}
-			roots = x509.NewCertPool()
-			if !roots.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("spoc: partner %s: no certificates in %s", p.Country, p.CAFile)
-			}
+			files = append(files, p.CAFile)
+		}
+		roots, err := server.CertPool(p.CAFile == "", files...)
+		if err != nil {
+			return nil, fmt.Errorf("spoc: partner %s: %w", p.Country, err)
 		}
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 		if own != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -55,14 +56,21 @@ func openStoreFor(ctx context.Context, c cli, name string, args []string, extra 
 	return st, positional, 0
 }
 
+// storeCommand is the preamble of the operator commands that work on the store: the
+// sub-command must be one of subs (else the usage line), the flags are parsed and the store
+// opened. It returns nil and the exit code on failure.
+func storeCommand(ctx context.Context, c cli, cmd string, subs []string, usage string, extra func(*flag.FlagSet)) (*store.Store, []string, int) {
+	if len(c.args) == 0 || !slices.Contains(subs, c.args[0]) {
+		fmt.Fprintln(c.stderr, "usage: eacgate "+cmd+" "+usage+" (--data DIR | --config FILE)")
+		return nil, nil, 2
+	}
+	return openStoreFor(ctx, c, "eacgate "+cmd+" "+c.args[0], c.args[1:], extra)
+}
+
 // runOutbox: eacgate outbox list [--state S] | retry ID...
 func runOutbox(ctx context.Context, c cli) int {
-	if len(c.args) == 0 || (c.args[0] != "list" && c.args[0] != "retry") {
-		fmt.Fprintln(c.stderr, "usage: eacgate outbox list [--state held|pending|done|dead] | retry ID... (--data DIR | --config FILE)")
-		return 2
-	}
 	var state *string
-	st, rest, code := openStoreFor(ctx, c, "eacgate outbox "+c.args[0], c.args[1:], func(fs *flag.FlagSet) {
+	st, rest, code := storeCommand(ctx, c, "outbox", []string{"list", "retry"}, "list [--state held|pending|done|dead] | retry ID...", func(fs *flag.FlagSet) {
 		state = fs.String("state", "", "list: only items in this state (default: all but done)")
 	})
 	if st == nil {
@@ -80,20 +88,8 @@ func runOutbox(ctx context.Context, c cli) int {
 				fmt.Fprintf(c.stderr, "%q is not an outbox ID\n", a)
 				return 2
 			}
-			outcome := "ok"
-			err = st.RetryDead(ctx, id)
-			if err != nil {
-				outcome = "failed: " + err.Error()
-			}
-			ev := auditEvent("outbox.retry", fmt.Sprintf("outbox:%d", id))
-			ev.Outcome = outcome
-			if _, aerr := st.AppendAudit(ctx, ev); aerr != nil {
-				fmt.Fprintln(c.stderr, aerr)
-				return 1
-			}
-			if err != nil {
-				fmt.Fprintln(c.stderr, err)
-				return 1
+			if code := audited(ctx, c, st, auditEvent("outbox.retry", fmt.Sprintf("outbox:%d", id)), st.RetryDead(ctx, id)); code != 0 {
+				return code
 			}
 			fmt.Fprintf(c.stdout, "outbox item %d queued again\n", id)
 		}
@@ -123,12 +119,8 @@ func runOutbox(ctx context.Context, c cli) int {
 
 // runRequest: eacgate request list | approve ID | reject ID --reason TEXT
 func runRequest(ctx context.Context, c cli) int {
-	if len(c.args) == 0 || (c.args[0] != "list" && c.args[0] != "approve" && c.args[0] != "reject") {
-		fmt.Fprintln(c.stderr, "usage: eacgate request list | approve ID | reject ID --reason TEXT (--data DIR | --config FILE)")
-		return 2
-	}
 	var reason *string
-	st, rest, code := openStoreFor(ctx, c, "eacgate request "+c.args[0], c.args[1:], func(fs *flag.FlagSet) {
+	st, rest, code := storeCommand(ctx, c, "request", []string{"list", "approve", "reject"}, "list | approve ID | reject ID --reason TEXT", func(fs *flag.FlagSet) {
 		reason = fs.String("reason", "", "reject: why (recorded in the audit log)")
 	})
 	if st == nil {
@@ -170,6 +162,16 @@ func runRequest(ctx context.Context, c cli) int {
 		ev.Details = fmt.Sprintf(`{"reason":%q}`, *reason)
 		err = st.RejectMessage(ctx, id, ev.Actor, string(authority.FailureRequestNotAccepted))
 	}
+	if code := audited(ctx, c, st, ev, err); code != 0 {
+		return code
+	}
+	fmt.Fprintf(c.stdout, "request %d %sd; the answer goes to the requester by callback\n", id, c.args[0])
+	return 0
+}
+
+// audited records an operator action's audit event with the outcome err gives, and reports
+// the failure: the exit code (0 when both the action and the record succeeded).
+func audited(ctx context.Context, c cli, st *store.Store, ev store.AuditEvent, err error) int {
 	if err != nil {
 		ev.Outcome = "failed: " + err.Error()
 	}
@@ -181,7 +183,6 @@ func runRequest(ctx context.Context, c cli) int {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
-	fmt.Fprintf(c.stdout, "request %d %sd; the answer goes to the requester by callback\n", id, c.args[0])
 	return 0
 }
 
@@ -207,12 +208,8 @@ func requestCHR(raw []byte) string {
 
 // runSPOC: eacgate spoc messages — the GeneralMessages foreign SPOCs sent.
 func runSPOC(ctx context.Context, c cli) int {
-	if len(c.args) == 0 || c.args[0] != "messages" {
-		fmt.Fprintln(c.stderr, "usage: eacgate spoc messages [--limit N] (--data DIR | --config FILE)")
-		return 2
-	}
 	var limit *int
-	st, _, code := openStoreFor(ctx, c, "eacgate spoc messages", c.args[1:], func(fs *flag.FlagSet) {
+	st, _, code := storeCommand(ctx, c, "spoc", []string{"messages"}, "messages [--limit N]", func(fs *flag.FlagSet) {
 		limit = fs.Int("limit", 50, "newest N messages")
 	})
 	if st == nil {

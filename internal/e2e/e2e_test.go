@@ -249,6 +249,20 @@ func certificates(t *testing.T, res map[string]any) [][]byte {
 	return out
 }
 
+// parseChain parses certificates (a certificateSeq).
+func parseChain(t *testing.T, raws [][]byte) []*cvc.Certificate {
+	t.Helper()
+	var chain []*cvc.Certificate
+	for _, raw := range raws {
+		c, err := cvc.ParseCertificate(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, c)
+	}
+	return chain
+}
+
 func newRequest(t *testing.T, curve, chr, car string, outerCAR string, outer crypto.Signer) ([]byte, *ecc.PrivateKey) {
 	t.Helper()
 	k, err := ecc.GenerateKey(ecc.CurveByName(curve), rand.Reader)
@@ -292,14 +306,7 @@ func TestTerminalAndDVOverZeep(t *testing.T) {
 	if res[0]["returnCode"] != "ok_cert_available" {
 		t.Fatalf("GetCACertificates: %v", res[0])
 	}
-	var chain []*cvc.Certificate
-	for _, raw := range certificates(t, res[0]) {
-		c, err := cvc.ParseCertificate(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = append(chain, c)
-	}
+	chain := parseChain(t, certificates(t, res[0]))
 	if len(chain) != 2 || chain[0].Role() != cvc.RoleCVCA || chain[1].Role() != cvc.RoleDVDomestic {
 		t.Fatalf("CA chain of %d", len(chain))
 	}

@@ -44,14 +44,7 @@ validity_days:
 	g.start(t, g.extra...)
 	term := g.register(t, "ZZ", "ISHSM01", "terminal")
 	res := g.zeep(t, "/dv", term, caCall())
-	var chain []*cvc.Certificate
-	for _, raw := range certificates(t, res[0]) {
-		c, err := cvc.ParseCertificate(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = append(chain, c)
-	}
+	chain := parseChain(t, certificates(t, res[0]))
 	if len(chain) != 2 || chain[1].CHR != "ZZDVHSM00001" {
 		t.Fatalf("chain %v", res[0])
 	}

@@ -315,15 +315,7 @@ dv_client:
 	chainNow := func() []*cvc.Certificate {
 		t.Helper()
 		res := g.zeep(t, "/dv", term, caCall())
-		var chain []*cvc.Certificate
-		for _, raw := range certificates(t, res[0]) {
-			c, err := cvc.ParseCertificate(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			chain = append(chain, c)
-		}
-		return chain
+		return parseChain(t, certificates(t, res[0]))
 	}
 	// The first renewal happens soon after start (the initial certificate is already due).
 	waitForDV := func(notCHR string) []*cvc.Certificate {
