@@ -22,6 +22,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"eacgate/admin"
 	"eacgate/authority"
 	"eacgate/callback"
 	"eacgate/cvc"
@@ -493,6 +494,9 @@ func (g *Gateway) routes() (http.Handler, error) {
 				Chain:              func(ctx context.Context) ([][]byte, error) { return g.chain(g.CurrentDV())(ctx) },
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
 	}
+	adminAPI := (&admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin")}).Routes()
+	mux.Handle("/admin/", adminAPI)
+	mux.Handle("/emCAServices/", adminAPI)
 	mux.Handle("/metrics", metrics)
 	mux.HandleFunc("/healthz", health)
 	mux.HandleFunc("/readyz", g.ready)

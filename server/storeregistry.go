@@ -54,15 +54,32 @@ func (r *StoreRegistry) HolderByID(ctx context.Context, id int64) (*Holder, erro
 	if err != nil {
 		return nil, err
 	}
-	return holderFrom(h)
+	return r.holderFrom(ctx, h)
 }
 
-func holderFrom(h *store.Holder) (*Holder, error) {
+// holderFrom describes a registered holder to the issuing service. An operator's
+// suspension or revocation of the holder's newest certificate stops the holder as well:
+// otherwise, with no usable current certificate, it could ask again with an unauthenticated
+// "initial" request. Reinstating the certificate restores the holder; a revoked one keeps
+// it refused (revoke is final).
+func (r *StoreRegistry) holderFrom(ctx context.Context, h *store.Holder) (*Holder, error) {
 	role, ok := RoleFromStore(h.Role)
 	if !ok {
 		return nil, ErrUnknown // a SPOC is not a certificate applicant here
 	}
-	return &Holder{ID: h.ID, Country: h.Country, Mnemonic: h.Mnemonic, Role: role, Status: authority.HolderStatus(h.Status)}, nil
+	out := &Holder{ID: h.ID, Country: h.Country, Mnemonic: h.Mnemonic, Role: role, Status: authority.HolderStatus(h.Status)}
+	if out.Status == authority.StatusActive {
+		newest, err := r.Store.NewestCertificate(ctx, h.ID, h.Role)
+		switch {
+		case err == nil && newest.Status == store.CertSuspended:
+			out.Status = authority.StatusSuspended
+		case err == nil && newest.Status == store.CertRevoked:
+			out.Status = authority.StatusRevoked
+		case err != nil && !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // HolderByFingerprint implements Registry.
@@ -77,7 +94,7 @@ func (r *StoreRegistry) HolderByFingerprint(ctx context.Context, fp string) (*Ho
 	if err != nil {
 		return nil, err
 	}
-	return holderFrom(h)
+	return r.holderFrom(ctx, h)
 }
 
 // CurrentCertificate implements Registry: the newest certificate not suspended or revoked,

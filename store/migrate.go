@@ -178,6 +178,37 @@ SELECT id, message_row_id, target_url, payload, attempts, next_attempt_at, locke
 			`ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'deliver' CHECK (kind <> '')`,
 		},
 	},
+	{
+		version: 3,
+		name:    "operators and API clients",
+		// operators use the admin REST API (bearer token stored as its SHA-256, or a pinned TLS
+		// client certificate); api_clients use the emCA-compatible endpoints (AES-256-GCM key,
+		// Argon2id password hash, registered signing certificate, allowed addresses).
+		common: []string{
+			`CREATE TABLE operators (
+	id {ID},
+	name TEXT NOT NULL UNIQUE CHECK (name <> ''),
+	role TEXT NOT NULL CHECK (role IN ('administrator','officer','auditor')),
+	token_hash TEXT NOT NULL DEFAULT '',
+	tls_fingerprint TEXT NOT NULL DEFAULT '',
+	disabled BOOLEAN NOT NULL DEFAULT FALSE,
+	created_at {TS} NOT NULL
+)`,
+			`CREATE UNIQUE INDEX uq_operators_token ON operators (token_hash) WHERE token_hash <> ''`,
+			`CREATE UNIQUE INDEX uq_operators_fingerprint ON operators (tls_fingerprint) WHERE tls_fingerprint <> ''`,
+			`CREATE TABLE api_clients (
+	id {ID},
+	em_key TEXT NOT NULL UNIQUE CHECK (em_key <> ''),
+	user_name TEXT NOT NULL UNIQUE CHECK (user_name <> ''),
+	password_hash TEXT NOT NULL,
+	aes_key {BLOB} NOT NULL,
+	certificate {BLOB} NOT NULL,
+	ip_ranges TEXT NOT NULL DEFAULT '',
+	disabled BOOLEAN NOT NULL DEFAULT FALSE,
+	created_at {TS} NOT NULL
+)`,
+		},
+	},
 }
 
 // statements returns m's SQL for the dialect.

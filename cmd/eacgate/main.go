@@ -27,15 +27,17 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"cvc":     {"print, verify and request CV certificates", runCVC},
-		"key":     {"generate and list signing keys (software keystore or PKCS#11)", runKey},
-		"audit":   {"verify and list the hash-chained audit log", runAudit},
-		"serve":   {"run the gateway (embedded defaults without configuration)", runServe},
-		"holder":  {"register, list, suspend, reinstate and revoke DVs and terminals", runHolder},
-		"init":    {"create the CVCA or the DV (keys in the software keystore or PKCS#11)", runInit},
-		"outbox":  {"list callback deliveries, retry dead-lettered ones", runOutbox},
-		"request": {"list, approve and reject requests held for approval", runRequest},
-		"spoc":    {"read the general messages foreign SPOCs sent", runSPOC},
+		"cvc":       {"print, verify and request CV certificates", runCVC},
+		"key":       {"generate and list signing keys (software keystore or PKCS#11)", runKey},
+		"audit":     {"verify and list the hash-chained audit log", runAudit},
+		"serve":     {"run the gateway (embedded defaults without configuration)", runServe},
+		"holder":    {"register, list, suspend, reinstate and revoke DVs and terminals", runHolder},
+		"init":      {"create the CVCA or the DV (keys in the software keystore or PKCS#11)", runInit},
+		"outbox":    {"list callback deliveries, retry dead-lettered ones", runOutbox},
+		"request":   {"list, approve and reject requests held for approval", runRequest},
+		"spoc":      {"read the general messages foreign SPOCs sent", runSPOC},
+		"operator":  {"register operators of the admin REST API (bearer token or TLS certificate)", runOperator},
+		"apiclient": {"register clients of the emCA-compatible suspend/reinstate/revoke endpoints", runAPIClient},
 	}
 }
 

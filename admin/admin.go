@@ -1,0 +1,676 @@
+// Package admin is the operators' REST API under /admin/v1/ (holders, certificates,
+// suspension, pending requests, outbox, audit log, statistics) and the emCA-compatible
+// suspend/reinstate/revoke endpoints under /emCAServices/rest/.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/store"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// MaxBody bounds JSON request bodies.
+const MaxBody = 64 << 10
+
+// Handler serves the admin API and the emCA-compatible endpoints.
+type Handler struct {
+	Store *store.Store
+	// Country is this gateway's country: certificates whose issuer (CAR) is of this
+	// country and that are not CVCA certificates have a status here; others have none
+	// ("CRL does not exist").
+	Country string
+	Logger  *slog.Logger
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
+}
+
+// Routes returns the mux of the admin API (/admin/v1/...) and the emCA endpoints.
+func (h *Handler) Routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /admin/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	})
+	for _, r := range h.routes() {
+		mux.Handle(r.pattern, h.endpoint(r.role, r.fn))
+	}
+	for _, action := range []string{"suspend", "reinstate", "revoke"} {
+		mux.HandleFunc("POST /emCAServices/rest/"+action, h.emca(action))
+	}
+	return mux
+}
+
+// route is one endpoint of the admin API: its pattern, the role it needs, and its handler
+// (nil: the raw certificate download).
+type route struct {
+	pattern string
+	role    store.OperatorRole
+	fn      func(*request) (any, error)
+}
+
+func (h *Handler) routes() []route {
+	read, officer, admin := store.RoleAuditor, store.RoleOfficer, store.RoleAdministrator
+	return []route{
+		{"GET /admin/v1/holders", read, h.listHolders},
+		{"POST /admin/v1/holders", admin, h.registerHolder},
+		{"GET /admin/v1/holders/{id}", read, h.showHolder},
+		{"POST /admin/v1/holders/{id}/{action}", officer, h.holderAction},
+		{"GET /admin/v1/certificates", read, h.listCertificates},
+		{"GET /admin/v1/certificates/{id}", read, h.showCertificate},
+		{"GET /admin/v1/certificates/{id}/raw", read, nil},
+		{"POST /admin/v1/certificates/{id}/{action}", officer, h.certificateAction},
+		{"GET /admin/v1/requests", read, h.listRequests},
+		{"POST /admin/v1/requests/{id}/{action}", officer, h.decideRequest},
+		{"GET /admin/v1/outbox", read, h.listOutbox},
+		{"POST /admin/v1/outbox/{id}/retry", officer, h.retryOutbox},
+		{"GET /admin/v1/audit", read, h.listAudit},
+		{"GET /admin/v1/audit/verify", read, h.verifyAudit},
+		{"GET /admin/v1/stats", read, h.stats},
+	}
+}
+
+// request is one authenticated API call.
+type request struct {
+	*http.Request
+	w        http.ResponseWriter
+	operator *store.Operator
+	source   string
+}
+
+// apiError is an error with its HTTP status.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func fail(status int, format string, args ...any) error {
+	return &apiError{status, fmt.Sprintf(format, args...)}
+}
+
+// endpoint authenticates the operator, checks the role, runs fn and writes its JSON (fn
+// nil: the raw certificate download).
+func (h *Handler) endpoint(need store.OperatorRole, fn func(*request) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := &request{Request: r, w: w, source: remoteIP(r)}
+		op, err := h.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="eacgate"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "authentication required: TLS client certificate or bearer token of a registered operator"})
+			return
+		}
+		req.operator = op
+		if !allowed(op.Role, need) {
+			h.audit(r.Context(), req, "admin.denied", r.Method+" "+r.URL.Path, "forbidden", nil)
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf("role %s may not do this (needs %s)", op.Role, need)})
+			return
+		}
+		if fn == nil {
+			h.rawCertificate(req)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		out, err := fn(req)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) {
+				h.logger().Error("admin API", "path", r.URL.Path, "err", err)
+				ae = &apiError{http.StatusInternalServerError, "internal error"}
+			}
+			writeJSON(w, ae.status, map[string]string{"error": ae.msg})
+			return
+		}
+		status := http.StatusOK
+		if r.Method == http.MethodPost && r.URL.Path == "/admin/v1/holders" {
+			status = http.StatusCreated
+		}
+		writeJSON(w, status, out)
+	})
+}
+
+// allowed: administrators do everything, officers everything but registering holders,
+// auditors only read.
+func allowed(have, need store.OperatorRole) bool {
+	rank := map[store.OperatorRole]int{store.RoleAuditor: 1, store.RoleOfficer: 2, store.RoleAdministrator: 3}
+	return rank[have] >= rank[need]
+}
+
+// authenticate finds the operator by the TLS client certificate or the bearer token.
+func (h *Handler) authenticate(r *http.Request) (*store.Operator, error) {
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+		if op, err := h.Store.OperatorByFingerprint(r.Context(), hex.EncodeToString(sum[:])); err == nil {
+			return op, nil
+		}
+	}
+	auth := r.Header.Get("Authorization")
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || token == "" {
+		return nil, errors.New("no credentials")
+	}
+	return h.Store.OperatorByToken(r.Context(), TokenHash(token))
+}
+
+// TokenHash is what the store keeps of a bearer token: its hex SHA-256 (tokens carry 256
+// random bits, so no slow hash is needed, and the lookup is by an index, not a comparison).
+func TokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// audit records an admin action: who, what, from where, outcome.
+func (h *Handler) audit(ctx context.Context, r *request, action, target, outcome string, details any) {
+	actor := "anonymous"
+	if r.operator != nil {
+		actor = "operator:" + r.operator.Name
+	}
+	var d string
+	if details != nil {
+		b, _ := json.Marshal(details)
+		d = string(b)
+	}
+	if _, err := h.Store.AppendAudit(ctx, store.AuditEvent{Actor: actor, Action: action, Target: target, Source: r.source,
+		Outcome: outcome, Details: d}); err != nil {
+		h.logger().Error("audit", "action", action, "err", err)
+	}
+}
+
+func (r *request) id() (int64, error) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fail(http.StatusBadRequest, "bad id %q", r.PathValue("id"))
+	}
+	return id, nil
+}
+
+func (r *request) decode(v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fail(http.StatusBadRequest, "request body: %v", err)
+	}
+	return nil
+}
+
+// storeError maps the store's errors to HTTP statuses.
+func storeError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fail(http.StatusNotFound, "not found")
+	case errors.Is(err, store.ErrRevokedFinal):
+		return fail(http.StatusConflict, "revoked is final")
+	case errors.Is(err, store.ErrConflict):
+		return fail(http.StatusConflict, "%s", strings.TrimPrefix(err.Error(), "store: "))
+	}
+	return err
+}
+
+// Holder is a holder as the API shows it.
+type Holder struct {
+	ID             int64     `json:"id"`
+	Country        string    `json:"country"`
+	Mnemonic       string    `json:"mnemonic"`
+	Role           string    `json:"role"`
+	Status         string    `json:"status"`
+	TLSFingerprint string    `json:"tls_fingerprint,omitempty"`
+	IPRanges       string    `json:"ip_ranges,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+}
+
+func holderOut(h store.Holder) Holder {
+	return Holder{h.ID, h.Country, h.Mnemonic, string(h.Role), string(h.Status), h.TLSFingerprint, h.IPRanges, h.CreatedAt}
+}
+
+// Certificate is a certificate as the API shows it.
+type Certificate struct {
+	ID        int64     `json:"id"`
+	HolderID  *int64    `json:"holder_id,omitempty"`
+	CHR       string    `json:"chr"`
+	CAR       string    `json:"car"`
+	Role      string    `json:"role"`
+	Status    string    `json:"status"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+}
+
+func certOut(c store.Certificate) Certificate {
+	return Certificate{c.ID, c.HolderID, c.CHR, c.CAR, string(c.Role), string(c.Status), c.NotBefore, c.NotAfter}
+}
+
+func (h *Handler) listHolders(r *request) (any, error) {
+	q := r.URL.Query()
+	hs, err := h.Store.ListHolders(r.Context(), store.HolderFilter{Role: store.Role(q.Get("role")), Status: store.HolderStatus(q.Get("status")), Country: q.Get("country")})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Holder, 0, len(hs))
+	for _, x := range hs {
+		out = append(out, holderOut(x))
+	}
+	return out, nil
+}
+
+func (h *Handler) showHolder(r *request) (any, error) {
+	id, err := r.id()
+	if err != nil {
+		return nil, err
+	}
+	x, err := h.Store.HolderByID(r.Context(), id)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	certs, err := h.Store.ListCertificates(r.Context(), store.CertificateFilter{HolderID: id})
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		Holder
+		Certificates []Certificate `json:"certificates"`
+	}{Holder: holderOut(*x), Certificates: []Certificate{}}
+	for _, c := range certs {
+		out.Certificates = append(out.Certificates, certOut(c))
+	}
+	return out, nil
+}
+
+func (h *Handler) registerHolder(r *request) (any, error) {
+	var in struct {
+		Country        string `json:"country"`
+		Mnemonic       string `json:"mnemonic"`
+		Role           string `json:"role"`
+		TLSCertificate string `json:"tls_certificate"` // PEM
+		IPRanges       string `json:"ip_ranges"`
+	}
+	if err := r.decode(&in); err != nil {
+		return nil, err
+	}
+	target := in.Country + in.Mnemonic
+	role := store.Role(in.Role)
+	if len(in.Country) != 2 || in.Mnemonic == "" || !role.Valid() {
+		h.audit(r.Context(), r, "admin.holder.register", target, "failed: invalid", nil)
+		return nil, fail(http.StatusBadRequest, "need country (2 letters), mnemonic and role (dv_domestic, dv_foreign, terminal, spoc, cvca)")
+	}
+	fp := ""
+	if in.TLSCertificate != "" {
+		blk, _ := pem.Decode([]byte(in.TLSCertificate))
+		if blk == nil || blk.Type != "CERTIFICATE" {
+			return nil, fail(http.StatusBadRequest, "tls_certificate: not a PEM certificate")
+		}
+		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+			return nil, fail(http.StatusBadRequest, "tls_certificate: %v", err)
+		}
+		sum := sha256.Sum256(blk.Bytes)
+		fp = hex.EncodeToString(sum[:])
+	}
+	ranges, err := store.NormalizeIPRanges(in.IPRanges)
+	if err != nil {
+		return nil, fail(http.StatusBadRequest, "ip_ranges: %v", err)
+	}
+	x := &store.Holder{Country: in.Country, Mnemonic: in.Mnemonic, Role: role, Status: store.HolderActive, TLSFingerprint: fp, IPRanges: ranges}
+	if err := h.Store.CreateHolder(r.Context(), x); err != nil {
+		h.audit(r.Context(), r, "admin.holder.register", target, "failed: "+err.Error(), nil)
+		return nil, fail(http.StatusConflict, "%v", err)
+	}
+	h.audit(r.Context(), r, "admin.holder.register", target, "ok", map[string]string{"role": in.Role})
+	return holderOut(*x), nil
+}
+
+// actionStatus maps suspend/reinstate/revoke to the statuses.
+func actionStatus(action string) (store.HolderStatus, store.CertStatus, bool) {
+	switch action {
+	case "suspend":
+		return store.HolderSuspended, store.CertSuspended, true
+	case "reinstate":
+		return store.HolderActive, store.CertValid, true
+	case "revoke":
+		return store.HolderRevoked, store.CertRevoked, true
+	}
+	return "", "", false
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+func (h *Handler) holderAction(r *request) (any, error) {
+	id, err := r.id()
+	if err != nil {
+		return nil, err
+	}
+	hs, _, ok := actionStatus(r.PathValue("action"))
+	if !ok {
+		return nil, fail(http.StatusNotFound, "unknown action %q", r.PathValue("action"))
+	}
+	var in reasonBody
+	if err := r.decode(&in); err != nil || in.Reason == "" {
+		return nil, fail(http.StatusBadRequest, "need {\"reason\": ...}")
+	}
+	action := "admin.holder." + r.PathValue("action")
+	x, err := h.Store.HolderByID(r.Context(), id)
+	if err != nil {
+		h.audit(r.Context(), r, action, fmt.Sprintf("holder:%d", id), "failed: not found", nil)
+		return nil, storeError(err)
+	}
+	target := x.Country + x.Mnemonic
+	if err := h.Store.SetHolderStatus(r.Context(), id, hs); err != nil {
+		h.audit(r.Context(), r, action, target, "failed: "+err.Error(), reasonBody{in.Reason})
+		return nil, storeError(err)
+	}
+	h.audit(r.Context(), r, action, target, "ok", reasonBody{in.Reason})
+	x.Status = hs
+	return holderOut(*x), nil
+}
+
+func (h *Handler) listCertificates(r *request) (any, error) {
+	q := r.URL.Query()
+	f := store.CertificateFilter{Status: store.CertStatus(q.Get("status")), Role: store.Role(q.Get("role")), Country: q.Get("country"), Now: h.now()}
+	if s := q.Get("expiring_within_days"); s != "" {
+		days, err := strconv.Atoi(s)
+		if err != nil || days < 0 || days > 3650 {
+			return nil, fail(http.StatusBadRequest, "expiring_within_days: a number of days")
+		}
+		f.ExpiringBefore = h.now().UTC().Truncate(24*time.Hour).AddDate(0, 0, days+1)
+	}
+	if s := q.Get("holder_id"); s != "" {
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fail(http.StatusBadRequest, "holder_id: a number")
+		}
+		f.HolderID = id
+	}
+	cs, err := h.Store.ListCertificates(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Certificate, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, certOut(c))
+	}
+	return out, nil
+}
+
+func (h *Handler) showCertificate(r *request) (any, error) {
+	id, err := r.id()
+	if err != nil {
+		return nil, err
+	}
+	c, err := h.Store.CertificateByID(r.Context(), id)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return certOut(*c), nil
+}
+
+// rawCertificate downloads a certificate (DER, application/octet-stream).
+func (h *Handler) rawCertificate(r *request) {
+	id, err := r.id()
+	if err != nil {
+		writeJSON(r.w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	c, err := h.Store.CertificateByID(r.Context(), id)
+	if err != nil {
+		writeJSON(r.w, http.StatusNotFound, map[string]string{"error": "not found"})
+		return
+	}
+	r.w.Header().Set("Content-Type", "application/octet-stream")
+	r.w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.cvcert"`, c.CHR))
+	_, _ = r.w.Write(c.Raw)
+}
+
+// hasStatus reports whether this gateway keeps a status for c: it issued it (its issuer is
+// of this country) and it is not a CVCA certificate.
+func (h *Handler) hasStatus(c *store.Certificate) bool {
+	return c.Role != store.RoleCVCA && strings.HasPrefix(c.CAR, h.Country)
+}
+
+func (h *Handler) certificateAction(r *request) (any, error) {
+	id, err := r.id()
+	if err != nil {
+		return nil, err
+	}
+	_, cs, ok := actionStatus(r.PathValue("action"))
+	if !ok {
+		return nil, fail(http.StatusNotFound, "unknown action %q", r.PathValue("action"))
+	}
+	var in reasonBody
+	if err := r.decode(&in); err != nil || in.Reason == "" {
+		return nil, fail(http.StatusBadRequest, "need {\"reason\": ...}")
+	}
+	action := "admin.certificate." + r.PathValue("action")
+	c, err := h.Store.CertificateByID(r.Context(), id)
+	if err != nil {
+		h.audit(r.Context(), r, action, fmt.Sprintf("certificate:%d", id), "failed: not found", nil)
+		return nil, storeError(err)
+	}
+	if err := h.setCertificateStatus(r.Context(), c, cs); err != nil {
+		h.audit(r.Context(), r, action, c.CHR, "failed: "+err.Error(), reasonBody{in.Reason})
+		return nil, err
+	}
+	h.audit(r.Context(), r, action, c.CHR, "ok", reasonBody{in.Reason})
+	c.Status = cs
+	return certOut(*c), nil
+}
+
+// setCertificateStatus changes a certificate's status if this gateway keeps one for it and
+// the change is one (suspending a suspended certificate is a conflict).
+func (h *Handler) setCertificateStatus(ctx context.Context, c *store.Certificate, to store.CertStatus) error {
+	if !h.hasStatus(c) {
+		return fail(http.StatusConflict, "no status is kept for %s (not issued by this gateway)", c.CHR)
+	}
+	if c.Status == to {
+		return fail(http.StatusConflict, "%s is already %s", c.CHR, to)
+	}
+	if to == store.CertValid && c.Status != store.CertSuspended {
+		return fail(http.StatusConflict, "%s is %s, not suspended", c.CHR, c.Status)
+	}
+	return storeError(h.Store.SetCertificateStatus(ctx, c.ID, to))
+}
+
+// Request is a request waiting for an operator's decision.
+type Request struct {
+	ID          int64     `json:"id"`
+	HolderID    *int64    `json:"holder_id,omitempty"`
+	MessageID   string    `json:"message_id"`
+	Operation   string    `json:"operation"`
+	ResponseURL string    `json:"response_url"`
+	ReceivedAt  time.Time `json:"received_at"`
+}
+
+func (h *Handler) listRequests(r *request) (any, error) {
+	ms, err := h.Store.PendingApprovals(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Request, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, Request{m.ID, m.HolderID, m.MessageID, m.Operation, m.ResponseURL, m.CreatedAt})
+	}
+	return out, nil
+}
+
+func (h *Handler) decideRequest(r *request) (any, error) {
+	id, err := r.id()
+	if err != nil {
+		return nil, err
+	}
+	action := r.PathValue("action")
+	var in reasonBody
+	if err := r.decode(&in); err != nil {
+		return nil, err
+	}
+	actor := "operator:" + r.operator.Name
+	switch action {
+	case "approve":
+		err = h.Store.ApproveMessage(r.Context(), id, actor)
+	case "reject":
+		if in.Reason == "" {
+			return nil, fail(http.StatusBadRequest, "need {\"reason\": ...}")
+		}
+		err = h.Store.RejectMessage(r.Context(), id, actor, string(authority.FailureRequestNotAccepted))
+	default:
+		return nil, fail(http.StatusNotFound, "unknown action %q", action)
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = "failed: " + err.Error()
+	}
+	h.audit(r.Context(), r, "admin.request."+action, fmt.Sprintf("message:%d", id), outcome, reasonBody{in.Reason})
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return map[string]any{"id": id, "decision": action}, nil
+}
+
+// OutboxItem is a delivery as the API shows it.
+type OutboxItem struct {
+	ID            int64     `json:"id"`
+	MessageRowID  *int64    `json:"message,omitempty"`
+	Kind          string    `json:"kind"`
+	State         string    `json:"state"`
+	TargetURL     string    `json:"target_url"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LastError     string    `json:"last_error,omitempty"`
+}
+
+func (h *Handler) listOutbox(r *request) (any, error) {
+	items, err := h.Store.ListOutbox(r.Context(), store.OutboxState(r.URL.Query().Get("state")))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OutboxItem, 0, len(items))
+	for _, o := range items {
+		out = append(out, OutboxItem{o.ID, o.MessageRowID, string(o.Kind), string(o.State), o.TargetURL, o.Attempts, o.NextAttemptAt, o.LastError})
+	}
+	return out, nil
+}
+
+func (h *Handler) retryOutbox(r *request) (any, error) {
+	id, err := r.id()
+	if err != nil {
+		return nil, err
+	}
+	err = h.Store.RetryDead(r.Context(), id)
+	outcome := "ok"
+	if err != nil {
+		outcome = "failed: " + err.Error()
+	}
+	h.audit(r.Context(), r, "admin.outbox.retry", fmt.Sprintf("outbox:%d", id), outcome, nil)
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return map[string]any{"id": id, "state": store.OutboxPending}, nil
+}
+
+func (h *Handler) listAudit(r *request) (any, error) {
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 || n > 10000 {
+			return nil, fail(http.StatusBadRequest, "limit: 1 to 10000")
+		}
+		limit = n
+	}
+	return h.Store.ListAudit(r.Context(), limit)
+}
+
+func (h *Handler) verifyAudit(r *request) (any, error) {
+	n, err := h.Store.VerifyAudit(r.Context())
+	if errors.Is(err, store.ErrAuditBroken) {
+		return map[string]any{"ok": false, "events": n, "error": err.Error()}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"ok": true, "events": n}, nil
+}
+
+func (h *Handler) stats(r *request) (any, error) {
+	days := 30
+	if s := r.URL.Query().Get("expiring_within_days"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 3650 {
+			return nil, fail(http.StatusBadRequest, "expiring_within_days: a number of days")
+		}
+		days = n
+	}
+	st, err := h.Store.Stats(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	byCountry, err := h.Store.CertificatesByCountry(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	countries := map[string]map[store.CertStatus]int64{}
+	for _, c := range byCountry {
+		if countries[c.Country] == nil {
+			countries[c.Country] = map[store.CertStatus]int64{}
+		}
+		countries[c.Country][c.Status] = c.N
+	}
+	expiring, err := h.Store.ListCertificates(r.Context(), store.CertificateFilter{Status: store.CertValid, Now: h.now(),
+		ExpiringBefore: h.now().UTC().Truncate(24*time.Hour).AddDate(0, 0, days+1)})
+	if err != nil {
+		return nil, err
+	}
+	exp := make([]Certificate, 0, len(expiring))
+	for _, c := range expiring {
+		exp = append(exp, certOut(c))
+	}
+	return map[string]any{
+		"holders": st.Holders, "certificates": st.Certificates, "certificates_by_country": countries,
+		"messages": st.Messages, "outbox": st.Outbox, "audit_events": st.AuditEvents,
+		"expiring_within_days": days, "expiring": exp,
+	}, nil
+}

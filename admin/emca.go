@@ -1,0 +1,276 @@
+package admin
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/argon2"
+
+	"eacgate/store"
+)
+
+// The emCA-compatible endpoints: POST /emCAServices/rest/{suspend,reinstate,revoke}. The wire
+// format is in README.md ("emCA-compatible endpoints"); in short: header emKey names the API
+// client; the body is {"requestData": base64(nonce || AES-256-GCM(key, nonce, json, aad)),
+// "userName": ...} with aad = action + ":" + emKey; the JSON holds userName, password,
+// signature (base64 DER CMS SignedData whose content is the serial, the certificate's CHR,
+// signed with the client's registered certificate), revokeMode and remarks.
+
+// The results (exact strings; integrators match on them).
+const (
+	resultAuthFailed       = "Authentication failed"
+	resultBadRequest       = "Invalid request"
+	resultBadRevokeMode    = "Invalid revokeMode"
+	resultSignature        = "Signature verification failed"
+	resultNoCRL            = "CRL does not exist"
+	resultAlreadySuspended = "Certificate already suspended"
+	resultAlreadyRevoked   = "Certificate already revoked"
+	resultNotSuspended     = "Certificate not suspended"
+	resultInternal         = "Internal error"
+)
+
+// EMCAResponse is the response of the emCA-compatible endpoints, field for field.
+type EMCAResponse struct {
+	Status       string `json:"status"`
+	Result       string `json:"result"`
+	SubscriberID string `json:"subscriberId"`
+	RequestID    string `json:"requestId"`
+	AliasName    string `json:"aliasname"`
+}
+
+// emcaRequest is the decrypted requestData.
+type emcaRequest struct {
+	UserName   string `json:"userName"`
+	Password   string `json:"password"`
+	Signature  string `json:"signature"`
+	RevokeMode *int   `json:"revokeMode"`
+	Remarks    string `json:"remarks"`
+}
+
+// EMCAAdditionalData is the AES-GCM additional data of an action's requestData: binding it
+// to the action and the client, so that a captured suspend cannot be replayed as a revoke.
+func EMCAAdditionalData(action, emKey string) []byte { return []byte(action + ":" + emKey) }
+
+func (h *Handler) emca(action string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		resp := EMCAResponse{Status: "failure", RequestID: newRequestID()}
+		req := &request{Request: r, w: w, source: remoteIP(r)}
+		serial, userName, remarks := "", "", ""
+		finish := func(result string) {
+			resp.Result = result
+			outcome := "ok"
+			if resp.Status != "success" {
+				outcome = "failed: " + result
+			}
+			if _, err := h.Store.AppendAudit(r.Context(), store.AuditEvent{Actor: "emca:" + userName, Action: "emca." + action,
+				Target: serial, Source: req.source, Outcome: outcome,
+				Details: mustJSON(map[string]string{"requestId": resp.RequestID, "remarks": remarks})}); err != nil {
+				h.logger().Error("audit", "err", err)
+			}
+			writeJSON(w, http.StatusOK, resp)
+		}
+		var body struct {
+			RequestData string `json:"requestData"`
+			UserName    string `json:"userName"`
+		}
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
+		if err := dec.Decode(&body); err != nil || body.RequestData == "" || body.UserName == "" {
+			finish(resultBadRequest)
+			return
+		}
+		userName = body.UserName
+		emKey := r.Header.Get("emKey")
+		client, err := h.Store.APIClientByKey(r.Context(), emKey)
+		if err != nil || emKey == "" {
+			finish(resultAuthFailed)
+			return
+		}
+		ip, err := netip.ParseAddr(req.source)
+		if err != nil || !client.AllowsIP(ip) {
+			finish(resultAuthFailed)
+			return
+		}
+		in, err := decryptRequestData(client.AESKey, body.RequestData, EMCAAdditionalData(action, emKey))
+		if err != nil || in.UserName != body.UserName || in.UserName != client.UserName || !CheckPassword(client.PasswordHash, in.Password) {
+			finish(resultAuthFailed)
+			return
+		}
+		remarks = in.Remarks
+		if !revokeModeOK(action, in.RevokeMode) {
+			finish(resultBadRevokeMode)
+			return
+		}
+		cert, err := x509.ParseCertificate(client.Certificate)
+		if err != nil {
+			finish(resultInternal)
+			return
+		}
+		der, err := base64.StdEncoding.DecodeString(in.Signature)
+		if err != nil {
+			finish(resultSignature)
+			return
+		}
+		content, err := verifySignedData(der, cert)
+		if err != nil {
+			finish(resultSignature)
+			return
+		}
+		serial = strings.TrimSpace(string(content))
+		resp.AliasName = serial
+		certs, err := h.Store.CertificatesByCHR(r.Context(), serial)
+		if err != nil {
+			finish(resultInternal)
+			return
+		}
+		if len(certs) == 0 {
+			finish("No Data Found For " + serial)
+			return
+		}
+		var c *store.Certificate
+		for i := len(certs) - 1; i >= 0; i-- { // the newest one this gateway keeps a status for
+			if h.hasStatus(&certs[i]) {
+				c = &certs[i]
+				break
+			}
+		}
+		if c == nil {
+			finish(resultNoCRL)
+			return
+		}
+		if c.HolderID != nil {
+			if holder, err := h.Store.HolderByID(r.Context(), *c.HolderID); err == nil {
+				resp.SubscriberID = holder.Country + holder.Mnemonic
+			}
+		}
+		result, to := emcaTransition(action, c.Status)
+		if to == "" {
+			finish(result)
+			return
+		}
+		if err := h.Store.SetCertificateStatus(r.Context(), c.ID, to); err != nil {
+			finish(resultInternal)
+			return
+		}
+		resp.Status = "success"
+		finish(result)
+	}
+}
+
+// emcaTransition is an action's result on a certificate in state from: the new state, or ""
+// and the failure.
+func emcaTransition(action string, from store.CertStatus) (string, store.CertStatus) {
+	if from == store.CertRevoked {
+		return resultAlreadyRevoked, ""
+	}
+	switch action {
+	case "suspend":
+		if from == store.CertSuspended {
+			return resultAlreadySuspended, ""
+		}
+		return "Suspended Successfully", store.CertSuspended
+	case "reinstate":
+		if from != store.CertSuspended {
+			return resultNotSuspended, ""
+		}
+		return "Reinstated Successfully", store.CertValid
+	}
+	return "Revoked Successfully", store.CertRevoked
+}
+
+// revokeModeOK: suspend needs 6 (certificateHold); reinstate takes 8 (removeFromCRL) or
+// none; revoke takes an RFC 5280 reason other than those two (0-10, not 7).
+func revokeModeOK(action string, mode *int) bool {
+	switch action {
+	case "suspend":
+		return mode != nil && *mode == 6
+	case "reinstate":
+		return mode == nil || *mode == 8
+	}
+	return mode != nil && *mode >= 0 && *mode <= 10 && *mode != 6 && *mode != 7 && *mode != 8
+}
+
+func decryptRequestData(key []byte, b64 string, aad []byte) (*emcaRequest, error) {
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) < gcm.NonceSize()+gcm.Overhead() {
+		return nil, errors.New("requestData too short")
+	}
+	plain, err := gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], aad)
+	if err != nil {
+		return nil, err
+	}
+	var in emcaRequest
+	if err := json.Unmarshal(plain, &in); err != nil {
+		return nil, err
+	}
+	return &in, nil
+}
+
+// Argon2id parameters of stored passwords (RFC 9106's second recommended option).
+const (
+	argonTime    = 3
+	argonMemory  = 64 * 1024
+	argonThreads = 4
+	argonKeyLen  = 32
+)
+
+// HashPassword returns the stored form of a password: argon2id$t$m$p$salt$hash (hex).
+func HashPassword(password string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	sum := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("argon2id$%d$%d$%d$%s$%s", argonTime, argonMemory, argonThreads, hex.EncodeToString(salt), hex.EncodeToString(sum)), nil
+}
+
+// CheckPassword compares a password with its stored form in constant time.
+func CheckPassword(stored, password string) bool {
+	parts := strings.Split(stored, "$")
+	if len(parts) != 6 || parts[0] != "argon2id" {
+		return false
+	}
+	t, err1 := strconv.ParseUint(parts[1], 10, 32)
+	m, err2 := strconv.ParseUint(parts[2], 10, 32)
+	p, err3 := strconv.ParseUint(parts[3], 10, 8)
+	salt, err4 := hex.DecodeString(parts[4])
+	want, err5 := hex.DecodeString(parts[5])
+	if errors.Join(err1, err2, err3, err4, err5) != nil || t == 0 || m > 1<<22 || p == 0 || len(want) == 0 {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, uint32(t), uint32(m), uint8(p), uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+func newRequestID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

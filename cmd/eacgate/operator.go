@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"eacgate/admin"
+	"eacgate/store"
+)
+
+// runOperator: eacgate operator add --name N --role R [--tls-cert FILE] | list
+func runOperator(ctx context.Context, c cli) int {
+	var name, role, tlsCert *string
+	st, _, code := storeCommand(ctx, c, "operator", []string{"add", "list"}, "add --name N --role administrator|officer|auditor [--tls-cert FILE] | list", func(fs *flag.FlagSet) {
+		name = fs.String("name", "", "add: the operator's name (recorded in the audit log)")
+		role = fs.String("role", "", "add: administrator, officer or auditor")
+		tlsCert = fs.String("tls-cert", "", "add: also accept this TLS client certificate (PEM)")
+	})
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	if c.args[0] == "list" {
+		ops, err := st.ListOperators(ctx)
+		if err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return 1
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tROLE\tTOKEN\tTLS FINGERPRINT\tDISABLED")
+		for _, o := range ops {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%s\t%v\n", o.ID, o.Name, o.Role, o.TokenHash != "", o.TLSFingerprint, o.Disabled)
+		}
+		tw.Flush()
+		return 0
+	}
+	if *name == "" || !store.OperatorRole(*role).Valid() {
+		fmt.Fprintln(c.stderr, "operator add needs --name N --role administrator|officer|auditor")
+		return 2
+	}
+	fp := ""
+	if *tlsCert != "" {
+		var err error
+		if fp, err = certFingerprint(*tlsCert); err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return 1
+		}
+	}
+	token := randomSecret(32)
+	op := &store.Operator{Name: *name, Role: store.OperatorRole(*role), TokenHash: admin.TokenHash(token), TLSFingerprint: fp}
+	if code := audited(ctx, c, st, auditEvent("operator.add", *name), st.CreateOperator(ctx, op)); code != 0 {
+		return code
+	}
+	fmt.Fprintf(c.stdout, "operator %s (%s) registered. Bearer token (shown once, store it now):\n%s\n", *name, *role, token)
+	return 0
+}
+
+// runAPIClient: eacgate apiclient add --user U --password-file F --cert FILE [--ip CIDR,...]
+func runAPIClient(ctx context.Context, c cli) int {
+	var user, passFile, certFile, ips *string
+	st, _, code := storeCommand(ctx, c, "apiclient", []string{"add"}, "add --user U --password-file F --cert FILE [--ip CIDR,...]", func(fs *flag.FlagSet) {
+		user = fs.String("user", "", "the client's user name")
+		passFile = fs.String("password-file", "", "file holding the client's password (stored as an Argon2id hash)")
+		certFile = fs.String("cert", "", "the client's X.509 signing certificate (PEM): it signs the serials")
+		ips = fs.String("ip", "", "comma-separated CIDR ranges the client may call from (default any)")
+	})
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	if *user == "" || *passFile == "" || *certFile == "" {
+		fmt.Fprintln(c.stderr, "apiclient add needs --user, --password-file and --cert")
+		return 2
+	}
+	pw, err := os.ReadFile(*passFile)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	password := strings.TrimRight(string(pw), "\r\n")
+	pemBytes, err := os.ReadFile(*certFile)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	blk, _ := pem.Decode(pemBytes)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		fmt.Fprintf(c.stderr, "%s: not a PEM certificate\n", *certFile)
+		return 1
+	}
+	if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+		fmt.Fprintf(c.stderr, "%s: %v\n", *certFile, err)
+		return 1
+	}
+	ranges, err := store.NormalizeIPRanges(*ips)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 2
+	}
+	hash, err := admin.HashPassword(password)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	client := &store.APIClient{EMKey: randomSecret(16), UserName: *user, PasswordHash: hash, AESKey: key, Certificate: blk.Bytes, IPRanges: ranges}
+	if code := audited(ctx, c, st, auditEvent("apiclient.add", *user), st.CreateAPIClient(ctx, client)); code != 0 {
+		return code
+	}
+	fmt.Fprintf(c.stdout, "API client %s registered (shown once, hand over securely):\nemKey: %s\nkey:   %s\n", *user, client.EMKey, base64.StdEncoding.EncodeToString(key))
+	return 0
+}
+
+func randomSecret(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

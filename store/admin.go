@@ -1,0 +1,189 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// OperatorRole is what an operator of the admin API may do.
+type OperatorRole string
+
+// Operator roles: auditors read; officers also suspend, reinstate, revoke, decide requests
+// and retry deliveries; administrators also register holders.
+const (
+	RoleAdministrator OperatorRole = "administrator"
+	RoleOfficer       OperatorRole = "officer"
+	RoleAuditor       OperatorRole = "auditor"
+)
+
+// Valid reports whether r is a defined operator role.
+func (r OperatorRole) Valid() bool {
+	return r == RoleAdministrator || r == RoleOfficer || r == RoleAuditor
+}
+
+// Operator is a person or system using the admin REST API.
+type Operator struct {
+	ID   int64        `gorm:"column:id;primaryKey"`
+	Name string       `gorm:"column:name"`
+	Role OperatorRole `gorm:"column:role"`
+	// TokenHash is the hex SHA-256 of the bearer token (the token has 256 random bits).
+	TokenHash string `gorm:"column:token_hash"`
+	// TLSFingerprint is the hex SHA-256 of the operator's TLS client certificate.
+	TLSFingerprint string    `gorm:"column:tls_fingerprint"`
+	Disabled       bool      `gorm:"column:disabled"`
+	CreatedAt      time.Time `gorm:"column:created_at"`
+}
+
+// TableName implements gorm's tabler.
+func (Operator) TableName() string { return "operators" }
+
+// APIClient is an integrator of the emCA-compatible endpoints.
+type APIClient struct {
+	ID           int64  `gorm:"column:id;primaryKey"`
+	EMKey        string `gorm:"column:em_key"`
+	UserName     string `gorm:"column:user_name"`
+	PasswordHash string `gorm:"column:password_hash"`
+	// AESKey is the 32-byte AES-256-GCM key of requestData.
+	AESKey []byte `gorm:"column:aes_key"`
+	// Certificate is the client's registered X.509 signing certificate (DER).
+	Certificate []byte `gorm:"column:certificate"`
+	// IPRanges: comma-separated CIDR prefixes the client may call from (empty: any).
+	IPRanges  string    `gorm:"column:ip_ranges"`
+	Disabled  bool      `gorm:"column:disabled"`
+	CreatedAt time.Time `gorm:"column:created_at"`
+}
+
+// TableName implements gorm's tabler.
+func (APIClient) TableName() string { return "api_clients" }
+
+// AllowsIP reports whether addr is within the client's ranges (any when none are set).
+func (c *APIClient) AllowsIP(addr netip.Addr) bool {
+	h := Holder{IPRanges: c.IPRanges}
+	return h.AllowsIP(addr)
+}
+
+// CreateOperator inserts an operator.
+func (s *Store) CreateOperator(ctx context.Context, o *Operator) error {
+	if !o.Role.Valid() || o.Name == "" {
+		return fmt.Errorf("store: create operator: need a name and a role (administrator, officer, auditor)")
+	}
+	if o.TokenHash == "" && o.TLSFingerprint == "" {
+		return fmt.Errorf("store: create operator: need a token or a TLS certificate")
+	}
+	o.CreatedAt = now()
+	return wrap("create operator", s.db.WithContext(ctx).Create(o).Error)
+}
+
+// OperatorByToken finds the enabled operator with this token hash, or ErrNotFound.
+func (s *Store) OperatorByToken(ctx context.Context, tokenHash string) (*Operator, error) {
+	return s.operatorWhere(ctx, "token_hash = ? AND token_hash <> ''", tokenHash)
+}
+
+// OperatorByFingerprint finds the enabled operator with this TLS certificate, or ErrNotFound.
+func (s *Store) OperatorByFingerprint(ctx context.Context, fp string) (*Operator, error) {
+	return s.operatorWhere(ctx, "tls_fingerprint = ? AND tls_fingerprint <> ''", fp)
+}
+
+func (s *Store) operatorWhere(ctx context.Context, where string, arg string) (*Operator, error) {
+	var o Operator
+	if err := s.db.WithContext(ctx).Where(where+" AND disabled = ?", arg, false).Take(&o).Error; err != nil {
+		return nil, wrap("operator", err)
+	}
+	return &o, nil
+}
+
+// ListOperators returns the operators by name.
+func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
+	var os []Operator
+	return os, wrap("list operators", s.db.WithContext(ctx).Order("name").Find(&os).Error)
+}
+
+// CreateAPIClient inserts an emCA API client.
+func (s *Store) CreateAPIClient(ctx context.Context, c *APIClient) error {
+	if len(c.AESKey) != 32 || c.EMKey == "" || c.UserName == "" || len(c.Certificate) == 0 {
+		return fmt.Errorf("store: create API client: need emKey, user name, a 32-byte key and a certificate")
+	}
+	c.CreatedAt = now()
+	return wrap("create API client", s.db.WithContext(ctx).Create(c).Error)
+}
+
+// APIClientByKey finds the enabled API client with this emKey, or ErrNotFound.
+func (s *Store) APIClientByKey(ctx context.Context, emKey string) (*APIClient, error) {
+	var c APIClient
+	if err := s.db.WithContext(ctx).Where("em_key = ? AND disabled = ?", emKey, false).Take(&c).Error; err != nil {
+		return nil, wrap("API client", err)
+	}
+	return &c, nil
+}
+
+// CertificateFilter selects certificates; zero fields match everything.
+type CertificateFilter struct {
+	Status  CertStatus
+	Role    Role
+	Country string // the holder's country: the CHR's first two characters
+	// ExpiringBefore selects certificates not yet expired at Now that expire before it.
+	ExpiringBefore time.Time
+	Now            time.Time
+	HolderID       int64
+	Limit          int // default and maximum 10,000
+}
+
+// ListCertificates returns the certificates matching f, newest first.
+func (s *Store) ListCertificates(ctx context.Context, f CertificateFilter) ([]Certificate, error) {
+	q := s.db.WithContext(ctx).Model(&Certificate{})
+	if f.Status != "" {
+		q = q.Where("status = ?", f.Status)
+	}
+	if f.Role != "" {
+		q = q.Where("role = ?", f.Role)
+	}
+	if f.Country != "" {
+		q = q.Where("substr(chr, 1, 2) = ?", f.Country)
+	}
+	if f.HolderID != 0 {
+		q = q.Where("holder_id = ?", f.HolderID)
+	}
+	if !f.ExpiringBefore.IsZero() {
+		n := f.Now
+		if n.IsZero() {
+			n = time.Now()
+		}
+		q = q.Where("not_after >= ? AND not_after < ?", n.UTC().Truncate(24*time.Hour), f.ExpiringBefore.UTC())
+	}
+	if f.Limit <= 0 || f.Limit > 10000 {
+		f.Limit = 10000
+	}
+	var cs []Certificate
+	err := q.Order("id DESC").Limit(f.Limit).Find(&cs).Error
+	return cs, wrap("list certificates", err)
+}
+
+// NewestCertificate returns the holder's newest certificate of one role whatever its status
+// (a suspended or revoked one included), or ErrNotFound.
+func (s *Store) NewestCertificate(ctx context.Context, holderID int64, role Role) (*Certificate, error) {
+	var c Certificate
+	err := s.db.WithContext(ctx).Where("holder_id = ? AND role = ?", holderID, role).
+		Order("not_after DESC, id DESC").Take(&c).Error
+	if err != nil {
+		return nil, wrap("newest certificate", err)
+	}
+	return &c, nil
+}
+
+// CountryCount is a number of certificates of one country.
+type CountryCount struct {
+	Country string
+	Status  CertStatus
+	N       int64
+}
+
+// CertificatesByCountry counts certificates by the holder's country and status.
+func (s *Store) CertificatesByCountry(ctx context.Context) ([]CountryCount, error) {
+	var out []CountryCount
+	err := s.db.WithContext(ctx).Model(&Certificate{}).
+		Select("substr(chr, 1, 2) AS country, status, COUNT(*) AS n").Group("substr(chr, 1, 2), status").
+		Order("country, status").Scan(&out).Error
+	return out, wrap("certificates by country", err)
+}
