@@ -161,6 +161,7 @@ type Gateway struct {
 	dvCurrent atomic.Pointer[authority.Issuer]
 	// forwarder is the SPOC's national side (nil without the SPOC role).
 	forwarder *spoc.Forwarder
+	metrics   *server.Metrics
 }
 
 // Open opens the gateway: store, keystore, and the issuers found in the store. With
@@ -188,7 +189,7 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data directory: %w", err)
 	}
-	g := &Gateway{DataDir: opts.DataDir, Options: opts, logger: opts.Logger}
+	g := &Gateway{DataDir: opts.DataDir, Options: opts, logger: opts.Logger, metrics: server.NewMetrics()}
 	st, err := store.Open(ctx, opts.DSN, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -271,7 +272,7 @@ func (g *Gateway) setUpIssuers(ctx context.Context) error {
 		case err != nil:
 			return err
 		default:
-			g.CVCA = &authority.Issuer{Path: chain, Signer: key, Policy: o.policy()}
+			g.CVCA = &authority.Issuer{Path: chain, Signer: g.timed(o.CVCAKey, key), Policy: o.policy()}
 		}
 	}
 
@@ -352,7 +353,7 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 			own = append(own, r.CHR)
 		}
 	}
-	iss := &authority.Issuer{Path: path, Signer: key, Policy: o.policy(), OwnCHRs: own}
+	iss := &authority.Issuer{Path: path, Signer: g.timed(o.DVKey, key), Policy: o.policy(), OwnCHRs: own}
 	if g.DV == nil {
 		g.DV = iss
 	}
@@ -401,7 +402,7 @@ func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cv
 		if err != nil || len(path) == 0 {
 			return nil, fmt.Errorf("gateway: no local CVCA to certify the DV (run 'eacgate init cvca', or request from the CVCA with 'eacgate init dv --out'): %v", err)
 		}
-		g.CVCA = &authority.Issuer{Path: path, Signer: key, Policy: o.policy()}
+		g.CVCA = &authority.Issuer{Path: path, Signer: g.timed(o.CVCAKey, key), Policy: o.policy()}
 	}
 	if chr[:2] != o.Country || chr[2:len(chr)-5] != o.DVMnemonic {
 		return nil, fmt.Errorf("gateway: DV CHR %s must be %s%s + 5-character sequence number (country and dv_mnemonic)", chr, o.Country, o.DVMnemonic)
@@ -455,7 +456,8 @@ func (g *Gateway) routes() (http.Handler, error) {
 		return nil, err
 	}
 	receiver := &callback.Receiver{Store: g.Store, Registry: reg, Logger: g.logger}
-	metrics := server.NewMetrics()
+	metrics := g.metrics
+	metrics.AddGauges(g.gauges)
 	mux := http.NewServeMux()
 	var cvcaService *server.IssuingService
 	if g.CVCA != nil {

@@ -137,3 +137,40 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatalf("readyz with the database closed: %d", resp.StatusCode)
 	}
 }
+
+// /metrics carries the outbox depth and age, CA key signing times, and the certificates
+// expiring soon, computed when scraped.
+func TestMetricsGauges(t *testing.T) {
+	g, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	// A sign through the wrapped CVCA key.
+	if _, err := g.RenewDV(context.Background(), DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Store.EnqueueOutbox(context.Background(), &store.OutboxItem{TargetURL: "https://dv.example/cb", Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g.Handler)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`eacgate_outbox_items{state="pending"} 1`,
+		`eacgate_outbox_items{state="dead"} 0`,
+		`eacgate_outbox_oldest_pending_age_seconds `,
+		`eacgate_hsm_sign_duration_seconds_count{key="cvca"} 2`, // the demo DV and its renewal
+		`eacgate_certificates_expiring{role="dv_domestic",within_days="30"} 0`,
+		`eacgate_certificates_expiring{role="cvca",within_days="7"} 0`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, b)
+		}
+	}
+}

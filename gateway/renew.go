@@ -191,7 +191,7 @@ func (g *Gateway) RenewDV(ctx context.Context, o DVClientOptions, now time.Time)
 		g.logger.Error("audit", "err", err)
 	}
 	path := append(append([]*cvc.Certificate{}, g.CVCA.Path...), cert)
-	g.dvCurrent.Store(&authority.Issuer{Path: path, Signer: key, Policy: cur.Policy,
+	g.dvCurrent.Store(&authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey, key), Policy: cur.Policy,
 		OwnCHRs: append(append([]string{}, cur.OwnCHRs...), curCert.CHR)})
 	return cert, nil
 }

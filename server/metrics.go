@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,40 @@ type Metrics struct {
 	mu        sync.Mutex
 	requests  map[[3]string]uint64 // endpoint, operation, code
 	latencies map[[2]string]*histogram
+	signs     map[string]*histogram // by key label
+	gauges    []GaugeFunc
+}
+
+// Gauge is one sample of a gauge computed at scrape time.
+type Gauge struct {
+	Name, Help string
+	Labels     [][2]string // name, value pairs in order
+	Value      float64
+}
+
+// GaugeFunc computes gauges when /metrics is scraped (outbox depth, expiring certificates).
+type GaugeFunc func(ctx context.Context) ([]Gauge, error)
+
+// AddGauges registers a GaugeFunc; call before serving.
+func (m *Metrics) AddGauges(f GaugeFunc) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.gauges = append(m.gauges, f)
+}
+
+// ObserveSign records the duration of one signature by the key labelled label.
+func (m *Metrics) ObserveSign(label string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.signs[label]
+	if h == nil {
+		h = &histogram{counts: make([]uint64, len(latencyBuckets))}
+		m.signs[label] = h
+	}
+	h.observe(d)
 }
 
 type histogram struct {
@@ -30,7 +65,7 @@ type histogram struct {
 
 // NewMetrics returns an empty set of metrics.
 func NewMetrics() *Metrics {
-	return &Metrics{requests: map[[3]string]uint64{}, latencies: map[[2]string]*histogram{}}
+	return &Metrics{requests: map[[3]string]uint64{}, latencies: map[[2]string]*histogram{}, signs: map[string]*histogram{}}
 }
 
 // Observe records one answered request with its return code.
@@ -46,6 +81,10 @@ func (m *Metrics) Observe(endpoint, operation, code string, d time.Duration) {
 		h = &histogram{counts: make([]uint64, len(latencyBuckets))}
 		m.latencies[[2]string{endpoint, operation}] = h
 	}
+	h.observe(d)
+}
+
+func (h *histogram) observe(d time.Duration) {
 	s := d.Seconds()
 	for i, b := range latencyBuckets {
 		if s <= b {
@@ -57,14 +96,41 @@ func (m *Metrics) Observe(endpoint, operation, code string, d time.Duration) {
 	h.n++
 }
 
-// ServeHTTP writes the metrics in the Prometheus text exposition format.
-func (m *Metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_ = m.Write(w)
+// write writes the histogram's lines; labels is the label list without braces.
+func (h *histogram) write(b *strings.Builder, name, labels string) {
+	var cum uint64
+	for i, bound := range latencyBuckets {
+		cum += h.counts[i]
+		fmt.Fprintf(b, "%s_bucket{%s,le=\"%g\"} %d\n", name, labels, bound, cum)
+	}
+	fmt.Fprintf(b, "%s_bucket{%s,le=\"+Inf\"} %d\n", name, labels, h.n)
+	fmt.Fprintf(b, "%s_sum{%s} %g\n", name, labels, h.sum)
+	fmt.Fprintf(b, "%s_count{%s} %d\n", name, labels, h.n)
 }
 
-// Write writes the metrics in the Prometheus text exposition format, in a stable order.
-func (m *Metrics) Write(w io.Writer) error {
+// ServeHTTP writes the metrics in the Prometheus text exposition format.
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	_ = m.WriteContext(ctx, w)
+}
+
+// Write writes the metrics (see WriteContext) without a deadline for the gauges.
+func (m *Metrics) Write(w io.Writer) error { return m.WriteContext(context.Background(), w) }
+
+// WriteContext writes the metrics in the Prometheus text exposition format, in a stable
+// order; the gauges are computed now (a failing GaugeFunc is left out).
+func (m *Metrics) WriteContext(ctx context.Context, w io.Writer) error {
+	m.mu.Lock()
+	gaugeFuncs := slices.Clone(m.gauges)
+	m.mu.Unlock()
+	var gauges []Gauge
+	for _, f := range gaugeFuncs {
+		if gs, err := f(ctx); err == nil {
+			gauges = append(gauges, gs...)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var b strings.Builder
@@ -88,15 +154,33 @@ func (m *Metrics) Write(w io.Writer) error {
 	}
 	slices.SortFunc(hkeys, func(a, c [2]string) int { return strings.Compare(a[0]+"\x00"+a[1], c[0]+"\x00"+c[1]) })
 	for _, k := range hkeys {
-		h := m.latencies[k]
-		var cum uint64
-		for i, bound := range latencyBuckets {
-			cum += h.counts[i]
-			fmt.Fprintf(&b, "eacgate_soap_request_duration_seconds_bucket{endpoint=%q,operation=%q,le=\"%g\"} %d\n", k[0], k[1], bound, cum)
+		m.latencies[k].write(&b, "eacgate_soap_request_duration_seconds", fmt.Sprintf("endpoint=%q,operation=%q", k[0], k[1]))
+	}
+	b.WriteString("# HELP eacgate_hsm_sign_duration_seconds Time of one signature by a CA key (HSM or software keystore).\n")
+	b.WriteString("# TYPE eacgate_hsm_sign_duration_seconds histogram\n")
+	labels := make([]string, 0, len(m.signs))
+	for k := range m.signs {
+		labels = append(labels, k)
+	}
+	slices.Sort(labels)
+	for _, k := range labels {
+		m.signs[k].write(&b, "eacgate_hsm_sign_duration_seconds", fmt.Sprintf("key=%q", k))
+	}
+	seen := map[string]bool{}
+	for _, g := range gauges {
+		if !seen[g.Name] {
+			seen[g.Name] = true
+			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", g.Name, g.Help, g.Name)
 		}
-		fmt.Fprintf(&b, "eacgate_soap_request_duration_seconds_bucket{endpoint=%q,operation=%q,le=\"+Inf\"} %d\n", k[0], k[1], h.n)
-		fmt.Fprintf(&b, "eacgate_soap_request_duration_seconds_sum{endpoint=%q,operation=%q} %g\n", k[0], k[1], h.sum)
-		fmt.Fprintf(&b, "eacgate_soap_request_duration_seconds_count{endpoint=%q,operation=%q} %d\n", k[0], k[1], h.n)
+		parts := make([]string, len(g.Labels))
+		for i, l := range g.Labels {
+			parts[i] = fmt.Sprintf("%s=%q", l[0], l[1])
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(&b, "%s{%s} %g\n", g.Name, strings.Join(parts, ","), g.Value)
+		} else {
+			fmt.Fprintf(&b, "%s %g\n", g.Name, g.Value)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -187,3 +187,23 @@ func (s *Store) CertificatesByCountry(ctx context.Context) ([]CountryCount, erro
 		Order("country, status").Scan(&out).Error
 	return out, wrap("certificates by country", err)
 }
+
+// CountExpiring counts valid certificates by role that are not expired at now and expire
+// before the given time.
+func (s *Store) CountExpiring(ctx context.Context, now, before time.Time) (map[Role]int64, error) {
+	var rows []struct {
+		Role Role
+		N    int64
+	}
+	err := s.db.WithContext(ctx).Model(&Certificate{}).Select("role, COUNT(*) AS n").
+		Where("status = ? AND not_after >= ? AND not_after < ?", CertValid, now.UTC().Truncate(24*time.Hour), before.UTC()).
+		Group("role").Scan(&rows).Error
+	if err != nil {
+		return nil, wrap("count expiring", err)
+	}
+	out := map[Role]int64{}
+	for _, r := range rows {
+		out[r.Role] = r.N
+	}
+	return out, nil
+}

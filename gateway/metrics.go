@@ -1,0 +1,64 @@
+package gateway
+
+import (
+	"context"
+	"crypto"
+	"io"
+	"strconv"
+	"time"
+
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// timedSigner measures each signature of a CA key for /metrics.
+type timedSigner struct {
+	crypto.Signer
+	label   string
+	metrics *server.Metrics
+}
+
+func (s timedSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	start := time.Now()
+	sig, err := s.Signer.Sign(rand, digest, opts)
+	s.metrics.ObserveSign(s.label, time.Since(start))
+	return sig, err
+}
+
+// timed wraps a CA key so that its signatures are measured (label: the key's role label).
+func (g *Gateway) timed(label string, key crypto.Signer) crypto.Signer {
+	return timedSigner{Signer: key, label: label, metrics: g.metrics}
+}
+
+// gauges computes the store-backed gauges of /metrics: the outbox's depth and age, and
+// the certificates expiring soon.
+func (g *Gateway) gauges(ctx context.Context) ([]server.Gauge, error) {
+	st, err := g.Store.OutboxStatistics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	const depth = "eacgate_outbox_items"
+	const depthHelp = "Outbox items (callbacks, forwardings) by state: held waits for an operator, pending for a worker, dead for an operator's retry."
+	out := []server.Gauge{
+		{Name: depth, Help: depthHelp, Labels: [][2]string{{"state", "held"}}, Value: float64(st.Held)},
+		{Name: depth, Help: depthHelp, Labels: [][2]string{{"state", "pending"}}, Value: float64(st.Pending)},
+		{Name: depth, Help: depthHelp, Labels: [][2]string{{"state", "dead"}}, Value: float64(st.Dead)},
+	}
+	age := 0.0
+	if !st.OldestPending.IsZero() {
+		age = time.Since(st.OldestPending).Seconds()
+	}
+	out = append(out, server.Gauge{Name: "eacgate_outbox_oldest_pending_age_seconds", Help: "Age of the oldest pending outbox item (0 when none).", Value: age})
+	now := time.Now()
+	for _, days := range []int{7, 30} {
+		byRole, err := g.Store.CountExpiring(ctx, now, now.UTC().Truncate(24*time.Hour).AddDate(0, 0, days+1))
+		if err != nil {
+			return nil, err
+		}
+		for _, role := range []store.Role{store.RoleCVCA, store.RoleDVDomestic, store.RoleDVForeign, store.RoleTerminal} {
+			out = append(out, server.Gauge{Name: "eacgate_certificates_expiring", Help: "Valid certificates expiring within the given number of days, by role.",
+				Labels: [][2]string{{"role", string(role)}, {"within_days", strconv.Itoa(days)}}, Value: float64(byRole[role])})
+		}
+	}
+	return out, nil
+}
