@@ -32,6 +32,16 @@ type DVClientOptions struct {
 	Foreign []string `yaml:"foreign"`
 	// Disabled turns automatic renewal off.
 	Disabled bool `yaml:"disabled"`
+	// CVCAURL is the CVCA endpoint (/cvca) of another gateway that certifies this DV; empty:
+	// the CVCA of this gateway. CVCACAFile holds the CAs trusted for its TLS certificate
+	// (default the system's), Timeout bounds each call (default 30s).
+	CVCAURL    string        `yaml:"cvca_url"`
+	CVCACAFile string        `yaml:"cvca_ca_file"`
+	Timeout    time.Duration `yaml:"timeout"`
+	// ResponseURL is this gateway's /dv address, where the remote CVCA may answer renewals
+	// later (SendCertificates); callbacks are accepted from the CVCA registered here as a
+	// holder with role cvca. Empty: renewals are requested synchronously.
+	ResponseURL string `yaml:"response_url"`
 }
 
 func (o DVClientOptions) withDefaults() DVClientOptions {
@@ -81,6 +91,13 @@ func (g *Gateway) RunDVClient(ctx context.Context) {
 	t := time.NewTicker(o.CheckInterval)
 	defer t.Stop()
 	for {
+		if g.remoteCVCA() {
+			if n, err := g.FetchCVCACertificates(ctx); err != nil {
+				log.Warn("CVCA certificates", "err", err)
+			} else if n > 0 {
+				log.Info("new CVCA certificates", "count", n)
+			}
+		}
 		if err := g.refreshDV(ctx); err != nil {
 			log.Error("reload DV certificate", "err", err)
 		}
@@ -120,10 +137,14 @@ func (g *Gateway) refreshDV(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if row.CHR == cur.Certificate().CHR {
+	chain, err := g.cvcaPath(ctx, row.CAR[:2])
+	if err != nil {
+		return err
+	}
+	if row.CHR == cur.Certificate().CHR && len(chain) == len(cur.Path)-1 {
 		return nil
 	}
-	return g.loadDV(ctx)
+	return g.loadDV(ctx) // renewed elsewhere, or the CVCA has a new (link) certificate
 }
 
 // RenewDV renews the DV certificate if it is due at now: a new key, a request authenticated
@@ -151,16 +172,27 @@ func (g *Gateway) RenewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	if row.CHR != curCert.CHR || now.Sub(row.CreatedAt) < o.MinInterval {
 		return nil, nil // renewed elsewhere, or recently enough
 	}
+	if g.CVCA == nil && !g.remoteCVCA() {
+		return nil, fmt.Errorf("gateway: DV %s is due for renewal but has no CVCA (set dv_client.cvca_url)", curCert.CHR)
+	}
 	if g.CVCA == nil {
-		return nil, fmt.Errorf("gateway: DV %s is due for renewal but its CVCA is not in this gateway: renew it with the CVCA's operator", curCert.CHR)
+		// A renewal the CVCA acknowledged is waiting for its callback (for a day at most).
+		n, err := g.Store.PendingOutgoingSince(ctx, holder.ID, server.CVCAProtocols[0].Namespace, now.Add(-24*time.Hour))
+		if err != nil || n > 0 {
+			return nil, err
+		}
 	}
 	chr, err := nextCHR(curCert.CHR)
 	if err != nil {
 		return nil, err
 	}
 	spec := hsm.KeySpec{Algorithm: curCert.PublicKey.Algorithm}
-	if d := g.CVCA.Domain(); d != nil {
+	if d := cvc.Domain(cur.Path[:len(cur.Path)-1]); d != nil {
 		spec.Curve = d.Name()
+	}
+	car := cur.Path[len(cur.Path)-2].CHR // the CVCA certificate above the current DV certificate
+	if g.CVCA != nil {
+		car = g.CVCA.Certificate().CHR
 	}
 	key, err := g.Keys.Generate(ctx, g.dvKeyLabel(chr), spec)
 	if err != nil {
@@ -170,12 +202,15 @@ func (g *Gateway) RenewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	if err != nil {
 		return nil, err
 	}
-	req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: g.CVCA.Certificate().CHR, CHR: chr}, pub, key)
+	req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: car, CHR: chr}, pub, key)
 	if err != nil {
 		return nil, err
 	}
 	if req, err = req.Authenticate(curCert.CHR, cur.Signer, curCert.PublicKey.Algorithm); err != nil {
 		return nil, err
+	}
+	if g.CVCA == nil {
+		return g.renewRemote(ctx, holder, chr, req.Raw)
 	}
 	cert, err := g.CVCA.Issue(req.Raw, authority.Applicant{Country: holder.Country, Mnemonic: holder.Mnemonic,
 		Role: cvc.RoleDVDomestic, Status: authority.HolderStatus(holder.Status), Current: curCert})

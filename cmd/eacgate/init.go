@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"eacgate/cvc"
 	"eacgate/gateway"
 	"eacgate/hsm"
+	"eacgate/server"
 )
 
 const initUsage = `usage: eacgate init cvca --config FILE --chr CHR [--alg ALG] [--curve CURVE | --rsa-bits N] [--years N]
@@ -16,7 +18,8 @@ const initUsage = `usage: eacgate init cvca --config FILE --chr CHR [--alg ALG] 
 
 init cvca creates the country's CVCA: a key in the configured keystore (software or PKCS#11)
 and its self-signed certificate. init dv creates the DV's key and has it certified by the
-CVCA of the same gateway. The CHR is country + mnemonic + 5-character sequence number and
+CVCA of the same gateway, or, with dv_client.cvca_url configured, by that remote CVCA (which
+must have registered this gateway's TLS certificate, DATA/tls.crt, for the DV). The CHR is country + mnemonic + 5-character sequence number and
 must match the configuration's country (and dv_mnemonic for the DV).
 `
 
@@ -80,6 +83,16 @@ func runInit(ctx context.Context, c cli) int {
 			}
 		}
 	}
+	remote := role == "dv" && opts.DVClient.CVCAURL != ""
+	if remote {
+		// The CVCA knows this gateway by its TLS certificate (the one serve uses).
+		cert, err := server.LoadOrCreateTLSCertificate(filepath.Join(opts.DataDir, "tls.crt"), filepath.Join(opts.DataDir, "tls.key"), []string{"localhost"})
+		if err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return 1
+		}
+		opts.Identity = &cert
+	}
 	g, err := gateway.OpenStores(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
@@ -87,9 +100,12 @@ func runInit(ctx context.Context, c cli) int {
 	}
 	defer g.Close()
 	var cert *cvc.Certificate
-	if role == "cvca" {
+	switch {
+	case role == "cvca":
 		cert, err = g.InitCVCA(ctx, *chr, spec, *years)
-	} else {
+	case remote:
+		cert, err = g.InitDVRemote(ctx, *chr, spec)
+	default:
 		cert, err = g.InitDV(ctx, *chr, spec)
 	}
 	if err != nil {

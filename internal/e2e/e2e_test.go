@@ -82,7 +82,7 @@ type gateway struct {
 	exited          chan struct{}
 }
 
-var endpointLine = regexp.MustCompile(`(https://127\.0\.0\.1:\d+)/(dv|spoc) `)
+var endpointLine = regexp.MustCompile(`(https://127\.0\.0\.1:\d+)/(dv|spoc|cvca) `)
 
 // startGateway runs `eacgate serve` on a free port: the embedded defaults, or with extra
 // arguments such as --config.

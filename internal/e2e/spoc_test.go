@@ -361,3 +361,71 @@ dv_client:
 	issuer := certByCHR(t, openStore(t, filepath.Join(g.data, "eacgate.db")), second.CAR)
 	cvcPrintVerifies(t, []*cvc.Certificate{chain[0], issuer}, second)
 }
+
+// A DV whose CVCA runs in another gateway: eacgate init dv gets its first certificate from
+// the remote CVCA; the DV then renews itself, the CVCA answering by callback (SendCertificates
+// to the DV's /dv), and terminals are certified under the renewed DV certificate.
+func TestDVWithRemoteCVCA(t *testing.T) {
+	zeepPython(t)
+	cv, dvg := newCountry(t, "UT"), newCountry(t, "UT")
+	os.WriteFile(cv.cfg, []byte(fmt.Sprintf(`
+country: UT
+dv_mnemonic: DVNONE
+listen: %s
+validity_days: {dv_domestic: 2}
+processing: {dv_domestic: async}
+callback:
+  poll_interval: 100ms
+  backoff_initial: 200ms
+  backoff_max: 1s
+  ca_file: %q
+`, cv.listen, filepath.Join(dvg.data, "tls.crt"))), 0o600)
+	os.WriteFile(dvg.cfg, []byte(fmt.Sprintf(`
+country: UT
+dv_mnemonic: DVREM
+listen: %s
+dv_client:
+  cvca_url: https://%s/cvca
+  cvca_ca_file: %q
+  response_url: https://%s/dv
+  renew_before: 96h
+  check_interval: 300ms
+  min_interval: 2s
+`, dvg.listen, cv.listen, filepath.Join(cv.data, "tls.crt"), dvg.listen)), 0o600)
+	cv.run(t, "init", "cvca", "--chr", "UTCVCA00001")
+	cv.run(t, "holder", "add", "--country", "UT", "--mnemonic", "DVREM", "--role", "dv_domestic", "--tls-cert", dvg.client().cert)
+	dvg.run(t, "holder", "add", "--country", "UT", "--mnemonic", "CVCA", "--role", "cvca", "--tls-cert", cv.client().cert)
+	cv.serve(t)
+	dvg.run(t, "init", "dv", "--chr", "UTDVREM00001")
+	dvg.serve(t)
+
+	term := dvg.register(t, "UT", "ISREM01", "terminal")
+	var chain []*cvc.Certificate
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		chain = parseChain(t, certificates(t, dvg.zeep(t, "/dv", term, caCall())[0]))
+		if dv := chain[len(chain)-1]; dv.CHR != "UTDVREM00001" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the DV did not renew through the remote CVCA; CVCA outbox:\n%s", cv.run(t, "outbox", "list", "--state", ""))
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	renewed := chain[len(chain)-1]
+	if renewed.CAR != "UTCVCA00001" || chain[0].CHR != "UTCVCA00001" {
+		t.Fatalf("chain %s <- %s", chain[0].CHR, renewed.CHR)
+	}
+	// The renewal came by callback: the CVCA's outbox delivered it.
+	if out := cv.run(t, "outbox", "list", "--state", "done"); !strings.Contains(out, "/dv") {
+		t.Fatalf("CVCA outbox:\n%s", out)
+	}
+	req, _ := newRequest(t, "brainpoolP256r1", "UTISREM0100001", renewed.CHR, "", nil)
+	res := dvg.zeep(t, "/dv", term, requestCall("rem-1", req))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("terminal: %v", res[0])
+	}
+	leaf, _ := cvc.ParseCertificate(certificates(t, res[0])[0])
+	issuer := certByCHR(t, openStore(t, filepath.Join(dvg.data, "eacgate.db")), leaf.CAR)
+	cvcPrintVerifies(t, []*cvc.Certificate{chain[0], issuer}, leaf)
+}

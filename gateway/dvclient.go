@@ -1,0 +1,212 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/cvc"
+	"eacgate/hsm"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// The DV as a client of a CVCA in another gateway (dv_client.cvca_url): its first
+// certificate (eacgate init dv --cvca-url), renewals, and the CVCA certificates it serves to
+// terminals, over TR-03129 with mutual TLS.
+
+// remoteCVCA reports whether the DV's CVCA is reached over the network.
+func (g *Gateway) remoteCVCA() bool { return g.Options.DVClient.CVCAURL != "" }
+
+// cvcaClient is the HTTP client towards the CVCA: our TLS identity, the CVCA's trust.
+func (g *Gateway) cvcaClient() (*http.Client, error) {
+	o := g.Options.DVClient
+	var files []string
+	if o.CVCACAFile != "" {
+		files = append(files, o.CVCACAFile)
+	}
+	roots, err := server.CertPool(o.CVCACAFile == "", files...)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: dv_client.cvca_ca_file: %w", err)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	if id := g.Options.Identity; id != nil {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id, nil }
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: cfg},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
+}
+
+// callCVCA sends one TR-03129 request (CVCA protocol v1.1) to the CVCA.
+func (g *Gateway) callCVCA(ctx context.Context, m server.Message) (server.Answer, error) {
+	hc, err := g.cvcaClient()
+	if err != nil {
+		return server.Answer{}, err
+	}
+	p := server.CVCAProtocols[0]
+	body, err := server.EncodeRequest(p, m)
+	if err != nil {
+		return server.Answer{}, err
+	}
+	return server.Call(ctx, hc, g.Options.DVClient.CVCAURL, p, m.Operation, body)
+}
+
+// FetchCVCACertificates asks the CVCA for its certificates (GetCACertificates) and stores
+// the CVCA certificates of our country not yet known: the first root on trust of the
+// authenticated TLS connection to the configured CVCA, later ones only as link certificates
+// that verify against the stored chain. It returns how many were added.
+func (g *Gateway) FetchCVCACertificates(ctx context.Context) (int, error) {
+	a, err := g.callCVCA(ctx, server.Message{Operation: "GetCACertificates"})
+	if err != nil {
+		return 0, err
+	}
+	if a.ReturnCode != authority.OKCertAvailable {
+		return 0, fmt.Errorf("gateway: GetCACertificates answered %s", a.ReturnCode)
+	}
+	added := 0
+	for _, raw := range a.Certificates {
+		c, err := cvc.ParseCertificate(raw)
+		if err != nil || c.Role() != cvc.RoleCVCA || c.CHR[:2] != g.Options.Country {
+			continue
+		}
+		chain, err := g.cvcaPath(ctx, g.Options.Country)
+		if err != nil {
+			return added, err
+		}
+		if slices.ContainsFunc(chain, func(k *cvc.Certificate) bool { return bytes.Equal(k.Raw, c.Raw) }) {
+			continue
+		}
+		if len(chain) > 0 {
+			if _, err := cvc.Verify(c, cvc.VerifyOptions{Anchors: chain[:1], Intermediates: chain[1:]}); err != nil {
+				g.logger.Warn("CVCA certificate from the CVCA does not chain to the stored ones: ignored", "chr", c.CHR, "err", err)
+				continue
+			}
+		}
+		if err := g.Store.AddCertificate(ctx, &store.Certificate{CHR: c.CHR, CAR: c.CAR, Role: store.RoleCVCA,
+			NotBefore: c.EffectiveDate.Time(), NotAfter: c.ExpirationDate.Time(), Status: store.CertValid, Raw: c.Raw}); err != nil {
+			return added, err
+		}
+		added++
+	}
+	return added, nil
+}
+
+// InitDVRemote creates the DV of a gateway whose CVCA is elsewhere: the CVCA certificates
+// are fetched, a key made (label Options.DVKey), and the first certificate requested
+// synchronously. The CVCA must have registered this gateway's TLS certificate for the DV.
+func (g *Gateway) InitDVRemote(ctx context.Context, chr string, spec hsm.KeySpec) (*cvc.Certificate, error) {
+	o := g.Options
+	if _, err := g.FetchCVCACertificates(ctx); err != nil {
+		return nil, fmt.Errorf("gateway: CVCA certificates from %s: %w", o.DVClient.CVCAURL, err)
+	}
+	chain, err := g.cvcaPath(ctx, o.Country)
+	if err != nil || len(chain) == 0 {
+		return nil, fmt.Errorf("gateway: no CVCA certificate of %s from %s (%v)", o.Country, o.DVClient.CVCAURL, err)
+	}
+	cvca := chain[len(chain)-1]
+	if spec.Algorithm == cvc.AlgorithmUnknown {
+		spec = hsm.KeySpec{Algorithm: cvca.PublicKey.Algorithm}
+		if d := cvc.Domain(chain); d != nil {
+			spec.Curve = d.Name()
+		}
+	}
+	key, err := g.Keys.Generate(ctx, o.DVKey, spec)
+	if err != nil {
+		return nil, err
+	}
+	h, err := g.Store.HolderByName(ctx, o.Country, o.DVMnemonic)
+	if errors.Is(err, store.ErrNotFound) {
+		h = &store.Holder{Country: o.Country, Mnemonic: o.DVMnemonic, Role: store.RoleDVDomestic, Status: store.HolderActive}
+		err = g.Store.CreateHolder(ctx, h)
+	}
+	if err != nil {
+		return nil, err
+	}
+	pub, err := cvc.NewPublicKey(key.Algorithm(), key.Public(), false)
+	if err != nil {
+		return nil, err
+	}
+	req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: cvca.CHR, CHR: chr}, pub, key)
+	if err != nil {
+		return nil, err
+	}
+	a, err := g.callCVCA(ctx, server.Message{Operation: "RequestCertificate", MessageID: "init-" + chr, CertReq: req.Raw})
+	if err != nil {
+		return nil, err
+	}
+	if a.ReturnCode != authority.OKCertAvailable || len(a.Certificates) == 0 {
+		return nil, fmt.Errorf("gateway: the CVCA answered %s", a.ReturnCode)
+	}
+	cert, err := cvc.ParseCertificate(a.Certificates[0])
+	if err != nil {
+		return nil, err
+	}
+	if _, err := cvc.Verify(cert, cvc.VerifyOptions{Anchors: chain[:1], Intermediates: chain[1:]}); err != nil {
+		return nil, fmt.Errorf("gateway: certificate from the CVCA: %w", err)
+	}
+	return cert, (&server.StoreRegistry{Store: g.Store}).RecordCertificate(ctx, h.ID, cert)
+}
+
+// renewRemote sends the DV's renewal request to the remote CVCA. A synchronous answer is
+// stored and put in use at once; an acknowledgement leaves the request outstanding until the
+// CVCA's SendCertificates (to dv_client.response_url, our /dv) stores the certificate, which
+// the next check picks up.
+func (g *Gateway) renewRemote(ctx context.Context, holder *store.Holder, chr string, req []byte) (*cvc.Certificate, error) {
+	o := g.Options.DVClient
+	m := server.Message{Operation: "RequestCertificate", MessageID: "renew-" + chr + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), CertReq: req}
+	hid := holder.ID
+	out := &store.Message{Originator: "self", MessageID: m.MessageID, Operation: m.Operation, Request: req, HolderID: &hid,
+		Protocol: server.CVCAProtocols[0].Namespace, Direction: store.Outgoing, State: store.MessageProcessing}
+	// Callbacks are accepted from the CVCA registered here (role cvca, our country).
+	cvcas, err := g.Store.ListHolders(ctx, store.HolderFilter{Role: store.RoleCVCA, Status: store.HolderActive, Country: g.Options.Country})
+	if err != nil {
+		return nil, err
+	}
+	if o.ResponseURL != "" && len(cvcas) > 0 {
+		m.CallbackPossible, m.ResponseURL = true, o.ResponseURL
+		out.Peer = server.Originator(cvcas[0].ID)
+	}
+	if err := g.Store.AcceptMessage(ctx, out, nil); err != nil {
+		return nil, err
+	}
+	a, err := g.callCVCA(ctx, m)
+	if err != nil {
+		_ = g.Store.UpdateMessage(ctx, out.ID, store.MessageFailed, string(authority.FailureNotForwarded), nil)
+		return nil, err
+	}
+	switch a.ReturnCode {
+	case authority.OKSyntax, authority.OKReceptionAck:
+		g.logger.Info("DV renewal acknowledged; the certificate comes by callback", "chr", chr)
+		return nil, nil
+	case authority.OKCertAvailable:
+	default:
+		_ = g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), nil)
+		return nil, fmt.Errorf("gateway: the CVCA refused the DV renewal: %s", a.ReturnCode)
+	}
+	if len(a.Certificates) == 0 {
+		return nil, errors.New("gateway: ok_cert_available without a certificate")
+	}
+	cert, err := cvc.ParseCertificate(a.Certificates[0])
+	if err != nil {
+		return nil, err
+	}
+	row, err := (&server.StoreRegistry{Store: g.Store}).CertificateRow(ctx, holder.ID, cert)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), cert.Raw, row); err != nil {
+		return nil, err
+	}
+	return cert, g.loadDV(ctx)
+}
