@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"eacgate/authority"
@@ -34,11 +35,24 @@ func (o Options) modes() (func(*server.Holder, server.Message) server.Mode, erro
 }
 
 // checkResponseURL is the responseURL policy of Options.Callback.
+// checkResponseURL is the responseURL policy of Options.Callback: https (http only with
+// allow_http), and, when allowed_url_prefixes is set, under one of them, so that requesters
+// cannot make the gateway post to arbitrary addresses.
 func (o Options) checkResponseURL() func(string) error {
+	scheme := server.CheckHTTPS
 	if o.Callback.AllowHTTP {
-		return server.CheckHTTPOrHTTPS
+		scheme = server.CheckHTTPOrHTTPS
 	}
-	return server.CheckHTTPS
+	prefixes := o.Callback.AllowedURLPrefixes
+	return func(u string) error {
+		if err := scheme(u); err != nil {
+			return err
+		}
+		if len(prefixes) > 0 && !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(u, p) }) {
+			return fmt.Errorf("responseURL %q is not under callback.allowed_url_prefixes", u)
+		}
+		return nil
+	}
 }
 
 // issuerFor returns the issuer answering requests that came in protocol namespace ns.

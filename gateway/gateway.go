@@ -87,6 +87,9 @@ type CallbackOptions struct {
 	CAFile string `yaml:"ca_file"`
 	// AllowHTTP lets requesters name plain http responseURLs (test setups only).
 	AllowHTTP bool `yaml:"allow_http"`
+	// AllowedURLPrefixes, when set, restricts responseURLs to these prefixes (for example
+	// the partners' https://host:port/ addresses).
+	AllowedURLPrefixes []string `yaml:"allowed_url_prefixes"`
 }
 
 // LoadOptions reads a YAML configuration file; unknown keys are an error.

@@ -174,3 +174,24 @@ func TestMetricsGauges(t *testing.T) {
 		}
 	}
 }
+
+func TestResponseURLPolicy(t *testing.T) {
+	var o Options
+	o.Callback.AllowedURLPrefixes = []string{"https://dv.example:8443/"}
+	check := o.checkResponseURL()
+	for u, ok := range map[string]bool{
+		"https://dv.example:8443/cb":      true,
+		"https://dv.example:8443.evil/cb": false,
+		"https://intranet.local/admin":    false,
+		"http://dv.example:8443/cb":       false,
+	} {
+		if err := check(u); (err == nil) != ok {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+	o.Callback.AllowedURLPrefixes = nil
+	o.Callback.AllowHTTP = true
+	if err := o.checkResponseURL()("http://test.local/cb"); err != nil {
+		t.Fatal(err)
+	}
+}
