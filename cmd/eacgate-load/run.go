@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,8 +46,11 @@ type result struct {
 	BoundSigner string         `json:"crypto_bound_signer"`
 	Fraction    float64        `json:"fraction_of_bound"`
 	RSS         *rssReport     `json:"rss,omitempty"`
-	Verified    string         `json:"verified,omitempty"`
-	VerifyError string         `json:"verify_error,omitempty"`
+	// PerGateway is each gateway's count of issued renewals and initial certificates, from
+	// its own /metrics (spawned gateways).
+	PerGateway  []int  `json:"per_gateway,omitempty"`
+	Verified    string `json:"verified,omitempty"`
+	VerifyError string `json:"verify_error,omitempty"`
 }
 
 // rssReport summarises the gateways' resident memory during the renewals.
@@ -97,6 +102,9 @@ func (r *result) print(w io.Writer) {
 			fmt.Fprintf(w, " (limit %.1f MiB: %s)", r.RSS.LimitMiB, verdict)
 		}
 		fmt.Fprintln(w)
+	}
+	if len(r.PerGateway) > 1 {
+		fmt.Fprintf(w, "  per gateway:  %v certificates issued (their /metrics)\n", r.PerGateway)
 	}
 	if r.Verified != "" {
 		fmt.Fprintf(w, "  database:     %s\n", r.Verified)
@@ -226,6 +234,15 @@ func execute(ctx context.Context, cfg config, log *slog.Logger) (*result, error)
 	}
 	if len(pids) > 0 {
 		res.RSS = rssSummary(samples, cfg)
+	}
+	if cfg.spawn {
+		for _, u := range dvURLs {
+			n, err := issuedBy(ctx, terms[0].client, strings.TrimSuffix(u, "/dv")+"/metrics")
+			if err != nil {
+				return nil, err
+			}
+			res.PerGateway = append(res.PerGateway, n)
+		}
 	}
 	issued := append(slices.Clone(setupStats.issued), st0.issued...)
 	if msg, err := verifyStore(ctx, st, terms, issued); err != nil {
@@ -439,4 +456,32 @@ func cryptoBound(ctx context.Context, curveName string, keys *hsm.Config, d time
 		return 0, "", fmt.Errorf("crypto bound: %w", firstErr)
 	}
 	return float64(n.Load()) / time.Since(start).Seconds(), what, nil
+}
+
+// issuedBy reads a gateway's /metrics: RequestCertificate answers ok_cert_available at /dv.
+func issuedBy(ctx context.Context, c *http.Client, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return 0, fmt.Errorf("metrics: %w", err)
+	}
+	const series = `eacgate_soap_requests_total{endpoint="dv",operation="RequestCertificate",code="ok_cert_available"} `
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return 0, fmt.Errorf("metrics: %q: %w", line, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, nil
 }
