@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -101,6 +102,10 @@ func runServe(ctx context.Context, c cli) int {
 		return 1
 	}
 	defer g.Close()
+	// Unlocking a software keystore runs Argon2id over 64 MiB; hand that memory back now
+	// rather than carrying it as RSS for the life of the process (eacgate-load measured
+	// 155 MiB steady instead of 40).
+	debug.FreeOSMemory()
 	data := &g.DataDir
 	clientCert := opts.Identity
 	srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
