@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"eacgate/generated/dv11"
+	"eacgate/internal/testenv"
 	"eacgate/server"
 )
 
@@ -214,5 +215,36 @@ func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr.String())
+	}
+}
+
+// docker-compose.yml validates with `docker compose config` (or docker-compose), where one
+// is installed (no engine needed); the Dockerfile builds the way .ci/run does.
+func TestDockerFiles(t *testing.T) {
+	root := testenv.RepoRoot()
+	df, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := os.ReadFile(filepath.Join(root, ".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []string{"go mod download", "gcc", "libc6-dev", "pkg-config"} {
+		if !bytes.Contains(df, []byte(step)) || !bytes.Contains(ci, []byte(step)) {
+			t.Errorf("build step %q not in both the Dockerfile and .ci/run", step)
+		}
+	}
+	var cmd *exec.Cmd
+	if exec.Command("docker", "compose", "version").Run() == nil {
+		cmd = exec.Command("docker", "compose", "config", "-q")
+	} else if p, err := exec.LookPath("docker-compose"); err == nil {
+		cmd = exec.Command(p, "config", "-q")
+	} else {
+		t.Skip("neither docker compose nor docker-compose is installed: compose file not validated")
+	}
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
 	}
 }
