@@ -35,9 +35,14 @@ import (
 // Options configure a gateway; it is also the YAML configuration file (eacgate serve
 // --config). Zero values mean the embedded defaults.
 type Options struct {
-	DataDir string `yaml:"data"`    // default "eacgate-data"
-	DSN     string `yaml:"db"`      // default DataDir/eacgate.db (SQLite); a postgres:// DSN for PostgreSQL
-	Listen  string `yaml:"listen"`  // default 127.0.0.1:8443 (used by eacgate serve)
+	DataDir string `yaml:"data"`   // default "eacgate-data"
+	DSN     string `yaml:"db"`     // default DataDir/eacgate.db (SQLite); a postgres:// DSN for PostgreSQL
+	Listen  string `yaml:"listen"` // default 127.0.0.1:8443 (used by eacgate serve)
+	// TLSCert and TLSKey are the PEM files of the gateway's TLS server certificate (default
+	// DataDir/tls.crt and tls.key, a self-signed pair created on first start when neither
+	// exists). eacgate serve reloads them when they change and on SIGHUP.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 	Country string `yaml:"country"` // the CVCA's country; default "UT" (the demo country)
 	// Keystore holds the CA keys. Nil: a software keystore in DataDir/keys whose passphrase
 	// is EACGATE_KEYSTORE_PASSPHRASE or DataDir/keystore.pass (created on first start).
@@ -123,6 +128,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:8443"
+	}
+	if o.TLSCert == "" {
+		o.TLSCert = filepath.Join(o.DataDir, "tls.crt")
+	}
+	if o.TLSKey == "" {
+		o.TLSKey = filepath.Join(o.DataDir, "tls.key")
 	}
 	if o.CVCAKey == "" {
 		o.CVCAKey = "cvca"

@@ -3,6 +3,8 @@
 #   1. cvc: encode+sign and decode+verify per algorithm, eacgate vs openpace (libeac).
 #   2. ecc: raw ECDSA sign/verify per curve, and `openssl speed` for brainpoolP256r1/P-256.
 #   3. hsm: signatures per second, SoftHSM2 vs the software keystore.
+#   4. end to end: eacgate-load renewals over mutual TLS against spawned gateways
+#      (scripts/bench-load.sh), as a fraction of the crypto bound.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCHTIME=${BENCHTIME:-2s}
@@ -54,3 +56,8 @@ if h:
     for k, v in sorted(h.items()):
         print(f"| {k.replace('Benchmark', '')} | {v:,.0f} |")
 PY
+
+echo
+echo "### End to end: authenticated renewals over mutual TLS (eacgate-load)"
+echo
+scripts/bench-load.sh

@@ -11,10 +11,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -129,4 +131,101 @@ func CertPool(withSystem bool, files ...string) (*x509.CertPool, error) {
 		}
 	}
 	return pool, nil
+}
+
+// CertReloader serves the TLS certificate from a certificate and a key file and picks up
+// new files without a restart: each handshake checks the files' modification time and size
+// (a stat, no read) and reloads when they changed; Reload forces it (eacgate serve calls it
+// on SIGHUP). A pair that does not load (half-written, key not matching) is logged and the
+// previous certificate stays in use, so a botched renewal does not take the gateway down.
+type CertReloader struct {
+	certFile, keyFile string
+	logger            *slog.Logger
+
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	stamp   fileStamp
+	lastErr string // the last failed pair's error, logged once
+}
+
+// fileStamp identifies a version of the certificate and key files.
+type fileStamp struct {
+	certMod, keyMod   time.Time
+	certSize, keySize int64
+}
+
+// NewCertReloader loads the pair once (an error if it does not load).
+func NewCertReloader(certFile, keyFile string, logger *slog.Logger) (*CertReloader, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	r := &CertReloader{certFile: certFile, keyFile: keyFile, logger: logger}
+	if err := r.Reload(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *CertReloader) stat() (fileStamp, error) {
+	c, err := os.Stat(r.certFile)
+	if err != nil {
+		return fileStamp{}, fmt.Errorf("server: TLS certificate: %w", err)
+	}
+	k, err := os.Stat(r.keyFile)
+	if err != nil {
+		return fileStamp{}, fmt.Errorf("server: TLS key: %w", err)
+	}
+	return fileStamp{certMod: c.ModTime(), keyMod: k.ModTime(), certSize: c.Size(), keySize: k.Size()}, nil
+}
+
+// Reload reads the files now. On error the previous certificate stays in use.
+func (r *CertReloader) Reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reloadLocked()
+}
+
+func (r *CertReloader) reloadLocked() error {
+	st, err := r.stat()
+	if err == nil {
+		var cert tls.Certificate
+		if cert, err = tls.LoadX509KeyPair(r.certFile, r.keyFile); err == nil {
+			old := r.cert
+			r.cert, r.stamp, r.lastErr = &cert, st, ""
+			if old != nil {
+				r.logger.Info("TLS certificate reloaded", "cert", r.certFile, "not_after", cert.Leaf.NotAfter)
+			}
+			return nil
+		}
+		err = fmt.Errorf("server: TLS certificate %s: %w", r.certFile, err)
+	}
+	r.stamp = st // do not retry the same broken files on every handshake
+	if r.cert != nil && err.Error() != r.lastErr {
+		r.logger.Error("TLS certificate not reloaded; keeping the previous one", "err", err)
+	}
+	r.lastErr = err.Error()
+	return err
+}
+
+// Certificate returns the certificate in use, reloading first if the files changed.
+func (r *CertReloader) Certificate() *tls.Certificate {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, err := r.stat(); err == nil && st != r.stamp {
+		_ = r.reloadLocked()
+	}
+	return r.cert
+}
+
+// GetCertificate implements tls.Config.GetCertificate.
+func (r *CertReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return r.Certificate(), nil
+}
+
+// TLSConfig is TLSConfig with the certificate served by r.
+func (r *CertReloader) TLSConfig() *tls.Config {
+	c := TLSConfig(tls.Certificate{})
+	c.Certificates = nil
+	c.GetCertificate = r.GetCertificate
+	return c
 }

@@ -15,7 +15,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"runtime/debug"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -56,13 +59,42 @@ func runServe(ctx context.Context, c cli) int {
 		scheme = "http"
 	} else {
 		host, _, _ := net.SplitHostPort(ln.Addr().String())
-		cert, err := server.LoadOrCreateTLSCertificate(filepath.Join(opts.DataDir, "tls.crt"), filepath.Join(opts.DataDir, "tls.key"), []string{host, "localhost"})
+		if opts.TLSCert == "" {
+			opts.TLSCert = filepath.Join(opts.DataDir, "tls.crt")
+		}
+		if opts.TLSKey == "" {
+			opts.TLSKey = filepath.Join(opts.DataDir, "tls.key")
+		}
+		if _, err := server.LoadOrCreateTLSCertificate(opts.TLSCert, opts.TLSKey, []string{host, "localhost"}); err != nil {
+			fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+			return 1
+		}
+		// The server certificate follows the files (changed files, SIGHUP); the client
+		// identity for callbacks and SPOC traffic is the one loaded at start.
+		reloader, err := server.NewCertReloader(opts.TLSCert, opts.TLSKey, log)
 		if err != nil {
 			fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 			return 1
 		}
-		tlsConfig = server.TLSConfig(cert)
-		opts.Identity = &cert
+		tlsConfig = reloader.TLSConfig()
+		opts.Identity = reloader.Certificate()
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		hupCtx, hupStop := context.WithCancel(ctx)
+		defer hupStop()
+		go func() {
+			for {
+				select {
+				case <-hup:
+					if err := reloader.Reload(); err == nil {
+						log.Info("SIGHUP: TLS certificate reloaded", "cert", opts.TLSCert)
+					}
+				case <-hupCtx.Done():
+					return
+				}
+			}
+		}()
 	}
 	g, err := gateway.Open(ctx, opts)
 	if err != nil {
@@ -70,6 +102,10 @@ func runServe(ctx context.Context, c cli) int {
 		return 1
 	}
 	defer g.Close()
+	// Unlocking a software keystore runs Argon2id over 64 MiB; hand that memory back now
+	// rather than carrying it as RSS for the life of the process (eacgate-load measured
+	// 155 MiB steady instead of 40).
+	debug.FreeOSMemory()
 	data := &g.DataDir
 	clientCert := opts.Identity
 	srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -106,7 +142,7 @@ func runServe(ctx context.Context, c cli) int {
 		fmt.Fprintln(c.stdout, ")")
 	}
 	if !*plain {
-		fmt.Fprintf(c.stdout, "  TLS certificate: %s; register clients with 'eacgate holder add --data %s --tls-cert FILE ...'\n", filepath.Join(*data, "tls.crt"), *data)
+		fmt.Fprintf(c.stdout, "  TLS certificate: %s (reloaded when it changes or on SIGHUP); register clients with 'eacgate holder add --data %s --tls-cert FILE ...'\n", opts.TLSCert, *data)
 	}
 	errc := make(chan error, 1)
 	go func() {
