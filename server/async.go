@@ -115,9 +115,9 @@ func (s *IssuingService) requestAsync(ctx context.Context, log *slog.Logger, h *
 // syncAnswer records a request and its immediate answer (so that a repeat of its messageID
 // gets the same answer).
 func (s *IssuingService) syncAnswer(ctx context.Context, log *slog.Logger, h *Holder, m Message, a Answer) Answer {
-	token, previous, err := s.Registry.Begin(ctx, h.ID, m)
+	previous, err := s.Registry.Begin(ctx, h.ID, m)
 	if prev, done := s.begun(log, previous, err); done {
 		return prev
 	}
-	return s.finish(ctx, log, token, h, a, nil)
+	return s.finish(ctx, log, h, m, a, nil)
 }

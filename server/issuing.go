@@ -34,11 +34,13 @@ type Registry interface {
 	// CurrentCertificate is the holder's newest certificate that is not suspended or
 	// revoked, even if expired (renewals signed with it get failure_expired), or ErrUnknown.
 	CurrentCertificate(ctx context.Context, holderID int64) (*cvc.Certificate, error)
-	// Begin records a request durably before it is processed. A messageID the holder used
-	// before gives ErrDuplicate and the first answer (nil while that one is in progress).
-	Begin(ctx context.Context, holderID int64, m Message) (token int64, previous *Answer, err error)
-	// Finish stores the answer (and the issued certificate, if any) for a begun request.
-	Finish(ctx context.Context, token int64, holderID int64, a Answer, issued *cvc.Certificate) error
+	// Begin looks for an earlier request with the same messageID from the holder: one gives
+	// ErrDuplicate and its answer (nil while that one is in progress).
+	Begin(ctx context.Context, holderID int64, m Message) (previous *Answer, err error)
+	// Finish stores the request with its answer (and the issued certificate, if any) in one
+	// transaction, before the answer is sent. If the same messageID was stored meanwhile
+	// (a concurrent repeat), nothing is stored and that first answer is returned.
+	Finish(ctx context.Context, holderID int64, m Message, a Answer, issued *cvc.Certificate) (previous *Answer, err error)
 	// Enqueue records a request to be processed asynchronously together with the outbox
 	// item that will process it and deliver the answer to m.ResponseURL, in one
 	// transaction; held items wait for an operator's approval. A messageID the holder used
@@ -171,28 +173,28 @@ func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logge
 	if mode != ModeSync && m.CallbackPossible {
 		return s.requestAsync(ctx, log, h, m, mode)
 	}
-	token, previous, err := s.Registry.Begin(ctx, h.ID, m)
+	previous, err := s.Registry.Begin(ctx, h.ID, m)
 	if a, done := s.begun(log, previous, err); done {
 		return a
 	}
 	if mode == ModeApproval {
 		// Only an operator can decide, and the requester cannot wait for one.
 		log.Info("request needs approval but the sender cannot take a callback")
-		return s.finish(ctx, log, token, h, Answer{ReturnCode: authority.FailureSynchronousProcessingNotPossible}, nil)
+		return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.FailureSynchronousProcessingNotPossible}, nil)
 	}
 	app, err := s.applicant(ctx, h)
 	if err != nil {
 		log.Error("current certificate", "err", err)
-		return s.finish(ctx, log, token, h, Answer{ReturnCode: authority.FailureInternalError}, nil)
+		return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.FailureInternalError}, nil)
 	}
 	cert, err := s.issuer().Issue(m.CertReq, app)
 	code := authority.CodeFor(err)
 	if err != nil {
 		logRefusal(log, code, err)
-		return s.finish(ctx, log, token, h, Answer{ReturnCode: code}, nil)
+		return s.finish(ctx, log, h, m, Answer{ReturnCode: code}, nil)
 	}
 	log.Info("certificate issued", "chr", cert.CHR, "expires", cert.ExpirationDate.String())
-	return s.finish(ctx, log, token, h, Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
+	return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
 }
 
 // begun interprets Registry.Begin's result: done is true when the request must not be
@@ -240,10 +242,15 @@ func logRefusal(log *slog.Logger, code authority.ReturnCode, err error) {
 
 // finish stores the answer; if that fails the certificate is not handed out (it would be
 // unrecorded), and the peer gets failure_internal_error.
-func (s *IssuingService) finish(ctx context.Context, log *slog.Logger, token int64, h *Holder, a Answer, cert *cvc.Certificate) Answer {
-	if err := s.Registry.Finish(ctx, token, h.ID, a, cert); err != nil {
+func (s *IssuingService) finish(ctx context.Context, log *slog.Logger, h *Holder, m Message, a Answer, cert *cvc.Certificate) Answer {
+	previous, err := s.Registry.Finish(ctx, h.ID, m, a, cert)
+	switch {
+	case err != nil:
 		log.Error("store answer", "err", err)
 		return Answer{ReturnCode: authority.FailureInternalError}
+	case previous != nil:
+		log.Info("a repeat of this messageID was answered first: answering as it was")
+		return *previous
 	}
 	return a
 }

@@ -19,7 +19,6 @@ type memRegistry struct {
 	holders map[string]*Holder
 	certs   map[int64][]*cvc.Certificate
 	msgs    map[string]*Answer // holderID/messageID -> answer (nil while in progress)
-	tokens  map[int64]string
 	issued  int
 	queued  []queued
 }
@@ -31,7 +30,7 @@ type queued struct {
 }
 
 func newMemRegistry() *memRegistry {
-	return &memRegistry{holders: map[string]*Holder{}, certs: map[int64][]*cvc.Certificate{}, msgs: map[string]*Answer{}, tokens: map[int64]string{}}
+	return &memRegistry{holders: map[string]*Holder{}, certs: map[int64][]*cvc.Certificate{}, msgs: map[string]*Answer{}}
 }
 
 func (r *memRegistry) HolderByFingerprint(_ context.Context, fp string) (*Holder, error) {
@@ -53,28 +52,29 @@ func (r *memRegistry) CurrentCertificate(_ context.Context, id int64) (*cvc.Cert
 	return nil, ErrUnknown
 }
 
-func (r *memRegistry) Begin(_ context.Context, id int64, m Message) (int64, *Answer, error) {
+func (r *memRegistry) Begin(_ context.Context, id int64, m Message) (*Answer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := fmt.Sprintf("%d/%s", id, m.MessageID)
 	if a, ok := r.msgs[key]; ok && m.MessageID != "" {
-		return 0, a, ErrDuplicate
+		return a, ErrDuplicate
 	}
-	r.msgs[key] = nil
-	tok := int64(len(r.tokens) + 1)
-	r.tokens[tok] = key
-	return tok, nil, nil
+	return nil, nil
 }
 
-func (r *memRegistry) Finish(_ context.Context, tok, id int64, a Answer, cert *cvc.Certificate) error {
+func (r *memRegistry) Finish(_ context.Context, id int64, m Message, a Answer, cert *cvc.Certificate) (*Answer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.msgs[r.tokens[tok]] = &a
+	key := fmt.Sprintf("%d/%s", id, m.MessageID)
+	if prev, ok := r.msgs[key]; ok && m.MessageID != "" && prev != nil {
+		return prev, nil
+	}
+	r.msgs[key] = &a
 	if cert != nil {
 		r.certs[id] = append(r.certs[id], cert)
 		r.issued++
 	}
-	return nil
+	return nil, nil
 }
 
 func (r *memRegistry) Enqueue(_ context.Context, id int64, m Message, held bool) error {

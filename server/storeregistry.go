@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"eacgate/authority"
 	"eacgate/cvc"
@@ -13,6 +14,9 @@ import (
 // StoreRegistry is the Registry of the issuing services on top of the store.
 type StoreRegistry struct {
 	Store *store.Store
+	// Caches of what never changes: a holder's role, an issuer certificate's row.
+	roles   sync.Map // holder ID -> store.Role
+	issuers sync.Map // CHR -> row ID
 }
 
 var _ Registry = (*StoreRegistry)(nil)
@@ -100,16 +104,21 @@ func (r *StoreRegistry) HolderByFingerprint(ctx context.Context, fp string) (*Ho
 // CurrentCertificate implements Registry: the newest certificate not suspended or revoked,
 // expired or not (the issuer answers failure_expired for renewals signed with an expired one).
 func (r *StoreRegistry) CurrentCertificate(ctx context.Context, holderID int64) (*cvc.Certificate, error) {
-	h, err := r.Store.HolderByID(ctx, holderID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrUnknown
-	}
-	if err != nil {
-		return nil, err
+	role, ok := r.roles.Load(holderID)
+	if !ok {
+		h, err := r.Store.HolderByID(ctx, holderID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, ErrUnknown
+		}
+		if err != nil {
+			return nil, err
+		}
+		role = h.Role
+		r.roles.Store(holderID, h.Role)
 	}
 	// Only certificates of the holder's own role: a domestic DV also holds the foreign
 	// certificates it obtained through the SPOC.
-	c, err := r.Store.LatestCertificateOfRole(ctx, holderID, h.Role)
+	c, err := r.Store.LatestCertificateOfRole(ctx, holderID, role.(store.Role))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnknown
 	}
@@ -123,39 +132,40 @@ func (r *StoreRegistry) CurrentCertificate(ctx context.Context, holderID int64) 
 	return cert, nil
 }
 
-// Begin implements Registry: the message row is written (and committed) before any work.
-// Requests without a messageID get none in the store (they cannot be repeated by ID).
-func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m Message) (int64, *Answer, error) {
-	hid := holderID
-	msg := &store.Message{
-		Originator: Originator(holderID), MessageID: m.MessageID, HolderID: &hid, Protocol: m.Namespace,
-		Operation: m.Operation, Request: m.CertReq, State: store.MessageProcessing,
+// Begin implements Registry: a read of an earlier request with the same messageID (requests
+// without a messageID cannot be repeated by ID).
+func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m Message) (*Answer, error) {
+	if m.MessageID == "" {
+		return nil, nil
 	}
-	err := r.Store.AcceptMessage(ctx, msg, nil)
-	if errors.Is(err, store.ErrDuplicateMessage) {
-		prev, err := r.Store.MessageByOriginator(ctx, msg.Originator, m.MessageID)
-		if err != nil {
-			return 0, nil, err
-		}
-		if prev.State != store.MessageAnswered {
-			return 0, nil, ErrDuplicate
-		}
-		a := Answer{ReturnCode: authority.ReturnCode(prev.ReturnCode)}
-		if len(prev.Result) > 0 {
-			tlvs, err := cvc.ParseSequence(prev.Result)
-			if err != nil {
-				return 0, nil, fmt.Errorf("server: stored result of message %d: %w", prev.ID, err)
-			}
-			for _, t := range tlvs {
-				a.Certificates = append(a.Certificates, t.Raw)
-			}
-		}
-		return 0, &a, ErrDuplicate
+	prev, err := r.previous(ctx, holderID, m.MessageID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
 	}
+	return prev, err
+}
+
+// previous returns the answer to an earlier request, or ErrDuplicate without an answer while
+// that request is in progress (asynchronous processing), or store.ErrNotFound.
+func (r *StoreRegistry) previous(ctx context.Context, holderID int64, messageID string) (*Answer, error) {
+	prev, err := r.Store.MessageByOriginator(ctx, Originator(holderID), messageID)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	return msg.ID, nil, nil
+	if prev.State != store.MessageAnswered {
+		return nil, ErrDuplicate
+	}
+	a := Answer{ReturnCode: authority.ReturnCode(prev.ReturnCode)}
+	if len(prev.Result) > 0 {
+		tlvs, err := cvc.ParseSequence(prev.Result)
+		if err != nil {
+			return nil, fmt.Errorf("server: stored result of message %d: %w", prev.ID, err)
+		}
+		for _, t := range tlvs {
+			a.Certificates = append(a.Certificates, t.Raw)
+		}
+	}
+	return &a, ErrDuplicate
 }
 
 // Originator is the store's originator name of a registered holder's messages.
@@ -181,20 +191,36 @@ func (r *StoreRegistry) Enqueue(ctx context.Context, holderID int64, m Message, 
 	return err
 }
 
-// Finish implements Registry: the answer and the issued certificate in one transaction.
-func (r *StoreRegistry) Finish(ctx context.Context, token, holderID int64, a Answer, issued *cvc.Certificate) error {
+// Finish implements Registry: the request, its answer and the issued certificate in one
+// transaction. A concurrent repeat of the messageID that was stored first wins: its answer
+// is returned and this certificate (signed, but never stored nor handed out) is dropped.
+func (r *StoreRegistry) Finish(ctx context.Context, holderID int64, m Message, a Answer, issued *cvc.Certificate) (*Answer, error) {
 	var row *store.Certificate
 	if issued != nil {
 		var err error
 		if row, err = r.certificateRow(ctx, holderID, issued); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var result []byte
 	for _, c := range a.Certificates {
 		result = append(result, c...)
 	}
-	return r.Store.AnswerMessage(ctx, token, string(a.ReturnCode), result, row)
+	hid := holderID
+	msg := &store.Message{Originator: Originator(holderID), MessageID: m.MessageID, HolderID: &hid, Protocol: m.Namespace,
+		Operation: m.Operation, Request: m.CertReq, ReturnCode: string(a.ReturnCode), Result: result}
+	err := r.Store.AcceptAnswered(ctx, msg, row)
+	if errors.Is(err, store.ErrDuplicateMessage) {
+		prev, perr := r.previous(ctx, holderID, m.MessageID)
+		if prev != nil {
+			return prev, nil
+		}
+		if perr == nil || errors.Is(perr, ErrDuplicate) {
+			return &Answer{ReturnCode: authority.FailureRequestNotAccepted}, nil
+		}
+		return nil, perr
+	}
+	return nil, err
 }
 
 // CertificateRow builds the store's row for a certificate issued to holderID, linked to its
@@ -220,12 +246,19 @@ func (r *StoreRegistry) certificateRow(ctx context.Context, holderID int64, issu
 		NotBefore: issued.EffectiveDate.Time(), NotAfter: issued.ExpirationDate.Time(),
 		Status: store.CertValid, Raw: issued.Raw,
 	}
+	if id, ok := r.issuers.Load(issued.CAR); ok {
+		iid := id.(int64)
+		row.IssuerID = &iid
+		return row, nil
+	}
 	issuers, err := r.Store.CertificatesByCHR(ctx, issued.CAR)
 	if err != nil {
 		return nil, err
 	}
 	if len(issuers) > 0 {
-		row.IssuerID = &issuers[len(issuers)-1].ID
+		iid := issuers[len(issuers)-1].ID
+		row.IssuerID = &iid
+		r.issuers.Store(issued.CAR, iid)
 	}
 	return row, nil
 }

@@ -51,7 +51,7 @@ func (s *Store) decide(ctx context.Context, id int64, actor string, set map[stri
 // PendingApprovals returns the requests waiting for an operator's decision, oldest first.
 func (s *Store) PendingApprovals(ctx context.Context) ([]Message, error) {
 	var ms []Message
-	err := s.db.WithContext(ctx).Where("approval = ?", ApprovalPending).Order("id").Limit(100000).Find(&ms).Error
+	err := s.db.WithContext(ctx).Where("approval = 'pending'").Order("id").Limit(100000).Find(&ms).Error
 	return ms, wrap("pending approvals", err)
 }
 
@@ -77,7 +77,7 @@ func (s *Store) OutgoingByMessageID(ctx context.Context, messageID string) (*Mes
 		return nil, wrap("outgoing message", ErrNotFound)
 	}
 	var m Message
-	err := s.db.WithContext(ctx).Where("direction = ? AND message_id = ?", Outgoing, messageID).Order("id").Take(&m).Error
+	err := s.db.WithContext(ctx).Where("direction = 'out' AND message_id = ?", messageID).Order("id").Take(&m).Error
 	if err != nil {
 		return nil, wrap("outgoing message", err)
 	}

@@ -101,7 +101,7 @@ func (s *Store) HolderByFingerprint(ctx context.Context, fingerprint string) (*H
 		return nil, fmt.Errorf("store: holder by fingerprint: %w", ErrNotFound)
 	}
 	var h Holder
-	if err := s.db.WithContext(ctx).Where("tls_fingerprint = ?", fp).Take(&h).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("tls_fingerprint = ? AND tls_fingerprint <> ''", fp).Take(&h).Error; err != nil {
 		return nil, wrap("holder by fingerprint", err)
 	}
 	return &h, nil

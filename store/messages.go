@@ -75,7 +75,7 @@ func (s *Store) MessageByID(ctx context.Context, id int64) (*Message, error) {
 // ErrNotFound.
 func (s *Store) MessageByOriginator(ctx context.Context, originator, messageID string) (*Message, error) {
 	var m Message
-	err := s.db.WithContext(ctx).Where("originator = ? AND message_id = ?", originator, messageID).
+	err := s.db.WithContext(ctx).Where("originator = ? AND message_id = ? AND message_id <> ''", originator, messageID).
 		Order("id").Take(&m).Error
 	if err != nil {
 		return nil, wrap("message by originator", err)
@@ -294,4 +294,46 @@ func (s *Store) ListOutbox(ctx context.Context, state OutboxState) ([]OutboxItem
 		return nil, wrap("list outbox", err)
 	}
 	return os, nil
+}
+
+// AcceptAnswered stores a request that was answered at once together with its answer and
+// the certificates issued for it, in one transaction (one commit per synchronous request).
+// A message whose (Originator, MessageID) was seen before is refused with
+// ErrDuplicateMessage and nothing is stored.
+func (s *Store) AcceptAnswered(ctx context.Context, m *Message, certs ...*Certificate) error {
+	m.State = MessageAnswered
+	if m.Direction == "" {
+		m.Direction = Incoming
+	}
+	var rows []*Certificate
+	for _, c := range certs {
+		if c == nil {
+			continue
+		}
+		if err := prepareCertificate(c); err != nil {
+			return fmt.Errorf("store: accept answered: %w", err)
+		}
+		rows = append(rows, c)
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(m).Error; err != nil {
+			if isDuplicateMessage(err) {
+				return fmt.Errorf("%w: originator %q messageID %q", ErrDuplicateMessage, m.Originator, m.MessageID)
+			}
+			return err
+		}
+		for _, c := range rows {
+			if err := tx.Create(c).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		m.ID = 0
+		for _, c := range rows {
+			c.ID = 0
+		}
+	}
+	return wrap("accept answered", err)
 }

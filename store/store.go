@@ -92,6 +92,10 @@ func sqliteDSN(path string) string {
 	return "file:" + path + sep + q.Encode()
 }
 
+// Queries on columns with a partial index (WHERE x <> '') repeat that condition, or name the
+// indexed value as a literal: SQLite uses a partial index only when it can prove the query's
+// WHERE implies the index's, which a bound parameter never does (a full scan otherwise).
+
 // Open connects to the database named by dsn and applies any pending migrations.
 // A dsn starting with postgres:// or postgresql://, or containing host=, selects PostgreSQL;
 // anything else is the path of a SQLite file (created if missing). logger may be nil.
