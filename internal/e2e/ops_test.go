@@ -241,7 +241,7 @@ func TestDockerFiles(t *testing.T) {
 	} else if p, err := exec.LookPath("docker-compose"); err == nil {
 		cmd = exec.Command(p, "config", "-q")
 	} else {
-		t.Skip("neither docker compose nor docker-compose is installed: compose file not validated")
+		testenv.Missing(t, "docker compose or docker-compose (Debian docker-compose)")
 	}
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
