@@ -1,7 +1,6 @@
 package callback
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -65,14 +64,9 @@ func (r *Receiver) Handle(ctx context.Context, h *server.Holder, m server.Messag
 			log.Error("outgoing message without its holder", "message", out.ID)
 			return server.Answer{ReturnCode: authority.FailureInternalError}
 		}
-		for _, c := range certs {
-			row, err := r.Registry.CertificateRow(ctx, *out.HolderID, c)
-			if err != nil {
-				log.Error("certificate row", "err", err)
-				return server.Answer{ReturnCode: authority.FailureInternalError}
-			}
-			rows = append(rows, row)
-			result = append(result, c.Raw...)
+		if rows, result, err = r.Registry.CertificateRows(ctx, *out.HolderID, m.Certificates); err != nil {
+			log.Error("certificate rows", "err", err)
+			return server.Answer{ReturnCode: authority.FailureInternalError}
 		}
 	}
 	err = r.Store.AnswerMessage(ctx, out.ID, m.StatusInfo, result, rows...)
@@ -113,33 +107,12 @@ func (r *Receiver) notification(ctx context.Context, log *slog.Logger, h *server
 	return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
 }
 
-// addLink stores c if it is a CVCA link certificate of the sender's country that verifies
-// against the stored chain; a certificate already stored is fine.
+// addLink stores c if it is a CVCA certificate of the sender's country that chains to the
+// stored ones (a link certificate); one already stored is fine.
 func (r *Receiver) addLink(ctx context.Context, h *server.Holder, c *cvc.Certificate) error {
-	if c.Role() != cvc.RoleCVCA || len(c.CHR) < 2 || c.CHR[:2] != h.Country {
+	if len(c.CHR) < 2 || c.CHR[:2] != h.Country {
 		return fmt.Errorf("not a CVCA certificate of %s", h.Country)
 	}
-	rows, err := r.Store.CVCAChain(ctx, h.Country)
-	if err != nil {
-		return err
-	}
-	var chain []*cvc.Certificate
-	for _, row := range rows {
-		if bytes.Equal(row.Raw, c.Raw) {
-			return nil
-		}
-		sc, err := cvc.ParseCertificate(row.Raw)
-		if err != nil {
-			return err
-		}
-		chain = append(chain, sc)
-	}
-	if len(chain) == 0 {
-		return errors.New("no trusted CVCA certificate of this country to verify it with")
-	}
-	if _, err := cvc.Verify(c, cvc.VerifyOptions{Anchors: chain[:1], Intermediates: chain[1:]}); err != nil {
-		return err
-	}
-	return r.Store.AddCertificate(ctx, &store.Certificate{CHR: c.CHR, CAR: c.CAR, Role: store.RoleCVCA,
-		NotBefore: c.EffectiveDate.Time(), NotAfter: c.ExpirationDate.Time(), Status: store.CertValid, Raw: c.Raw})
+	_, err := r.Registry.AddCVCACertificate(ctx, c, false)
+	return err
 }

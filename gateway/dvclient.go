@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -74,30 +72,24 @@ func (g *Gateway) FetchCVCACertificates(ctx context.Context) (int, error) {
 	if a.ReturnCode != authority.OKCertAvailable {
 		return 0, fmt.Errorf("gateway: GetCACertificates answered %s", a.ReturnCode)
 	}
+	reg := &server.StoreRegistry{Store: g.Store}
 	added := 0
 	for _, raw := range a.Certificates {
 		c, err := cvc.ParseCertificate(raw)
 		if err != nil || c.Role() != cvc.RoleCVCA || c.CHR[:2] != g.Options.Country {
 			continue
 		}
-		chain, err := g.cvcaPath(ctx, g.Options.Country)
+		ok, err := reg.AddCVCACertificate(ctx, c, true)
+		if errors.Is(err, server.ErrUnverified) {
+			g.logger.Warn("CVCA certificate from the CVCA ignored", "chr", c.CHR, "err", err)
+			continue
+		}
 		if err != nil {
 			return added, err
 		}
-		if slices.ContainsFunc(chain, func(k *cvc.Certificate) bool { return bytes.Equal(k.Raw, c.Raw) }) {
-			continue
+		if ok {
+			added++
 		}
-		if len(chain) > 0 {
-			if _, err := cvc.Verify(c, cvc.VerifyOptions{Anchors: chain[:1], Intermediates: chain[1:]}); err != nil {
-				g.logger.Warn("CVCA certificate from the CVCA does not chain to the stored ones: ignored", "chr", c.CHR, "err", err)
-				continue
-			}
-		}
-		if err := g.Store.AddCertificate(ctx, &store.Certificate{CHR: c.CHR, CAR: c.CAR, Role: store.RoleCVCA,
-			NotBefore: c.EffectiveDate.Time(), NotAfter: c.ExpirationDate.Time(), Status: store.CertValid, Raw: c.Raw}); err != nil {
-			return added, err
-		}
-		added++
 	}
 	return added, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -261,4 +262,64 @@ func (r *StoreRegistry) certificateRow(ctx context.Context, holderID int64, issu
 		r.issuers.Store(issued.CAR, iid)
 	}
 	return row, nil
+}
+
+// ErrUnverified is returned by AddCVCACertificate for a CVCA certificate that does not chain
+// to the stored certificates of its country.
+var ErrUnverified = errors.New("server: CVCA certificate does not chain to the stored ones")
+
+// AddCVCACertificate stores a CVCA certificate (root or link) received from a partner: one
+// already stored is left alone (added false); a new one must verify against the stored
+// chain of its country. Without a stored chain it is taken only when firstRoot is set (trust
+// on first use over an authenticated connection), else ErrUnverified.
+func (r *StoreRegistry) AddCVCACertificate(ctx context.Context, c *cvc.Certificate, firstRoot bool) (added bool, err error) {
+	if c.Role() != cvc.RoleCVCA || len(c.CHR) < 2 {
+		return false, fmt.Errorf("%w: %s is not a CVCA certificate", ErrUnverified, c.CHR)
+	}
+	rows, err := r.Store.CVCAChain(ctx, c.CHR[:2])
+	if err != nil {
+		return false, err
+	}
+	var chain []*cvc.Certificate
+	for _, row := range rows {
+		if bytes.Equal(row.Raw, c.Raw) {
+			return false, nil
+		}
+		sc, err := cvc.ParseCertificate(row.Raw)
+		if err != nil {
+			return false, fmt.Errorf("server: stored CVCA certificate %s: %w", row.CHR, err)
+		}
+		chain = append(chain, sc)
+	}
+	switch {
+	case len(chain) > 0:
+		if _, err := cvc.Verify(c, cvc.VerifyOptions{Anchors: chain[:1], Intermediates: chain[1:]}); err != nil {
+			return false, fmt.Errorf("%w: %v", ErrUnverified, err)
+		}
+	case !firstRoot:
+		return false, fmt.Errorf("%w: no stored CVCA certificate of %s", ErrUnverified, c.CHR[:2])
+	}
+	err = r.Store.AddCertificate(ctx, &store.Certificate{CHR: c.CHR, CAR: c.CAR, Role: store.RoleCVCA,
+		NotBefore: c.EffectiveDate.Time(), NotAfter: c.ExpirationDate.Time(), Status: store.CertValid, Raw: c.Raw})
+	return err == nil, err
+}
+
+// CertificateRows parses certificates received for holderID and returns their store rows
+// (linked to their issuers) and the concatenated result of the answer that carries them.
+func (r *StoreRegistry) CertificateRows(ctx context.Context, holderID int64, certs [][]byte) ([]*store.Certificate, []byte, error) {
+	var rows []*store.Certificate
+	var result []byte
+	for _, raw := range certs {
+		c, err := cvc.ParseCertificate(raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		row, err := r.certificateRow(ctx, holderID, c)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, row)
+		result = append(result, c.Raw...)
+	}
+	return rows, result, nil
 }

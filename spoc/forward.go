@@ -1,14 +1,12 @@
 package spoc
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -298,30 +296,9 @@ func (f *Forwarder) call(ctx context.Context, country string, m server.Message) 
 	return server.Call(ctx, f.Clients[country], p.URL, server.SPOCProtocols[0], m.Operation, body)
 }
 
-// certificateRows parses foreign certificates for our DV h and returns their rows and the
-// concatenated result.
+// certificateRows parses foreign certificates for our DV and builds their rows.
 func (f *Forwarder) certificateRows(ctx context.Context, holderID int64, certs [][]byte) ([]*store.Certificate, []byte, error) {
-	return CertificateRows(ctx, f.Registry, holderID, certs)
-}
-
-// CertificateRows parses certificates received for holderID and builds their store rows and
-// the concatenated result.
-func CertificateRows(ctx context.Context, reg *server.StoreRegistry, holderID int64, certs [][]byte) ([]*store.Certificate, []byte, error) {
-	var rows []*store.Certificate
-	var result []byte
-	for _, raw := range certs {
-		c, err := cvc.ParseCertificate(raw)
-		if err != nil {
-			return nil, nil, err
-		}
-		row, err := reg.CertificateRow(ctx, holderID, c)
-		if err != nil {
-			return nil, nil, err
-		}
-		rows = append(rows, row)
-		result = append(result, c.Raw...)
-	}
-	return rows, result, nil
+	return f.Registry.CertificateRows(ctx, holderID, certs)
 }
 
 func newMessageID() string {
@@ -331,9 +308,9 @@ func newMessageID() string {
 }
 
 // FetchCACertificates asks a partner SPOC for its CVCA certificates (GetCACertificates) and
-// stores those not yet known. They come over mutual TLS from the configured partner; an
-// operator should still compare the root with the one exchanged through diplomatic
-// channels (eacgate cvc print).
+// stores those not yet known: the first root on trust of the mutual TLS connection to the
+// configured partner (an operator should still compare it with the one exchanged through
+// diplomatic channels), later ones only when they chain to the stored ones.
 func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (int, error) {
 	if f.Clients[country] == nil {
 		return 0, ErrNoPartner
@@ -345,24 +322,23 @@ func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (in
 	if a.ReturnCode != authority.OKCertAvailable {
 		return 0, errors.New("spoc: GetCACertificates answered " + string(a.ReturnCode))
 	}
-	known, err := f.Store.CVCAChain(ctx, country)
-	if err != nil {
-		return 0, err
-	}
 	added := 0
 	for _, raw := range a.Certificates {
 		c, err := cvc.ParseCertificate(raw)
 		if err != nil || c.Role() != cvc.RoleCVCA || !strings.HasPrefix(c.CHR, country) {
 			continue
 		}
-		if slices.ContainsFunc(known, func(k store.Certificate) bool { return bytes.Equal(k.Raw, c.Raw) }) {
+		ok, err := f.Registry.AddCVCACertificate(ctx, c, true)
+		if errors.Is(err, server.ErrUnverified) {
+			f.logger().Warn("CVCA certificate from the partner ignored", "country", country, "chr", c.CHR, "err", err)
 			continue
 		}
-		if err := f.Store.AddCertificate(ctx, &store.Certificate{CHR: c.CHR, CAR: c.CAR, Role: store.RoleCVCA,
-			NotBefore: c.EffectiveDate.Time(), NotAfter: c.ExpirationDate.Time(), Status: store.CertValid, Raw: c.Raw}); err != nil {
+		if err != nil {
 			return added, err
 		}
-		added++
+		if ok {
+			added++
+		}
 	}
 	return added, nil
 }

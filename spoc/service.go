@@ -203,7 +203,7 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 	var rows []*store.Certificate
 	var result []byte
 	if code == authority.OKCertAvailable {
-		if rows, result, err = CertificateRows(ctx, s.Registry, *out.HolderID, m.Certificates); err != nil {
+		if rows, result, err = s.Registry.CertificateRows(ctx, *out.HolderID, m.Certificates); err != nil {
 			log.Info("unusable certificates", "err", err)
 			return server.Answer{ReturnCode: authority.FailureSyntax}
 		}

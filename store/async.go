@@ -129,17 +129,16 @@ func (s *Store) OutboxStatistics(ctx context.Context) (OutboxStats, error) {
 // (ErrConflict): at-least-once deliveries of the same answer relay it once.
 func (s *Store) RelayAnswer(ctx context.Context, outID int64, outCode string, parentID int64, parentCode string,
 	result []byte, certs []*Certificate, deliver *OutboxItem) error {
-	for _, c := range certs {
-		if err := prepareCertificate(c); err != nil {
-			return fmt.Errorf("store: relay answer: %w", err)
-		}
+	certs, err := prepareCertificates(certs)
+	if err != nil {
+		return fmt.Errorf("store: relay answer: %w", err)
 	}
 	if deliver != nil {
 		if err := prepareOutbox(deliver); err != nil {
 			return fmt.Errorf("store: relay answer: %w", err)
 		}
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		for _, u := range []struct {
 			id   int64
 			code string

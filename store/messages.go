@@ -107,17 +107,11 @@ func (s *Store) UpdateMessage(ctx context.Context, id int64, state MessageState,
 // workers racing on the same message (a lease that ran out), only the first one's
 // certificate exists.
 func (s *Store) AnswerMessage(ctx context.Context, id int64, returnCode string, result []byte, certs ...*Certificate) error {
-	var rows []*Certificate
-	for _, c := range certs {
-		if c == nil {
-			continue
-		}
-		if err := prepareCertificate(c); err != nil {
-			return fmt.Errorf("store: answer message: %w", err)
-		}
-		rows = append(rows, c)
+	rows, err := prepareCertificates(certs)
+	if err != nil {
+		return fmt.Errorf("store: answer message: %w", err)
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Model(&Message{}).Where("id = ? AND state <> ?", id, MessageAnswered).Updates(map[string]any{
 			"state": MessageAnswered, "return_code": returnCode, "result": result, "updated_at": now(),
 		})
@@ -147,6 +141,22 @@ func (s *Store) AnswerMessage(ctx context.Context, id int64, returnCode string, 
 		}
 	}
 	return wrap("answer message", err)
+}
+
+// prepareCertificates fills the defaults of the certificates to insert with an answer and
+// drops nil entries.
+func prepareCertificates(certs []*Certificate) ([]*Certificate, error) {
+	rows := make([]*Certificate, 0, len(certs))
+	for _, c := range certs {
+		if c == nil {
+			continue
+		}
+		if err := prepareCertificate(c); err != nil {
+			return nil, err
+		}
+		rows = append(rows, c)
+	}
+	return rows, nil
 }
 
 // prepareOutbox fills an outbox item's defaults before insertion.
@@ -305,17 +315,11 @@ func (s *Store) AcceptAnswered(ctx context.Context, m *Message, certs ...*Certif
 	if m.Direction == "" {
 		m.Direction = Incoming
 	}
-	var rows []*Certificate
-	for _, c := range certs {
-		if c == nil {
-			continue
-		}
-		if err := prepareCertificate(c); err != nil {
-			return fmt.Errorf("store: accept answered: %w", err)
-		}
-		rows = append(rows, c)
+	rows, err := prepareCertificates(certs)
+	if err != nil {
+		return fmt.Errorf("store: accept answered: %w", err)
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(m).Error; err != nil {
 			if isDuplicateMessage(err) {
 				return fmt.Errorf("%w: originator %q messageID %q", ErrDuplicateMessage, m.Originator, m.MessageID)
