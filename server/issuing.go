@@ -19,6 +19,9 @@ type Holder struct {
 	Rights   []byte // access rights granted; nil = the issuer's
 	// Vouched: the request came through the holder's home SPOC (see authority.Applicant).
 	Vouched bool
+	// Current is the holder's current certificate when the registry read it together with
+	// the holder (nil: ApplicantFor asks Registry.CurrentCertificate).
+	Current *cvc.Certificate
 }
 
 // ErrUnknown is returned by a Registry for a holder or message it does not know.
@@ -222,6 +225,10 @@ func (s *IssuingService) applicant(ctx context.Context, h *Holder) (authority.Ap
 // ApplicantFor describes holder h to an issuer, with its current certificate from reg.
 func ApplicantFor(ctx context.Context, reg Registry, h *Holder) (authority.Applicant, error) {
 	app := authority.Applicant{Country: h.Country, Mnemonic: h.Mnemonic, Role: h.Role, Status: h.Status, Rights: h.Rights, Vouched: h.Vouched}
+	if h.Current != nil {
+		app.Current = h.Current
+		return app, nil
+	}
 	cur, err := reg.CurrentCertificate(ctx, h.ID)
 	switch {
 	case err == nil:

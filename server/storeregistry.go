@@ -68,38 +68,64 @@ func (r *StoreRegistry) HolderByID(ctx context.Context, id int64) (*Holder, erro
 // "initial" request. Reinstating the certificate restores the holder; a revoked one keeps
 // it refused (revoke is final).
 func (r *StoreRegistry) holderFrom(ctx context.Context, h *store.Holder) (*Holder, error) {
+	if _, ok := RoleFromStore(h.Role); !ok {
+		return nil, ErrUnknown // a SPOC is not a certificate applicant here
+	}
+	var newest store.CertStatus
+	if h.Status == store.HolderActive {
+		c, err := r.Store.NewestCertificate(ctx, h.ID, h.Role)
+		switch {
+		case err == nil:
+			newest = c.Status
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		}
+	}
+	return holderWithNewest(h, newest)
+}
+
+// holderWithNewest describes holder h whose newest certificate has the given status ("" for
+// none) to the issuing service, applying the rule of holderFrom.
+func holderWithNewest(h *store.Holder, newest store.CertStatus) (*Holder, error) {
 	role, ok := RoleFromStore(h.Role)
 	if !ok {
 		return nil, ErrUnknown // a SPOC is not a certificate applicant here
 	}
 	out := &Holder{ID: h.ID, Country: h.Country, Mnemonic: h.Mnemonic, Role: role, Status: authority.HolderStatus(h.Status)}
 	if out.Status == authority.StatusActive {
-		newest, err := r.Store.NewestCertificate(ctx, h.ID, h.Role)
-		switch {
-		case err == nil && newest.Status == store.CertSuspended:
+		switch newest {
+		case store.CertSuspended:
 			out.Status = authority.StatusSuspended
-		case err == nil && newest.Status == store.CertRevoked:
+		case store.CertRevoked:
 			out.Status = authority.StatusRevoked
-		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// HolderByFingerprint implements Registry.
+// HolderByFingerprint implements Registry: the holder with its current certificate, read in
+// one statement (the per-request path).
 func (r *StoreRegistry) HolderByFingerprint(ctx context.Context, fp string) (*Holder, error) {
 	if fp == "" {
 		return nil, ErrUnknown
 	}
-	h, err := r.Store.HolderByFingerprint(ctx, fp)
+	rh, err := r.Store.RequestHolderByFingerprint(ctx, fp)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnknown
 	}
 	if err != nil {
 		return nil, err
 	}
-	return r.holderFrom(ctx, h)
+	out, err := holderWithNewest(&rh.Holder, rh.NewestStatus)
+	if err != nil {
+		return nil, err
+	}
+	if rh.Current != nil {
+		if out.Current, err = cvc.ParseCertificate(rh.Current.Raw); err != nil {
+			return nil, fmt.Errorf("server: stored certificate %d: %w", rh.Current.ID, err)
+		}
+	}
+	return out, nil
 }
 
 // CurrentCertificate implements Registry: the newest certificate not suspended or revoked,
@@ -149,7 +175,7 @@ func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m Message) (*
 // previous returns the answer to an earlier request, or ErrDuplicate without an answer while
 // that request is in progress (asynchronous processing), or store.ErrNotFound.
 func (r *StoreRegistry) previous(ctx context.Context, holderID int64, messageID string) (*Answer, error) {
-	prev, err := r.Store.MessageByOriginator(ctx, Originator(holderID), messageID)
+	prev, err := r.Store.MessageAnswerByOriginator(ctx, Originator(holderID), messageID)
 	if err != nil {
 		return nil, err
 	}

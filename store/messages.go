@@ -307,8 +307,8 @@ func (s *Store) ListOutbox(ctx context.Context, state OutboxState) ([]OutboxItem
 }
 
 // AcceptAnswered stores a request that was answered at once together with its answer and
-// the certificates issued for it, in one transaction (one commit per synchronous request).
-// A message whose (Originator, MessageID) was seen before is refused with
+// the certificates issued for it, in one transaction, and returns once that is committed
+// (on SQLite, concurrent requests share the commit: see committer). A message whose (Originator, MessageID) was seen before is refused with
 // ErrDuplicateMessage and nothing is stored.
 func (s *Store) AcceptAnswered(ctx context.Context, m *Message, certs ...*Certificate) error {
 	m.State = MessageAnswered
@@ -319,25 +319,11 @@ func (s *Store) AcceptAnswered(ctx context.Context, m *Message, certs ...*Certif
 	if err != nil {
 		return fmt.Errorf("store: accept answered: %w", err)
 	}
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(m).Error; err != nil {
-			if isDuplicateMessage(err) {
-				return fmt.Errorf("%w: originator %q messageID %q", ErrDuplicateMessage, m.Originator, m.MessageID)
-			}
-			return err
-		}
-		for _, c := range rows {
-			if err := tx.Create(c).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		m.ID = 0
-		for _, c := range rows {
-			c.ID = 0
-		}
+	job := &acceptJob{m: m, certs: rows, done: make(chan error, 1)}
+	if s.commits != nil {
+		err = s.commits.submit(ctx, job)
+	} else {
+		err = commitBatch(s.write, s.hot, []*acceptJob{job})[0]
 	}
 	return wrap("accept answered", err)
 }

@@ -3,12 +3,14 @@
 //
 // Two dialects are supported and run the same test suite:
 //
-//   - SQLite (the embedded default), through github.com/glebarez/sqlite, a pure-Go driver on
-//     modernc.org/sqlite, so the binary needs no cgo. The file is opened in WAL mode with
-//     synchronous=FULL (a committed accept survives power loss, not only a process crash), a
-//     busy timeout, foreign keys on, and immediate transactions. The pool holds a single
-//     connection: all statements of the process are serialised through it, which is the
-//     "single writer" that makes ClaimOutbox and AppendAudit safe without row locks.
+//   - SQLite (the embedded default), through modernc.org/sqlite, a pure-Go SQLite, so the
+//     binary needs no cgo (gorm's dialect for it is in sqlitedialect.go). The file is opened
+//     in WAL mode with synchronous=FULL (a committed accept survives power loss, not only a
+//     process crash), a busy timeout, foreign keys on, and immediate transactions. The main
+//     pool holds a single connection: all writes of the process are serialised through it,
+//     which is the "single writer" that makes ClaimOutbox and AppendAudit safe without row
+//     locks. The per-request reads use a small pool of read-only connections, and the
+//     per-request writes are committed in groups (hotpath.go, groupcommit.go).
 //   - PostgreSQL (production and multi-instance deployments), through gorm.io/driver/postgres
 //     (pgx). ClaimOutbox uses SELECT ... FOR UPDATE SKIP LOCKED; AppendAudit and the
 //     migrations serialise on transaction-scoped advisory locks.
@@ -20,6 +22,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,7 +30,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
@@ -59,6 +61,15 @@ type Store struct {
 	db      *gorm.DB
 	dialect string
 	log     *slog.Logger
+	// read is SQLite's pool of read-only connections for the per-request reads (nil on
+	// PostgreSQL, where they use the main pool).
+	read *sql.DB
+	// write is the main pool (gorm's).
+	write *sql.DB
+	// hot holds the prepared statements of the per-request path (hotpath.go).
+	hot *hotStatements
+	// commits is SQLite's group committer (nil on PostgreSQL).
+	commits *committer
 }
 
 // IsPostgresDSN reports whether dsn names a PostgreSQL server (a postgres:// or postgresql://
@@ -72,12 +83,12 @@ func IsPostgresDSN(dsn string) bool {
 // databases round-trip it exactly.
 func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 
-// sqliteDSN builds the glebarez/go-sqlite DSN for a file path: WAL, a busy timeout, foreign
+// sqliteDSN builds the modernc.org/sqlite DSN for a file path: WAL, a busy timeout, foreign
 // keys, and BEGIN IMMEDIATE so that a transaction never has to upgrade a read lock to a write
 // lock (which fails at once with SQLITE_BUSY_SNAPSHOT when another connection wrote). Times
-// are written in the driver's default "2006-01-02 15:04:05.999999999-07:00" format, which
-// sorts correctly as text because the store writes UTC only. Do not add _time_format:
-// glebarez/go-sqlite v1.21 stops reading parameters after it, silently dropping _txlock.
+// are written as "2006-01-02 15:04:05.999999999-07:00" (_time_format=sqlite, the format
+// earlier versions of eacgate wrote), which sorts correctly as text because the store writes
+// UTC only.
 func sqliteDSN(path string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
@@ -85,6 +96,20 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Set("_txlock", "immediate")
+	q.Set("_time_format", "sqlite")
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return "file:" + path + sep + q.Encode()
+}
+
+// sqliteReadDSN is the DSN of the read-only connections: the same file, a busy timeout, and
+// query_only (the journal mode is a property of the file, set by the writer).
+func sqliteReadDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "query_only(1)")
 	sep := "?"
 	if strings.Contains(path, "?") {
 		sep = "&"
@@ -118,7 +143,10 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 			return nil, errors.New("store: open: empty DSN")
 		}
 		s.dialect = DialectSQLite
-		s.db, err = gorm.Open(sqlite.Open(sqliteDSN(dsn)), cfg)
+		var conn *sql.DB
+		if conn, err = sql.Open(sqliteDriver, sqliteDSN(dsn)); err == nil {
+			s.db, err = gorm.Open(sqliteDialector{conn: conn}, cfg)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", s.dialect, err)
@@ -147,11 +175,52 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	if err := s.openHotPath(ctx, dsn, sqlDB); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
-// Close closes the database connections.
+// openHotPath opens SQLite's read pool and group committer and prepares the per-request
+// statements.
+func (s *Store) openHotPath(ctx context.Context, dsn string, write *sql.DB) error {
+	s.write = write
+	read := write
+	if s.dialect == DialectSQLite {
+		var err error
+		if s.read, err = sql.Open(sqliteDriver, sqliteReadDSN(dsn)); err != nil {
+			return fmt.Errorf("store: open read pool: %w", err)
+		}
+		s.read.SetMaxOpenConns(readPoolSize)
+		s.read.SetMaxIdleConns(readPoolSize)
+		read = s.read
+	}
+	hot, err := prepareHot(ctx, s.dialect, read, write)
+	if err != nil {
+		if s.read != nil {
+			_ = s.read.Close()
+		}
+		return err
+	}
+	s.hot = hot
+	if s.dialect == DialectSQLite {
+		s.commits = newCommitter(write, hot)
+	}
+	return nil
+}
+
+// Close closes the database connections, after the group commits queued so far.
 func (s *Store) Close() error {
+	if s.commits != nil {
+		s.commits.close()
+	}
+	if s.hot != nil {
+		s.hot.close()
+	}
+	if s.read != nil {
+		_ = s.read.Close()
+	}
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return fmt.Errorf("store: close: %w", err)

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// The per-request path of a synchronous certificate request reads the requesting holder
+// (with its newest and its current certificate), looks for an earlier request with the same
+// messageID, and stores the request, its answer and the issued certificate in one
+// transaction. Those statements run for every request, so they bypass gorm's reflection and
+// SQL generation: they are written out once here, prepared once per connection, and their
+// rows scanned by hand. Everything else in the package goes through gorm.
+//
+// On SQLite the reads run on a separate pool of read-only connections (WAL lets them proceed
+// while the single writer commits), and the writes of concurrent requests share one
+// transaction and one fsync (see committer).
+
+// readPoolSize is the number of read-only SQLite connections of the per-request reads.
+const readPoolSize = 4
+
+// hotStatements are the prepared statements of the per-request path.
+type hotStatements struct {
+	holderByFingerprint *sql.Stmt // on the read pool
+	messageByOriginator *sql.Stmt // on the read pool
+	insertMessage       *sql.Stmt // on the write pool, used inside transactions
+	insertCertificate   *sql.Stmt // on the write pool, used inside transactions
+}
+
+const (
+	// The holder, its newest certificate's status (the suspension rule) and its current
+	// certificate (the newest valid one), all of the holder's own role.
+	sqlHolderByFingerprint = `SELECT h.id, h.country, h.mnemonic, h.role, h.status, h.tls_fingerprint, h.ip_ranges,
+	COALESCE(n.status, ''), c.id, c.chr, c.raw
+FROM holders h
+LEFT JOIN certificates n ON n.id = (SELECT id FROM certificates WHERE holder_id = h.id AND role = h.role ORDER BY not_after DESC, id DESC LIMIT 1)
+LEFT JOIN certificates c ON c.id = (SELECT id FROM certificates WHERE holder_id = h.id AND role = h.role AND status = 'valid' ORDER BY not_after DESC, id DESC LIMIT 1)
+WHERE h.tls_fingerprint = ? AND h.tls_fingerprint <> ''`
+	sqlMessageByOriginator = `SELECT id, state, return_code, result FROM messages
+WHERE originator = ? AND message_id = ? AND message_id <> '' ORDER BY id LIMIT 1`
+	sqlInsertMessage = `INSERT INTO messages (originator, message_id, operation, request, holder_id, protocol,
+	response_url, approval, decided_by, direction, peer, parent_id, state, return_code, result, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	sqlInsertCertificate = `INSERT INTO certificates (holder_id, issuer_id, chr, car, role, not_before, not_after,
+	status, raw, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+)
+
+// rebind rewrites ? placeholders as $1, $2, ... for PostgreSQL (the statements above hold
+// no literal question marks).
+func rebind(dialect, q string) string {
+	if dialect != DialectPostgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// prepareHot prepares the per-request statements: reads on read, writes on write.
+func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotStatements, error) {
+	h := &hotStatements{}
+	for _, p := range []struct {
+		db   *sql.DB
+		q    string
+		stmt **sql.Stmt
+	}{
+		{read, sqlHolderByFingerprint, &h.holderByFingerprint},
+		{read, sqlMessageByOriginator, &h.messageByOriginator},
+		{write, sqlInsertMessage, &h.insertMessage},
+		{write, sqlInsertCertificate, &h.insertCertificate},
+	} {
+		stmt, err := p.db.PrepareContext(ctx, rebind(dialect, p.q))
+		if err != nil {
+			h.close()
+			return nil, fmt.Errorf("store: prepare: %w", err)
+		}
+		*p.stmt = stmt
+	}
+	return h, nil
+}
+
+func (h *hotStatements) close() {
+	for _, s := range []*sql.Stmt{h.holderByFingerprint, h.messageByOriginator, h.insertMessage, h.insertCertificate} {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
+// RequestHolder is a holder as the per-request path reads it: the holder (without its
+// timestamps), the status of its newest certificate of its own role, and its current
+// certificate (the newest valid one of its own role, expired or not).
+type RequestHolder struct {
+	Holder Holder
+	// NewestStatus is the status of the newest certificate ("" when it has none).
+	NewestStatus CertStatus
+	// Current is the current certificate (ID, CHR and Raw only), or nil.
+	Current *Certificate
+}
+
+// RequestHolderByFingerprint reads the holder registered with a TLS client certificate's
+// fingerprint, with its newest and current certificates, in one statement; ErrNotFound when
+// no holder has that fingerprint.
+func (s *Store) RequestHolderByFingerprint(ctx context.Context, fingerprint string) (*RequestHolder, error) {
+	fp := strings.ToLower(strings.TrimSpace(fingerprint))
+	if fp == "" {
+		return nil, fmt.Errorf("store: holder by fingerprint: %w", ErrNotFound)
+	}
+	var (
+		rh        RequestHolder
+		h         = &rh.Holder
+		newest    string
+		curID     sql.NullInt64
+		curCHR    sql.NullString
+		curRaw    []byte
+		role, st  string
+		rowErrCtx = "request holder by fingerprint"
+	)
+	err := s.hot.holderByFingerprint.QueryRowContext(ctx, fp).Scan(&h.ID, &h.Country, &h.Mnemonic, &role, &st,
+		&h.TLSFingerprint, &h.IPRanges, &newest, &curID, &curCHR, &curRaw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: %s: %w", rowErrCtx, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", rowErrCtx, err)
+	}
+	h.Role, h.Status, rh.NewestStatus = Role(role), HolderStatus(st), CertStatus(newest)
+	if curID.Valid {
+		hid := h.ID
+		rh.Current = &Certificate{ID: curID.Int64, HolderID: &hid, CHR: curCHR.String, Role: h.Role, Status: CertValid, Raw: curRaw}
+	}
+	return &rh, nil
+}
+
+// MessageAnswer is what the per-request path needs of an earlier message: its row ID,
+// state, return code and result.
+type MessageAnswer struct {
+	ID         int64
+	State      MessageState
+	ReturnCode string
+	Result     []byte
+}
+
+// MessageAnswerByOriginator returns the state and answer of the message an originator sent
+// with the given messageID, or ErrNotFound.
+func (s *Store) MessageAnswerByOriginator(ctx context.Context, originator, messageID string) (*MessageAnswer, error) {
+	var (
+		a     MessageAnswer
+		state string
+	)
+	err := s.hot.messageByOriginator.QueryRowContext(ctx, originator, messageID).Scan(&a.ID, &state, &a.ReturnCode, &a.Result)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: message answer by originator: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: message answer by originator: %w", err)
+	}
+	a.State = MessageState(state)
+	return &a, nil
+}
+
+// insertAnswered writes an answered message and its certificates inside tx.
+func (h *hotStatements) insertAnswered(ctx context.Context, tx *sql.Tx, m *Message, certs []*Certificate) error {
+	t := now()
+	m.CreatedAt, m.UpdatedAt = t, t
+	err := tx.StmtContext(ctx, h.insertMessage).QueryRowContext(ctx,
+		m.Originator, m.MessageID, m.Operation, m.Request, m.HolderID, m.Protocol,
+		m.ResponseURL, string(m.Approval), m.DecidedBy, string(m.Direction), m.Peer, m.ParentID,
+		string(m.State), m.ReturnCode, m.Result, m.CreatedAt, m.UpdatedAt).Scan(&m.ID)
+	if err != nil {
+		if isDuplicateMessage(err) {
+			return fmt.Errorf("%w: originator %q messageID %q", ErrDuplicateMessage, m.Originator, m.MessageID)
+		}
+		return err
+	}
+	for _, c := range certs {
+		c.CreatedAt = t
+		err := tx.StmtContext(ctx, h.insertCertificate).QueryRowContext(ctx,
+			c.HolderID, c.IssuerID, c.CHR, c.CAR, string(c.Role), c.NotBefore, c.NotAfter,
+			string(c.Status), c.Raw, c.CreatedAt).Scan(&c.ID)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
