@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,6 +67,57 @@ func BenchmarkAppendAudit(b *testing.B) {
 		for b.Loop() {
 			if _, err := s.AppendAudit(ctx(), AuditEvent{Actor: "gw", Action: "message.accept", Target: "DEDV01", Source: "192.0.2.1", Outcome: "ok_syntax", Details: `{"op":"RequestCertificate"}`}); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkAcceptAnswered measures the write of a synchronous request (message, answer and
+// certificate) with 8 requests in flight, as the gateway's handlers issue them: on SQLite
+// they share group commits.
+func BenchmarkAcceptAnswered(b *testing.B) {
+	benchDialects(b, func(b *testing.B, s *Store) {
+		h := &Holder{Country: "DE", Mnemonic: "IS01", Role: RoleTerminal}
+		if err := s.CreateHolder(ctx(), h); err != nil {
+			b.Fatal(err)
+		}
+		var seq atomic.Int64
+		raw := make([]byte, 250)
+		b.SetParallelism(8)
+		b.RunParallel(func(pb *testing.PB) {
+			hid := h.ID
+			for pb.Next() {
+				i := seq.Add(1)
+				m := &Message{Originator: "holder:1", MessageID: fmt.Sprint("m-", i), HolderID: &hid, Operation: "RequestCertificate",
+					Request: raw, ReturnCode: "ok_cert_available", Result: raw}
+				c := &Certificate{HolderID: &hid, CHR: fmt.Sprintf("DEIS01%05d", i%100000), CAR: "DEDV0100001", Role: RoleTerminal,
+					NotBefore: time.Now(), NotAfter: time.Now().Add(24 * time.Hour), Raw: raw}
+				if err := s.AcceptAnswered(ctx(), m, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkRequestHolder measures the per-request read of the holder with its newest and
+// current certificates (100 certificates on record).
+func BenchmarkRequestHolder(b *testing.B) {
+	benchDialects(b, func(b *testing.B, s *Store) {
+		h := &Holder{Country: "DE", Mnemonic: "IS01", Role: RoleTerminal, TLSFingerprint: "ab"}
+		if err := s.CreateHolder(ctx(), h); err != nil {
+			b.Fatal(err)
+		}
+		for i := range 100 {
+			hid := h.ID
+			if err := s.AddCertificate(ctx(), &Certificate{HolderID: &hid, CHR: fmt.Sprintf("DEIS01%05d", i), CAR: "DEDV0100001",
+				Role: RoleTerminal, NotBefore: time.Now(), NotAfter: time.Now().Add(24 * time.Hour), Raw: []byte{1}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for b.Loop() {
+			if rh, err := s.RequestHolderByFingerprint(ctx(), "ab"); err != nil || rh.Current == nil {
+				b.Fatal(rh, err)
 			}
 		}
 	})

@@ -29,6 +29,9 @@ type hotStatements struct {
 	messageByOriginator *sql.Stmt // on the read pool
 	insertMessage       *sql.Stmt // on the write pool, used inside transactions
 	insertCertificate   *sql.Stmt // on the write pool, used inside transactions
+	// insertAnsweredWithCertificate writes a message and one certificate in one statement
+	// (PostgreSQL only: a statement is atomic, and one round trip replaces four).
+	insertAnsweredWithCertificate *sql.Stmt
 }
 
 const (
@@ -48,6 +51,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	sqlInsertCertificate = `INSERT INTO certificates (holder_id, issuer_id, chr, car, role, not_before, not_after,
 	status, raw, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	// Data-modifying WITH clauses always run to completion, referenced or not.
+	sqlInsertAnsweredWithCertificate = `WITH m AS (` + sqlInsertMessage + `),
+c AS (` + sqlInsertCertificate + `)
+SELECT (SELECT id FROM m), (SELECT id FROM c)`
 )
 
 // rebind rewrites ? placeholders as $1, $2, ... for PostgreSQL (the statements above hold
@@ -89,11 +96,19 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 		}
 		*p.stmt = stmt
 	}
+	if dialect == DialectPostgres {
+		stmt, err := write.PrepareContext(ctx, rebind(dialect, sqlInsertAnsweredWithCertificate))
+		if err != nil {
+			h.close()
+			return nil, fmt.Errorf("store: prepare: %w", err)
+		}
+		h.insertAnsweredWithCertificate = stmt
+	}
 	return h, nil
 }
 
 func (h *hotStatements) close() {
-	for _, s := range []*sql.Stmt{h.holderByFingerprint, h.messageByOriginator, h.insertMessage, h.insertCertificate} {
+	for _, s := range []*sql.Stmt{h.holderByFingerprint, h.messageByOriginator, h.insertMessage, h.insertCertificate, h.insertAnsweredWithCertificate} {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -172,28 +187,60 @@ func (s *Store) MessageAnswerByOriginator(ctx context.Context, originator, messa
 	return &a, nil
 }
 
+func messageArgs(m *Message) []any {
+	return []any{m.Originator, m.MessageID, m.Operation, m.Request, m.HolderID, m.Protocol,
+		m.ResponseURL, string(m.Approval), m.DecidedBy, string(m.Direction), m.Peer, m.ParentID,
+		string(m.State), m.ReturnCode, m.Result, m.CreatedAt, m.UpdatedAt}
+}
+
+func certificateArgs(c *Certificate) []any {
+	return []any{c.HolderID, c.IssuerID, c.CHR, c.CAR, string(c.Role), c.NotBefore, c.NotAfter,
+		string(c.Status), c.Raw, c.CreatedAt}
+}
+
+// duplicateOr reports a violation of the messages' unique (originator, messageID) as
+// ErrDuplicateMessage, and returns other errors as they are.
+func duplicateOr(err error, m *Message) error {
+	if err != nil && isDuplicateMessage(err) {
+		return fmt.Errorf("%w: originator %q messageID %q", ErrDuplicateMessage, m.Originator, m.MessageID)
+	}
+	return err
+}
+
 // insertAnswered writes an answered message and its certificates inside tx.
 func (h *hotStatements) insertAnswered(ctx context.Context, tx *sql.Tx, m *Message, certs []*Certificate) error {
 	t := now()
 	m.CreatedAt, m.UpdatedAt = t, t
-	err := tx.StmtContext(ctx, h.insertMessage).QueryRowContext(ctx,
-		m.Originator, m.MessageID, m.Operation, m.Request, m.HolderID, m.Protocol,
-		m.ResponseURL, string(m.Approval), m.DecidedBy, string(m.Direction), m.Peer, m.ParentID,
-		string(m.State), m.ReturnCode, m.Result, m.CreatedAt, m.UpdatedAt).Scan(&m.ID)
-	if err != nil {
-		if isDuplicateMessage(err) {
-			return fmt.Errorf("%w: originator %q messageID %q", ErrDuplicateMessage, m.Originator, m.MessageID)
-		}
-		return err
+	if err := tx.StmtContext(ctx, h.insertMessage).QueryRowContext(ctx, messageArgs(m)...).Scan(&m.ID); err != nil {
+		return duplicateOr(err, m)
 	}
 	for _, c := range certs {
 		c.CreatedAt = t
-		err := tx.StmtContext(ctx, h.insertCertificate).QueryRowContext(ctx,
-			c.HolderID, c.IssuerID, c.CHR, c.CAR, string(c.Role), c.NotBefore, c.NotAfter,
-			string(c.Status), c.Raw, c.CreatedAt).Scan(&c.ID)
-		if err != nil {
+		if err := tx.StmtContext(ctx, h.insertCertificate).QueryRowContext(ctx, certificateArgs(c)...).Scan(&c.ID); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// insertAnsweredAtOnce writes an answered message and at most one certificate in a single
+// statement (PostgreSQL), which commits on its own. Row IDs are reset when it fails.
+func (h *hotStatements) insertAnsweredAtOnce(ctx context.Context, m *Message, certs []*Certificate) error {
+	t := now()
+	m.CreatedAt, m.UpdatedAt = t, t
+	var err error
+	if len(certs) == 0 {
+		err = h.insertMessage.QueryRowContext(ctx, messageArgs(m)...).Scan(&m.ID)
+	} else {
+		c := certs[0]
+		c.CreatedAt = t
+		err = h.insertAnsweredWithCertificate.QueryRowContext(ctx, append(messageArgs(m), certificateArgs(c)...)...).Scan(&m.ID, &c.ID)
+	}
+	if err != nil {
+		m.ID = 0
+		for _, c := range certs {
+			c.ID = 0
+		}
+	}
+	return duplicateOr(err, m)
 }

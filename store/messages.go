@@ -320,9 +320,12 @@ func (s *Store) AcceptAnswered(ctx context.Context, m *Message, certs ...*Certif
 		return fmt.Errorf("store: accept answered: %w", err)
 	}
 	job := &acceptJob{m: m, certs: rows, done: make(chan error, 1)}
-	if s.commits != nil {
+	switch {
+	case s.commits != nil:
 		err = s.commits.submit(ctx, job)
-	} else {
+	case len(rows) <= 1:
+		err = s.hot.insertAnsweredAtOnce(ctx, m, rows)
+	default:
 		err = commitBatch(s.write, s.hot, []*acceptJob{job})[0]
 	}
 	return wrap("accept answered", err)

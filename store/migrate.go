@@ -209,6 +209,18 @@ SELECT id, message_row_id, target_url, payload, attempts, next_attempt_at, locke
 )`,
 		},
 	},
+	{
+		version: 4,
+		name:    "index of a holder's newest certificates",
+		// The per-request read looks for a holder's newest certificate of its role, ordered by
+		// not_after then id. With id in the key both databases walk the index backwards and
+		// stop at the first row; on (holder_id, not_after) PostgreSQL fetched and sorted every
+		// certificate of the holder with the same expiry date (all renewals of one day).
+		common: []string{
+			`CREATE INDEX ix_certificates_holder_role ON certificates (holder_id, role, not_after, id)`,
+			`DROP INDEX ix_certificates_holder`,
+		},
+	},
 }
 
 // statements returns m's SQL for the dialect.

@@ -161,8 +161,11 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 		sqlDB.SetMaxIdleConns(1)
 		sqlDB.SetConnMaxLifetime(0)
 	} else {
+		// Idle connections are kept up to the pool's size: a PostgreSQL connection is a
+		// server process, and its prepared statements live with it (closing and reopening
+		// connections under load costs more than the requests).
 		sqlDB.SetMaxOpenConns(20)
-		sqlDB.SetMaxIdleConns(5)
+		sqlDB.SetMaxIdleConns(20)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
