@@ -32,13 +32,17 @@ var ErrMalformed = errors.New("malformed SOAP envelope")
 type Envelope struct {
 	SOAP12    bool
 	Operation xml.Name // namespace and local name of the Body's child element
-	body      []byte   // the whole envelope, for the second decoding pass
+	// body holds the Body's child element as namespace-resolved tokens, from its start to its
+	// end element (xmlns attributes dropped: the names are resolved already), for decoding
+	// it without reading the XML again.
+	body []xml.Token
 }
 
 // ParseEnvelope reads and checks a SOAP 1.1 or 1.2 envelope: well-formed XML without DTDs
 // (which rules out entity expansion tricks), nesting and token counts bounded, an Envelope
 // root with an optional Header and a Body holding exactly one element. The body must already
-// be limited in size by the caller.
+// be limited in size by the caller. The XML is read once: the Body's element is kept as
+// tokens for DecodeOperation.
 func ParseEnvelope(b []byte) (*Envelope, error) {
 	d := xml.NewDecoder(bytes.NewReader(b))
 	d.Strict = true
@@ -50,10 +54,10 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 		sawBody    bool
 		bodyDepth  = -1
 		bodyChilds int
-		envNS      string
+		keeping    bool // inside the Body's (first) element
 	)
 	for {
-		tok, err := d.RawToken()
+		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -82,11 +86,10 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 					return nil, fmt.Errorf("%w: more than one root element", ErrMalformed)
 				}
 				sawRoot = true
-				envNS = resolveNS(t, t.Name.Space)
-				if t.Name.Local != "Envelope" || (envNS != NamespaceSOAP11 && envNS != NamespaceSOAP12) {
+				if t.Name.Local != "Envelope" || (t.Name.Space != NamespaceSOAP11 && t.Name.Space != NamespaceSOAP12) {
 					return nil, fmt.Errorf("%w: root element is not a SOAP Envelope", ErrMalformed)
 				}
-				env.SOAP12 = envNS == NamespaceSOAP12
+				env.SOAP12 = t.Name.Space == NamespaceSOAP12
 			case depth == 2 && t.Name.Local == "Body":
 				if sawBody {
 					return nil, fmt.Errorf("%w: two Body elements", ErrMalformed)
@@ -97,12 +100,26 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 				return nil, fmt.Errorf("%w: unexpected element %s in Envelope", ErrMalformed, t.Name.Local)
 			case depth == bodyDepth+1:
 				bodyChilds++
+				if bodyChilds == 1 {
+					env.Operation, keeping = t.Name, true
+				}
+			}
+			if keeping {
+				env.body = append(env.body, resolvedStart(t))
 			}
 		case xml.EndElement:
+			if keeping {
+				env.body = append(env.body, t)
+				keeping = depth > bodyDepth+1
+			}
 			if depth == bodyDepth {
 				bodyDepth = -1
 			}
 			depth--
+		default:
+			if keeping {
+				env.body = append(env.body, xml.CopyToken(tok))
+			}
 		}
 	}
 	if !sawRoot || !sawBody {
@@ -111,57 +128,31 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 	if bodyChilds != 1 {
 		return nil, fmt.Errorf("%w: Body holds %d elements, want 1", ErrMalformed, bodyChilds)
 	}
-	// Second pass with namespace resolution, to learn the operation element's namespace.
-	_, start, err := bodyElement(b)
-	if err != nil {
-		return nil, err
-	}
-	env.Operation, env.body = start.Name, b
 	return &env, nil
 }
 
-// bodyElement returns a namespace-aware decoder positioned just after the start of the
-// Body's child element, and that element. Headers are skipped.
-func bodyElement(b []byte) (*xml.Decoder, xml.StartElement, error) {
-	d := xml.NewDecoder(bytes.NewReader(b))
-	d.Strict = true
-	depth := 0
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return nil, xml.StartElement{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+// resolvedStart copies a namespace-resolved start element without its xmlns attributes.
+func resolvedStart(t xml.StartElement) xml.StartElement {
+	out := xml.StartElement{Name: t.Name, Attr: make([]xml.Attr, 0, len(t.Attr))}
+	for _, a := range t.Attr {
+		if a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns") {
+			continue
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			depth++
-			if depth == 2 && t.Name.Local != "Body" {
-				if err := d.Skip(); err != nil {
-					return nil, xml.StartElement{}, fmt.Errorf("%w: %v", ErrMalformed, err)
-				}
-				depth--
-				continue
-			}
-			if depth == 3 {
-				return d, t, nil
-			}
-		case xml.EndElement:
-			depth--
-		}
+		out.Attr = append(out.Attr, a)
 	}
+	return out
 }
 
-// resolveNS finds the namespace of a raw start element from its own xmlns declarations (the
-// root element can only declare its namespace on itself).
-func resolveNS(t xml.StartElement, prefix string) string {
-	for _, a := range t.Attr {
-		if prefix == "" && a.Name.Space == "" && a.Name.Local == "xmlns" {
-			return a.Value
-		}
-		if prefix != "" && a.Name.Space == "xmlns" && a.Name.Local == prefix {
-			return a.Value
-		}
+// tokenReplay is an xml.TokenReader over kept tokens.
+type tokenReplay struct{ tokens []xml.Token }
+
+func (r *tokenReplay) Token() (xml.Token, error) {
+	if len(r.tokens) == 0 {
+		return nil, io.EOF
 	}
-	return ""
+	t := r.tokens[0]
+	r.tokens = r.tokens[1:]
+	return t, nil
 }
 
 // DecodeOperation decodes the Body's element into v (a request type from generated/).
@@ -170,10 +161,15 @@ func (e *Envelope) DecodeOperation(v any) error { return e.decodeOperation(v, ni
 // decodeOperation decodes the Body's element into v; a non-nil as replaces the element's
 // name (for peers that name an rpc response wrapper differently).
 func (e *Envelope) decodeOperation(v any, as *xml.Name) error {
-	d, start, err := bodyElement(e.body)
-	if err != nil {
-		return err
+	if len(e.body) == 0 {
+		return fmt.Errorf("%w: no SOAP Body", ErrMalformed)
 	}
+	d := xml.NewTokenDecoder(&tokenReplay{tokens: e.body})
+	tok, err := d.Token() // the element's start, as the decoder's matching end needs it
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	start := tok.(xml.StartElement)
 	if as != nil {
 		start.Name = *as
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -88,9 +89,117 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// anyElement captures an element tree whatever its names.
+type anyElement struct {
+	XMLName  xml.Name
+	Attrs    []xml.Attr   `xml:",any,attr"`
+	Text     string       `xml:",chardata"`
+	Children []anyElement `xml:",any"`
+}
+
+// dropXMLNS removes namespace declarations, which DecodeOperation does not pass on (the
+// names they declare are resolved).
+func (e *anyElement) dropXMLNS() {
+	kept := e.Attrs[:0]
+	for _, a := range e.Attrs {
+		if a.Name.Space != "xmlns" && !(a.Name.Space == "" && a.Name.Local == "xmlns") {
+			kept = append(kept, a)
+		}
+	}
+	e.Attrs = kept
+	if len(e.Attrs) == 0 {
+		e.Attrs = nil
+	}
+	for i := range e.Children {
+		e.Children[i].dropXMLNS()
+	}
+}
+
+// referenceDecode decodes the Body's element by reading the XML again from the start: what
+// DecodeOperation did before it kept tokens.
+func referenceDecode(b []byte, v any) error {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	depth := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			if depth == 2 && t.Name.Local != "Body" {
+				if err := d.Skip(); err != nil {
+					return err
+				}
+				depth--
+				continue
+			}
+			if depth == 3 {
+				return d.DecodeElement(v, &t)
+			}
+		case xml.EndElement:
+			depth--
+		}
+	}
+}
+
+// checkSameDecode: DecodeOperation yields what decoding the bytes again yields.
+func checkSameDecode(t *testing.T, b []byte) {
+	t.Helper()
+	env, err := ParseEnvelope(b)
+	if err != nil {
+		return
+	}
+	var got, want anyElement
+	gotErr := env.DecodeOperation(&got)
+	wantErr := referenceDecode(b, &want)
+	if (gotErr == nil) != (wantErr == nil) {
+		t.Fatalf("DecodeOperation: %v, reference: %v", gotErr, wantErr)
+	}
+	if gotErr != nil {
+		return
+	}
+	want.dropXMLNS()
+	got.dropXMLNS()
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("DecodeOperation:\n%+v\nreference:\n%+v", got, want)
+	}
+}
+
+// TestDecodeOperationNamespaces: the kept tokens carry the namespaces in scope where they
+// were read, including prefixes redeclared inside the Body and default namespaces.
+func TestDecodeOperationNamespaces(t *testing.T) {
+	for name, in := range map[string]string{
+		"request": getCACerts11,
+		"redeclared prefix": `<s:Envelope xmlns:s="` + NamespaceSOAP11 + `" xmlns:p="urn:outer"><s:Body>` +
+			`<p:Op><p:a>1</p:a><x xmlns:p="urn:inner"><p:a p:attr="v" plain="w">2</p:a></x><p:a>3</p:a></p:Op></s:Body></s:Envelope>`,
+		"default namespaces": `<Envelope xmlns="` + NamespaceSOAP11 + `"><Body><Op xmlns="urn:op"><a>1</a>` +
+			`<b xmlns="">2<c>3</c></b><d xmlns="urn:d"><e xml:lang="de">4</e></d></Op></Body></Envelope>`,
+		"prefix named like a namespace": `<s:Envelope xmlns:s="` + NamespaceSOAP11 + `"><s:Body><Op xmlns="abc" xmlns:abc="urn:zzz">` +
+			`<a>1</a><abc:b>2</abc:b></Op></s:Body></s:Envelope>`,
+		"cdata and comments": `<s:Envelope xmlns:s="` + NamespaceSOAP11 + `"><s:Body><Op><!-- c --><a><![CDATA[<x>]]></a>` +
+			`<a>&lt;&#65;</a></Op></s:Body></s:Envelope>`,
+	} {
+		t.Run(name, func(t *testing.T) { checkSameDecode(t, []byte(in)) })
+	}
+	// The operation's element name is checked against the wanted one.
+	env, err := ParseEnvelope([]byte(getCACerts11))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wrong struct {
+		XMLName xml.Name `xml:"urn:other Other"`
+	}
+	if err := env.DecodeOperation(&wrong); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("wrong element accepted: %v", err)
+	}
+}
+
 func FuzzParseEnvelope(f *testing.F) {
 	f.Add([]byte(getCACerts11))
 	f.Add([]byte(`<!DOCTYPE x>` + getCACerts11))
+	f.Add([]byte(`<Envelope xmlns="` + NamespaceSOAP11 + `"><Body><Op xmlns="urn:op" xmlns:a="urn:a"><a:x a:y="1">t</a:x><b xmlns="">2</b></Op></Body></Envelope>`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		env, err := ParseEnvelope(b)
 		if err != nil {
@@ -98,5 +207,6 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 		var req dv11.GetCACertificatesRequest
 		_ = env.DecodeOperation(&req)
+		checkSameDecode(t, b)
 	})
 }
