@@ -34,6 +34,8 @@ type terminal struct {
 	mnemonic string
 	holderID int64
 	client   *http.Client
+	// conns are the kept-alive connections of the timed renewals, by gateway URL.
+	conns map[string]*keepAliveConn
 	// The current certificate's CHR and key (set by the initial request); seq numbers the
 	// next request's CHR.
 	currentCHR string
@@ -84,6 +86,42 @@ func envelope(op, messageID string, certReq []byte) []byte {
 	return b.Bytes()
 }
 
+// post sends a timed renewal over the terminal's kept-alive connection to url.
+func (t *terminal) post(ctx context.Context, url string, body []byte) (server.Answer, error) {
+	k := t.conns[url]
+	if k == nil {
+		tr := t.client.Transport.(*http.Transport)
+		var err error
+		if k, err = newKeepAliveConn(url, tr.TLSClientConfig, t.client.Timeout); err != nil {
+			return server.Answer{}, err
+		}
+		if t.conns == nil {
+			t.conns = map[string]*keepAliveConn{}
+		}
+		t.conns[url] = k
+	}
+	status, b, err := k.post(ctx, body)
+	if err != nil {
+		return server.Answer{}, err
+	}
+	return answerOf(status, "RequestCertificate", b)
+}
+
+// closeConns closes the kept-alive connections.
+func (t *terminal) closeConns() {
+	for _, k := range t.conns {
+		k.close()
+	}
+}
+
+// answerOf decodes a SOAP answer to op that came with HTTP status.
+func answerOf(status int, op string, b []byte) (server.Answer, error) {
+	if status != http.StatusOK {
+		return server.Answer{}, fmt.Errorf("HTTP %d: %.200s", status, b)
+	}
+	return server.DecodeResponse(server.DVProtocols[0], op, b)
+}
+
 // call posts one SOAP request and decodes the answer.
 func call(ctx context.Context, c *http.Client, url, op string, body []byte) (server.Answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
@@ -101,10 +139,7 @@ func call(ctx context.Context, c *http.Client, url, op string, body []byte) (ser
 	if err != nil {
 		return server.Answer{}, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return server.Answer{}, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, b)
-	}
-	return server.DecodeResponse(server.DVProtocols[0], op, b)
+	return answerOf(resp.StatusCode, op, b)
 }
 
 // newTerminals makes n TLS identities with fresh mnemonics (a random run tag, so that runs
@@ -229,7 +264,7 @@ func (s *stats) add(d time.Duration, code, chr string) {
 func send(ctx context.Context, tg *target, t *terminal, runTag, wantCHR string, raw []byte) (code string, err error) {
 	t.sent++
 	id := fmt.Sprintf("%s-%s-%d", runTag, t.mnemonic, t.sent)
-	a, err := call(ctx, t.client, tg.url(), "RequestCertificate", envelope("RequestCertificate", id, raw))
+	a, err := t.post(ctx, tg.url(), envelope("RequestCertificate", id, raw))
 	if err != nil {
 		if ctx.Err() != nil {
 			return "cancelled", err

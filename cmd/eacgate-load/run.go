@@ -170,6 +170,7 @@ func execute(ctx context.Context, cfg config, log *slog.Logger) (*result, error)
 	defer func() {
 		for _, t := range terms {
 			t.client.CloseIdleConnections()
+			t.closeConns()
 		}
 	}()
 	dvURLs := make([]string, len(cfg.urls))
