@@ -104,7 +104,7 @@ func (c *committer) run() {
 }
 
 // commitBatch writes the jobs in one transaction and returns each job's outcome. With more
-// than one job each runs in a savepoint, so that one job's failure leaves the others intact.
+// than one job (SQLite's group commits only) each runs in a savepoint, so that one job's failure leaves the others intact.
 // A job that did not end up committed has its row IDs reset.
 func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -125,16 +125,16 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 				}
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT request"); err != nil {
+			if _, err := tx.StmtContext(ctx, hot.savepoint).ExecContext(ctx); err != nil {
 				return err
 			}
 			errs[i] = hot.insertAnswered(ctx, tx, j.m, j.certs)
 			if errs[i] != nil {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT request"); err != nil {
+				if _, err := tx.StmtContext(ctx, hot.rollbackToSavepoint).ExecContext(ctx); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT request"); err != nil {
+			if _, err := tx.StmtContext(ctx, hot.releaseSavepoint).ExecContext(ctx); err != nil {
 				return err
 			}
 		}

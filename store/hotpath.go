@@ -32,6 +32,8 @@ type hotStatements struct {
 	// insertAnsweredWithCertificate writes a message and one certificate in one statement
 	// (PostgreSQL only: a statement is atomic, and one round trip replaces four).
 	insertAnsweredWithCertificate *sql.Stmt
+	// The savepoint statements of a group commit (SQLite only).
+	savepoint, rollbackToSavepoint, releaseSavepoint *sql.Stmt
 }
 
 const (
@@ -96,19 +98,28 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 		}
 		*p.stmt = stmt
 	}
+	more := map[string]**sql.Stmt{
+		"SAVEPOINT request":             &h.savepoint,
+		"ROLLBACK TO SAVEPOINT request": &h.rollbackToSavepoint,
+		"RELEASE SAVEPOINT request":     &h.releaseSavepoint,
+	}
 	if dialect == DialectPostgres {
-		stmt, err := write.PrepareContext(ctx, rebind(dialect, sqlInsertAnsweredWithCertificate))
+		more = map[string]**sql.Stmt{rebind(dialect, sqlInsertAnsweredWithCertificate): &h.insertAnsweredWithCertificate}
+	}
+	for q, dst := range more {
+		stmt, err := write.PrepareContext(ctx, q)
 		if err != nil {
 			h.close()
 			return nil, fmt.Errorf("store: prepare: %w", err)
 		}
-		h.insertAnsweredWithCertificate = stmt
+		*dst = stmt
 	}
 	return h, nil
 }
 
 func (h *hotStatements) close() {
-	for _, s := range []*sql.Stmt{h.holderByFingerprint, h.messageByOriginator, h.insertMessage, h.insertCertificate, h.insertAnsweredWithCertificate} {
+	for _, s := range []*sql.Stmt{h.holderByFingerprint, h.messageByOriginator, h.insertMessage, h.insertCertificate,
+		h.insertAnsweredWithCertificate, h.savepoint, h.rollbackToSavepoint, h.releaseSavepoint} {
 		if s != nil {
 			_ = s.Close()
 		}
