@@ -5,7 +5,7 @@
 # internal/pgtest starts it); SoftHSM2 a throwaway token. Rows whose tool is missing are
 # skipped with a note on stderr.
 #   LOAD_REQUESTS_P256, LOAD_REQUESTS_BP256: renewals per run (made before the clock starts)
-#   LOAD_CONCURRENCY: requests in flight (default 8)
+#   LOAD_CONCURRENCY: requests in flight (default 16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d); chmod 755 "$work"
@@ -21,8 +21,8 @@ trap cleanup EXIT
 
 go build -o "$work/eacgate" ./cmd/eacgate
 go build -o "$work/eacgate-load" ./cmd/eacgate-load
-CONC=${LOAD_CONCURRENCY:-8}
-declare -A REQS=([P-256]=${LOAD_REQUESTS_P256:-6000} [brainpoolP256r1]=${LOAD_REQUESTS_BP256:-3000})
+CONC=${LOAD_CONCURRENCY:-16}
+declare -A REQS=([P-256]=${LOAD_REQUESTS_P256:-8000} [brainpoolP256r1]=${LOAD_REQUESTS_BP256:-5000})
 
 # PostgreSQL: a throwaway cluster on a free port.
 pgdsn=""
