@@ -176,6 +176,8 @@ type Gateway struct {
 	// forwarder is the SPOC's national side (nil without the SPOC role).
 	forwarder *spoc.Forwarder
 	metrics   *server.Metrics
+	// instance names this process to the other instances on the database (leases).
+	instance string
 }
 
 // Open opens the gateway: store, keystore, and the issuers found in the store. With
@@ -203,7 +205,7 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("gateway: data directory: %w", err)
 	}
-	g := &Gateway{DataDir: opts.DataDir, Options: opts, logger: opts.Logger, metrics: server.NewMetrics()}
+	g := &Gateway{DataDir: opts.DataDir, Options: opts, logger: opts.Logger, metrics: server.NewMetrics(), instance: newInstanceID()}
 	st, err := store.Open(ctx, opts.DSN, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -229,6 +231,14 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	g.Keys = ks
 	g.closeFns = append(g.closeFns, ks.Close)
 	return g, nil
+}
+
+// newInstanceID names this gateway process: host, process ID and a random suffix.
+func newInstanceID() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
 // Close releases the store and the keystore.

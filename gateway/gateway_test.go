@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,5 +194,63 @@ func TestResponseURLPolicy(t *testing.T) {
 	o.Callback.AllowHTTP = true
 	if err := o.checkResponseURL()("http://test.local/cb"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two instances on one database that find the DV certificate due at the same moment renew it
+// once: the DV client's lease lets one renew, and the other sees the result.
+func TestConcurrentDVRenewalOnce(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	var gs []*Gateway
+	for range 2 {
+		g, err := Open(ctx, Options{DataDir: dir, Demo: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		gs = append(gs, g)
+	}
+	before := gs[0].CurrentDV().Certificate().CHR
+	o := DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for _, g := range gs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := g.RenewDV(ctx, o, time.Now()); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, g := range gs {
+			if err := g.refreshDV(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		holder, err := gs[0].Store.HolderByName(ctx, gs[0].Options.Country, gs[0].Options.DVMnemonic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := gs[0].Store.ListCertificatesOfHolder(ctx, holder.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, r := range rows {
+			if seen[r.CHR] {
+				t.Fatalf("round %d: two DV certificates %s", round, r.CHR)
+			}
+			seen[r.CHR] = true
+		}
+		if len(rows) > round+2 {
+			t.Fatalf("round %d: %d DV certificates, want at most %d", round, len(rows), round+2)
+		}
+		if a, b := gs[0].CurrentDV().Certificate().CHR, gs[1].CurrentDV().Certificate().CHR; a != b || a == before {
+			t.Fatalf("round %d: instances use %s and %s (before %s)", round, a, b, before)
+		}
+		before = gs[0].CurrentDV().Certificate().CHR
 	}
 }

@@ -147,10 +147,42 @@ func (g *Gateway) refreshDV(ctx context.Context) error {
 	return g.loadDV(ctx) // renewed elsewhere, or the CVCA has a new (link) certificate
 }
 
+// dvLeaseTTL bounds how long an instance that died while renewing keeps the others from
+// renewing (a renewal through a remote CVCA waits for it at most dv_client.timeout).
+const dvLeaseTTL = 10 * time.Minute
+
+// withDVLease runs fn while this instance holds the DV client's lease, which keeps gateway
+// instances sharing a database from renewing at the same moment (two certificates with one
+// CHR and different keys, or two requests to a foreign CVCA). ran is false when another
+// instance holds the lease: it does the work, and this one picks the result up (refreshDV).
+func (g *Gateway) withDVLease(ctx context.Context, fn func() error) (ran bool, err error) {
+	name := "dv-client:" + g.Options.Country + g.Options.DVMnemonic
+	ok, err := g.Store.AcquireLease(ctx, name, g.instance, time.Now(), dvLeaseTTL)
+	if err != nil || !ok {
+		return false, err
+	}
+	defer func() {
+		if err := g.Store.ReleaseLease(context.WithoutCancel(ctx), name, g.instance); err != nil {
+			g.logger.Warn("release the DV client's lease", "err", err)
+		}
+	}()
+	return true, fn()
+}
+
 // RenewDV renews the DV certificate if it is due at now: a new key, a request authenticated
 // with the current key, issued by the local CVCA, stored, and put in use at once. Terminal
-// requests that name the previous certificate as CAR are still accepted (OwnCHRs).
+// requests that name the previous certificate as CAR are still accepted (OwnCHRs). Nothing
+// happens (nil, nil) while another instance on the database is renewing.
 func (g *Gateway) RenewDV(ctx context.Context, o DVClientOptions, now time.Time) (*cvc.Certificate, error) {
+	var cert *cvc.Certificate
+	_, err := g.withDVLease(ctx, func() (err error) {
+		cert, err = g.renewDV(ctx, o, now)
+		return err
+	})
+	return cert, err
+}
+
+func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time) (*cvc.Certificate, error) {
 	o = o.withDefaults()
 	cur := g.CurrentDV()
 	if cur == nil {
@@ -248,8 +280,18 @@ func nextCHR(chr string) (string, error) {
 // certificates are fetched first, then a request with a new key, authenticated with the
 // current domestic certificate, goes through the national rules and out to the partner. The
 // answer (at once or by the partner's later SendCertificates) is stored with the DV. The
-// returned code is the SPOC's answer ("" when nothing was due).
+// returned code is the SPOC's answer ("" when nothing was due, or while another instance on
+// the database holds the DV client's lease).
 func (g *Gateway) ObtainForeign(ctx context.Context, o DVClientOptions, country string, now time.Time) (authority.ReturnCode, error) {
+	var code authority.ReturnCode
+	_, err := g.withDVLease(ctx, func() (err error) {
+		code, err = g.obtainForeign(ctx, o, country, now)
+		return err
+	})
+	return code, err
+}
+
+func (g *Gateway) obtainForeign(ctx context.Context, o DVClientOptions, country string, now time.Time) (authority.ReturnCode, error) {
 	o = o.withDefaults()
 	cur := g.CurrentDV()
 	if cur == nil || g.forwarder == nil {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func init() {
@@ -235,5 +237,61 @@ func TestCommitAfterClose(t *testing.T) {
 	m := &Message{Originator: "x", MessageID: "1", Operation: "RequestCertificate"}
 	if err := s.AcceptAnswered(ctx(), m); !errors.Is(err, errStoreClosed) {
 		t.Fatalf("after Close: %v", err)
+	}
+}
+
+func init() {
+	suite = append(suite, struct {
+		name string
+		fn   func(t *testing.T, s *Store, dsn string)
+	}{"Leases", testLeases})
+}
+
+// testLeases: one owner at a time; the owner extends its lease; an expired lease is taken
+// over; only the owner releases.
+func testLeases(t *testing.T, s *Store, _ string) {
+	t0 := day(2026, 11, 23)
+	acquire := func(owner string, at time.Time, want bool) {
+		t.Helper()
+		got, err := s.AcquireLease(ctx(), "dv-renewal", owner, at, time.Minute)
+		if err != nil || got != want {
+			t.Fatalf("%s at %v: got %v (%v), want %v", owner, at, got, err, want)
+		}
+	}
+	acquire("a", t0, true)
+	acquire("b", t0.Add(30*time.Second), false)
+	acquire("a", t0.Add(50*time.Second), true) // extended to t0+110s
+	acquire("b", t0.Add(100*time.Second), false)
+	acquire("b", t0.Add(111*time.Second), true) // a's lease expired
+	if err := s.ReleaseLease(ctx(), "dv-renewal", "a"); err != nil {
+		t.Fatal(err)
+	}
+	acquire("a", t0.Add(112*time.Second), false) // a's release did not touch b's lease
+	if err := s.ReleaseLease(ctx(), "dv-renewal", "b"); err != nil {
+		t.Fatal(err)
+	}
+	acquire("a", t0.Add(113*time.Second), true)
+	if _, err := s.AcquireLease(ctx(), "", "a", t0, time.Minute); err == nil {
+		t.Fatal("empty name accepted")
+	}
+	// Concurrent contenders: exactly one wins.
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.AcquireLease(ctx(), "race", fmt.Sprint("owner-", i), t0, time.Minute)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d owners hold one lease", wins.Load())
 	}
 }

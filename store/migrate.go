@@ -221,6 +221,20 @@ SELECT id, message_row_id, target_url, payload, attempts, next_attempt_at, locke
 			`DROP INDEX ix_certificates_holder`,
 		},
 	},
+	{
+		version: 5,
+		name:    "leases",
+		// A lease is held by one gateway instance at a time (until expires_at): work that
+		// must not run twice when several instances share the database, such as renewing
+		// the DV's own certificate.
+		common: []string{
+			`CREATE TABLE leases (
+	name TEXT PRIMARY KEY CHECK (name <> ''),
+	owner TEXT NOT NULL CHECK (owner <> ''),
+	expires_at {TS} NOT NULL
+)`,
+		},
+	},
 }
 
 // statements returns m's SQL for the dialect.
