@@ -154,6 +154,10 @@ func TestMetricsGauges(t *testing.T) {
 	if err := g.Store.EnqueueOutbox(context.Background(), &store.OutboxItem{TargetURL: "https://dv.example/cb", Payload: []byte("x")}); err != nil {
 		t.Fatal(err)
 	}
+	// A synchronous request through the group committer.
+	if err := g.Store.AcceptAnswered(context.Background(), &store.Message{Originator: "holder:1", MessageID: "m-1", Operation: "RequestCertificate"}); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(g.Handler)
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/metrics")
@@ -169,6 +173,8 @@ func TestMetricsGauges(t *testing.T) {
 		`eacgate_hsm_sign_duration_seconds_count{key="cvca"} 2`, // the demo DV and its renewal
 		`eacgate_certificates_expiring{role="dv_domestic",within_days="30"} 0`,
 		`eacgate_certificates_expiring{role="cvca",within_days="7"} 0`,
+		"# TYPE eacgate_store_group_commits_total counter\neacgate_store_group_commits_total 1\n",
+		"eacgate_store_group_committed_requests_total 1\n",
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, b)

@@ -49,6 +49,12 @@ func (g *Gateway) gauges(ctx context.Context) ([]server.Gauge, error) {
 		age = time.Since(st.OldestPending).Seconds()
 	}
 	out = append(out, server.Gauge{Name: "eacgate_outbox_oldest_pending_age_seconds", Help: "Age of the oldest pending outbox item (0 when none).", Value: age})
+	if g.Store.Dialect() == store.DialectSQLite {
+		groups, requests := g.Store.GroupCommitStats()
+		out = append(out,
+			server.Gauge{Name: "eacgate_store_group_commits_total", Help: "SQLite commits of synchronous requests (each with one fsync).", Value: float64(groups), Counter: true},
+			server.Gauge{Name: "eacgate_store_group_committed_requests_total", Help: "Synchronous requests written by those commits (divided by the commits: the mean group size).", Value: float64(requests), Counter: true})
+	}
 	now := time.Now()
 	for _, days := range []int{7, 30} {
 		byRole, err := g.Store.CountExpiring(ctx, now, now.UTC().Truncate(24*time.Hour).AddDate(0, 0, days+1))

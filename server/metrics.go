@@ -30,6 +30,8 @@ type Gauge struct {
 	Name, Help string
 	Labels     [][2]string // name, value pairs in order
 	Value      float64
+	// Counter marks a monotonic total read at scrape time (TYPE counter).
+	Counter bool
 }
 
 // GaugeFunc computes gauges when /metrics is scraped (outbox depth, expiring certificates).
@@ -170,7 +172,11 @@ func (m *Metrics) WriteContext(ctx context.Context, w io.Writer) error {
 	for _, g := range gauges {
 		if !seen[g.Name] {
 			seen[g.Name] = true
-			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n", g.Name, g.Help, g.Name)
+			kind := "gauge"
+			if g.Counter {
+				kind = "counter"
+			}
+			fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", g.Name, g.Help, g.Name, kind)
 		}
 		parts := make([]string, len(g.Labels))
 		for i, l := range g.Labels {

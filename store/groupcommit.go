@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,6 +43,8 @@ type committer struct {
 	mu     sync.RWMutex // held for reading while a job is submitted; Close takes it to stop submissions
 	closed bool
 	exited chan struct{}
+
+	groups, requests atomic.Uint64 // commits made, requests written by them
 }
 
 func newCommitter(db *sql.DB, hot *hotStatements) *committer {
@@ -97,6 +100,8 @@ func (c *committer) run() {
 			}
 		}
 		errs := commitBatch(c.db, c.hot, batch)
+		c.groups.Add(1)
+		c.requests.Add(uint64(len(batch)))
 		for i, j := range batch {
 			j.done <- errs[i]
 		}
@@ -152,4 +157,13 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 		}
 	}
 	return errs
+}
+
+// GroupCommitStats reports the group commits made since Open and the requests they wrote
+// (SQLite; zero on PostgreSQL). Their ratio is the mean group size.
+func (s *Store) GroupCommitStats() (groups, requests uint64) {
+	if s.commits == nil {
+		return 0, 0
+	}
+	return s.commits.groups.Load(), s.commits.requests.Load()
 }
