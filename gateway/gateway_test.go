@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -30,7 +31,8 @@ import (
 func TestEmbeddedGatewayIssuesTerminalCertificates(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	g, err := Open(ctx, Options{DataDir: dir, Demo: true})
+	var logs syncBuffer
+	g, err := Open(ctx, Options{DataDir: dir, Demo: true, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +90,16 @@ func TestEmbeddedGatewayIssuesTerminalCertificates(t *testing.T) {
 	}
 	if _, err := cvc.Verify(cert, cvc.VerifyOptions{Anchors: g.CVCA.Path[:1], Intermediates: []*cvc.Certificate{g.DV.Certificate()}}); err != nil {
 		t.Fatal(err)
+	}
+	// One access log line per request, with its outcome (written after the response).
+	want := []string{`"msg":"request"`, `"path":"/dv"`, `"op":"RequestCertificate"`, `"code":"ok_cert_available"`,
+		`"holder":"UTISGATE01"`, `"chr":"UTISGATE0100001"`, `"request_id":"`}
+	deadline := time.Now().Add(5 * time.Second)
+	for !containsAll(logs.String(), want) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !containsAll(logs.String(), want) || strings.Contains(logs.String(), "certificate issued") {
+		t.Fatalf("access log:\n%s", logs.String())
 	}
 	again := call("t-1")
 	if !bytes.Equal(again.CertificateSeq.Certificate[0], cert.Raw) {
@@ -259,4 +271,39 @@ func TestConcurrentDVRenewalOnce(t *testing.T) {
 		}
 		before = gs[0].CurrentDV().Certificate().CHR
 	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger written from server goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// containsAll reports whether one line of s holds every part.
+func containsAll(s string, parts []string) bool {
+	for _, line := range strings.Split(s, "\n") {
+		ok := true
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }

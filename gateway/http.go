@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"eacgate/server"
 )
 
 // health answers /healthz: the process is up.
@@ -44,8 +46,8 @@ func (s *statusRecorder) WriteHeader(code int) {
 }
 
 // withRequestLog gives every request an ID (X-Request-ID, echoed back) and logs one JSON
-// line per request: method, path, status, duration, remote address, TLS client fingerprint
-// prefix.
+// line per request: method, path, status, duration, remote address, and what the SOAP layer
+// noted (operation, return code; holder, CHR and expiry of a certificate issued).
 func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-ID")
@@ -57,8 +59,11 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		w.Header().Set("X-Request-ID", id)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
-		next.ServeHTTP(rec, r)
-		log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+		ctx, note := server.WithLogNote(r.Context())
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		attrs := append([]slog.Attr{slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("remote", r.RemoteAddr)}, note.Attrs()...)
+		log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	})
 }

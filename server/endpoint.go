@@ -145,7 +145,10 @@ func (e *Endpoint) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	}
 	var answer Answer
 	start := time.Now()
-	defer func() { e.Metrics.Observe(e.Name, op, string(answer.ReturnCode), time.Since(start)) }()
+	defer func() {
+		e.Metrics.Observe(e.Name, op, string(answer.ReturnCode), time.Since(start))
+		note(r.Context(), slog.String("op", op), slog.String("code", string(answer.ReturnCode)))
+	}()
 	if err := env.DecodeOperation(req); err != nil {
 		// A well-formed envelope whose content does not fit the schema (garbage base64, a
 		// wrong enumeration value) gets the return code, not a fault.

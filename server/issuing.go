@@ -196,7 +196,11 @@ func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logge
 		logRefusal(log, code, err)
 		return s.finish(ctx, log, h, m, Answer{ReturnCode: code}, nil)
 	}
-	log.Info("certificate issued", "chr", cert.CHR, "expires", cert.ExpirationDate.String())
+	issued := []slog.Attr{slog.String("holder", h.Country+h.Mnemonic), slog.String("chr", cert.CHR),
+		slog.String("expires", cert.ExpirationDate.String())}
+	if !note(ctx, issued...) {
+		log.LogAttrs(ctx, slog.LevelInfo, "certificate issued", issued...)
+	}
 	return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
 }
 
