@@ -102,8 +102,20 @@ func (h *Handler) emca(action string) http.HandlerFunc {
 			finish(resultAuthFailed)
 			return
 		}
-		in, err := decryptRequestData(client.AESKey, body.RequestData, EMCAAdditionalData(action, emKey))
+		in, nonce, err := decryptRequestData(client.AESKey, body.RequestData, EMCAAdditionalData(action, emKey))
 		if err != nil || in.UserName != body.UserName || in.UserName != client.UserName || !CheckPassword(client.PasswordHash, in.Password) {
+			finish(resultAuthFailed)
+			return
+		}
+		// Each request's nonce once: a captured request cannot be sent again (the same
+		// answer as any other authentication failure).
+		if err := h.Store.UseRequestNonce(r.Context(), emKey, nonce); err != nil {
+			if !errors.Is(err, store.ErrConflict) {
+				h.logger().Error("emCA request nonce", "err", err)
+				finish(resultInternal)
+				return
+			}
+			remarks = "replayed request"
 			finish(resultAuthFailed)
 			return
 		}
@@ -201,31 +213,34 @@ func revokeModeOK(action string, mode *int) bool {
 	return mode != nil && *mode >= 0 && *mode <= 10 && *mode != 6 && *mode != 7 && *mode != 8
 }
 
-func decryptRequestData(key []byte, b64 string, aad []byte) (*emcaRequest, error) {
+// decryptRequestData opens requestData (nonce || AES-256-GCM ciphertext and tag) and returns
+// the request and its nonce.
+func decryptRequestData(key []byte, b64 string, aad []byte) (*emcaRequest, []byte, error) {
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	gcm, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(raw) < gcm.NonceSize()+gcm.Overhead() {
-		return nil, errors.New("requestData too short")
+		return nil, nil, errors.New("requestData too short")
 	}
-	plain, err := gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], aad)
+	nonce := raw[:gcm.NonceSize()]
+	plain, err := gcm.Open(nil, nonce, raw[gcm.NonceSize():], aad)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var in emcaRequest
 	if err := json.Unmarshal(plain, &in); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &in, nil
+	return &in, nonce, nil
 }
 
 // Argon2id parameters of stored passwords (RFC 9106's second recommended option).

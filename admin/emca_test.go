@@ -68,6 +68,11 @@ func (s signer) sign(t *testing.T, serial string) []byte {
 // "<action>:<emKey>" as additional data.
 func emcaCall(t *testing.T, base, action, emKey string, key []byte, outerUser string, plain map[string]any) EMCAResponse {
 	t.Helper()
+	return emcaPost(t, base, action, emKey, emcaBody(action, emKey, key, outerUser, plain))
+}
+
+// emcaBody is the JSON body of a request, its requestData sealed with a fresh nonce.
+func emcaBody(action, emKey string, key []byte, outerUser string, plain map[string]any) []byte {
 	pb, _ := json.Marshal(plain)
 	block, _ := aes.NewCipher(key)
 	gcm, _ := cipher.NewGCM(block)
@@ -75,6 +80,12 @@ func emcaCall(t *testing.T, base, action, emKey string, key []byte, outerUser st
 	rand.Read(nonce)
 	sealed := gcm.Seal(nonce, nonce, pb, []byte(action+":"+emKey))
 	body, _ := json.Marshal(map[string]string{"requestData": base64.StdEncoding.EncodeToString(sealed), "userName": outerUser})
+	return body
+}
+
+// emcaPost posts a request body and checks the response's shape.
+func emcaPost(t *testing.T, base, action, emKey string, body []byte) EMCAResponse {
+	t.Helper()
 	req, _ := http.NewRequest("POST", base+"/emCAServices/rest/"+action, bytes.NewReader(body))
 	req.Header.Set("emKey", emKey)
 	req.Header.Set("Content-Type", "application/json")
@@ -201,8 +212,19 @@ func TestEMCAEndpoints(t *testing.T) {
 		t.Fatalf("suspend again: %+v", again)
 	}
 	reinstate := good("UTDVX00001", 8)
-	if r := emcaCall(t, srv.URL, "reinstate", "key-local", key, "ops", reinstate); r.Result != "Reinstated Successfully" || status(ours.ID) != store.CertValid {
+	captured := emcaBody("reinstate", "key-local", key, "ops", reinstate)
+	if r := emcaPost(t, srv.URL, "reinstate", "key-local", captured); r.Result != "Reinstated Successfully" || status(ours.ID) != store.CertValid {
 		t.Fatalf("reinstate: %+v", r)
+	}
+	// A captured request sent again later does not undo the operator's next decision.
+	if r := emcaCall(t, srv.URL, "suspend", "key-local", key, "ops", good("UTDVX00001", 6)); r.Result != "Suspended Successfully" {
+		t.Fatalf("suspend after reinstate: %+v", r)
+	}
+	if r := emcaPost(t, srv.URL, "reinstate", "key-local", captured); r.Result != "Authentication failed" || status(ours.ID) != store.CertSuspended {
+		t.Fatalf("replayed reinstate: %+v", r)
+	}
+	if r := emcaCall(t, srv.URL, "reinstate", "key-local", key, "ops", reinstate); r.Result != "Reinstated Successfully" || status(ours.ID) != store.CertValid {
+		t.Fatalf("reinstate with a fresh request: %+v", r)
 	}
 	if r := emcaCall(t, srv.URL, "revoke", "key-local", key, "ops", good("UTDVX00001", 1)); r.Result != "Revoked Successfully" || status(ours.ID) != store.CertRevoked {
 		t.Fatalf("revoke: %+v", r)
@@ -219,7 +241,7 @@ func TestEMCAEndpoints(t *testing.T) {
 			failed++
 		}
 	}
-	if succeeded != 1 || failed < 10 {
+	if succeeded != 2 || failed < 10 {
 		t.Fatalf("audit: %d successful and %d failed suspend calls", succeeded, failed)
 	}
 }

@@ -118,6 +118,16 @@ func (s *Store) APIClientByKey(ctx context.Context, emKey string) (*APIClient, e
 	return &c, nil
 }
 
+// UseRequestNonce records the nonce of an API client's authenticated request. A nonce the
+// client used before is ErrConflict: the request is a replay.
+func (s *Store) UseRequestNonce(ctx context.Context, emKey string, nonce []byte) error {
+	if emKey == "" || len(nonce) == 0 {
+		return fmt.Errorf("store: use request nonce: emKey and nonce are required")
+	}
+	err := s.db.WithContext(ctx).Exec(`INSERT INTO emca_nonces (em_key, nonce, created_at) VALUES (?, ?, ?)`, emKey, nonce, now()).Error
+	return wrap("use request nonce", err)
+}
+
 // CertificateFilter selects certificates; zero fields match everything.
 type CertificateFilter struct {
 	Status  CertStatus

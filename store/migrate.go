@@ -235,6 +235,20 @@ SELECT id, message_row_id, target_url, payload, attempts, next_attempt_at, locke
 )`,
 		},
 	},
+	{
+		version: 6,
+		name:    "emCA request nonces",
+		// Every authenticated emCA request's AES-GCM nonce, once per client: a captured
+		// request (a reinstate, say) cannot be replayed later.
+		common: []string{
+			`CREATE TABLE emca_nonces (
+	em_key TEXT NOT NULL CHECK (em_key <> ''),
+	nonce {BLOB} NOT NULL,
+	created_at {TS} NOT NULL,
+	PRIMARY KEY (em_key, nonce)
+)`,
+		},
+	},
 }
 
 // statements returns m's SQL for the dialect.
