@@ -73,7 +73,7 @@ func (g *Gateway) issuerFor(ns string) *authority.Issuer {
 // Worker returns the outbox worker of this gateway. clientCert, if not nil, is presented to
 // receivers that ask for a TLS client certificate (normally the gateway's own server
 // certificate, which partners register).
-func (g *Gateway) Worker(clientCert *tls.Certificate) (*callback.Worker, error) {
+func (g *Gateway) Worker() (*callback.Worker, error) {
 	o := g.Options.Callback
 	// Receivers' certificates: the system's roots, callback.ca_file, and the partner SPOCs'
 	// CAs (answers to foreign SPOCs go to their configured URLs).
@@ -90,10 +90,7 @@ func (g *Gateway) Worker(clientCert *tls.Certificate) (*callback.Worker, error) 
 	if err != nil {
 		return nil, fmt.Errorf("gateway: callback trust: %w", err)
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
-	if clientCert != nil {
-		tlsCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return clientCert, nil }
-	}
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, GetClientCertificate: g.Options.clientCertificate()}
 	transport := &http.Transport{
 		TLSClientConfig:       tlsCfg,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,

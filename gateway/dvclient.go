@@ -35,9 +35,7 @@ func (g *Gateway) cvcaClient() (*http.Client, error) {
 		return nil, fmt.Errorf("gateway: dv_client.cvca_ca_file: %w", err)
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
-	if id := g.Options.Identity; id != nil {
-		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id, nil }
-	}
+	cfg.GetClientCertificate = g.Options.clientCertificate()
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second

@@ -79,9 +79,26 @@ type Options struct {
 	// SPOC enables the SPOC role: the routing table of foreign SPOCs.
 	SPOC spoc.Config `yaml:"spoc"`
 	// Identity is the gateway's TLS certificate, presented as client certificate to
-	// foreign SPOCs and callback receivers (eacgate serve loads it; nil on plain HTTP).
+	// foreign SPOCs, a remote CVCA and callback receivers (nil on plain HTTP).
 	Identity *tls.Certificate `yaml:"-"`
-	Logger   *slog.Logger     `yaml:"-"`
+	// IdentityFunc, when set, is asked for that certificate at every TLS handshake instead
+	// (eacgate serve: the certificate of the TLS reloader, so that a renewed TLS certificate
+	// is presented to partners without a restart).
+	IdentityFunc func() *tls.Certificate `yaml:"-"`
+	Logger       *slog.Logger            `yaml:"-"`
+}
+
+// clientCertificate returns the tls.Config.GetClientCertificate of the gateway's outgoing
+// connections, or nil without an identity.
+func (o Options) clientCertificate() func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	switch {
+	case o.IdentityFunc != nil:
+		return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return o.IdentityFunc(), nil }
+	case o.Identity != nil:
+		id := o.Identity
+		return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id, nil }
+	}
+	return nil
 }
 
 // CallbackOptions configure asynchronous processing and callback delivery.
@@ -493,7 +510,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		if err := g.Options.SPOC.Validate(); err != nil {
 			return nil, err
 		}
-		clients, err := g.Options.SPOC.Clients(g.Options.Identity)
+		clients, err := g.Options.SPOC.Clients(g.Options.clientCertificate())
 		if err != nil {
 			return nil, err
 		}

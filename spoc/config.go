@@ -86,9 +86,10 @@ func HasEKU(cert *x509.Certificate, oid asn1.ObjectIdentifier) bool {
 	return slices.ContainsFunc(cert.UnknownExtKeyUsage, oid.Equal)
 }
 
-// Clients builds one HTTP client per partner: mutual TLS with our certificate, the
-// partner's trust anchors, its timeout, and the server EKU check when required.
-func (c Config) Clients(own *tls.Certificate) (map[string]*http.Client, error) {
+// Clients builds one HTTP client per partner: mutual TLS with our certificate (own is
+// asked at every handshake; nil: none), the partner's trust anchors, its timeout, and the
+// server EKU check when required.
+func (c Config) Clients(own func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) (map[string]*http.Client, error) {
 	out := map[string]*http.Client{}
 	for _, p := range c.Partners {
 		// The partner's CA when configured, else the system's roots.
@@ -100,10 +101,7 @@ func (c Config) Clients(own *tls.Certificate) (map[string]*http.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("spoc: partner %s: %w", p.Country, err)
 		}
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
-		if own != nil {
-			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return own, nil }
-		}
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, GetClientCertificate: own}
 		if c.requireEKU() {
 			country := p.Country
 			cfg.VerifyConnection = func(cs tls.ConnectionState) error {

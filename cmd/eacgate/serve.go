@@ -78,15 +78,15 @@ func runServe(ctx context.Context, c cli) int {
 			fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 			return 1
 		}
-		// The server certificate follows the files (changed files, SIGHUP); the client
-		// identity for callbacks and SPOC traffic is the one loaded at start.
+		// The certificate follows the files (changed files, SIGHUP), as server certificate
+		// and as the client identity of callbacks, SPOC and remote-CVCA traffic.
 		reloader, err := server.NewCertReloader(opts.TLSCert, opts.TLSKey, log)
 		if err != nil {
 			fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 			return 1
 		}
 		tlsConfig = reloader.TLSConfig()
-		opts.Identity = reloader.Certificate()
+		opts.IdentityFunc = reloader.Certificate
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
@@ -116,11 +116,10 @@ func runServe(ctx context.Context, c cli) int {
 	// 155 MiB steady instead of 40).
 	debug.FreeOSMemory()
 	data := &g.DataDir
-	clientCert := opts.Identity
 	srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig: tlsConfig}
-	worker, err := g.Worker(clientCert)
+	worker, err := g.Worker()
 	if err != nil {
 		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 		return 1
