@@ -77,9 +77,10 @@ func (g *Gateway) FetchCVCACertificates(ctx context.Context) (int, error) {
 		if err != nil || c.Role() != cvc.RoleCVCA || c.CHR[:2] != g.Options.Country {
 			continue
 		}
-		ok, err := reg.AddCVCACertificate(ctx, c, true)
+		trusted, pinned := server.FirstRootTrust(c, g.Options.DVClient.CVCASHA256)
+		ok, err := reg.AddCVCACertificate(ctx, c, trusted)
 		if errors.Is(err, server.ErrUnverified) {
-			g.logger.Warn("CVCA certificate from the CVCA ignored", "chr", c.CHR, "err", err)
+			g.logger.Warn("CVCA certificate from the CVCA ignored", "chr", c.CHR, "sha256", server.CertificateSHA256(c), "err", err)
 			continue
 		}
 		if err != nil {
@@ -87,6 +88,7 @@ func (g *Gateway) FetchCVCACertificates(ctx context.Context) (int, error) {
 		}
 		if ok {
 			added++
+			g.logger.Info("CVCA certificate stored", "chr", c.CHR, "sha256", server.CertificateSHA256(c), "pinned", pinned)
 		}
 	}
 	return added, nil

@@ -1,17 +1,22 @@
 package gateway
 
 import (
+	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"eacgate/server"
+	"eacgate/store"
 )
 
 // The client certificate of outgoing connections (remote CVCA, SPOC partners, callbacks) is
@@ -65,5 +70,63 @@ func TestClientIdentityFollowsReload(t *testing.T) {
 	current.Store(identity("second"))
 	if cn := get(); cn != "second" {
 		t.Fatalf("after the reload presented %q", cn)
+	}
+}
+
+// A remote CVCA's root is taken only when its SHA-256 is pinned (dv_client.cvca_sha256), and
+// on first use when nothing is pinned.
+func TestRemoteCVCARootPinning(t *testing.T) {
+	ctx := context.Background()
+	cvca, err := Open(ctx, Options{DataDir: t.TempDir(), Demo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cvca.Close()
+	srv := httptest.NewUnstartedServer(cvca.Handler)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	defer srv.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The DV gateway's TLS identity, registered at the CVCA as its DV.
+	certPEM, keyPEM, err := server.SelfSignedCertificate("UTDVREMOTE", []string{"dv.example"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := tls.X509KeyPair(certPEM, keyPEM)
+	blk, _ := pem.Decode(certPEM)
+	sum := sha256.Sum256(blk.Bytes)
+	if err := cvca.Store.CreateHolder(ctx, &store.Holder{Country: "UT", Mnemonic: "DVREMOTE", Role: store.RoleDVDomestic,
+		TLSFingerprint: hex.EncodeToString(sum[:])}); err != nil {
+		t.Fatal(err)
+	}
+	root := cvca.CVCA.Path[0]
+	for _, tc := range []struct {
+		name  string
+		pins  []string
+		added int
+	}{
+		{"wrong pin", []string{strings.Repeat("ab", 32)}, 0},
+		{"pinned", []string{"  " + strings.ToUpper(server.CertificateSHA256(root))}, 1},
+		{"first use", nil, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dv, err := OpenStores(ctx, Options{DataDir: t.TempDir(), Identity: &id,
+				DVClient: DVClientOptions{CVCAURL: srv.URL + "/cvca", CVCACAFile: caFile, CVCASHA256: tc.pins}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dv.Close()
+			n, err := dv.FetchCVCACertificates(ctx)
+			if err != nil || n != tc.added {
+				t.Fatalf("added %d (%v), want %d", n, err, tc.added)
+			}
+			chain, err := dv.Store.CVCAChain(ctx, "UT")
+			if err != nil || len(chain) != tc.added || (tc.added == 1 && chain[0].CHR != root.CHR) {
+				t.Fatalf("stored %d CVCA certificates (%v)", len(chain), err)
+			}
+		})
 	}
 }

@@ -38,6 +38,9 @@ type DVClientOptions struct {
 	CVCAURL    string        `yaml:"cvca_url"`
 	CVCACAFile string        `yaml:"cvca_ca_file"`
 	Timeout    time.Duration `yaml:"timeout"`
+	// CVCASHA256 pins the remote CVCA's root (SHA-256 of its CV certificate, hex); without
+	// it the first root is taken on trust of the TLS connection and logged with its SHA-256.
+	CVCASHA256 []string `yaml:"cvca_sha256"`
 	// ResponseURL is this gateway's /dv address, where the remote CVCA may answer renewals
 	// later (SendCertificates); callbacks are accepted from the CVCA registered here as a
 	// holder with role cvca. Empty: renewals are requested synchronously.

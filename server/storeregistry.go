@@ -3,8 +3,11 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"eacgate/authority"
@@ -288,6 +291,28 @@ func (r *StoreRegistry) certificateRow(ctx context.Context, holderID int64, issu
 		r.issuers.Store(issued.CAR, iid)
 	}
 	return row, nil
+}
+
+// CertificateSHA256 is the hex SHA-256 of a CV certificate's encoding: the fingerprint
+// operators compare out of band and pin (cvca_sha256).
+func CertificateSHA256(c *cvc.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// FirstRootTrust decides whether a CVCA root received without a stored chain may be taken:
+// when pins are configured, only a pinned one; otherwise on first use (pinned reports false).
+func FirstRootTrust(c *cvc.Certificate, pins []string) (trusted, pinned bool) {
+	if len(pins) == 0 {
+		return true, false
+	}
+	fp := CertificateSHA256(c)
+	for _, p := range pins {
+		if strings.EqualFold(strings.TrimSpace(p), fp) {
+			return true, true
+		}
+	}
+	return false, false
 }
 
 // ErrUnverified is returned by AddCVCACertificate for a CVCA certificate that does not chain

@@ -34,6 +34,10 @@ type Partner struct {
 	// the system's roots).
 	CAFile  string        `yaml:"ca_file"`
 	Timeout time.Duration `yaml:"timeout"` // per call (default 30s)
+	// CVCASHA256 pins the partner's CVCA root: the SHA-256 (hex) of its CV certificate,
+	// exchanged through diplomatic channels. Without it the first root the partner sends is
+	// taken on trust of the mutual TLS connection (and logged with its SHA-256 to compare).
+	CVCASHA256 []string `yaml:"cvca_sha256"`
 }
 
 // Config is the SPOC role's configuration (the YAML key spoc).

@@ -308,9 +308,10 @@ func newMessageID() string {
 }
 
 // FetchCACertificates asks a partner SPOC for its CVCA certificates (GetCACertificates) and
-// stores those not yet known: the first root on trust of the mutual TLS connection to the
-// configured partner (an operator should still compare it with the one exchanged through
-// diplomatic channels), later ones only when they chain to the stored ones.
+// stores those not yet known: the first root only when its SHA-256 is pinned in the partner's
+// cvca_sha256, or without pins on trust of the mutual TLS connection to the configured
+// partner (logged with its SHA-256, for operators to compare with the one exchanged through
+// diplomatic channels); later ones only when they chain to the stored ones.
 func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (int, error) {
 	if f.Clients[country] == nil {
 		return 0, ErrNoPartner
@@ -328,9 +329,12 @@ func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (in
 		if err != nil || c.Role() != cvc.RoleCVCA || !strings.HasPrefix(c.CHR, country) {
 			continue
 		}
-		ok, err := f.Registry.AddCVCACertificate(ctx, c, true)
+		p, _ := f.Config.Partner(country)
+		trusted, pinned := server.FirstRootTrust(c, p.CVCASHA256)
+		ok, err := f.Registry.AddCVCACertificate(ctx, c, trusted)
 		if errors.Is(err, server.ErrUnverified) {
-			f.logger().Warn("CVCA certificate from the partner ignored", "country", country, "chr", c.CHR, "err", err)
+			f.logger().Warn("CVCA certificate from the partner ignored", "country", country, "chr", c.CHR,
+				"sha256", server.CertificateSHA256(c), "err", err)
 			continue
 		}
 		if err != nil {
@@ -338,6 +342,8 @@ func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (in
 		}
 		if ok {
 			added++
+			f.logger().Info("CVCA certificate of a partner stored", "country", country, "chr", c.CHR,
+				"sha256", server.CertificateSHA256(c), "pinned", pinned)
 		}
 	}
 	return added, nil

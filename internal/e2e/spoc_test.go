@@ -21,6 +21,8 @@ import (
 type country struct {
 	*gateway
 	code, listen, cfg string
+	// partnerPin is the partner's CVCA root SHA-256 (spoc.partners[].cvca_sha256), if pinned.
+	partnerPin string
 }
 
 func freeAddr(t *testing.T) string {
@@ -65,7 +67,8 @@ spoc:
       url: https://%s/spoc
       ca_file: %s
       timeout: 10s
-%s`, c.code, c.listen, callbackCA, partner.code, partner.listen, filepath.Join(partner.data, "tls.crt"), extra)), 0o600)
+      cvca_sha256: [%s]
+%s`, c.code, c.listen, callbackCA, partner.code, partner.listen, filepath.Join(partner.data, "tls.crt"), c.partnerPin, extra)), 0o600)
 }
 
 // serve starts the country's gateway on its fixed address (partners know it in advance).
@@ -103,6 +106,9 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	ut.run(t, "init", "cvca", "--chr", "UTCVCA00001")
 	ut.run(t, "init", "dv", "--chr", "UTDVHOME00001")
 	zz.run(t, "init", "cvca", "--chr", "ZZCVCA00001")
+	// UT pins ZZ's CVCA root, as exchanged out of band.
+	ut.partnerPin = server.CertificateSHA256(certByCHR(t, openStore(t, filepath.Join(zz.data, "eacgate.db")), "ZZCVCA00001"))
+	ut.configure(t, zz, recv.certFile, "dv_client:\n  check_interval: 300ms\n  foreign: [ZZ]\n")
 	// Each SPOC registers the other by its TLS certificate.
 	ut.run(t, "holder", "add", "--country", "ZZ", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", zz.client().cert)
 	zz.run(t, "holder", "add", "--country", "UT", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", ut.client().cert)
