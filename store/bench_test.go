@@ -97,6 +97,9 @@ func BenchmarkAcceptAnswered(b *testing.B) {
 				}
 			}
 		})
+		if groups, requests := s.GroupCommitStats(); groups > 0 {
+			b.ReportMetric(float64(requests)/float64(groups), "requests/commit")
+		}
 	})
 }
 
