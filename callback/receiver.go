@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"eacgate/authority"
 	"eacgate/cvc"
@@ -64,8 +65,13 @@ func (r *Receiver) Handle(ctx context.Context, h *server.Holder, m server.Messag
 			log.Error("outgoing message without its holder", "message", out.ID)
 			return server.Answer{ReturnCode: authority.FailureInternalError}
 		}
-		if rows, result, err = r.Registry.CertificateRows(ctx, *out.HolderID, m.Certificates); err != nil {
-			log.Error("certificate rows", "err", err)
+		rows, result, err = r.Registry.AnswerRows(ctx, *out.HolderID, out.Request, m.Certificates, time.Now())
+		if errors.Is(err, server.ErrAnswerUnverified) {
+			log.Warn("certificates refused: they do not answer our request", "err", err)
+			return server.Answer{ReturnCode: authority.FailureSyntax}
+		}
+		if err != nil {
+			log.Error("check certificates", "err", err)
 			return server.Answer{ReturnCode: authority.FailureInternalError}
 		}
 	}

@@ -28,14 +28,29 @@ func TestReceiver(t *testing.T) {
 			}
 		}
 		dvID := f.dv.ID
+		pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, f.dvKey.Public(), true)
+		req, _ := cvc.NewRequest(cvc.RequestTemplate{CHR: "UTDVA00001"}, pub, f.dvKey)
 		out := &store.Message{Originator: "self", MessageID: "our-1", Operation: "RequestCertificate", Direction: store.Outgoing,
-			Peer: server.Originator(cvcaHolder.ID), HolderID: &dvID, State: store.MessageProcessing}
+			Peer: server.Originator(cvcaHolder.ID), HolderID: &dvID, State: store.MessageProcessing, Request: req.Raw}
 		if err := f.st.AcceptMessage(ctx, out, nil); err != nil {
 			t.Fatal(err)
 		}
-		pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, f.dvKey.Public(), true)
-		req, _ := cvc.NewRequest(cvc.RequestTemplate{CHR: "UTDVA00001"}, pub, f.dvKey)
-		issued, err := f.cvca.Issue(req.Raw, authority.Applicant{Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive})
+		dvApplicant := authority.Applicant{Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
+		issued, err := f.cvca.Issue(req.Raw, dvApplicant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Certificates that do not answer our request: the same CHR for another key, and
+		// one for our key signed by a CVCA key we do not know.
+		otherKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+		otherPub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, otherKey.Public(), true)
+		otherReq, _ := cvc.NewRequest(cvc.RequestTemplate{CHR: "UTDVA00001"}, otherPub, otherKey)
+		otherKeyCert, err := f.cvca.Issue(otherReq.Raw, dvApplicant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forger := &authority.Issuer{Path: f.cvca.Path, Signer: otherKey, Policy: f.cvca.Policy}
+		forged, err := forger.Issue(req.Raw, dvApplicant)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,6 +66,9 @@ func TestReceiver(t *testing.T) {
 			"unknown messageID": {peer, server.Message{Operation: "SendCertificates", MessageID: "never", StatusInfo: "ok_cert_available"}, authority.FailureMessageIDUnknown},
 			"wrong peer":        {stranger, send, authority.FailureMessageIDUnknown},
 			"garbage":           {peer, server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{{1, 2}}}, authority.FailureSyntax},
+			"another key":       {peer, server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{otherKeyCert.Raw}}, authority.FailureSyntax},
+			"forged signature":  {peer, server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{forged.Raw}}, authority.FailureSyntax},
+			"no certificate":    {peer, server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available"}, authority.FailureSyntax},
 		} {
 			if got := r.Handle(ctx, tc.h, tc.m).ReturnCode; got != tc.want {
 				t.Errorf("%s: %s, want %s", name, got, tc.want)

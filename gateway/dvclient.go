@@ -186,18 +186,19 @@ func (g *Gateway) renewRemote(ctx context.Context, holder *store.Holder, chr str
 		_ = g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), nil)
 		return nil, fmt.Errorf("gateway: the CVCA refused the DV renewal: %s", a.ReturnCode)
 	}
-	if len(a.Certificates) == 0 {
-		return nil, errors.New("gateway: ok_cert_available without a certificate")
+	rows, result, err := (&server.StoreRegistry{Store: g.Store}).AnswerRows(ctx, holder.ID, req, a.Certificates, time.Now())
+	if errors.Is(err, server.ErrAnswerUnverified) {
+		_ = g.Store.AnswerMessage(ctx, out.ID, string(authority.FailureSyntax), nil)
+		return nil, fmt.Errorf("gateway: the CVCA's answer to the DV renewal: %w", err)
 	}
-	cert, err := cvc.ParseCertificate(a.Certificates[0])
 	if err != nil {
 		return nil, err
 	}
-	row, err := (&server.StoreRegistry{Store: g.Store}).CertificateRow(ctx, holder.ID, cert)
-	if err != nil {
+	if err := g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), result, rows...); err != nil {
 		return nil, err
 	}
-	if err := g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), cert.Raw, row); err != nil {
+	cert, err := cvc.ParseCertificate(rows[0].Raw)
+	if err != nil {
 		return nil, err
 	}
 	return cert, g.loadDV(ctx)

@@ -525,7 +525,8 @@ func (g *Gateway) routes() (http.Handler, error) {
 			mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics,
 				Service: &server.IssuingService{Registry: reg, Logger: g.logger, Foreign: fwd.Forward, Receiver: receiver.Handle}})
 		}
-		svc := &spoc.Service{Config: g.Options.SPOC, Store: g.Store, Registry: reg, CVCA: cvcaService, Logger: g.logger.With("component", "spoc")}
+		svc := &spoc.Service{Config: g.Options.SPOC, Store: g.Store, Registry: reg, CVCA: cvcaService, Forwarder: fwd,
+			Logger: g.logger.With("component", "spoc")}
 		if g.CVCA != nil {
 			svc.Chain = g.chain(g.CVCA)
 		}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"eacgate/authority"
 	"eacgate/cvc"
@@ -355,22 +356,93 @@ func (r *StoreRegistry) AddCVCACertificate(ctx context.Context, c *cvc.Certifica
 	return err == nil, err
 }
 
-// CertificateRows parses certificates received for holderID and returns their store rows
-// (linked to their issuers) and the concatenated result of the answer that carries them.
-func (r *StoreRegistry) CertificateRows(ctx context.Context, holderID int64, certs [][]byte) ([]*store.Certificate, []byte, error) {
-	var rows []*store.Certificate
+// ErrAnswerUnverified is returned by AnswerRows for certificates that do not answer the
+// request they came for: another holder or key, a signature that does not chain to the
+// stored CVCA certificates of the issuing country, an expired certificate.
+var ErrAnswerUnverified = errors.New("server: received certificates do not answer the request")
+
+// ErrNoCVCAChain is returned (wrapped in ErrAnswerUnverified) when no CVCA certificate of the
+// issuing country is stored, so that received certificates cannot be checked yet.
+var ErrNoCVCAChain = errors.New("server: no stored CVCA certificate of the issuing country")
+
+// AnswerRows checks the certificates received in answer to request (a certificate request
+// this gateway sent, for itself or relayed for holderID) and returns the store rows of those
+// issued to holderID and all of them concatenated (the result to store and pass on).
+//
+// Every certificate is either a CVCA certificate (passed on with the answer, used to build
+// the path, not stored as the holder's) or answers the request: the request's CHR and public
+// key, signed through a path to the stored CVCA certificates of its issuer's country, not
+// expired. At least one must answer the request. Failures wrap ErrAnswerUnverified (and
+// ErrNoCVCAChain when the issuing country's CVCA certificates are not known here yet); store
+// failures are returned as they are.
+func (r *StoreRegistry) AnswerRows(ctx context.Context, holderID int64, request []byte, certs [][]byte, now time.Time) ([]*store.Certificate, []byte, error) {
+	req, err := cvc.ParseRequest(request)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: the request sent: %v", ErrAnswerUnverified, err)
+	}
+	var issued, cvcas []*cvc.Certificate
 	var result []byte
 	for _, raw := range certs {
 		c, err := cvc.ParseCertificate(raw)
 		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", ErrAnswerUnverified, err)
+		}
+		result = append(result, c.Raw...)
+		switch {
+		case c.Role() == cvc.RoleCVCA:
+			cvcas = append(cvcas, c)
+		case c.CHR != req.CHR || !c.PublicKey.Equal(&req.PublicKey):
+			return nil, nil, fmt.Errorf("%w: certificate %s is not for the request %s (holder or key differs)", ErrAnswerUnverified, c.CHR, req.CHR)
+		default:
+			issued = append(issued, c)
+		}
+	}
+	if len(issued) == 0 {
+		return nil, nil, fmt.Errorf("%w: no certificate for the request %s", ErrAnswerUnverified, req.CHR)
+	}
+	today := cvc.DateOf(now)
+	var rows []*store.Certificate
+	for _, c := range issued {
+		if err := r.verifyReceived(ctx, c, cvcas); err != nil {
 			return nil, nil, err
+		}
+		if c.ExpirationDate.Before(today) {
+			return nil, nil, fmt.Errorf("%w: certificate %s expired on %s", ErrAnswerUnverified, c.CHR, c.ExpirationDate)
 		}
 		row, err := r.certificateRow(ctx, holderID, c)
 		if err != nil {
 			return nil, nil, err
 		}
 		rows = append(rows, row)
-		result = append(result, c.Raw...)
 	}
 	return rows, result, nil
+}
+
+// verifyReceived checks c's signatures, linkage and roles up to the stored CVCA certificates
+// of its issuer's country, through the CVCA certificates received with it. Dates are left to
+// the caller: a CVCA in another time zone may issue a certificate effective on its today.
+func (r *StoreRegistry) verifyReceived(ctx context.Context, c *cvc.Certificate, received []*cvc.Certificate) error {
+	if len(c.CAR) < 2 {
+		return fmt.Errorf("%w: certificate %s names no issuer country", ErrAnswerUnverified, c.CHR)
+	}
+	rows, err := r.Store.CVCAChain(ctx, c.CAR[:2])
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return fmt.Errorf("%w: %w %s", ErrAnswerUnverified, ErrNoCVCAChain, c.CAR[:2])
+	}
+	chain := make([]*cvc.Certificate, 0, len(rows)+len(received))
+	for _, row := range rows {
+		sc, err := cvc.ParseCertificate(row.Raw)
+		if err != nil {
+			return fmt.Errorf("server: stored CVCA certificate %s: %w", row.CHR, err)
+		}
+		chain = append(chain, sc)
+	}
+	opts := cvc.VerifyOptions{Anchors: chain[:1], Intermediates: append(chain[1:], received...), IgnoreDates: true}
+	if _, err := cvc.Verify(c, opts); err != nil {
+		return fmt.Errorf("%w: certificate %s: %v", ErrAnswerUnverified, c.CHR, err)
+	}
+	return nil
 }

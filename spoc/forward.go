@@ -117,11 +117,15 @@ func (f *Forwarder) settle(ctx context.Context, log *slog.Logger, out, in *store
 		log.Info("request forwarded; the foreign SPOC answers later")
 		return server.Answer{ReturnCode: authority.OKRequestForwarded}
 	case authority.OKCertAvailable:
-		rows, result, err := f.certificateRows(ctx, *out.HolderID, a.Certificates)
-		if err != nil {
-			log.Warn("foreign certificates unusable", "err", err)
+		rows, result, err := f.AnswerRows(ctx, out, a.Certificates)
+		if errors.Is(err, server.ErrAnswerUnverified) {
+			log.Warn("foreign certificates refused: not relayed", "err", err)
 			_ = f.Store.RelayAnswer(ctx, out.ID, string(authority.FailureSyntax), in.ID, string(authority.FailureRequestNotAcceptedForeign), nil, nil, deliver)
 			return server.Answer{ReturnCode: authority.FailureRequestNotAcceptedForeign}
+		}
+		if err != nil {
+			log.Error("check foreign certificates", "err", err)
+			return server.Answer{ReturnCode: authority.FailureInternalError}
 		}
 		if err := f.Store.RelayAnswer(ctx, out.ID, string(a.ReturnCode), in.ID, string(a.ReturnCode), result, rows, deliver); err != nil {
 			log.Error("store foreign certificates", "err", err)
@@ -296,9 +300,27 @@ func (f *Forwarder) call(ctx context.Context, country string, m server.Message) 
 	return server.Call(ctx, f.Clients[country], p.URL, server.SPOCProtocols[0], m.Operation, body)
 }
 
-// certificateRows parses foreign certificates for our DV and builds their rows.
-func (f *Forwarder) certificateRows(ctx context.Context, holderID int64, certs [][]byte) ([]*store.Certificate, []byte, error) {
-	return f.Registry.CertificateRows(ctx, holderID, certs)
+// AnswerRows checks the certificates a partner sent in answer to forwarded request out (see
+// server.StoreRegistry.AnswerRows) and returns their rows and the result to relay. When they
+// do not chain to the partner country's stored CVCA certificates, the partner's current
+// CVCA certificates are fetched (GetCACertificates: a new link certificate, or the first
+// root under the partner's pin) and the check is made once more.
+func (f *Forwarder) AnswerRows(ctx context.Context, out *store.Message, certs [][]byte) ([]*store.Certificate, []byte, error) {
+	if out.HolderID == nil {
+		return nil, nil, errors.New("spoc: forwarded request without its holder")
+	}
+	rows, result, err := f.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, time.Now())
+	if !errors.Is(err, server.ErrAnswerUnverified) {
+		return rows, result, err
+	}
+	country := strings.TrimPrefix(out.Peer, "spoc:")
+	if added, ferr := f.FetchCACertificates(ctx, country); ferr != nil || added == 0 {
+		if ferr != nil {
+			f.logger().Warn("fetch the partner's CVCA certificates to check its answer", "country", country, "err", ferr)
+		}
+		return nil, nil, err
+	}
+	return f.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, time.Now())
 }
 
 func newMessageID() string {

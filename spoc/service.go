@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"time"
 
 	"eacgate/authority"
 	"eacgate/callback"
@@ -26,8 +27,19 @@ type Service struct {
 	// partner's URL); nil: this gateway has no CVCA and refuses such requests.
 	CVCA *server.IssuingService
 	// Chain is our CVCA chain for GetCACertificates.
-	Chain  func(ctx context.Context) ([][]byte, error)
-	Logger *slog.Logger
+	Chain func(ctx context.Context) ([][]byte, error)
+	// Forwarder checks the certificates partners send for requests it forwarded (and fetches
+	// their CVCA certificates when needed); nil: they are checked against the stored ones only.
+	Forwarder *Forwarder
+	Logger    *slog.Logger
+}
+
+// answerRows checks a partner's certificates for forwarded request out.
+func (s *Service) answerRows(ctx context.Context, out *store.Message, certs [][]byte) ([]*store.Certificate, []byte, error) {
+	if s.Forwarder != nil {
+		return s.Forwarder.AnswerRows(ctx, out, certs)
+	}
+	return s.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, time.Now())
 }
 
 func (s *Service) logger() *slog.Logger {
@@ -203,9 +215,14 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 	var rows []*store.Certificate
 	var result []byte
 	if code == authority.OKCertAvailable {
-		if rows, result, err = s.Registry.CertificateRows(ctx, *out.HolderID, m.Certificates); err != nil {
-			log.Info("unusable certificates", "err", err)
+		rows, result, err = s.answerRows(ctx, out, m.Certificates)
+		if errors.Is(err, server.ErrAnswerUnverified) {
+			log.Warn("certificates refused: not relayed", "err", err)
 			return server.Answer{ReturnCode: authority.FailureSyntax}
+		}
+		if err != nil {
+			log.Error("check certificates", "err", err)
+			return server.Answer{ReturnCode: authority.FailureInternalError}
 		}
 	} else {
 		code = ForeignRefusal(code)

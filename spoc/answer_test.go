@@ -1,0 +1,142 @@
+package spoc
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/cvc"
+	"eacgate/ecc"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// fakePartner is a partner SPOC that answers GetCACertificates with its CVCA certificates.
+type fakePartner struct {
+	roots [][]byte
+	calls atomic.Int32
+}
+
+func (p *fakePartner) Handle(_ context.Context, _ server.Caller, m server.Message) server.Answer {
+	if m.Operation != "GetCACertificates" {
+		return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+	}
+	p.calls.Add(1)
+	return server.Answer{ReturnCode: authority.OKCertAvailable, Certificates: p.roots}
+}
+
+// zzIssuer is a foreign CVCA (brainpoolP256r1) with its self-signed certificate.
+func zzIssuer(t *testing.T, chr string) *authority.Issuer {
+	t.Helper()
+	key, err := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := cvc.DateOf(time.Now())
+	root, err := authority.NewCVCA(authority.CVCASpec{CHR: chr, Algorithm: cvc.ECDSA_SHA256,
+		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(365)}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &authority.Issuer{Path: []*cvc.Certificate{root}, Signer: key, Policy: authority.DefaultPolicy()}
+}
+
+// The certificates a partner SPOC returns for a forwarded request are relayed only when they
+// answer it: the request's CHR and key, signed under the partner country's CVCA (fetched
+// from the partner, under its pin, when not yet stored), not expired.
+func TestForwardedAnswerChecked(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "eacgate.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dv := &store.Holder{Country: "UT", Mnemonic: "DVN", Role: store.RoleDVDomestic, Status: store.HolderActive}
+	if err := st.CreateHolder(ctx, dv); err != nil {
+		t.Fatal(err)
+	}
+	zz := zzIssuer(t, "ZZCVCA00001")
+	impostor := zzIssuer(t, "ZZCVCA00001") // same CHR, another key
+	partner := &fakePartner{roots: [][]byte{zz.Certificate().Raw}}
+	srv := httptest.NewTLSServer(&server.Endpoint{Protocols: server.SPOCProtocols, Service: partner})
+	defer srv.Close()
+	f := &Forwarder{Country: "UT", Store: st, Registry: &server.StoreRegistry{Store: st},
+		Config:  Config{Partners: []Partner{{Country: "ZZ", URL: srv.URL, CVCASHA256: []string{server.CertificateSHA256(zz.Certificate())}}}},
+		Clients: map[string]*http.Client{"ZZ": srv.Client()}}
+
+	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	req, _ := cvc.NewRequest(cvc.RequestTemplate{CAR: "ZZCVCA00001", CHR: "UTDVN00002"}, pub, key)
+	hid := dv.ID
+	out := &store.Message{Originator: "self", MessageID: "fwd-1", Operation: "RequestCertificate", Request: req.Raw,
+		HolderID: &hid, Direction: store.Outgoing, Peer: Outgoing("ZZ"), State: store.MessageProcessing}
+	if err := st.AcceptMessage(ctx, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	app := authority.Applicant{Country: "UT", Mnemonic: "DVN", Role: cvc.RoleDVForeign, Status: authority.StatusActive}
+	issue := func(is *authority.Issuer, raw []byte) []byte {
+		t.Helper()
+		c, err := is.Issue(raw, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Raw
+	}
+	otherKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	otherPub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, otherKey.Public(), true)
+	otherReq, _ := cvc.NewRequest(cvc.RequestTemplate{CAR: "ZZCVCA00001", CHR: "UTDVN00002"}, otherPub, otherKey)
+	// Issued under the stored root, 200 days ago: expired since.
+	expired := &authority.Issuer{Path: zz.Path, Signer: zz.Signer, Policy: zz.Policy,
+		Now: func() time.Time { return time.Now().AddDate(0, 0, -200) }}
+
+	for name, certs := range map[string][][]byte{
+		"another key":       {issue(zz, otherReq.Raw)},
+		"unknown CVCA key":  {issue(impostor, req.Raw)},
+		"no certificate":    nil,
+		"garbage":           {{0x7f, 0x21, 0x01}},
+		"CVCA only":         {zz.Certificate().Raw},
+		"expired":           {issue(expired, req.Raw)},
+		"answer plus extra": {issue(zz, req.Raw), issue(zz, otherReq.Raw)},
+	} {
+		if _, _, err := f.AnswerRows(ctx, out, certs); !errors.Is(err, server.ErrAnswerUnverified) {
+			t.Errorf("%s: %v, want ErrAnswerUnverified", name, err)
+		}
+	}
+	good := issue(zz, req.Raw)
+	rows, result, err := f.AnswerRows(ctx, out, [][]byte{good, zz.Certificate().Raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].CHR != "UTDVN00002" || rows[0].Role != store.RoleDVForeign || *rows[0].HolderID != dv.ID ||
+		string(result) != string(good)+string(zz.Certificate().Raw) {
+		t.Fatalf("rows %+v", rows)
+	}
+	if chain, _ := st.CVCAChain(ctx, "ZZ"); len(chain) != 1 {
+		t.Fatalf("ZZ chain: %d certificates", len(chain))
+	}
+
+	// A partner serving a root other than the pinned one: nothing is stored or relayed.
+	st2, err := store.Open(ctx, filepath.Join(t.TempDir(), "eacgate.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	if err := st2.CreateHolder(ctx, &store.Holder{Country: "UT", Mnemonic: "DVN", Role: store.RoleDVDomestic, Status: store.HolderActive}); err != nil {
+		t.Fatal(err)
+	}
+	partner.roots = [][]byte{impostor.Certificate().Raw}
+	f.Store, f.Registry = st2, &server.StoreRegistry{Store: st2}
+	if _, _, err := f.AnswerRows(ctx, out, [][]byte{issue(impostor, req.Raw)}); !errors.Is(err, server.ErrNoCVCAChain) {
+		t.Fatalf("unpinned root: %v, want ErrNoCVCAChain", err)
+	}
+	if chain, _ := st2.CVCAChain(ctx, "ZZ"); len(chain) != 0 {
+		t.Fatal("an unpinned root was stored")
+	}
+}
