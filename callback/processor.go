@@ -17,6 +17,9 @@ type IssuerProcessor struct {
 	Registry *server.StoreRegistry
 	// Issuer returns the issuer for a request that came in namespace ns (nil: none).
 	Issuer func(ns string) *authority.Issuer
+	// ByCAR, when set, returns another chain's issuer for requests that came in namespace ns
+	// and name one of its certificates as inner CAR (see server.IssuingService.ByCAR).
+	ByCAR func(ns, car string) *authority.Issuer
 }
 
 // Process implements Processor.
@@ -37,7 +40,11 @@ func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (author
 	}
 	// A foreign DV's request relayed by its SPOC: authenticated at home, vouched for.
 	h.Vouched = m.Protocol == server.SPOCProtocols[0].Namespace
-	app, err := server.ApplicantFor(ctx, p.Registry, h)
+	var byCAR func(string) *authority.Issuer
+	if p.ByCAR != nil {
+		byCAR = func(car string) *authority.Issuer { return p.ByCAR(m.Protocol, car) }
+	}
+	issuer, app, err := server.ChooseIssuer(ctx, p.Registry, h, issuer, byCAR, m.Request)
 	if err != nil {
 		return "", nil, err
 	}

@@ -70,6 +70,17 @@ func (g *Gateway) issuerFor(ns string) *authority.Issuer {
 	return nil
 }
 
+// foreignIssuerFor returns the DV's foreign-chain issuer a request that came in protocol
+// namespace ns names as CAR (terminal requests at /dv only), or nil.
+func (g *Gateway) foreignIssuerFor(ns, car string) *authority.Issuer {
+	for _, p := range server.DVProtocols {
+		if p.Namespace == ns {
+			return g.foreignDVByCAR(car)
+		}
+	}
+	return nil
+}
+
 // Worker returns the outbox worker of this gateway. clientCert, if not nil, is presented to
 // receivers that ask for a TLS client certificate (normally the gateway's own server
 // certificate, which partners register).
@@ -101,7 +112,7 @@ func (g *Gateway) Worker() (*callback.Worker, error) {
 	}
 	w := &callback.Worker{
 		Store:     g.Store,
-		Processor: &callback.IssuerProcessor{Registry: &server.StoreRegistry{Store: g.Store}, Issuer: g.issuerFor},
+		Processor: &callback.IssuerProcessor{Registry: &server.StoreRegistry{Store: g.Store}, Issuer: g.issuerFor, ByCAR: g.foreignIssuerFor},
 		HTTP:      &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Config:    o.Config,
 		Country:   g.Options.Country,

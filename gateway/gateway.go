@@ -190,6 +190,8 @@ type Gateway struct {
 	closeFns []func() error
 	// dvCurrent is the DV issuer after automatic renewals (see CurrentDV).
 	dvCurrent atomic.Pointer[authority.Issuer]
+	// dvForeign are the DV's issuers under its foreign certificates (see loadForeignDV).
+	dvForeign atomic.Pointer[foreignDV]
 	// forwarder is the SPOC's national side (nil without the SPOC role).
 	forwarder *spoc.Forwarder
 	metrics   *server.Metrics
@@ -399,7 +401,7 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 		g.DV = iss
 	}
 	g.dvCurrent.Store(iss)
-	return nil
+	return g.loadForeignDV(ctx, time.Now())
 }
 
 // InitCVCA creates the country's CVCA: a new key in the keystore (label Options.CVCAKey)
@@ -534,8 +536,8 @@ func (g *Gateway) routes() (http.Handler, error) {
 	}
 	if g.DV != nil {
 		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger, Name: "dv", Metrics: metrics,
-			Service: &server.IssuingService{IssuerFunc: g.CurrentDV, Registry: reg, Logger: g.logger,
-				Chain:              func(ctx context.Context) ([][]byte, error) { return g.chain(g.CurrentDV())(ctx) },
+			Service: &server.IssuingService{IssuerFunc: g.CurrentDV, ByCAR: g.foreignDVByCAR, Registry: reg, Logger: g.logger,
+				Chain:              g.dvChains,
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
 	}
 	adminAPI := (&admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin")}).Routes()

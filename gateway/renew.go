@@ -120,6 +120,10 @@ func (g *Gateway) RunDVClient(ctx context.Context) {
 				log.Info("foreign DV certificate requested", "country", country, "code", code)
 			}
 		}
+		// Foreign certificates obtained now, by a callback or by another instance.
+		if err := g.loadForeignDV(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			log.Error("load foreign DV certificates", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return

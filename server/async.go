@@ -89,12 +89,12 @@ func (s *IssuingService) requestAsync(ctx context.Context, log *slog.Logger, h *
 		}
 		return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: authority.FailureSyntax})
 	}
-	app, err := s.applicant(ctx, h)
+	is, app, err := ChooseIssuer(ctx, s.Registry, h, s.issuer(), s.ByCAR, m.CertReq)
 	if err != nil {
 		log.Error("current certificate", "err", err)
 		return Answer{ReturnCode: authority.FailureInternalError}
 	}
-	if _, err := s.issuer().Check(m.CertReq, app); err != nil {
+	if _, err := is.Check(m.CertReq, app); err != nil {
 		code := authority.CodeFor(err)
 		logRefusal(log, code, err)
 		return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: code})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 
 	"eacgate/authority"
 	"eacgate/cvc"
@@ -37,6 +38,9 @@ type Registry interface {
 	// CurrentCertificate is the holder's newest certificate that is not suspended or
 	// revoked, even if expired (renewals signed with it get failure_expired), or ErrUnknown.
 	CurrentCertificate(ctx context.Context, holderID int64) (*cvc.Certificate, error)
+	// CurrentCertificateFrom is like CurrentCertificate among the certificates issued under
+	// one of the given CARs (one chain of a holder certified in several), or ErrUnknown.
+	CurrentCertificateFrom(ctx context.Context, holderID int64, cars []string) (*cvc.Certificate, error)
 	// Begin looks for an earlier request with the same messageID from the holder: one gives
 	// ErrDuplicate and its answer (nil while that one is in progress).
 	Begin(ctx context.Context, holderID int64, m Message) (previous *Answer, err error)
@@ -58,7 +62,11 @@ type IssuingService struct {
 	// IssuerFunc, when set, returns the current issuer instead of Issuer (a DV that renews
 	// its own certificate swaps it while serving).
 	IssuerFunc func() *authority.Issuer
-	Registry   Registry
+	// ByCAR, when set, returns the issuer of another chain this CA holds for a request whose
+	// inner CAR names one of that chain's certificates (a DV's certificates from foreign
+	// CVCAs, under which it certifies terminals for those countries' documents), or nil.
+	ByCAR    func(car string) *authority.Issuer
+	Registry Registry
 	// Chain returns the certificates GetCACertificates answers with: the CVCA certificates
 	// and link certificates (and for the DV endpoint the DV's own certificates), oldest first.
 	Chain func(ctx context.Context) ([][]byte, error)
@@ -185,12 +193,12 @@ func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logge
 		log.Info("request needs approval but the sender cannot take a callback")
 		return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.FailureSynchronousProcessingNotPossible}, nil)
 	}
-	app, err := s.applicant(ctx, h)
+	is, app, err := ChooseIssuer(ctx, s.Registry, h, s.issuer(), s.ByCAR, m.CertReq)
 	if err != nil {
 		log.Error("current certificate", "err", err)
 		return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.FailureInternalError}, nil)
 	}
-	cert, err := s.issuer().Issue(m.CertReq, app)
+	cert, err := is.Issue(m.CertReq, app)
 	code := authority.CodeFor(err)
 	if err != nil {
 		logRefusal(log, code, err)
@@ -221,11 +229,6 @@ func (s *IssuingService) begun(log *slog.Logger, previous *Answer, err error) (a
 	return Answer{}, false
 }
 
-// applicant describes holder h to the issuer, with its current certificate.
-func (s *IssuingService) applicant(ctx context.Context, h *Holder) (authority.Applicant, error) {
-	return ApplicantFor(ctx, s.Registry, h)
-}
-
 // ApplicantFor describes holder h to an issuer, with its current certificate from reg.
 func ApplicantFor(ctx context.Context, reg Registry, h *Holder) (authority.Applicant, error) {
 	app := authority.Applicant{Country: h.Country, Mnemonic: h.Mnemonic, Role: h.Role, Status: h.Status, Rights: h.Rights, Vouched: h.Vouched}
@@ -241,6 +244,47 @@ func ApplicantFor(ctx context.Context, reg Registry, h *Holder) (authority.Appli
 		return app, err
 	}
 	return app, nil
+}
+
+// ChooseIssuer picks the issuer of certificate request raw from holder h, and describes h to
+// it: def, unless byCAR (may be nil) gives another chain's issuer for the request's inner
+// CAR. The applicant's current certificate is h's current one from the chosen issuer's chain
+// (a terminal certified under a DV's domestic and foreign certificates has one per chain);
+// the request itself is checked by the issuer.
+func ChooseIssuer(ctx context.Context, reg Registry, h *Holder, def *authority.Issuer, byCAR func(string) *authority.Issuer, raw []byte) (*authority.Issuer, authority.Applicant, error) {
+	app, err := ApplicantFor(ctx, reg, h)
+	if err != nil || byCAR == nil {
+		return def, app, err
+	}
+	is := def
+	if req, err := cvc.ParseRequest(raw); err == nil && req.CAR != "" {
+		if other := byCAR(req.CAR); other != nil {
+			is = other
+		}
+	}
+	if is == nil || app.Current == nil {
+		return is, app, nil
+	}
+	chrs := IssuerCHRs(is)
+	if slices.Contains(chrs, app.Current.CAR) || (is == def && byCAR(app.Current.CAR) == nil) {
+		return is, app, nil // the current certificate is from the chosen chain
+	}
+	cur, err := reg.CurrentCertificateFrom(ctx, h.ID, chrs)
+	switch {
+	case err == nil:
+		app.Current = cur
+	case errors.Is(err, ErrUnknown):
+		app.Current = nil // nothing from this chain yet: an initial request
+	default:
+		return is, app, err
+	}
+	return is, app, nil
+}
+
+// IssuerCHRs are the CHRs of an issuer's certificates its subordinates' certificates may
+// name as CAR: its current one and earlier ones (OwnCHRs).
+func IssuerCHRs(is *authority.Issuer) []string {
+	return append([]string{is.Certificate().CHR}, is.OwnCHRs...)
 }
 
 func logRefusal(log *slog.Logger, code authority.ReturnCode, err error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +49,18 @@ func (r *memRegistry) CurrentCertificate(_ context.Context, id int64) (*cvc.Cert
 	defer r.mu.Unlock()
 	if cs := r.certs[id]; len(cs) > 0 {
 		return cs[len(cs)-1], nil
+	}
+	return nil, ErrUnknown
+}
+
+func (r *memRegistry) CurrentCertificateFrom(_ context.Context, id int64, cars []string) (*cvc.Certificate, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cs := r.certs[id]
+	for i := len(cs) - 1; i >= 0; i-- {
+		if slices.Contains(cars, cs[i].CAR) {
+			return cs[i], nil
+		}
 	}
 	return nil, ErrUnknown
 }

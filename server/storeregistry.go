@@ -163,6 +163,22 @@ func (r *StoreRegistry) CurrentCertificate(ctx context.Context, holderID int64) 
 	return cert, nil
 }
 
+// CurrentCertificateFrom implements Registry.
+func (r *StoreRegistry) CurrentCertificateFrom(ctx context.Context, holderID int64, cars []string) (*cvc.Certificate, error) {
+	c, err := r.Store.LatestCertificateFrom(ctx, holderID, cars)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrUnknown
+	}
+	if err != nil {
+		return nil, err
+	}
+	cert, err := cvc.ParseCertificate(c.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("server: stored certificate %d: %w", c.ID, err)
+	}
+	return cert, nil
+}
+
 // Begin implements Registry: a read of an earlier request with the same messageID (requests
 // without a messageID cannot be repeated by ID).
 func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m Message) (*Answer, error) {

@@ -235,6 +235,23 @@ func (s *Store) LatestCertificateOfRole(ctx context.Context, holderID int64, rol
 	return &c, nil
 }
 
+// LatestCertificateFrom returns the holder's newest certificate with status valid (expired
+// or not) issued under one of the given CARs: its current certificate in one chain, for a
+// holder certified in several (a terminal under its DV's domestic and foreign certificates).
+func (s *Store) LatestCertificateFrom(ctx context.Context, holderID int64, cars []string) (*Certificate, error) {
+	if len(cars) == 0 {
+		return nil, fmt.Errorf("store: latest certificate from: %w", ErrNotFound)
+	}
+	var c Certificate
+	err := s.db.WithContext(ctx).
+		Where("holder_id = ? AND status = ? AND car IN ?", holderID, CertValid, cars).
+		Order("not_after DESC, id DESC").Take(&c).Error
+	if err != nil {
+		return nil, wrap("latest certificate from", err)
+	}
+	return &c, nil
+}
+
 // ListCertificatesOfHolder returns a holder's certificates, oldest first.
 func (s *Store) ListCertificatesOfHolder(ctx context.Context, holderID int64) ([]Certificate, error) {
 	return s.listCerts(ctx, "certificates of holder", "holder_id = ?", holderID)

@@ -131,6 +131,8 @@ callback:
   backoff_initial: 200ms
   backoff_max: 1s
   max_attempts: 1000
+  call_timeout: 5s
+  lease: 10s
   ca_file: %q
 `, dsn, recv.certFile)), 0o600)
 	g.extra = []string{"--config", cfg}
@@ -144,7 +146,8 @@ var requestRow = regexp.MustCompile(`(?m)^(\d+)\s`)
 // The gateway is killed (SIGKILL) after it acknowledged asynchronous requests and while
 // their callbacks cannot be delivered; held requests are approved while it is down. After
 // the restart every callback arrives, with exactly the certificate stored for it, and
-// nothing was issued twice.
+// nothing was issued twice. (An item the killed process had claimed is taken up again when
+// its lease runs out: 10 s here, 2 minutes by default.)
 func TestCallbacksSurviveSIGKILL(t *testing.T) {
 	zeepPython(t)
 	for _, db := range []string{"SQLite", "PostgreSQL"} {

@@ -144,12 +144,12 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	// UT's own DV gets its ZZ certificate by itself (dv_client.foreign), through the SPOC.
 	utStore := openStore(t, filepath.Join(ut.data, "eacgate.db"))
 	deadline := time.Now().Add(30 * time.Second)
+	var own *cvc.Certificate
 	for {
 		rows, err := utStore.CertificatesByCAR(context.Background(), "ZZCVCA00001")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var own *cvc.Certificate
 		for _, r := range rows {
 			if strings.HasPrefix(r.CHR, "UTDVHOME") {
 				own, _ = cvc.ParseCertificate(r.Raw)
@@ -164,6 +164,38 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+
+	// Terminals of UT's DV are certified under the DV's ZZ certificate, for ZZ's documents,
+	// when their request names it as CAR: GetCACertificates at /dv carries the ZZ chain once
+	// the DV has loaded it, and openpace verifies the terminal's certificate under ZZ's CVCA.
+	// A request without CAR is still issued under the domestic DV certificate.
+	term := ut.register(t, "UT", "ISZZ01", "terminal")
+	for deadline = time.Now().Add(30 * time.Second); ; {
+		res := ut.zeep(t, "/dv", term, caCall())
+		if res[0]["returnCode"] != "ok_cert_available" {
+			t.Fatalf("GetCACertificates at /dv: %v", res[0])
+		}
+		chain := parseChain(t, certificates(t, res[0]))
+		if len(chain) == 4 && chain[2].Equal(zzCVCA) && chain[3].Equal(own) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/dv GetCACertificates never carried the ZZ chain (%d certificates)", len(chain))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	termReq, _ := newRequest(t, "brainpoolP256r1", "UTISZZ0100001", own.CHR, "", nil)
+	domTermReq, _ := newRequest(t, "brainpoolP256r1", "UTISZZ0100002", "", "", nil)
+	res = ut.zeep(t, "/dv", term, requestCall("t-zz-1", termReq), requestCall("t-dom-1", domTermReq))
+	if res[0]["returnCode"] != "ok_cert_available" || res[1]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("terminal under the foreign DV certificate: %v; domestic: %v", res[0], res[1])
+	}
+	termZZ := parseChain(t, certificates(t, res[0]))[0]
+	termDom := parseChain(t, certificates(t, res[1]))[0]
+	if termZZ.CAR != own.CHR || termDom.CAR != "UTDVHOME00001" {
+		t.Fatalf("terminal certificates under %s and %s", termZZ.CAR, termDom.CAR)
+	}
+	cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA, own}, termZZ)
 
 	// By callback: ZZ holds foreign DV requests for approval and answers UT's SPOC later;
 	// UT passes the answer on to the DV's responseURL.
