@@ -93,36 +93,61 @@ func (is *Issuer) now() time.Time {
 // the holder's current certificate and that certificate's validity. The returned error
 // wraps a sentinel CodeFor maps to the TR-03129 return code.
 func (is *Issuer) Check(raw []byte, app Applicant) (*cvc.Request, error) {
-	if len(is.Path) == 0 || is.Signer == nil {
-		return nil, fmt.Errorf("authority: issuer not configured")
-	}
-	issuer := is.Certificate()
-	switch app.Status {
-	case StatusActive:
-	case StatusSuspended, StatusRevoked:
-		return nil, fmt.Errorf("%w: holder %s%s is %s", ErrNotAccepted, app.Country, app.Mnemonic, app.Status)
-	default:
-		return nil, fmt.Errorf("%w: holder %s%s is not registered", ErrNotAccepted, app.Country, app.Mnemonic)
-	}
-	if !canIssue(issuer.Role(), app.Role) {
-		return nil, fmt.Errorf("%w: a %s does not issue %s certificates", ErrNotAccepted, issuer.Role(), app.Role)
+	if err := is.checkApplicant(app); err != nil {
+		return nil, err
 	}
 	req, err := cvc.ParseRequest(raw)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkCHR(req.CHR, app); err != nil {
+	if err := is.checkRequest(req, app); err != nil {
 		return nil, err
+	}
+	return req, nil
+}
+
+// CheckParsed is Check for a request already parsed (cvc.ParseRequest).
+func (is *Issuer) CheckParsed(req *cvc.Request, app Applicant) error {
+	if err := is.checkApplicant(app); err != nil {
+		return err
+	}
+	return is.checkRequest(req, app)
+}
+
+// checkApplicant checks what does not depend on the request: the issuer is set up, the
+// holder is active and of a role this issuer certifies.
+func (is *Issuer) checkApplicant(app Applicant) error {
+	if len(is.Path) == 0 || is.Signer == nil {
+		return fmt.Errorf("authority: issuer not configured")
+	}
+	switch app.Status {
+	case StatusActive:
+	case StatusSuspended, StatusRevoked:
+		return fmt.Errorf("%w: holder %s%s is %s", ErrNotAccepted, app.Country, app.Mnemonic, app.Status)
+	default:
+		return fmt.Errorf("%w: holder %s%s is not registered", ErrNotAccepted, app.Country, app.Mnemonic)
+	}
+	if issuer := is.Certificate(); !canIssue(issuer.Role(), app.Role) {
+		return fmt.Errorf("%w: a %s does not issue %s certificates", ErrNotAccepted, issuer.Role(), app.Role)
+	}
+	return nil
+}
+
+// checkRequest checks a parsed request from app (see Check).
+func (is *Issuer) checkRequest(req *cvc.Request, app Applicant) error {
+	issuer := is.Certificate()
+	if err := checkCHR(req.CHR, app); err != nil {
+		return err
 	}
 	if req.CAR != "" && req.CAR != issuer.CHR && !slices.Contains(is.OwnCHRs, req.CAR) {
-		return nil, fmt.Errorf("%w: request is for %s, this issuer is %s", ErrNotAccepted, req.CAR, issuer.CHR)
+		return fmt.Errorf("%w: request is for %s, this issuer is %s", ErrNotAccepted, req.CAR, issuer.CHR)
 	}
 	if err := is.checkKey(req); err != nil {
-		return nil, err
+		return err
 	}
 	domain := is.Domain()
 	if err := req.VerifyInner(domain); err != nil {
-		return nil, err
+		return err
 	}
 	now := is.now()
 	switch {
@@ -131,21 +156,21 @@ func (is *Issuer) Check(raw []byte, app Applicant) (*cvc.Request, error) {
 		// Authenticated at home, vouched for by the home SPOC.
 	case req.Authenticated():
 		if app.Current == nil || req.OuterCAR != app.Current.CHR {
-			return nil, fmt.Errorf("%w: outer CAR %s is not the holder's current certificate", cvc.ErrOuterSignature, req.OuterCAR)
+			return fmt.Errorf("%w: outer CAR %s is not the holder's current certificate", cvc.ErrOuterSignature, req.OuterCAR)
 		}
 		if err := req.VerifyOuterWith(app.Current, domain); err != nil {
-			return nil, err
+			return err
 		}
 		if !app.Current.ValidAt(now) {
-			return nil, fmt.Errorf("%w: the holder's certificate %s expired on %s", cvc.ErrExpired, app.Current.CHR, app.Current.ExpirationDate)
+			return fmt.Errorf("%w: the holder's certificate %s expired on %s", cvc.ErrExpired, app.Current.CHR, app.Current.ExpirationDate)
 		}
 		if app.Current.PublicKey.Equal(&req.PublicKey) {
-			return nil, fmt.Errorf("%w: the renewal reuses the current key", ErrNotAccepted)
+			return fmt.Errorf("%w: the renewal reuses the current key", ErrNotAccepted)
 		}
 	case app.Current != nil && app.Current.ValidAt(now):
-		return nil, fmt.Errorf("%w: %s holds a valid certificate; renewals must be authenticated with it", ErrNotAccepted, app.Current.CHR)
+		return fmt.Errorf("%w: %s holds a valid certificate; renewals must be authenticated with it", ErrNotAccepted, app.Current.CHR)
 	}
-	return req, nil
+	return nil
 }
 
 // Issue checks the request (see Check) and signs the certificate for it.
@@ -154,6 +179,19 @@ func (is *Issuer) Issue(raw []byte, app Applicant) (*cvc.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	return is.sign(req, app)
+}
+
+// IssueParsed is Issue for a request already parsed (cvc.ParseRequest).
+func (is *Issuer) IssueParsed(req *cvc.Request, app Applicant) (*cvc.Certificate, error) {
+	if err := is.CheckParsed(req, app); err != nil {
+		return nil, err
+	}
+	return is.sign(req, app)
+}
+
+// sign makes the certificate for a checked request.
+func (is *Issuer) sign(req *cvc.Request, app Applicant) (*cvc.Certificate, error) {
 	issuer := is.Certificate()
 	rights := issuer.CHAT.Rights()
 	if app.Rights != nil {

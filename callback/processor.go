@@ -44,11 +44,11 @@ func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (author
 	if p.ByCAR != nil {
 		byCAR = func(car string) *authority.Issuer { return p.ByCAR(m.Protocol, car) }
 	}
-	issuer, app, err := server.ChooseIssuer(ctx, p.Registry, h, issuer, byCAR, m.Request)
+	choice, err := server.ChooseIssuer(ctx, p.Registry, h, issuer, byCAR, m.Request)
 	if err != nil {
 		return "", nil, err
 	}
-	cert, err := issuer.Issue(m.Request, app)
+	cert, err := choice.Issue(m.Request)
 	if err != nil {
 		code := authority.CodeFor(err)
 		if code == authority.FailureInternalError {

@@ -89,12 +89,12 @@ func (s *IssuingService) requestAsync(ctx context.Context, log *slog.Logger, h *
 		}
 		return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: authority.FailureSyntax})
 	}
-	is, app, err := ChooseIssuer(ctx, s.Registry, h, s.issuer(), s.ByCAR, m.CertReq)
+	choice, err := ChooseIssuer(ctx, s.Registry, h, s.issuer(), s.ByCAR, m.CertReq)
 	if err != nil {
 		log.Error("current certificate", "err", err)
 		return Answer{ReturnCode: authority.FailureInternalError}
 	}
-	if _, err := is.Check(m.CertReq, app); err != nil {
+	if err := choice.Check(m.CertReq); err != nil {
 		code := authority.CodeFor(err)
 		logRefusal(log, code, err)
 		return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: code})

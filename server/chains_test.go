@@ -126,3 +126,18 @@ func TestTerminalInTwoChains(t *testing.T) {
 }
 
 func first(raw []byte, _ *ecc.PrivateKey) []byte { return raw }
+
+// An endpoint without an issuer (the /cvca of a SPOC without a CVCA) refuses certificate
+// requests, synchronous or not.
+func TestNoIssuerRefuses(t *testing.T) {
+	reg := newMemRegistry()
+	reg.holders["fp-dv"] = &Holder{ID: 1, Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
+	raw, _ := testRequest(t, "brainpoolP256r1", "UTDVA00001", "", nil, nil)
+	for _, mode := range []Mode{ModeSync, ModeAsync} {
+		svc := &IssuingService{Registry: reg, Mode: func(*Holder, Message) Mode { return mode }}
+		m := Message{Operation: "RequestCertificate", MessageID: "n-" + mode.String(), CertReq: raw, CallbackPossible: true, ResponseURL: "https://dv.example/cb"}
+		if got := svc.Handle(context.Background(), Caller{Fingerprint: "fp-dv"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
+			t.Errorf("%s: %s", mode, got)
+		}
+	}
+}

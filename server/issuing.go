@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 
@@ -193,12 +194,12 @@ func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logge
 		log.Info("request needs approval but the sender cannot take a callback")
 		return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.FailureSynchronousProcessingNotPossible}, nil)
 	}
-	is, app, err := ChooseIssuer(ctx, s.Registry, h, s.issuer(), s.ByCAR, m.CertReq)
+	choice, err := ChooseIssuer(ctx, s.Registry, h, s.issuer(), s.ByCAR, m.CertReq)
 	if err != nil {
 		log.Error("current certificate", "err", err)
 		return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.FailureInternalError}, nil)
 	}
-	cert, err := is.Issue(m.CertReq, app)
+	cert, err := choice.Issue(m.CertReq)
 	code := authority.CodeFor(err)
 	if err != nil {
 		logRefusal(log, code, err)
@@ -246,39 +247,79 @@ func ApplicantFor(ctx context.Context, reg Registry, h *Holder) (authority.Appli
 	return app, nil
 }
 
+// errNoIssuer refuses certificate requests at an endpoint without an issuer (the /cvca of a
+// SPOC without a CVCA takes only RequestForeignCertificate).
+var errNoIssuer = fmt.Errorf("%w: no certificates are issued here", authority.ErrNotAccepted)
+
+// Choice is the issuer chosen for a certificate request, the applicant as described to it,
+// and the request parsed (nil when it does not parse: the issuer reports that, after the
+// checks of the applicant).
+type Choice struct {
+	Issuer    *authority.Issuer
+	Applicant authority.Applicant
+	Request   *cvc.Request
+}
+
+// Issue issues the certificate for the chosen request (see authority.Issuer.Issue).
+func (c Choice) Issue(raw []byte) (*cvc.Certificate, error) {
+	if c.Issuer == nil {
+		return nil, errNoIssuer
+	}
+	if c.Request == nil {
+		return c.Issuer.Issue(raw, c.Applicant)
+	}
+	return c.Issuer.IssueParsed(c.Request, c.Applicant)
+}
+
+// Check checks the chosen request without issuing (see authority.Issuer.Check).
+func (c Choice) Check(raw []byte) error {
+	if c.Issuer == nil {
+		return errNoIssuer
+	}
+	if c.Request == nil {
+		_, err := c.Issuer.Check(raw, c.Applicant)
+		return err
+	}
+	return c.Issuer.CheckParsed(c.Request, c.Applicant)
+}
+
 // ChooseIssuer picks the issuer of certificate request raw from holder h, and describes h to
 // it: def, unless byCAR (may be nil) gives another chain's issuer for the request's inner
 // CAR. The applicant's current certificate is h's current one from the chosen issuer's chain
 // (a terminal certified under a DV's domestic and foreign certificates has one per chain);
 // the request itself is checked by the issuer.
-func ChooseIssuer(ctx context.Context, reg Registry, h *Holder, def *authority.Issuer, byCAR func(string) *authority.Issuer, raw []byte) (*authority.Issuer, authority.Applicant, error) {
+func ChooseIssuer(ctx context.Context, reg Registry, h *Holder, def *authority.Issuer, byCAR func(string) *authority.Issuer, raw []byte) (Choice, error) {
 	app, err := ApplicantFor(ctx, reg, h)
-	if err != nil || byCAR == nil {
-		return def, app, err
+	c := Choice{Issuer: def, Applicant: app}
+	if err != nil {
+		return c, err
 	}
-	is := def
-	if req, err := cvc.ParseRequest(raw); err == nil && req.CAR != "" {
-		if other := byCAR(req.CAR); other != nil {
-			is = other
+	if req, err := cvc.ParseRequest(raw); err == nil {
+		c.Request = req
+	}
+	if byCAR == nil {
+		return c, nil
+	}
+	if c.Request != nil && c.Request.CAR != "" {
+		if other := byCAR(c.Request.CAR); other != nil {
+			c.Issuer = other
 		}
 	}
-	if is == nil || app.Current == nil {
-		return is, app, nil
+	cur := c.Applicant.Current
+	if c.Issuer == nil || cur == nil || cur.CAR == c.Issuer.Certificate().CHR || slices.Contains(c.Issuer.OwnCHRs, cur.CAR) ||
+		(c.Issuer == def && byCAR(cur.CAR) == nil) {
+		return c, nil // the current certificate is from the chosen chain
 	}
-	chrs := IssuerCHRs(is)
-	if slices.Contains(chrs, app.Current.CAR) || (is == def && byCAR(app.Current.CAR) == nil) {
-		return is, app, nil // the current certificate is from the chosen chain
-	}
-	cur, err := reg.CurrentCertificateFrom(ctx, h.ID, chrs)
+	cur, err = reg.CurrentCertificateFrom(ctx, h.ID, IssuerCHRs(c.Issuer))
 	switch {
 	case err == nil:
-		app.Current = cur
+		c.Applicant.Current = cur
 	case errors.Is(err, ErrUnknown):
-		app.Current = nil // nothing from this chain yet: an initial request
+		c.Applicant.Current = nil // nothing from this chain yet: an initial request
 	default:
-		return is, app, err
+		return c, err
 	}
-	return is, app, nil
+	return c, nil
 }
 
 // IssuerCHRs are the CHRs of an issuer's certificates its subordinates' certificates may
