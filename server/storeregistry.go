@@ -149,23 +149,16 @@ func (r *StoreRegistry) CurrentCertificate(ctx context.Context, holderID int64) 
 	}
 	// Only certificates of the holder's own role: a domestic DV also holds the foreign
 	// certificates it obtained through the SPOC.
-	c, err := r.Store.LatestCertificateOfRole(ctx, holderID, role.(store.Role))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrUnknown
-	}
-	if err != nil {
-		return nil, err
-	}
-	cert, err := cvc.ParseCertificate(c.Raw)
-	if err != nil {
-		return nil, fmt.Errorf("server: stored certificate %d: %w", c.ID, err)
-	}
-	return cert, nil
+	return parsedRow(r.Store.LatestCertificateOfRole(ctx, holderID, role.(store.Role)))
 }
 
 // CurrentCertificateFrom implements Registry.
 func (r *StoreRegistry) CurrentCertificateFrom(ctx context.Context, holderID int64, cars []string) (*cvc.Certificate, error) {
-	c, err := r.Store.LatestCertificateFrom(ctx, holderID, cars)
+	return parsedRow(r.Store.LatestCertificateFrom(ctx, holderID, cars))
+}
+
+// parsedRow parses a certificate row read from the store (ErrUnknown when there is none).
+func parsedRow(c *store.Certificate, err error) (*cvc.Certificate, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrUnknown
 	}

@@ -212,42 +212,31 @@ func (s *Store) CurrentCertificate(ctx context.Context, holderID int64, at time.
 // dates: an expired one included, so that a renewal signed with it is answered
 // failure_expired rather than as unknown.
 func (s *Store) LatestCertificate(ctx context.Context, holderID int64) (*Certificate, error) {
-	var c Certificate
-	err := s.db.WithContext(ctx).
-		Where("holder_id = ? AND status = ?", holderID, CertValid).
-		Order("not_after DESC, id DESC").Take(&c).Error
-	if err != nil {
-		return nil, wrap("latest certificate", err)
-	}
-	return &c, nil
+	return s.latestValid(ctx, "latest certificate", "holder_id = ? AND status = ?", holderID, CertValid)
 }
 
 // LatestCertificateOfRole is LatestCertificate among the holder's certificates of one role:
 // a domestic DV's own certificates, not the foreign ones it holds too.
 func (s *Store) LatestCertificateOfRole(ctx context.Context, holderID int64, role Role) (*Certificate, error) {
-	var c Certificate
-	err := s.db.WithContext(ctx).
-		Where("holder_id = ? AND status = ? AND role = ?", holderID, CertValid, role).
-		Order("not_after DESC, id DESC").Take(&c).Error
-	if err != nil {
-		return nil, wrap("latest certificate", err)
-	}
-	return &c, nil
+	return s.latestValid(ctx, "latest certificate", "holder_id = ? AND status = ? AND role = ?", holderID, CertValid, role)
 }
 
-// LatestCertificateFrom returns the holder's newest certificate with status valid (expired
-// or not) issued under one of the given CARs: its current certificate in one chain, for a
-// holder certified in several (a terminal under its DV's domestic and foreign certificates).
+// LatestCertificateFrom is LatestCertificate among the holder's certificates issued under
+// one of the given CARs: its current certificate in one chain, for a holder certified in
+// several (a terminal under its DV's domestic and foreign certificates).
 func (s *Store) LatestCertificateFrom(ctx context.Context, holderID int64, cars []string) (*Certificate, error) {
 	if len(cars) == 0 {
 		return nil, fmt.Errorf("store: latest certificate from: %w", ErrNotFound)
 	}
+	return s.latestValid(ctx, "latest certificate from", "holder_id = ? AND status = ? AND car IN ?", holderID, CertValid, cars)
+}
+
+// latestValid returns the certificate matching where with the latest expiry (the newest row
+// among equal ones).
+func (s *Store) latestValid(ctx context.Context, op, where string, args ...any) (*Certificate, error) {
 	var c Certificate
-	err := s.db.WithContext(ctx).
-		Where("holder_id = ? AND status = ? AND car IN ?", holderID, CertValid, cars).
-		Order("not_after DESC, id DESC").Take(&c).Error
-	if err != nil {
-		return nil, wrap("latest certificate from", err)
+	if err := s.db.WithContext(ctx).Where(where, args...).Order("not_after DESC, id DESC").Take(&c).Error; err != nil {
+		return nil, wrap(op, err)
 	}
 	return &c, nil
 }

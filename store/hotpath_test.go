@@ -82,6 +82,15 @@ func testRequestHolder(t *testing.T, s *Store, _ string) {
 	if err != nil || latest.ID != second.ID {
 		t.Fatalf("LatestCertificateOfRole disagrees: %+v %v", latest, err)
 	}
+	// Per chain: the newest valid certificate under one of the given CARs.
+	if c, err := s.LatestCertificateFrom(ctx(), dv.ID, []string{"QQCVCA00001", "DECVCA00001"}); err != nil || c.ID != second.ID {
+		t.Fatalf("LatestCertificateFrom: %+v %v", c, err)
+	}
+	for _, cars := range [][]string{{"QQCVCA00001"}, nil} {
+		if _, err := s.LatestCertificateFrom(ctx(), dv.ID, cars); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("LatestCertificateFrom %v: %v", cars, err)
+		}
+	}
 
 	// The earlier-request lookup.
 	m := &Message{Originator: "holder:1", MessageID: "m-1", Operation: "RequestCertificate", ReturnCode: "ok_cert_available", Result: []byte("R")}
