@@ -155,51 +155,74 @@ func (g *Gateway) InitDVRemote(ctx context.Context, chr string, spec hsm.KeySpec
 // CVCA's SendCertificates (to dv_client.response_url, our /dv) stores the certificate, which
 // the next check picks up.
 func (g *Gateway) renewRemote(ctx context.Context, holder *store.Holder, chr string, req []byte) (*cvc.Certificate, error) {
-	o := g.Options.DVClient
 	m := server.Message{Operation: "RequestCertificate", MessageID: "renew-" + chr + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), CertReq: req}
-	hid := holder.ID
-	out := &store.Message{Originator: "self", MessageID: m.MessageID, Operation: m.Operation, Request: req, HolderID: &hid,
-		Protocol: server.CVCAProtocols[0].Namespace, Direction: store.Outgoing, State: store.MessageProcessing}
-	// Callbacks are accepted from the CVCA registered here (role cvca, our country).
-	cvcas, err := g.Store.ListHolders(ctx, store.HolderFilter{Role: store.RoleCVCA, Status: store.HolderActive, Country: g.Options.Country})
-	if err != nil {
+	code, rows, err := g.requestRemote(ctx, holder, m)
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if o.ResponseURL != "" && len(cvcas) > 0 {
-		m.CallbackPossible, m.ResponseURL = true, o.ResponseURL
-		out.Peer = server.Originator(cvcas[0].ID)
-	}
-	if err := g.Store.AcceptMessage(ctx, out, nil); err != nil {
-		return nil, err
-	}
-	a, err := g.callCVCA(ctx, m)
-	if err != nil {
-		_ = g.Store.UpdateMessage(ctx, out.ID, store.MessageFailed, string(authority.FailureNotForwarded), nil)
-		return nil, err
-	}
-	switch a.ReturnCode {
-	case authority.OKSyntax, authority.OKReceptionAck:
-		g.logger.Info("DV renewal acknowledged; the certificate comes by callback", "chr", chr)
+	case code != authority.OKCertAvailable:
+		g.logger.Info("DV renewal acknowledged; the certificate comes by callback", "chr", chr, "code", code)
 		return nil, nil
-	case authority.OKCertAvailable:
-	default:
-		_ = g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), nil)
-		return nil, fmt.Errorf("gateway: the CVCA refused the DV renewal: %s", a.ReturnCode)
-	}
-	rows, result, err := (&server.StoreRegistry{Store: g.Store}).AnswerRows(ctx, holder.ID, req, a.Certificates, time.Now())
-	if errors.Is(err, server.ErrAnswerUnverified) {
-		_ = g.Store.AnswerMessage(ctx, out.ID, string(authority.FailureSyntax), nil)
-		return nil, fmt.Errorf("gateway: the CVCA's answer to the DV renewal: %w", err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), result, rows...); err != nil {
-		return nil, err
 	}
 	cert, err := cvc.ParseCertificate(rows[0].Raw)
 	if err != nil {
 		return nil, err
 	}
 	return cert, g.loadDV(ctx)
+}
+
+// requestRemote sends a certificate request of the DV (its renewal, or RequestForeignCertificate
+// for a foreign CVCA through the national SPOC) to the CVCA at dv_client.cvca_url, recorded
+// first as an outgoing message. Certificates answered at once are checked against the
+// request (server.StoreRegistry.AnswerRows) and stored with the answer, and their rows are
+// returned. An acknowledgement (ok_syntax, ok_reception_ack, ok_request_forwarded) leaves the
+// message waiting for SendCertificates to dv_client.response_url, and is returned without an
+// error; a refusal is stored and returned as an error.
+func (g *Gateway) requestRemote(ctx context.Context, holder *store.Holder, m server.Message) (authority.ReturnCode, []*store.Certificate, error) {
+	o := g.Options.DVClient
+	hid := holder.ID
+	out := &store.Message{Originator: "self", MessageID: m.MessageID, Operation: m.Operation, Request: m.CertReq, HolderID: &hid,
+		Protocol: server.CVCAProtocols[0].Namespace, Direction: store.Outgoing, State: store.MessageProcessing}
+	// Callbacks are accepted from the CVCA registered here (role cvca, our country).
+	cvcas, err := g.Store.ListHolders(ctx, store.HolderFilter{Role: store.RoleCVCA, Status: store.HolderActive, Country: g.Options.Country})
+	if err != nil {
+		return "", nil, err
+	}
+	if o.ResponseURL != "" && len(cvcas) > 0 {
+		m.CallbackPossible, m.ResponseURL = true, o.ResponseURL
+		out.Peer = server.Originator(cvcas[0].ID)
+	}
+	if err := g.Store.AcceptMessage(ctx, out, nil); err != nil {
+		return "", nil, err
+	}
+	a, err := g.callCVCA(ctx, m)
+	if err != nil {
+		_ = g.Store.UpdateMessage(ctx, out.ID, store.MessageFailed, string(authority.FailureNotForwarded), nil)
+		return "", nil, err
+	}
+	switch a.ReturnCode {
+	case authority.OKSyntax, authority.OKReceptionAck, authority.OKRequestForwarded:
+		if out.Peer == "" {
+			// Nobody may call back: the answer would never be taken.
+			_ = g.Store.UpdateMessage(ctx, out.ID, store.MessageFailed, string(a.ReturnCode), nil)
+			return a.ReturnCode, nil, fmt.Errorf("gateway: the CVCA answered %s %s, but no callback is possible (dv_client.response_url and a registered CVCA)", m.Operation, a.ReturnCode)
+		}
+		return a.ReturnCode, nil, nil
+	case authority.OKCertAvailable:
+	default:
+		_ = g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), nil)
+		return a.ReturnCode, nil, fmt.Errorf("gateway: the CVCA refused %s: %s", m.Operation, a.ReturnCode)
+	}
+	rows, result, err := (&server.StoreRegistry{Store: g.Store}).AnswerRows(ctx, holder.ID, m.CertReq, a.Certificates, time.Now())
+	if errors.Is(err, server.ErrAnswerUnverified) {
+		_ = g.Store.AnswerMessage(ctx, out.ID, string(authority.FailureSyntax), nil)
+		return a.ReturnCode, nil, fmt.Errorf("gateway: the CVCA's answer to %s: %w", m.Operation, err)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	if err := g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), result, rows...); err != nil {
+		return "", nil, err
+	}
+	return a.ReturnCode, rows, nil
 }

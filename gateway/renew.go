@@ -216,8 +216,8 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	}
 	if g.CVCA == nil {
 		// A renewal the CVCA acknowledged is waiting for its callback (for a day at most).
-		n, err := g.Store.PendingOutgoingSince(ctx, holder.ID, server.CVCAProtocols[0].Namespace, now.Add(-24*time.Hour))
-		if err != nil || n > 0 {
+		pending, err := g.Store.PendingOutgoingRequests(ctx, holder.ID, server.CVCAProtocols[0].Namespace, "RequestCertificate", now.Add(-24*time.Hour))
+		if err != nil || len(pending) > 0 {
 			return nil, err
 		}
 	}
@@ -270,6 +270,21 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	return cert, nil
 }
 
+// pendingForeignRemote reports whether a RequestForeignCertificate for country that we sent
+// to the national SPOC within the last day still waits for its answer.
+func (g *Gateway) pendingForeignRemote(ctx context.Context, holderID int64, country string, now time.Time) (bool, error) {
+	pending, err := g.Store.PendingOutgoingRequests(ctx, holderID, server.CVCAProtocols[0].Namespace, "RequestForeignCertificate", now.Add(-24*time.Hour))
+	if err != nil {
+		return false, err
+	}
+	for _, m := range pending {
+		if req, err := cvc.ParseRequest(m.Request); err == nil && strings.HasPrefix(req.CAR, country) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // nextCHR increments a CHR's numeric sequence number (the last five characters).
 func nextCHR(chr string) (string, error) {
 	if len(chr) < 6 {
@@ -301,8 +316,10 @@ func (g *Gateway) ObtainForeign(ctx context.Context, o DVClientOptions, country 
 func (g *Gateway) obtainForeign(ctx context.Context, o DVClientOptions, country string, now time.Time) (authority.ReturnCode, error) {
 	o = o.withDefaults()
 	cur := g.CurrentDV()
-	if cur == nil || g.forwarder == nil {
-		return "", fmt.Errorf("gateway: foreign certificates for the DV need the DV and the SPOC role in this gateway")
+	// Through our own SPOC, or through the national SPOC at dv_client.cvca_url.
+	remote := g.forwarder == nil
+	if cur == nil || (remote && !g.remoteCVCA()) {
+		return "", fmt.Errorf("gateway: foreign certificates for the DV need the DV, and the SPOC role in this gateway or the national CVCA/SPOC at dv_client.cvca_url")
 	}
 	holder, err := g.Store.HolderByName(ctx, g.Options.Country, g.Options.DVMnemonic)
 	if err != nil {
@@ -326,15 +343,24 @@ func (g *Gateway) obtainForeign(ctx context.Context, o DVClientOptions, country 
 	if latest != nil && (latest.NotAfter.Add(24*time.Hour).Sub(now) > o.RenewBefore || now.Sub(latest.CreatedAt) < o.MinInterval) {
 		return "", nil
 	}
-	if n, err := g.Store.PendingOutgoing(ctx, holder.ID, spoc.Outgoing(country)); err != nil || n > 0 {
-		return "", err // an earlier request is still waiting for the partner's answer
-	}
-	if _, err := g.forwarder.FetchCACertificates(ctx, country); err != nil {
-		return "", fmt.Errorf("gateway: CA certificates of %s: %w", country, err)
+	if remote {
+		if pending, err := g.pendingForeignRemote(ctx, holder.ID, country, now); err != nil || pending {
+			return "", err // an earlier request is still waiting for its answer (a day at most)
+		}
+	} else {
+		if n, err := g.Store.PendingOutgoing(ctx, holder.ID, spoc.Outgoing(country)); err != nil || n > 0 {
+			return "", err // an earlier request is still waiting for the partner's answer
+		}
+		if _, err := g.forwarder.FetchCACertificates(ctx, country); err != nil {
+			return "", fmt.Errorf("gateway: CA certificates of %s: %w", country, err)
+		}
 	}
 	chain, err := g.cvcaPath(ctx, country)
 	if err != nil {
 		return "", err
+	}
+	if len(chain) == 0 && remote {
+		return "", fmt.Errorf("gateway: no CVCA certificate of %s stored: add it with 'eacgate trust add --sha256 ...'", country)
 	}
 	if len(chain) == 0 {
 		return "", fmt.Errorf("gateway: no CVCA certificate of %s", country)
@@ -364,10 +390,15 @@ func (g *Gateway) obtainForeign(ctx context.Context, o DVClientOptions, country 
 	if req, err = req.Authenticate(curCert.CHR, cur.Signer, curCert.PublicKey.Algorithm); err != nil {
 		return "", err
 	}
+	m := server.Message{Operation: "RequestForeignCertificate", Namespace: server.CVCAProtocols[0].Namespace,
+		MessageID: "dv-client-" + chr + "-" + strconv.FormatInt(now.UnixNano(), 36), ForeignCAR: foreignCVCA.CHR, CertReq: req.Raw}
+	if remote {
+		code, _, err := g.requestRemote(ctx, holder, m)
+		return code, err
+	}
 	h := &server.Holder{ID: holder.ID, Country: holder.Country, Mnemonic: holder.Mnemonic, Role: cvc.RoleDVDomestic,
 		Status: authority.HolderStatus(holder.Status)}
-	a := g.forwarder.Forward(ctx, h, server.Message{Operation: "RequestForeignCertificate", Namespace: server.CVCAProtocols[0].Namespace,
-		MessageID: "dv-client-" + chr + "-" + strconv.FormatInt(now.UnixNano(), 36), ForeignCAR: foreignCVCA.CHR, CertReq: req.Raw})
+	a := g.forwarder.Forward(ctx, h, m)
 	if !a.ReturnCode.OK() {
 		return a.ReturnCode, fmt.Errorf("gateway: foreign request %s to %s: %s", chr, foreignCVCA.CHR, a.ReturnCode)
 	}

@@ -198,12 +198,12 @@ func (s *Store) PendingOutgoing(ctx context.Context, holderID int64, peer string
 	return n, wrap("pending outgoing", err)
 }
 
-// PendingOutgoingSince counts the requests in one protocol we sent for a holder since the
-// given time that are still waiting for their answer.
-func (s *Store) PendingOutgoingSince(ctx context.Context, holderID int64, protocol string, since time.Time) (int64, error) {
-	var n int64
-	err := s.db.WithContext(ctx).Model(&Message{}).
-		Where("direction = ? AND holder_id = ? AND protocol = ? AND state = ? AND created_at > ?",
-			Outgoing, holderID, protocol, MessageProcessing, since.UTC()).Count(&n).Error
-	return n, wrap("pending outgoing", err)
+// PendingOutgoingRequests returns the requests of one operation and protocol we sent for a
+// holder since the given time that are still waiting for their answer.
+func (s *Store) PendingOutgoingRequests(ctx context.Context, holderID int64, protocol, operation string, since time.Time) ([]Message, error) {
+	var ms []Message
+	err := s.db.WithContext(ctx).
+		Where("direction = ? AND holder_id = ? AND protocol = ? AND operation = ? AND state = ? AND created_at > ?",
+			Outgoing, holderID, protocol, operation, MessageProcessing, since.UTC()).Order("id").Find(&ms).Error
+	return ms, wrap("pending outgoing", err)
 }

@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"outbox":    {"list callback deliveries, retry dead-lettered ones", runOutbox},
 		"request":   {"list, approve and reject requests held for approval", runRequest},
 		"spoc":      {"read the general messages foreign SPOCs sent", runSPOC},
+		"trust":     {"add and list other countries' CVCA certificates (a DV whose SPOC is another gateway)", runTrust},
 		"operator":  {"register operators of the admin REST API (bearer token or TLS certificate)", runOperator},
 		"apiclient": {"register clients of the emCA-compatible suspend/reinstate/revoke endpoints", runAPIClient},
 	}

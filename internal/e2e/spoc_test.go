@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -466,4 +467,82 @@ dv_client:
 	leaf, _ := cvc.ParseCertificate(certificates(t, res[0])[0])
 	issuer := certByCHR(t, openStore(t, filepath.Join(dvg.data, "eacgate.db")), leaf.CAR)
 	cvcPrintVerifies(t, []*cvc.Certificate{chain[0], issuer}, leaf)
+}
+
+// A DV in a gateway of its own (no SPOC role) gets its foreign certificates through the
+// national SPOC at dv_client.cvca_url: RequestForeignCertificate to UT's /cvca, forwarded to
+// ZZ, relayed back at once. ZZ's CVCA root is imported by the operator under its SHA-256
+// (eacgate trust add); the DV then certifies a terminal under its ZZ certificate.
+func TestDVThroughNationalSPOC(t *testing.T) {
+	zeepPython(t)
+	ut, zz, dvg := newCountry(t, "UT"), newCountry(t, "ZZ"), newCountry(t, "UT")
+	zz.configure(t, ut, filepath.Join(ut.data, "tls.crt"), "processing:\n  dv_foreign: sync\n")
+	zz.run(t, "init", "cvca", "--chr", "ZZCVCA00001")
+	zzRoot := certByCHR(t, openStore(t, filepath.Join(zz.data, "eacgate.db")), "ZZCVCA00001")
+	ut.partnerPin = server.CertificateSHA256(zzRoot)
+	ut.configure(t, zz, filepath.Join(dvg.data, "tls.crt"), "")
+	ut.run(t, "init", "cvca", "--chr", "UTCVCA00001")
+	ut.run(t, "holder", "add", "--country", "ZZ", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", zz.client().cert)
+	zz.run(t, "holder", "add", "--country", "UT", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", ut.client().cert)
+	ut.run(t, "holder", "add", "--country", "UT", "--mnemonic", "DVBORDER", "--role", "dv_domestic", "--tls-cert", dvg.client().cert)
+	os.WriteFile(dvg.cfg, []byte(fmt.Sprintf(`
+country: UT
+dv_mnemonic: DVBORDER
+listen: %s
+dv_client:
+  cvca_url: https://%s/cvca
+  cvca_ca_file: %q
+  response_url: https://%s/dv
+  check_interval: 300ms
+  foreign: [ZZ]
+`, dvg.listen, ut.listen, filepath.Join(ut.data, "tls.crt"), dvg.listen)), 0o600)
+	dvg.run(t, "holder", "add", "--country", "UT", "--mnemonic", "CVCA", "--role", "cvca", "--tls-cert", ut.client().cert)
+	ut.serve(t)
+	zz.serve(t)
+	dvg.run(t, "init", "dv", "--chr", "UTDVBORDER00001")
+
+	// ZZ's root: refused without its SHA-256, and with a wrong one; taken with the right one.
+	rootFile := filepath.Join(t.TempDir(), "zz.cvcert")
+	os.WriteFile(rootFile, zzRoot.Raw, 0o600)
+	for _, args := range [][]string{{}, {"--sha256", strings.Repeat("0", 64)}} {
+		cmd := exec.Command(dvg.bin, append(append([]string{"trust", "add", rootFile}, args...), append([]string{"--data", dvg.data}, dvg.extra...)...)...)
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), server.CertificateSHA256(zzRoot)) {
+			t.Fatalf("trust add %v: %v\n%s", args, err, out)
+		}
+	}
+	if out := dvg.run(t, "trust", "add", rootFile, "--sha256", server.CertificateSHA256(zzRoot)); !strings.Contains(out, "ZZCVCA00001 added") {
+		t.Fatalf("trust add: %s", out)
+	}
+	if out := dvg.run(t, "trust", "list", "--country", "zz"); !strings.Contains(out, "ZZCVCA00001") || strings.Contains(out, "UTCVCA") {
+		t.Fatalf("trust list: %s", out)
+	}
+	dvg.serve(t)
+
+	term := dvg.register(t, "UT", "ISB01", "terminal")
+	var own *cvc.Certificate
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		chain := parseChain(t, certificates(t, dvg.zeep(t, "/dv", term, caCall())[0]))
+		if last := chain[len(chain)-1]; last.CAR == "ZZCVCA00001" {
+			own = last
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the DV got no ZZ certificate through the national SPOC; UT messages:\n%s", ut.run(t, "request", "list"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.HasPrefix(own.CHR, "UTDVBORDER") || own.Role() != cvc.RoleDVForeign {
+		t.Fatalf("foreign DV certificate %s (%s)", own.CHR, own.Role())
+	}
+	cvcPrintVerifies(t, []*cvc.Certificate{zzRoot}, own)
+	req, _ := newRequest(t, "brainpoolP256r1", "UTISB0100001", own.CHR, "", nil)
+	res := dvg.zeep(t, "/dv", term, requestCall("b-1", req))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("terminal under the ZZ certificate: %v", res[0])
+	}
+	leaf := parseChain(t, certificates(t, res[0]))[0]
+	if leaf.CAR != own.CHR {
+		t.Fatalf("terminal certificate under %s", leaf.CAR)
+	}
+	cvcPrintVerifies(t, []*cvc.Certificate{zzRoot, own}, leaf)
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"eacgate/cvc"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// runTrust: eacgate trust add FILE... [--sha256 HEX] | list [--country CC] — the CVCA
+// certificates of other countries, for a DV whose SPOC is another gateway (it cannot fetch
+// them from partner SPOCs itself). A country's first root is taken only with its SHA-256,
+// as exchanged out of band; later certificates only when they chain to the stored ones.
+func runTrust(ctx context.Context, c cli) int {
+	var sum, country *string
+	st, rest, code := storeCommand(ctx, c, "trust", []string{"add", "list"}, "add FILE... [--sha256 HEX] | list [--country CC]", func(fs *flag.FlagSet) {
+		sum = fs.String("sha256", "", "add: the SHA-256 (hex) of a country's first CVCA root, as exchanged out of band")
+		country = fs.String("country", "", "list: only this country")
+	})
+	if st == nil {
+		return code
+	}
+	defer st.Close()
+	if c.args[0] == "list" {
+		return listTrust(ctx, c, st, *country)
+	}
+	if len(rest) == 0 {
+		fmt.Fprintln(c.stderr, "trust add needs CVCA certificate files")
+		return 2
+	}
+	reg := &server.StoreRegistry{Store: st}
+	for _, path := range rest {
+		raw, err := readTLVFile(path)
+		if err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return 1
+		}
+		cert, err := cvc.ParseCertificate(raw)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "%s: %v\n", path, err)
+			return 1
+		}
+		fp := server.CertificateSHA256(cert)
+		trusted, _ := server.FirstRootTrust(cert, []string{*sum})
+		added, err := reg.AddCVCACertificate(ctx, cert, *sum != "" && trusted)
+		if errors.Is(err, server.ErrUnverified) && *sum == "" {
+			err = fmt.Errorf("%w (a first root needs --sha256 %s once its SHA-256 is confirmed out of band)", err, fp)
+		} else if errors.Is(err, server.ErrUnverified) && !trusted {
+			err = fmt.Errorf("%w, and its SHA-256 is %s, not the one given", err, fp)
+		}
+		if code := audited(ctx, c, st, auditEvent("trust.add", "certificate:"+cert.CHR), err); code != 0 {
+			return code
+		}
+		switch {
+		case added:
+			fmt.Fprintf(c.stdout, "%s added (SHA-256 %s)\n", cert.CHR, fp)
+		default:
+			fmt.Fprintf(c.stdout, "%s already stored\n", cert.CHR)
+		}
+	}
+	return 0
+}
+
+func listTrust(ctx context.Context, c cli, st *store.Store, country string) int {
+	rows, err := st.ListCertificates(ctx, store.CertificateFilter{Role: store.RoleCVCA, Country: strings.ToUpper(country)})
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	for _, r := range rows {
+		cert, err := cvc.ParseCertificate(r.Raw)
+		if err != nil {
+			fmt.Fprintf(c.stdout, "%-14s (unreadable: %v)\n", r.CHR, err)
+			continue
+		}
+		fmt.Fprintf(c.stdout, "%-14s by %-14s %s to %s  SHA-256 %s\n", cert.CHR, cert.CAR, cert.EffectiveDate, cert.ExpirationDate, server.CertificateSHA256(cert))
+	}
+	return 0
+}
