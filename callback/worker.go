@@ -80,9 +80,12 @@ type Worker struct {
 	Store     *store.Store
 	Processor Processor
 	// HTTP delivers; its Transport carries the TLS configuration (client certificate, trust).
-	HTTP   *http.Client
-	Config Config
-	Logger *slog.Logger
+	HTTP *http.Client
+	// ClientFor, when set, may return the client for a delivery's target URL instead of HTTP
+	// (a partner SPOC's URL: its own trust and server-certificate checks), or nil.
+	ClientFor func(targetURL string) *http.Client
+	Config    Config
+	Logger    *slog.Logger
 	// ID names this instance in leases (default host:pid:random).
 	ID string
 	// Country is our country code, the callerID of callbacks to foreign SPOCs.
@@ -165,7 +168,13 @@ func (w *Worker) handle(ctx context.Context, cfg Config, name string, item *stor
 		return
 	}
 	callCtx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
-	a, err := server.Call(callCtx, w.HTTP, item.TargetURL, proto, op, payload)
+	hc := w.HTTP
+	if w.ClientFor != nil {
+		if c := w.ClientFor(item.TargetURL); c != nil {
+			hc = c
+		}
+	}
+	a, err := server.Call(callCtx, hc, item.TargetURL, proto, op, payload)
 	cancel()
 	switch {
 	case err != nil:

@@ -3,12 +3,15 @@ package callback
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -336,5 +339,35 @@ func TestBackoff(t *testing.T) {
 		if d < full/2 || d > full {
 			t.Fatalf("attempt %d: %v outside [%v, %v]", n, d, full/2, full)
 		}
+	}
+}
+
+// failingTransport refuses every request: a client that must not be the one used.
+type failingTransport struct{}
+
+func (failingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("the default client was used")
+}
+
+// A delivery to a URL ClientFor knows (a partner SPOC) goes over the client it returns.
+func TestClientForTarget(t *testing.T) {
+	f := newFixture(t, filepath.Join(t.TempDir(), "eacgate.db"), 0)
+	f.enqueue(t, "m-partner", false)
+	w := f.worker(fastConfig())
+	w.HTTP = &http.Client{Transport: failingTransport{}}
+	var asked atomic.Int32
+	w.ClientFor = func(url string) *http.Client {
+		asked.Add(1)
+		if strings.HasPrefix(url, f.server.URL) {
+			return f.server.Client()
+		}
+		return nil
+	}
+	runUntil(t, w, func() bool {
+		items, _ := f.st.ListOutbox(context.Background(), store.OutboxDone)
+		return len(items) == 1
+	})
+	if asked.Load() == 0 || len(f.recv.got["m-partner"]) != 1 {
+		t.Fatalf("asked %d times, received %d", asked.Load(), len(f.recv.got["m-partner"]))
 	}
 }

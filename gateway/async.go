@@ -120,6 +120,12 @@ func (g *Gateway) Worker() (*callback.Worker, error) {
 	}
 	if g.forwarder != nil {
 		w.Forwards = g.forwarder
+		// Answers to partner SPOCs go over that partner's client: its CA, its server usage.
+		partners := map[string]*http.Client{}
+		for _, p := range g.Options.SPOC.Partners {
+			partners[p.URL] = g.forwarder.Clients[p.Country]
+		}
+		w.ClientFor = func(url string) *http.Client { return partners[url] }
 	}
 	return w, nil
 }
