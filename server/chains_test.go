@@ -140,4 +140,9 @@ func TestNoIssuerRefuses(t *testing.T) {
 			t.Errorf("%s: %s", mode, got)
 		}
 	}
+	svc := &IssuingService{Registry: reg}
+	m := Message{Operation: "GetCACertificates", MessageID: "chain"}
+	if got := svc.Handle(context.Background(), Caller{Fingerprint: "fp-dv"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
+		t.Errorf("GetCACertificates without a chain: %s", got)
+	}
 }

@@ -119,6 +119,10 @@ func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer
 		if holder.Status == authority.StatusRevoked {
 			return Answer{ReturnCode: authority.FailureRequestNotAccepted}
 		}
+		if s.Chain == nil {
+			log.Info("GetCACertificates but this endpoint offers no CA chain")
+			return Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		}
 		certs, err := s.Chain(ctx)
 		if err != nil {
 			log.Error("CA chain", "err", err)
