@@ -140,3 +140,71 @@ func TestForwardedAnswerChecked(t *testing.T) {
 		t.Fatal("an unpinned root was stored")
 	}
 }
+
+// A late answer (SendCertificates) whose certificates do not answer the forwarded request is
+// refused to the partner with failure_syntax, and the DV that asked is told at its
+// responseURL that the foreign request failed, as on the synchronous path, instead of
+// waiting for an answer that will not come.
+func TestUnverifiedLateAnswerTellsDV(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "eacgate.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dv := &store.Holder{Country: "UT", Mnemonic: "DVN", Role: store.RoleDVDomestic, Status: store.HolderActive}
+	zzSPOC := &store.Holder{Country: "ZZ", Mnemonic: "SPOC", Role: store.RoleSPOC, Status: store.HolderActive}
+	for _, h := range []*store.Holder{dv, zzSPOC} {
+		if err := st.CreateHolder(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zz := zzIssuer(t, "ZZCVCA00001")
+	impostor := zzIssuer(t, "ZZCVCA00001")
+	reg := &server.StoreRegistry{Store: st}
+	if _, err := reg.AddCVCACertificate(ctx, zz.Certificate(), true); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	req, _ := cvc.NewRequest(cvc.RequestTemplate{CAR: "ZZCVCA00001", CHR: "UTDVN00002"}, pub, key)
+	hid := dv.ID
+	in := &store.Message{Originator: server.Originator(dv.ID), MessageID: "dv-1", Operation: "RequestForeignCertificate",
+		Request: req.Raw, HolderID: &hid, ResponseURL: "https://dv.example/cb", State: store.MessageProcessing}
+	if err := st.AcceptMessage(ctx, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := &store.Message{Originator: "self", MessageID: "fwd-1", Operation: "RequestCertificate", Request: req.Raw,
+		HolderID: &hid, Direction: store.Outgoing, Peer: Outgoing("ZZ"), State: store.MessageProcessing, ParentID: &in.ID}
+	if err := st.AcceptMessage(ctx, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	app := authority.Applicant{Country: "UT", Mnemonic: "DVN", Role: cvc.RoleDVForeign, Status: authority.StatusActive}
+	bogus, err := impostor.Issue(req.Raw, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &Service{Store: st, Registry: reg}
+	m := server.Message{Operation: "SendCertificates", MessageID: "fwd-1", StatusInfo: string(authority.OKCertAvailable),
+		Certificates: [][]byte{bogus.Raw}}
+	if got := svc.sendCertificates(ctx, svc.logger(), zzSPOC, m).ReturnCode; got != authority.FailureSyntax {
+		t.Fatalf("partner answered %s, want failure_syntax", got)
+	}
+	parent, err := st.MessageByID(ctx, in.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent.State != store.MessageAnswered || parent.ReturnCode != string(authority.FailureRequestNotAcceptedForeign) {
+		t.Fatalf("DV's request: %s %s", parent.State, parent.ReturnCode)
+	}
+	items, err := st.ListOutbox(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || items[0].TargetURL != "https://dv.example/cb" || items[0].MessageRowID == nil || *items[0].MessageRowID != in.ID {
+		t.Fatalf("outbox %+v", items)
+	}
+	if certs, _ := st.ListCertificatesOfHolder(ctx, dv.ID); len(certs) != 0 {
+		t.Fatalf("%d certificates stored for the DV", len(certs))
+	}
+}

@@ -211,13 +211,25 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 		log.Error("relayed message", "err", err)
 		return server.Answer{ReturnCode: authority.FailureInternalError}
 	}
+	var deliver *store.OutboxItem
+	if parent.ResponseURL != "" {
+		deliver = &store.OutboxItem{Kind: store.OutboxProcess, TargetURL: parent.ResponseURL}
+	}
 	code := authority.ReturnCode(m.StatusInfo)
 	var rows []*store.Certificate
 	var result []byte
 	if code == authority.OKCertAvailable {
 		rows, result, err = s.answerRows(ctx, out, m.Certificates)
 		if errors.Is(err, server.ErrAnswerUnverified) {
-			log.Warn("certificates refused: not relayed", "err", err)
+			// As on the synchronous path: the DV learns that the foreign answer was
+			// unusable instead of waiting for one that will not come.
+			log.Warn("certificates refused: the DV is told the foreign request failed", "err", err)
+			err = s.Store.RelayAnswer(ctx, out.ID, string(authority.FailureSyntax), parent.ID,
+				string(authority.FailureRequestNotAcceptedForeign), nil, nil, deliver)
+			if err != nil && !errors.Is(err, store.ErrConflict) {
+				log.Error("record the refused answer", "err", err)
+				return server.Answer{ReturnCode: authority.FailureInternalError}
+			}
 			return server.Answer{ReturnCode: authority.FailureSyntax}
 		}
 		if err != nil {
@@ -226,10 +238,6 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 		}
 	} else {
 		code = ForeignRefusal(code)
-	}
-	var deliver *store.OutboxItem
-	if parent.ResponseURL != "" {
-		deliver = &store.OutboxItem{Kind: store.OutboxProcess, TargetURL: parent.ResponseURL}
 	}
 	err = s.Store.RelayAnswer(ctx, out.ID, m.StatusInfo, parent.ID, string(code), result, rows, deliver)
 	if err != nil && !errors.Is(err, store.ErrConflict) {
