@@ -37,7 +37,7 @@ type Config struct {
 	MaxAttempts    int           `yaml:"max_attempts"`    // delivery attempts before the dead-letter state (12)
 	BackoffInitial time.Duration `yaml:"backoff_initial"` // delay after the first failure (10s)
 	BackoffMax     time.Duration `yaml:"backoff_max"`     // cap of the exponential delay (1h)
-	Lease          time.Duration `yaml:"lease"`           // how long a claimed item is reserved (2m)
+	Lease          time.Duration `yaml:"lease"`           // a claimed item is reserved this long, renewed every third of it while worked on (30s)
 	PollInterval   time.Duration `yaml:"poll_interval"`   // idle wait between queue polls (1s)
 	CallTimeout    time.Duration `yaml:"call_timeout"`    // one delivery's HTTP timeout (30s)
 	ShutdownGrace  time.Duration `yaml:"shutdown_grace"`  // in-flight work may finish this long after shutdown (10s)
@@ -57,15 +57,18 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.BackoffInitial, 10*time.Second)
 	def(&c.BackoffMax, time.Hour)
-	def(&c.Lease, 2*time.Minute)
+	def(&c.Lease, 30*time.Second)
 	def(&c.PollInterval, time.Second)
 	def(&c.CallTimeout, 30*time.Second)
 	def(&c.ShutdownGrace, 10*time.Second)
-	if c.Lease < c.CallTimeout+5*time.Second {
-		c.Lease = c.CallTimeout + 5*time.Second
+	if c.Lease < minLease {
+		c.Lease = minLease
 	}
 	return c
 }
+
+// minLease keeps the lease renewals (every third of it) well apart from database latency.
+const minLease = 3 * time.Second
 
 // Processor decides a request that was accepted for asynchronous processing.
 type Processor interface {
@@ -142,7 +145,10 @@ func (w *Worker) loop(ctx, work context.Context, cfg Config, name string, log *s
 	for ctx.Err() == nil {
 		item, err := w.Store.ClaimOutbox(ctx, name, time.Now(), cfg.Lease)
 		if err == nil {
-			w.handle(work, cfg, name, item, log.With("outbox", item.ID, "kind", item.Kind, "worker", name))
+			itemLog := log.With("outbox", item.ID, "kind", item.Kind, "worker", name)
+			stop := w.keepLease(work, cfg, name, item.ID, itemLog)
+			w.handle(work, cfg, name, item, itemLog)
+			stop()
 			continue
 		}
 		if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
@@ -152,6 +158,39 @@ func (w *Worker) loop(ctx, work context.Context, cfg Config, name string, log *s
 		case <-ctx.Done():
 		case <-time.After(jitter(cfg.PollInterval)):
 		}
+	}
+}
+
+// keepLease renews the lease on a claimed item every third of Config.Lease while it is worked
+// on, so that the lease can be short (a crashed instance's items are taken again soon) and
+// still not run out under a slow delivery. The returned function stops the renewals.
+func (w *Worker) keepLease(ctx context.Context, cfg Config, name string, id int64, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(cfg.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := w.Store.ExtendOutboxLease(ctx, id, name, time.Now().Add(cfg.Lease))
+			switch {
+			case errors.Is(err, store.ErrConflict):
+				// Finished in the meantime, or the lease ran out and another worker has it.
+				log.Debug("lease not renewed", "err", err)
+				return
+			case err != nil && ctx.Err() == nil:
+				log.Warn("renew lease (retried at the next tick)", "err", err)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }
 

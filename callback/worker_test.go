@@ -41,6 +41,7 @@ type fixture struct {
 type receiver struct {
 	mu        sync.Mutex
 	failFirst int
+	delay     time.Duration // each answer takes this long
 	calls     int
 	got       map[string][]server.Message // by messageID
 }
@@ -49,7 +50,9 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.calls++
 	fail := r.failFirst < 0 || r.calls <= r.failFirst
+	delay := r.delay
 	r.mu.Unlock()
+	time.Sleep(delay)
 	if fail {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
@@ -325,6 +328,42 @@ func TestConcurrentWorkersDeliverOnce(t *testing.T) {
 			if len(stored) != 1 {
 				t.Fatalf("%d certificates stored for c-%d", len(stored), i)
 			}
+		}
+	})
+}
+
+// A delivery that takes longer than the lease keeps its item: the worker renews the lease while
+// it waits, so a second instance polling all along does not take the item and deliver it again.
+func TestSlowDeliveryKeepsItsLease(t *testing.T) {
+	forDialects(t, func(t *testing.T, dsn func() string) {
+		f := newFixture(t, dsn(), 0)
+		f.recv.delay = 4500 * time.Millisecond // 1.5 leases
+		f.enqueue(t, "slow-1", false)
+		cfg := fastConfig()
+		cfg.Lease = minLease
+		cfg.CallTimeout = 10 * time.Second
+		w1, w2 := f.worker(cfg), f.worker(cfg)
+		w1.ID, w2.ID = "instance-1", "instance-2"
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for _, w := range []*Worker{w1, w2} {
+			wg.Add(1)
+			go func() { defer wg.Done(); w.Run(ctx) }()
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			items, _ := f.st.ListOutbox(context.Background(), store.OutboxDone)
+			if len(items) == 1 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+		wg.Wait()
+		f.recv.mu.Lock()
+		defer f.recv.mu.Unlock()
+		if f.recv.calls != 1 || len(f.recv.got["slow-1"]) != 1 {
+			t.Fatalf("%d deliveries, want 1", f.recv.calls)
 		}
 	})
 }

@@ -63,6 +63,15 @@ func (s *Store) ReleaseOutbox(ctx context.Context, id int64, worker string) erro
 	})
 }
 
+// ExtendOutboxLease moves the lease worker holds on a pending item to until (a worker still
+// busy with it). ErrConflict: the item is no longer pending or the lease is another's (it
+// ran out and was taken).
+func (s *Store) ExtendOutboxLease(ctx context.Context, id int64, worker string, until time.Time) error {
+	return s.updateOutbox(ctx, "extend outbox lease", id, "locked_by = ? AND state = ?", []any{worker, OutboxPending}, map[string]any{
+		"locked_until": until.UTC().Truncate(time.Microsecond), "updated_at": now(),
+	})
+}
+
 // SetOutboxPayload stores the payload an item will deliver (a process item's answer, built
 // once so that every retry sends the same bytes).
 func (s *Store) SetOutboxPayload(ctx context.Context, id int64, payload []byte) error {

@@ -450,10 +450,20 @@ func testOutbox(t *testing.T, s *Store, _ string) {
 	if _, err := s.ClaimOutbox(ctx(), "w3", t0, time.Minute); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("third claim: %v", err)
 	}
+	// The holder of a lease renews it; another worker cannot.
+	if err := s.ExtendOutboxLease(ctx(), b.ID, "w1", t0.Add(time.Hour)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("extend another's lease: %v", err)
+	}
+	if err := s.ExtendOutboxLease(ctx(), b.ID, "w2", t0.Add(3*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	// An expired lease makes the item claimable again.
 	got3, err := s.ClaimOutbox(ctx(), "w3", t0.Add(2*time.Minute), time.Minute)
 	if err != nil || got3.ID != a.ID || got3.LockedBy != "w3" {
 		t.Fatalf("claim after lease expiry = %+v, %v", got3, err)
+	}
+	if _, err := s.ClaimOutbox(ctx(), "w4", t0.Add(2*time.Minute), time.Minute); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("claim under a renewed lease: %v", err)
 	}
 	if err := s.MarkDelivered(ctx(), a.ID); err != nil {
 		t.Fatal(err)

@@ -147,7 +147,7 @@ var requestRow = regexp.MustCompile(`(?m)^(\d+)\s`)
 // their callbacks cannot be delivered; held requests are approved while it is down. After
 // the restart every callback arrives, with exactly the certificate stored for it, and
 // nothing was issued twice. (An item the killed process had claimed is taken up again when
-// its lease runs out: 10 s here, 2 minutes by default.)
+// its lease runs out: 10 s here, 30 s by default.)
 func TestCallbacksSurviveSIGKILL(t *testing.T) {
 	zeepPython(t)
 	for _, db := range []string{"SQLite", "PostgreSQL"} {
