@@ -130,6 +130,34 @@ func (f *fixture) worker(cfg Config) *Worker {
 		Processor: &IssuerProcessor{Registry: f.reg, Issuer: func(string) *authority.Issuer { return f.cvca }}}
 }
 
+// runInstances runs two workers as two gateway instances on the fixture's store until done
+// holds or the deadline passes, and reports whether done held.
+func (f *fixture) runInstances(cfg Config, deadline time.Duration, done func() bool) bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for i := range 2 {
+		w := f.worker(cfg)
+		w.ID = fmt.Sprintf("instance-%d", i+1)
+		wg.Add(1)
+		go func() { defer wg.Done(); w.Run(ctx) }()
+	}
+	end := time.Now().Add(deadline)
+	for !done() {
+		if time.Now().After(end) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// done counts the delivered outbox items.
+func (f *fixture) done() int {
+	items, _ := f.st.ListOutbox(context.Background(), store.OutboxDone)
+	return len(items)
+}
+
 // runUntil runs the worker until cond holds (or fails the test after a generous bound).
 func runUntil(t *testing.T, w *Worker, cond func() bool) {
 	t.Helper()
@@ -296,29 +324,9 @@ func TestConcurrentWorkersDeliverOnce(t *testing.T) {
 			}
 			f.enqueueFor(t, h, fmt.Sprintf("c-%d", i), false)
 		}
-		w1, w2 := f.worker(fastConfig()), f.worker(fastConfig())
-		w1.ID, w2.ID = "instance-1", "instance-2"
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		for _, w := range []*Worker{w1, w2} {
-			wg.Add(1)
-			go func() { defer wg.Done(); w.Run(ctx) }()
+		if !f.runInstances(fastConfig(), 60*time.Second, func() bool { return f.done() == n }) {
+			t.Fatalf("%d of %d delivered", f.done(), n)
 		}
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			items, _ := f.st.ListOutbox(context.Background(), store.OutboxDone)
-			if len(items) == n {
-				break
-			}
-			if time.Now().After(deadline) {
-				cancel()
-				wg.Wait()
-				t.Fatalf("%d of %d delivered", len(items), n)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		cancel()
-		wg.Wait()
 		for i := range n {
 			got := f.recv.got[fmt.Sprintf("c-%d", i)]
 			if len(got) != 1 || got[0].StatusInfo != "ok_cert_available" {
@@ -342,24 +350,7 @@ func TestSlowDeliveryKeepsItsLease(t *testing.T) {
 		cfg := fastConfig()
 		cfg.Lease = minLease
 		cfg.CallTimeout = 10 * time.Second
-		w1, w2 := f.worker(cfg), f.worker(cfg)
-		w1.ID, w2.ID = "instance-1", "instance-2"
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		for _, w := range []*Worker{w1, w2} {
-			wg.Add(1)
-			go func() { defer wg.Done(); w.Run(ctx) }()
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			items, _ := f.st.ListOutbox(context.Background(), store.OutboxDone)
-			if len(items) == 1 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		cancel()
-		wg.Wait()
+		f.runInstances(cfg, 30*time.Second, func() bool { return f.done() == 1 })
 		f.recv.mu.Lock()
 		defer f.recv.mu.Unlock()
 		if f.recv.calls != 1 || len(f.recv.got["slow-1"]) != 1 {

@@ -18,6 +18,17 @@ import (
 	"eacgate/store"
 )
 
+// openStore opens an SQLite store in the test's directory, closed at its end.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "eacgate.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
 // fakePartner is a partner SPOC that answers GetCACertificates with its CVCA certificates.
 type fakePartner struct {
 	roots [][]byte
@@ -53,11 +64,7 @@ func zzIssuer(t *testing.T, chr string) *authority.Issuer {
 // from the partner, under its pin, when not yet stored), not expired.
 func TestForwardedAnswerChecked(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "eacgate.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	dv := &store.Holder{Country: "UT", Mnemonic: "DVN", Role: store.RoleDVDomestic, Status: store.HolderActive}
 	if err := st.CreateHolder(ctx, dv); err != nil {
 		t.Fatal(err)
@@ -123,11 +130,7 @@ func TestForwardedAnswerChecked(t *testing.T) {
 	}
 
 	// A partner serving a root other than the pinned one: nothing is stored or relayed.
-	st2, err := store.Open(ctx, filepath.Join(t.TempDir(), "eacgate.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st2.Close()
+	st2 := openStore(t)
 	if err := st2.CreateHolder(ctx, &store.Holder{Country: "UT", Mnemonic: "DVN", Role: store.RoleDVDomestic, Status: store.HolderActive}); err != nil {
 		t.Fatal(err)
 	}
@@ -147,11 +150,7 @@ func TestForwardedAnswerChecked(t *testing.T) {
 // waiting for an answer that will not come.
 func TestUnverifiedLateAnswerTellsDV(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "eacgate.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	dv := &store.Holder{Country: "UT", Mnemonic: "DVN", Role: store.RoleDVDomestic, Status: store.HolderActive}
 	zzSPOC := &store.Holder{Country: "ZZ", Mnemonic: "SPOC", Role: store.RoleSPOC, Status: store.HolderActive}
 	for _, h := range []*store.Holder{dv, zzSPOC} {
