@@ -12,7 +12,7 @@ import (
 )
 
 // testCA is a CVCA (self-signed) as an issuer.
-func testCA(t *testing.T, chr, curve string) *authority.Issuer {
+func testCA(t testing.TB, chr, curve string) *authority.Issuer {
 	t.Helper()
 	key, _ := ecc.GenerateKey(ecc.CurveByName(curve), rand.Reader)
 	today := cvc.DateOf(time.Now())
@@ -26,7 +26,7 @@ func testCA(t *testing.T, chr, curve string) *authority.Issuer {
 
 // testRequest makes a request for chr with a new key on curve, naming car (may be empty),
 // authenticated by outer's key when outer is set.
-func testRequest(t *testing.T, curve, chr, car string, outer *cvc.Certificate, outerKey *ecc.PrivateKey) ([]byte, *ecc.PrivateKey) {
+func testRequest(t testing.TB, curve, chr, car string, outer *cvc.Certificate, outerKey *ecc.PrivateKey) ([]byte, *ecc.PrivateKey) {
 	t.Helper()
 	key, _ := ecc.GenerateKey(ecc.CurveByName(curve), rand.Reader)
 	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)

@@ -104,7 +104,7 @@ func (r *memRegistry) Enqueue(_ context.Context, id int64, m Message, held bool)
 
 // newTestCVCA makes a CVCA (UTCVCA00001) and a registry holding one domestic DV (UTDVA,
 // TLS fingerprint "fp-dv").
-func newTestCVCA(t *testing.T) (*ecc.PrivateKey, *cvc.Certificate, *memRegistry) {
+func newTestCVCA(t testing.TB) (*ecc.PrivateKey, *cvc.Certificate, *memRegistry) {
 	t.Helper()
 	now := time.Now()
 	cvcaKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
