@@ -264,7 +264,12 @@ func (w *Worker) payload(ctx context.Context, item *store.OutboxItem, log *slog.
 		if !ok {
 			return nil, "", server.Protocol{}, fmt.Errorf("stored payload: unknown namespace %s", env.Operation.Space)
 		}
-		return item.Payload, env.Operation.Local, p, nil
+		// The operation, not the element: document/literal names it OperationRequest.
+		_, op, ok := p.NewRequest(env.Operation.Local)
+		if !ok {
+			return nil, "", server.Protocol{}, fmt.Errorf("stored payload: unknown element %s", env.Operation.Local)
+		}
+		return item.Payload, op, p, nil
 	}
 	if item.MessageRowID == nil {
 		return nil, "", server.Protocol{}, errors.New("process item without a message")

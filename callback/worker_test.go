@@ -359,6 +359,39 @@ func TestSlowDeliveryKeepsItsLease(t *testing.T) {
 	})
 }
 
+// A stored message in the document/literal SPOC protocol (a CVCA certificate notification
+// to a partner SPOC) is delivered as the operation its element names, and its answer read.
+func TestDeliverDocumentLiteral(t *testing.T) {
+	f := newFixture(t, filepath.Join(t.TempDir(), "eacgate.db"), 0)
+	var got []server.Message
+	var mu sync.Mutex
+	partner := httptest.NewTLSServer(&server.Endpoint{Protocols: server.SPOCProtocols,
+		Service: serviceFunc(func(_ context.Context, _ server.Caller, m server.Message) server.Answer {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, m)
+			return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+		})})
+	defer partner.Close()
+	payload, err := server.EncodeRequest(server.SPOCProtocols[0], server.Message{Operation: "SendCertificates", CallerID: "UT",
+		StatusInfo: string(authority.NewCertificateAvailableNotification), Certificates: [][]byte{f.cvca.Certificate().Raw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.EnqueueOutbox(context.Background(), &store.OutboxItem{Kind: store.OutboxDeliver, TargetURL: partner.URL, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	w := f.worker(fastConfig())
+	w.HTTP = partner.Client()
+	runUntil(t, w, func() bool { return f.done() == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].Operation != "SendCertificates" || got[0].StatusInfo != string(authority.NewCertificateAvailableNotification) ||
+		len(got[0].Certificates) != 1 {
+		t.Fatalf("partner got %+v", got)
+	}
+}
+
 func TestBackoff(t *testing.T) {
 	for n := 1; n <= 40; n++ {
 		d := Backoff(time.Second, time.Minute, n)

@@ -59,7 +59,7 @@ func (o Options) checkResponseURL() func(string) error {
 func (g *Gateway) issuerFor(ns string) *authority.Issuer {
 	for _, p := range slices.Concat(server.CVCAProtocols, server.SPOCProtocols) {
 		if p.Namespace == ns {
-			return g.CVCA
+			return g.CurrentCVCA()
 		}
 	}
 	for _, p := range server.DVProtocols {

@@ -188,6 +188,8 @@ type Gateway struct {
 	Options  Options
 	logger   *slog.Logger
 	closeFns []func() error
+	// cvcaCurrent is the CVCA issuer after key rollovers (see CurrentCVCA).
+	cvcaCurrent atomic.Pointer[authority.Issuer]
 	// dvCurrent is the DV issuer after automatic renewals (see CurrentDV).
 	dvCurrent atomic.Pointer[authority.Issuer]
 	// dvForeign are the DV's issuers under its foreign certificates (see loadForeignDV).
@@ -308,14 +310,15 @@ func (g *Gateway) setUpIssuers(ctx context.Context) error {
 		}
 	}
 	if len(chain) > 0 {
-		key, err := g.Keys.Signer(ctx, o.CVCAKey)
+		iss, err := g.loadCVCA(ctx)
 		switch {
 		case errors.Is(err, hsm.ErrKeyNotFound):
-			g.logger.Warn("CVCA certificates stored but no CVCA key: the CVCA endpoint is off", "key", o.CVCAKey)
+			g.logger.Warn("CVCA certificates stored but not the key of the newest: the CVCA endpoint is off", "err", err)
 		case err != nil:
 			return err
 		default:
-			g.CVCA = &authority.Issuer{Path: chain, Signer: g.timed(o.CVCAKey, key), Policy: o.policy()}
+			g.CVCA = iss
+			g.cvcaCurrent.Store(iss)
 		}
 	}
 
@@ -410,7 +413,7 @@ func (g *Gateway) InitCVCA(ctx context.Context, chr string, spec hsm.KeySpec, ye
 	if existing, err := g.Store.CVCAChain(ctx, chr[:2]); err != nil {
 		return nil, err
 	} else if len(existing) > 0 {
-		return nil, fmt.Errorf("gateway: %s already has a CVCA (%s); a new key needs a link certificate", chr[:2], existing[len(existing)-1].CHR)
+		return nil, fmt.Errorf("gateway: %s already has a CVCA (%s); a new key needs a link certificate: eacgate cvca rollover", chr[:2], existing[len(existing)-1].CHR)
 	}
 	key, err := g.Keys.Generate(ctx, g.Options.CVCAKey, spec)
 	if err != nil {
@@ -437,15 +440,12 @@ func (g *Gateway) InitCVCA(ctx context.Context, chr string, spec hsm.KeySpec, ye
 func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cvc.Certificate, error) {
 	o := g.Options
 	if g.CVCA == nil {
-		path, err := g.cvcaPath(ctx, o.Country)
-		if err != nil {
-			return nil, err
-		}
-		key, err := g.Keys.Signer(ctx, o.CVCAKey)
-		if err != nil || len(path) == 0 {
+		iss, err := g.loadCVCA(ctx)
+		if err != nil || iss == nil {
 			return nil, fmt.Errorf("gateway: no local CVCA to certify the DV (run 'eacgate init cvca', or request from the CVCA with 'eacgate init dv --out'): %v", err)
 		}
-		g.CVCA = &authority.Issuer{Path: path, Signer: g.timed(o.CVCAKey, key), Policy: o.policy()}
+		g.CVCA = iss
+		g.cvcaCurrent.Store(iss)
 	}
 	if chr[:2] != o.Country || chr[2:len(chr)-5] != o.DVMnemonic {
 		return nil, fmt.Errorf("gateway: DV CHR %s must be %s%s + 5-character sequence number (country and dv_mnemonic)", chr, o.Country, o.DVMnemonic)
@@ -481,17 +481,6 @@ func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cv
 	return cert, reg.RecordCertificate(ctx, h.ID, cert)
 }
 
-// chain returns the certificates GetCACertificates answers with.
-func (g *Gateway) chain(issuer *authority.Issuer) func(context.Context) ([][]byte, error) {
-	return func(context.Context) ([][]byte, error) {
-		out := make([][]byte, len(issuer.Path))
-		for i, c := range issuer.Path {
-			out[i] = c.Raw
-		}
-		return out, nil
-	}
-}
-
 func (g *Gateway) routes() (http.Handler, error) {
 	reg := &server.StoreRegistry{Store: g.Store}
 	mode, err := g.Options.modes()
@@ -504,7 +493,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	var cvcaService *server.IssuingService
 	if g.CVCA != nil {
-		cvcaService = &server.IssuingService{Issuer: g.CVCA, Registry: reg, Chain: g.chain(g.CVCA), Logger: g.logger,
+		cvcaService = &server.IssuingService{IssuerFunc: g.CurrentCVCA, Registry: reg, Chain: g.cvcaChain, Logger: g.logger,
 			Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}
 		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics, Service: cvcaService})
 	}
@@ -520,7 +509,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 			Logger: g.logger.With("component", "spoc")}
 		g.forwarder = fwd
 		if g.CVCA != nil {
-			fwd.Domestic = func() []*cvc.Certificate { return g.CVCA.Path }
+			fwd.Domestic = func() []*cvc.Certificate { return g.CurrentCVCA().Path }
 			cvcaService.Foreign = fwd.Forward
 		} else {
 			// A SPOC without a CVCA still takes its DVs' foreign requests at /cvca.
@@ -530,7 +519,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		svc := &spoc.Service{Config: g.Options.SPOC, Store: g.Store, Registry: reg, CVCA: cvcaService, Forwarder: fwd,
 			Logger: g.logger.With("component", "spoc")}
 		if g.CVCA != nil {
-			svc.Chain = g.chain(g.CVCA)
+			svc.Chain = g.cvcaChain
 		}
 		mux.Handle("/spoc", &server.Endpoint{Protocols: server.SPOCProtocols, Logger: g.logger, Name: "spoc", Metrics: metrics, Service: svc})
 	}

@@ -226,12 +226,15 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 		return nil, err
 	}
 	spec := hsm.KeySpec{Algorithm: curCert.PublicKey.Algorithm}
-	if d := cvc.Domain(cur.Path[:len(cur.Path)-1]); d != nil {
-		spec.Curve = d.Name()
-	}
+	domain := cvc.Domain(cur.Path[:len(cur.Path)-1])
 	car := cur.Path[len(cur.Path)-2].CHR // the CVCA certificate above the current DV certificate
-	if g.CVCA != nil {
-		car = g.CVCA.Certificate().CHR
+	cvca := g.CurrentCVCA()
+	if cvca != nil { // after a rollover: the new CVCA key, its algorithm and curve
+		car = cvca.Certificate().CHR
+		spec.Algorithm, domain = cvca.Certificate().PublicKey.Algorithm, cvca.Domain()
+	}
+	if domain != nil {
+		spec.Curve = domain.Name()
 	}
 	key, err := g.Keys.Generate(ctx, g.dvKeyLabel(chr), spec)
 	if err != nil {
@@ -248,10 +251,10 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	if req, err = req.Authenticate(curCert.CHR, cur.Signer, curCert.PublicKey.Algorithm); err != nil {
 		return nil, err
 	}
-	if g.CVCA == nil {
+	if cvca == nil {
 		return g.renewRemote(ctx, holder, chr, req.Raw)
 	}
-	cert, err := g.CVCA.Issue(req.Raw, authority.Applicant{Country: holder.Country, Mnemonic: holder.Mnemonic,
+	cert, err := cvca.Issue(req.Raw, authority.Applicant{Country: holder.Country, Mnemonic: holder.Mnemonic,
 		Role: cvc.RoleDVDomestic, Status: authority.HolderStatus(holder.Status), Current: curCert})
 	if err != nil {
 		return nil, err
@@ -264,7 +267,7 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 		Source: "local", Outcome: "ok", Details: fmt.Sprintf(`{"previous":%q}`, curCert.CHR)}); err != nil {
 		g.logger.Error("audit", "err", err)
 	}
-	path := append(append([]*cvc.Certificate{}, g.CVCA.Path...), cert)
+	path := append(append([]*cvc.Certificate{}, cvca.Path...), cert)
 	g.dvCurrent.Store(&authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey, key), Policy: cur.Policy,
 		OwnCHRs: append(append([]string{}, cur.OwnCHRs...), curCert.CHR)})
 	return cert, nil

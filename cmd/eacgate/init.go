@@ -23,20 +23,49 @@ must have registered this gateway's TLS certificate, DATA/tls.crt, for the DV). 
 must match the configuration's country (and dv_mnemonic for the DV).
 `
 
+const cvcaUsage = `usage: eacgate cvca rollover --config FILE --chr CHR [--alg ALG] [--curve CURVE | --rsa-bits N] [--years N]
+
+cvca rollover moves the CVCA to a new key: the key is made in the configured keystore (label
+cvca_key-CHR; by default with the current key's algorithm and curve) and certified by the
+current key in a link certificate (CHR: the next sequence number, e.g. UTCVCA00002), valid
+for --years from today. DV certificates are issued under the new key from then on: serving
+gateways take it up within a minute; DVs get the link certificate with GetCACertificates and
+SPOC partners are sent it (new_cer_available_notification). Certificates under earlier keys
+stay valid, and DV requests may still name an earlier CVCA certificate.
+`
+
 func runInit(ctx context.Context, c cli) int {
 	if len(c.args) == 0 || (c.args[0] != "cvca" && c.args[0] != "dv") {
 		fmt.Fprint(c.stderr, initUsage)
 		return 2
 	}
-	role := c.args[0]
-	fs := flag.NewFlagSet("eacgate init "+role, flag.ContinueOnError)
+	return createKey(ctx, c, c.args[0], initUsage)
+}
+
+// runCVCA: eacgate cvca rollover.
+func runCVCA(ctx context.Context, c cli) int {
+	if len(c.args) == 0 || c.args[0] != "rollover" {
+		fmt.Fprint(c.stderr, cvcaUsage)
+		return 2
+	}
+	return createKey(ctx, c, "rollover", cvcaUsage)
+}
+
+// createKey makes a CA key and its certificate: role cvca (self-signed), dv (certified by
+// the local or a remote CVCA) or rollover (a new CVCA key with its link certificate).
+func createKey(ctx context.Context, c cli, role, usage string) int {
+	name := "eacgate init " + role
+	if role == "rollover" {
+		name = "eacgate cvca rollover"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	fs.Usage = func() { fmt.Fprint(c.stderr, initUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(c.stderr, usage); fs.PrintDefaults() }
 	var of optionFlags
 	of.register(fs)
 	chr := fs.String("chr", "", "holder reference of the new certificate")
-	algName := fs.String("alg", "", "TR-03110 algorithm (default ECDSA_SHA_256 for a CVCA; a DV follows its CVCA)")
-	curve := fs.String("curve", "", "curve of an EC key (default brainpoolP256r1 for a CVCA)")
+	algName := fs.String("alg", "", "TR-03110 algorithm (default ECDSA_SHA_256 for a new CVCA; a DV follows its CVCA, a rollover the current key)")
+	curve := fs.String("curve", "", "curve of an EC key (default brainpoolP256r1 for a new CVCA)")
 	rsaBits := fs.Int("rsa-bits", 0, "size of an RSA key (default 3072)")
 	years := fs.Int("years", 3, "CVCA validity in years")
 	if err := fs.Parse(c.args[1:]); err != nil || fs.NArg() != 0 {
@@ -50,7 +79,7 @@ func runInit(ctx context.Context, c cli) int {
 	}
 	opts.Demo = false
 	if of.config == "" {
-		fmt.Fprintln(c.stderr, "eacgate init needs --config: serve must find the same country, keys and DV mnemonic (without a configuration, serve runs the demo PKI)")
+		fmt.Fprintf(c.stderr, "%s needs --config: serve must find the same country, keys and DV mnemonic (without a configuration, serve runs the demo PKI)\n", name)
 		return 2
 	}
 	if len(*chr) < 8 || len(*chr) > 16 {
@@ -78,7 +107,7 @@ func runInit(ctx context.Context, c cli) int {
 		spec = hsm.KeySpec{Algorithm: alg, RSABits: *rsaBits}
 		if alg.IsECDSA() {
 			spec = hsm.KeySpec{Algorithm: alg, Curve: *curve}
-			if spec.Curve == "" {
+			if spec.Curve == "" && role != "rollover" { // a rollover keeps the current curve
 				spec.Curve = "brainpoolP256r1"
 			}
 		}
@@ -103,19 +132,34 @@ func runInit(ctx context.Context, c cli) int {
 	switch {
 	case role == "cvca":
 		cert, err = g.InitCVCA(ctx, *chr, spec, *years)
+	case role == "rollover":
+		cert, err = g.RolloverCVCA(ctx, *chr, spec, *years)
 	case remote:
 		cert, err = g.InitDVRemote(ctx, *chr, spec)
 	default:
 		cert, err = g.InitDV(ctx, *chr, spec)
 	}
 	if err != nil {
-		fmt.Fprintf(c.stderr, "eacgate init %s: %v\n", role, err)
-		return 1
+		fmt.Fprintf(c.stderr, "%s: %v\n", name, err)
+		if cert == nil {
+			return 1
+		}
 	}
 	_ = cert.Describe(c.stdout)
-	if _, err := g.Store.AppendAudit(ctx, auditEvent("init."+role, cert.CHR)); err != nil {
+	action := "init." + role
+	if role == "rollover" {
+		action = "cvca.rollover"
+	}
+	if _, err := g.Store.AppendAudit(ctx, auditEvent(action, cert.CHR)); err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
+	}
+	if role == "rollover" {
+		fmt.Fprintf(c.stdout, "\nlink certificate %s stored (SHA-256 %s); serving gateways issue under it within a minute\n", cert.CHR, server.CertificateSHA256(cert))
+		if err != nil {
+			return 1
+		}
+		return 0
 	}
 	fmt.Fprintf(c.stdout, "\n%s created; start the gateway with: eacgate serve", cert.CHR)
 	if of.config != "" {

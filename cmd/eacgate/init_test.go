@@ -39,10 +39,23 @@ keystore:
 	if code, out := runOut(t, "init", "dv", "--config", cfg, "--chr", "UTDVBORDER00001"); code != 0 || !strings.Contains(out, "CAR: UTCVCA00001") {
 		t.Fatalf("init dv: exit %d: %s", code, out)
 	}
+	if code, out := runOut(t, "cvca", "rollover", "--config", cfg, "--chr", "UTCVCA00001"); code != 1 || !strings.Contains(out, "next sequence number") {
+		t.Fatalf("rollover to an existing CHR: exit %d: %s", code, out)
+	}
+	if code, out := runOut(t, "cvca", "rollover", "--config", cfg, "--chr", "UTCVCA00002", "--years", "2"); code != 0 ||
+		!strings.Contains(out, "CHR: UTCVCA00002") || !strings.Contains(out, "CAR: UTCVCA00001") || !strings.Contains(out, "link certificate UTCVCA00002 stored") {
+		t.Fatalf("cvca rollover: exit %d: %s", code, out)
+	}
+	if code, out := runOut(t, "key", "list", "--backend", "soft", "--keystore", filepath.Join(dir, "keys")); code != 0 || !strings.Contains(out, "cvca-UTCVCA00002") {
+		t.Fatalf("key list after rollover: exit %d: %s", code, out)
+	}
 	if code, out := runOut(t, "holder", "list", "--config", cfg); code != 0 || !strings.Contains(out, "DVBORDER") {
 		t.Fatalf("holder list: exit %d: %s", code, out)
 	}
 	if code, out := runOut(t, "audit", "verify", "--data", filepath.Join(dir, "data")); code != 0 || !strings.Contains(out, "OK") {
 		t.Fatalf("audit: exit %d: %s", code, out)
+	}
+	if code, out := runOut(t, "audit", "list", "--data", filepath.Join(dir, "data")); code != 0 || !strings.Contains(out, "cvca.rollover") {
+		t.Fatalf("audit list: exit %d: %s", code, out)
 	}
 }

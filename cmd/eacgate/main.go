@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"serve":     {"run the gateway (embedded defaults without configuration)", runServe},
 		"holder":    {"register, list, suspend, reinstate and revoke DVs and terminals", runHolder},
 		"init":      {"create the CVCA or the DV (keys in the software keystore or PKCS#11)", runInit},
+		"cvca":      {"roll the CVCA over to a new key (link certificate)", runCVCA},
 		"outbox":    {"list callback deliveries, retry dead-lettered ones", runOutbox},
 		"request":   {"list, approve and reject requests held for approval", runRequest},
 		"spoc":      {"read the general messages foreign SPOCs sent", runSPOC},

@@ -129,15 +129,17 @@ func runServe(ctx context.Context, c cli) int {
 	workDone := make(chan struct{})
 	go func() {
 		defer close(workDone)
-		dvDone := make(chan struct{})
+		dvDone, cvcaDone := make(chan struct{}), make(chan struct{})
 		go func() { defer close(dvDone); g.RunDVClient(workCtx) }()
+		go func() { defer close(cvcaDone); g.RunCVCAWatch(workCtx) }()
 		worker.Run(workCtx)
 		<-dvDone
+		<-cvcaDone
 	}()
 	base := scheme + "://" + ln.Addr().String()
 	fmt.Fprintf(c.stdout, "eacgate is serving (data in %s)\n", *data)
-	if g.CVCA != nil {
-		fmt.Fprintf(c.stdout, "  CVCA endpoint (for DVs):       %s/cvca   WSDL: %s/cvca?wsdl   (%s)\n", base, base, g.CVCA.Certificate().CHR)
+	if cvca := g.CurrentCVCA(); cvca != nil {
+		fmt.Fprintf(c.stdout, "  CVCA endpoint (for DVs):       %s/cvca   WSDL: %s/cvca?wsdl   (%s)\n", base, base, cvca.Certificate().CHR)
 	}
 	if dv := g.CurrentDV(); dv != nil {
 		fmt.Fprintf(c.stdout, "  DV endpoint (for terminals):   %s/dv     WSDL: %s/dv?wsdl   (%s)\n", base, base, dv.Certificate().CHR)

@@ -1,0 +1,177 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/cvc"
+	"eacgate/ecc"
+	"eacgate/hsm"
+	"eacgate/internal/testenv"
+	"eacgate/server"
+	"eacgate/spoc"
+	"eacgate/store"
+)
+
+// A CVCA key rollover made by another process on the database (the CLI): the link
+// certificate is signed by the old key and carries the new key with its domain parameters;
+// the serving gateway takes it up, answers GetCACertificates with both certificates, issues
+// the DV's next certificate under the new key (verified by openpace through the link
+// certificate) and still takes requests naming the old CVCA certificate; SPOC partners are
+// queued a new_cer_available_notification; a restart finds the new key.
+func TestCVCARollover(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	serving, err := Open(ctx, Options{DataDir: dir, Demo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer serving.Close()
+	root := serving.CurrentCVCA().Certificate()
+
+	cli, err := OpenStores(ctx, Options{DataDir: dir, SPOC: spoc.Config{Partners: []spoc.Partner{{Country: "ZZ", URL: "https://spoc.zz.example/spoc"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for _, chr := range []string{"UTCVCA00001", "ZZCVCA00002"} {
+		if _, err := cli.RolloverCVCA(ctx, chr, hsm.KeySpec{}, 3); err == nil {
+			t.Fatalf("rollover to %s accepted", chr)
+		}
+	}
+	link, err := cli.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if link.CAR != root.CHR || link.Role() != cvc.RoleCVCA || !link.PublicKey.HasDomainParameters() {
+		t.Fatalf("link certificate %s by %s, role %v", link.CHR, link.CAR, link.Role())
+	}
+	if _, err := cvc.Verify(link, cvc.VerifyOptions{Anchors: []*cvc.Certificate{root}}); err != nil {
+		t.Fatalf("link certificate under the old root: %v", err)
+	}
+	items, err := cli.Store.ListOutbox(ctx, store.OutboxPending)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 1 || items[0].TargetURL != "https://spoc.zz.example/spoc" {
+		t.Fatalf("outbox: %+v", items)
+	}
+	note, err := server.ParseEnvelope(items[0].Payload)
+	if err != nil || note.Operation.Local != "SendCertificatesRequest" || !strings.Contains(string(items[0].Payload), "new_cer_available_notification") {
+		t.Fatalf("notification %v: %s", err, items[0].Payload)
+	}
+
+	if got := serving.CurrentCVCA().Certificate().CHR; got != root.CHR {
+		t.Fatalf("serving gateway switched before its check: %s", got)
+	}
+	if err := serving.refreshCVCA(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cvca := serving.CurrentCVCA()
+	if cvca.Certificate().CHR != link.CHR || len(cvca.OwnCHRs) != 1 || cvca.OwnCHRs[0] != root.CHR {
+		t.Fatalf("serving CVCA %s, own %v", cvca.Certificate().CHR, cvca.OwnCHRs)
+	}
+	chain, _ := serving.cvcaChain(ctx)
+	if len(chain) != 2 || string(chain[1]) != string(link.Raw) {
+		t.Fatalf("GetCACertificates: %d certificates", len(chain))
+	}
+
+	dv, err := serving.RenewDV(ctx, DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
+	if err != nil || dv == nil {
+		t.Fatalf("DV renewal: %v", err)
+	}
+	if dv.CAR != link.CHR {
+		t.Fatalf("DV certificate issued by %s", dv.CAR)
+	}
+	if _, err := cvc.Verify(dv, cvc.VerifyOptions{Anchors: []*cvc.Certificate{root}, Intermediates: []*cvc.Certificate{link}}); err != nil {
+		t.Fatalf("DV certificate through the link: %v", err)
+	}
+	if _, err := cvc.Verify(dv, cvc.VerifyOptions{Anchors: []*cvc.Certificate{root}}); err == nil {
+		t.Fatal("DV certificate verified under the old root without the link certificate")
+	}
+	openpaceVerifies(t, []*cvc.Certificate{root, link}, dv)
+
+	// A DV whose request still names the old CVCA certificate.
+	key, _ := ecc.GenerateKey(cvca.Domain(), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	req, _ := cvc.NewRequest(cvc.RequestTemplate{CAR: root.CHR, CHR: "UTDVB00001"}, pub, key)
+	other, err := cvca.Issue(req.Raw, authority.Applicant{Country: "UT", Mnemonic: "DVB", Role: cvc.RoleDVDomestic, Status: authority.StatusActive})
+	if err != nil || other.CAR != link.CHR {
+		t.Fatalf("request naming %s: %v", root.CHR, err)
+	}
+
+	restarted, err := Open(ctx, Options{DataDir: dir, Demo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restarted.Close()
+	if got := restarted.CurrentCVCA().Certificate().CHR; got != link.CHR {
+		t.Fatalf("after restart: %s", got)
+	}
+	if got := restarted.CurrentDV().Certificate().CHR; got != dv.CHR {
+		t.Fatalf("DV after restart: %s", got)
+	}
+}
+
+// A keystore without the new key (copied before the rollover) does not sign with the old
+// key under the new certificate: the CVCA stays off with a clear error.
+func TestCVCAKeyMustMatchCertificate(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	g, err := Open(ctx, Options{DataDir: dir, Demo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	copied := filepath.Join(t.TempDir(), "copy")
+	if err := os.CopyFS(copied, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := filepath.Glob(filepath.Join(copied, "keys", "*"))
+	for _, f := range keys {
+		if err := os.Chmod(f, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link, err := g.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := OpenStores(ctx, Options{DataDir: copied, DSN: filepath.Join(dir, "eacgate.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	_, err = other.loadCVCA(ctx)
+	if !errors.Is(err, hsm.ErrKeyNotFound) || !strings.Contains(err.Error(), "no key for CVCA certificate "+link.CHR) {
+		t.Fatalf("load without the new key: %v", err)
+	}
+}
+
+// openpaceVerifies checks leaf with openpace's cvc-print against chain (files named by CHR).
+func openpaceVerifies(t *testing.T, chain []*cvc.Certificate, leaf *cvc.Certificate) {
+	t.Helper()
+	cvcPrint := testenv.Tool(t, "cvc-print")
+	dir := t.TempDir()
+	for _, c := range chain {
+		if err := os.WriteFile(filepath.Join(dir, c.CHR), c.Raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leafFile := filepath.Join(t.TempDir(), "leaf.cvcert")
+	if err := os.WriteFile(leafFile, leaf.Raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(cvcPrint, "--cvc="+leafFile, "--cvc-dir="+dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "certificate verified") || strings.Contains(string(out), "not verified") {
+		t.Fatalf("cvc-print: %v\n%s", err, out)
+	}
+}
