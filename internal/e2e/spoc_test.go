@@ -290,6 +290,25 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if res[0]["returnCode"] != "failure_foreignCAR_unknown" {
 		t.Fatalf("unknown country: %v", res[0])
 	}
+
+	// ZZ rolls its CVCA over to a new key while serving: its outbox sends UT's SPOC the link
+	// certificate (new_cer_available_notification), which UT stores because it chains to the
+	// pinned root; openpace verifies it under that root.
+	if out := zz.run(t, "cvca", "rollover", "--chr", "ZZCVCA00002"); !strings.Contains(out, "link certificate ZZCVCA00002 stored") {
+		t.Fatalf("cvca rollover:\n%s", out)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(ut.run(t, "trust", "list", "--country", "ZZ"), "ZZCVCA00002") {
+		if time.Now().After(deadline) {
+			t.Fatalf("UT never stored ZZ's link certificate; ZZ outbox:\n%s", zz.run(t, "outbox", "list"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	link := certByCHR(t, openStore(t, filepath.Join(ut.data, "eacgate.db")), "ZZCVCA00002")
+	if link.CAR != "ZZCVCA00001" {
+		t.Fatalf("link certificate by %s", link.CAR)
+	}
+	cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA}, link)
 }
 
 func decodeCert(t *testing.T, b64cert string) *cvc.Certificate {
