@@ -25,7 +25,8 @@ import (
 // certificate is signed by the old key and carries the new key with its domain parameters;
 // the serving gateway takes it up, answers GetCACertificates with both certificates, issues
 // the DV's next certificate under the new key (verified by openpace through the link
-// certificate) and still takes requests naming the old CVCA certificate; SPOC partners are
+// certificate) and still takes requests naming the old CVCA certificate; the DV's
+// GetCACertificates carries the link certificate at once; SPOC partners are
 // queued a new_cer_available_notification; a restart finds the new key.
 func TestCVCARollover(t *testing.T) {
 	ctx := context.Background()
@@ -82,6 +83,12 @@ func TestCVCARollover(t *testing.T) {
 	chain, _ := serving.cvcaChain(ctx)
 	if len(chain) != 2 || string(chain[1]) != string(link.Raw) {
 		t.Fatalf("GetCACertificates: %d certificates", len(chain))
+	}
+
+	// The DV's certificate is still under the old key, and terminals get the link already.
+	dvChain, _ := serving.dvChains(ctx)
+	if len(dvChain) != 3 || string(dvChain[1]) != string(link.Raw) || string(dvChain[2]) != string(serving.CurrentDV().Certificate().Raw) {
+		t.Fatalf("GetCACertificates at /dv: %d certificates", len(dvChain))
 	}
 
 	dv, err := serving.RenewDV(ctx, DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())

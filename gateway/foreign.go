@@ -40,16 +40,14 @@ func (g *Gateway) foreignDVByCAR(car string) *authority.Issuer {
 
 // foreignDVChains returns the certificates of the foreign chains, country by country: each
 // CVCA's certificates, then the DV's certificate from it.
-func (g *Gateway) foreignDVChains() [][]byte {
+func (g *Gateway) foreignDVChains(ctx context.Context) [][]byte {
 	f := g.dvForeign.Load()
 	if f == nil {
 		return nil
 	}
 	var out [][]byte
 	for _, country := range f.countries {
-		for _, c := range f.byCountry[country].Path {
-			out = append(out, c.Raw)
-		}
+		out = append(out, g.withAllCVCACertificates(ctx, f.byCountry[country].Path)...)
 	}
 	return out
 }
@@ -161,5 +159,24 @@ func sameKey(signer hsm.Signer, cert *cvc.Certificate) bool {
 // dvChains is the answer of GetCACertificates at /dv: the domestic chain of the DV in use,
 // then the foreign ones.
 func (g *Gateway) dvChains(ctx context.Context) ([][]byte, error) {
-	return append(rawChain(g.CurrentDV().Path), g.foreignDVChains()...), nil
+	return append(g.withAllCVCACertificates(ctx, g.CurrentDV().Path), g.foreignDVChains(ctx)...), nil
+}
+
+// withAllCVCACertificates returns the encodings of a DV certificate's path with every stored
+// CVCA certificate of its country in place of the path's CVCA part, oldest first: link
+// certificates of a rollover reach the terminals (which take the chips' trust points
+// forward with them) before the DV holds a certificate under the new key.
+func (g *Gateway) withAllCVCACertificates(ctx context.Context, path []*cvc.Certificate) [][]byte {
+	rest := path
+	for len(rest) > 0 && rest[0].Role() == cvc.RoleCVCA {
+		rest = rest[1:]
+	}
+	all, err := g.cvcaPath(ctx, path[0].CHR[:2])
+	if err != nil || len(all) == 0 {
+		if err != nil {
+			g.logger.Warn("CVCA certificates for GetCACertificates: answering the DV's path", "err", err)
+		}
+		return rawChain(path)
+	}
+	return rawChain(append(all, rest...))
 }
