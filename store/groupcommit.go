@@ -27,10 +27,12 @@ const maxBatch = 64
 // errStoreClosed is returned to requests submitted after Close.
 var errStoreClosed = errors.New("store is closed")
 
-// acceptJob is one answered request waiting for the group commit.
+// acceptJob is one request waiting for the group commit: an answered one with its
+// certificates, or an accepted one with its outbox item.
 type acceptJob struct {
 	m     *Message
 	certs []*Certificate
+	out   *OutboxItem
 	done  chan error
 }
 
@@ -124,7 +126,7 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 		single := len(batch) == 1
 		for i, j := range batch {
 			if single {
-				errs[i] = hot.insertAnswered(ctx, tx, j.m, j.certs)
+				errs[i] = hot.insertAccepted(ctx, tx, j)
 				if errs[i] != nil {
 					return nil // nothing to commit
 				}
@@ -133,7 +135,7 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 			if _, err := tx.StmtContext(ctx, hot.savepoint).ExecContext(ctx); err != nil {
 				return err
 			}
-			errs[i] = hot.insertAnswered(ctx, tx, j.m, j.certs)
+			errs[i] = hot.insertAccepted(ctx, tx, j)
 			if errs[i] != nil {
 				if _, err := tx.StmtContext(ctx, hot.rollbackToSavepoint).ExecContext(ctx); err != nil {
 					return err
@@ -153,6 +155,9 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 			j.m.ID = 0
 			for _, c := range j.certs {
 				c.ID = 0
+			}
+			if j.out != nil {
+				j.out.ID = 0
 			}
 		}
 	}

@@ -29,6 +29,7 @@ type hotStatements struct {
 	messageByOriginator *sql.Stmt // on the read pool
 	insertMessage       *sql.Stmt // on the write pool, used inside transactions
 	insertCertificate   *sql.Stmt // on the write pool, used inside transactions
+	insertOutbox        *sql.Stmt // on the write pool, used inside transactions
 	// insertAnsweredWithCertificate writes a message and one certificate in one statement
 	// (PostgreSQL only: a statement is atomic, and one round trip replaces four).
 	insertAnsweredWithCertificate *sql.Stmt
@@ -53,6 +54,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	sqlInsertCertificate = `INSERT INTO certificates (holder_id, issuer_id, chr, car, role, not_before, not_after,
 	status, raw, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	sqlInsertOutbox = `INSERT INTO outbox (message_row_id, kind, target_url, payload, attempts, next_attempt_at,
+	locked_by, locked_until, last_error, state, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	// Data-modifying WITH clauses always run to completion, referenced or not.
 	sqlInsertAnsweredWithCertificate = `WITH m AS (` + sqlInsertMessage + `),
 c AS (` + sqlInsertCertificate + `)
@@ -90,6 +94,7 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 		{read, sqlMessageByOriginator, &h.messageByOriginator},
 		{write, sqlInsertMessage, &h.insertMessage},
 		{write, sqlInsertCertificate, &h.insertCertificate},
+		{write, sqlInsertOutbox, &h.insertOutbox},
 	} {
 		stmt, err := p.db.PrepareContext(ctx, rebind(dialect, p.q))
 		if err != nil {
@@ -119,7 +124,7 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 
 func (h *hotStatements) close() {
 	for _, s := range []*sql.Stmt{h.holderByFingerprint, h.messageByOriginator, h.insertMessage, h.insertCertificate,
-		h.insertAnsweredWithCertificate, h.savepoint, h.rollbackToSavepoint, h.releaseSavepoint} {
+		h.insertOutbox, h.insertAnsweredWithCertificate, h.savepoint, h.rollbackToSavepoint, h.releaseSavepoint} {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -204,6 +209,11 @@ func messageArgs(m *Message) []any {
 		string(m.State), m.ReturnCode, m.Result, m.CreatedAt, m.UpdatedAt}
 }
 
+func outboxArgs(o *OutboxItem) []any {
+	return []any{o.MessageRowID, string(o.Kind), o.TargetURL, o.Payload, o.Attempts, o.NextAttemptAt,
+		o.LockedBy, o.LockedUntil, o.LastError, string(o.State), o.CreatedAt, o.UpdatedAt}
+}
+
 func certificateArgs(c *Certificate) []any {
 	return []any{c.HolderID, c.IssuerID, c.CHR, c.CAR, string(c.Role), c.NotBefore, c.NotAfter,
 		string(c.Status), c.Raw, c.CreatedAt}
@@ -218,16 +228,28 @@ func duplicateOr(err error, m *Message) error {
 	return err
 }
 
-// insertAnswered writes an answered message and its certificates inside tx.
-func (h *hotStatements) insertAnswered(ctx context.Context, tx *sql.Tx, m *Message, certs []*Certificate) error {
+// insertAccepted writes a message with the certificates issued for it and the outbox item
+// that processes or delivers it (either may be absent) inside tx.
+func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, j *acceptJob) error {
 	t := now()
+	m := j.m
 	m.CreatedAt, m.UpdatedAt = t, t
 	if err := tx.StmtContext(ctx, h.insertMessage).QueryRowContext(ctx, messageArgs(m)...).Scan(&m.ID); err != nil {
 		return duplicateOr(err, m)
 	}
-	for _, c := range certs {
+	for _, c := range j.certs {
 		c.CreatedAt = t
 		if err := tx.StmtContext(ctx, h.insertCertificate).QueryRowContext(ctx, certificateArgs(c)...).Scan(&c.ID); err != nil {
+			return err
+		}
+	}
+	if o := j.out; o != nil {
+		if o.MessageRowID == nil {
+			id := m.ID
+			o.MessageRowID = &id
+		}
+		o.CreatedAt, o.UpdatedAt = t, t
+		if err := tx.StmtContext(ctx, h.insertOutbox).QueryRowContext(ctx, outboxArgs(o)...).Scan(&o.ID); err != nil {
 			return err
 		}
 	}

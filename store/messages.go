@@ -36,28 +36,14 @@ func (s *Store) AcceptMessage(ctx context.Context, m *Message, out *OutboxItem) 
 			return fmt.Errorf("store: accept message: %w", err)
 		}
 	}
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(m).Error; err != nil {
-			if isDuplicateMessage(err) {
-				return fmt.Errorf("%w: originator %q messageID %q", ErrDuplicateMessage, m.Originator, m.MessageID)
-			}
-			return err
-		}
-		if out == nil {
-			return nil
-		}
-		if out.MessageRowID == nil {
-			id := m.ID
-			out.MessageRowID = &id
-		}
-		return tx.Create(out).Error
-	})
-	if err != nil {
-		// The rows were not written: do not hand back IDs that do not exist.
-		m.ID = 0
-		if out != nil {
-			out.ID = 0
-		}
+	// Written like an answered request (hand-written statements; on SQLite in the group
+	// commit), which is several times faster than through gorm.
+	job := &acceptJob{m: m, out: out, done: make(chan error, 1)}
+	var err error
+	if s.commits != nil {
+		err = s.commits.submit(ctx, job)
+	} else {
+		err = commitBatch(s.write, s.hot, []*acceptJob{job})[0]
 	}
 	return wrap("accept message", err)
 }
