@@ -26,13 +26,15 @@ check:
 unit:
 	$(GO) test -count=1 ./...
 
-# Short fuzzing of the decoders (go test -fuzz takes one target at a time).
+# Short fuzzing of the decoders and services (go test -fuzz takes one target at a time; the
+# services' executions sign and write, so minimising a new input is kept short).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTLV$$' -fuzztime $(FUZZTIME) ./cvc/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCertificate$$' -fuzztime $(FUZZTIME) ./cvc/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./cvc/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME) ./server/
-	$(GO) test -run '^$$' -fuzz '^FuzzIssuingService$$' -fuzztime $(FUZZTIME) ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzIssuingService$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzSPOCService$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./spoc/
 
 bench:
 	scripts/bench.sh

@@ -19,7 +19,7 @@ import (
 )
 
 // openStore opens an SQLite store in the test's directory, closed at its end.
-func openStore(t *testing.T) *store.Store {
+func openStore(t testing.TB) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "eacgate.db"), nil)
 	if err != nil {
@@ -44,7 +44,7 @@ func (p *fakePartner) Handle(_ context.Context, _ server.Caller, m server.Messag
 }
 
 // zzIssuer is a foreign CVCA (brainpoolP256r1) with its self-signed certificate.
-func zzIssuer(t *testing.T, chr string) *authority.Issuer {
+func zzIssuer(t testing.TB, chr string) *authority.Issuer {
 	t.Helper()
 	key, err := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
 	if err != nil {

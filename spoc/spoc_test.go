@@ -62,7 +62,7 @@ func TestCodes(t *testing.T) {
 }
 
 // certWith makes a self-signed TLS client certificate with the given unknown EKUs.
-func certWith(t *testing.T, ekus ...asn1.ObjectIdentifier) (*x509.Certificate, string) {
+func certWith(t testing.TB, ekus ...asn1.ObjectIdentifier) (*x509.Certificate, string) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "spoc"},
