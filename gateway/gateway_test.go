@@ -21,6 +21,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/generated/dv11"
+	"eacgate/internal/testenv"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -31,7 +32,7 @@ import (
 func TestEmbeddedGatewayIssuesTerminalCertificates(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	var logs syncBuffer
+	var logs testenv.Buffer
 	g, err := Open(ctx, Options{DataDir: dir, Demo: true, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -271,24 +272,6 @@ func TestConcurrentDVRenewalOnce(t *testing.T) {
 		}
 		before = gs[0].CurrentDV().Certificate().CHR
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger written from server goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // containsAll reports whether one line of s holds every part.

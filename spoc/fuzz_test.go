@@ -10,35 +10,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"eacgate/cvc"
 	"eacgate/ecc"
+	"eacgate/internal/testenv"
 	"eacgate/server"
 	"eacgate/store"
 )
-
-// lockedBuffer collects an endpoint's logs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// take returns the logs written since the last call.
-func (l *lockedBuffer) take() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.b.String()
-	l.b.Reset()
-	return s
-}
 
 // FuzzSPOCService posts SOAP bodies from a registered partner SPOC (ZZ, with the CSN 36 9791
 // client usage) to /spoc of a SPOC with a CVCA, on a real store. Whatever the body, the
@@ -55,7 +34,7 @@ func FuzzSPOCService(f *testing.F) {
 	reg := &server.StoreRegistry{Store: st}
 	cvca := &server.IssuingService{Issuer: ut, Registry: reg, Mode: func(*server.Holder, server.Message) server.Mode { return server.ModeSync }}
 	chain := func(context.Context) ([][]byte, error) { return [][]byte{ut.Certificate().Raw}, nil }
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	cfg := Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}}
 	ep := &server.Endpoint{Protocols: server.SPOCProtocols, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Service: &Service{Config: cfg, Store: st, Registry: reg, CVCA: cvca, Chain: chain, Logger: slog.New(slog.DiscardHandler)}}
@@ -82,7 +61,7 @@ func FuzzSPOCService(f *testing.F) {
 		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
 		w := httptest.NewRecorder()
 		ep.ServeHTTP(w, r)
-		if out := logs.take(); strings.Contains(out, "panic in service") || strings.Contains(out, "fill response") {
+		if out := logs.Take(); strings.Contains(out, "panic in service") || strings.Contains(out, "fill response") {
 			t.Fatalf("endpoint log:\n%s", out)
 		}
 	})

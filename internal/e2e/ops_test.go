@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,7 +24,7 @@ import (
 type serveProc struct {
 	cmd    *exec.Cmd
 	addr   string // host:port
-	stderr *lockedBuf
+	stderr *testenv.Buffer
 	done   chan struct{} // closed when the process has exited; err is then set
 	err    error
 }
@@ -40,24 +39,6 @@ func (p *serveProc) exited(d time.Duration) (bool, error) {
 	}
 }
 
-// lockedBuf is the child's stderr, read while it is written.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func startServe(t *testing.T, bin, data string) *serveProc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0")
@@ -65,7 +46,7 @@ func startServe(t *testing.T, bin, data string) *serveProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &serveProc{cmd: cmd, stderr: &lockedBuf{}, done: make(chan struct{})}
+	p := &serveProc{cmd: cmd, stderr: &testenv.Buffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
