@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,7 +103,7 @@ func TestCVCARollover(t *testing.T) {
 	if _, err := cvc.Verify(dv, cvc.VerifyOptions{Anchors: []*cvc.Certificate{root}}); err == nil {
 		t.Fatal("DV certificate verified under the old root without the link certificate")
 	}
-	openpaceVerifies(t, []*cvc.Certificate{root, link}, dv)
+	testenv.CVCPrintVerifies(t, []*cvc.Certificate{root, link}, dv)
 
 	// A DV whose request still names the old CVCA certificate.
 	key, _ := ecc.GenerateKey(cvca.Domain(), rand.Reader)
@@ -160,25 +159,5 @@ func TestCVCAKeyMustMatchCertificate(t *testing.T) {
 	_, err = other.loadCVCA(ctx)
 	if !errors.Is(err, hsm.ErrKeyNotFound) || !strings.Contains(err.Error(), "no key for CVCA certificate "+link.CHR) {
 		t.Fatalf("load without the new key: %v", err)
-	}
-}
-
-// openpaceVerifies checks leaf with openpace's cvc-print against chain (files named by CHR).
-func openpaceVerifies(t *testing.T, chain []*cvc.Certificate, leaf *cvc.Certificate) {
-	t.Helper()
-	cvcPrint := testenv.Tool(t, "cvc-print")
-	dir := t.TempDir()
-	for _, c := range chain {
-		if err := os.WriteFile(filepath.Join(dir, c.CHR), c.Raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	leafFile := filepath.Join(t.TempDir(), "leaf.cvcert")
-	if err := os.WriteFile(leafFile, leaf.Raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(cvcPrint, "--cvc="+leafFile, "--cvc-dir="+dir).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "certificate verified") || strings.Contains(string(out), "not verified") {
-		t.Fatalf("cvc-print: %v\n%s", err, out)
 	}
 }

@@ -242,7 +242,7 @@ func TestCallbacksSurviveSIGKILL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cvcPrintVerifies(t, chain, leaf)
+			testenv.CVCPrintVerifies(t, chain, leaf)
 			// Nothing left in the queue.
 			deadline = time.Now().Add(20 * time.Second)
 			for {

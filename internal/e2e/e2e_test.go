@@ -282,22 +282,6 @@ func newRequest(t *testing.T, curve, chr, car string, outerCAR string, outer cry
 	return r.Raw, k
 }
 
-// cvcPrintVerifies checks certs with openpace: files named by CHR in one directory.
-func cvcPrintVerifies(t *testing.T, chain []*cvc.Certificate, leaf *cvc.Certificate) {
-	t.Helper()
-	cvcPrint := testenv.Tool(t, "cvc-print")
-	dir := t.TempDir()
-	for _, c := range chain {
-		os.WriteFile(filepath.Join(dir, c.CHR), c.Raw, 0o600)
-	}
-	leafFile := filepath.Join(t.TempDir(), "leaf.cvcert")
-	os.WriteFile(leafFile, leaf.Raw, 0o600)
-	out, err := exec.Command(cvcPrint, "--cvc="+leafFile, "--cvc-dir="+dir).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "certificate verified") || strings.Contains(string(out), "not verified") {
-		t.Fatalf("cvc-print: %v\n%s", err, out)
-	}
-}
-
 func TestTerminalAndDVOverZeep(t *testing.T) {
 	g := startGateway(t)
 	term := g.register(t, "UT", "ISGATE01", "terminal")
@@ -327,13 +311,13 @@ func TestTerminalAndDVOverZeep(t *testing.T) {
 	if _, err := cvc.Verify(first, cvc.VerifyOptions{Anchors: []*cvc.Certificate{cvca}, Intermediates: []*cvc.Certificate{dv}}); err != nil {
 		t.Fatal(err)
 	}
-	cvcPrintVerifies(t, chain, first)
+	testenv.CVCPrintVerifies(t, chain, first)
 	res = g.zeep(t, "/dv", term, requestCall("t-2", req2), requestCall("t-2", req2))
 	if res[0]["returnCode"] != "ok_cert_available" || !bytes.Equal(certificates(t, res[0])[0], certificates(t, res[1])[0]) {
 		t.Fatalf("renewal and its repeat: %v / %v", res[0]["returnCode"], res[1]["returnCode"])
 	}
 	renewed, _ := cvc.ParseCertificate(certificates(t, res[0])[0])
-	cvcPrintVerifies(t, chain, renewed)
+	testenv.CVCPrintVerifies(t, chain, renewed)
 
 	// Refusals, each with its return code.
 	stranger, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
@@ -420,7 +404,7 @@ func TestTerminalAndDVOverZeep(t *testing.T) {
 			t.Fatalf("DV request %d: %v", i, res[i])
 		}
 		c, _ := cvc.ParseCertificate(certificates(t, res[i])[0])
-		cvcPrintVerifies(t, []*cvc.Certificate{cvca}, c)
+		testenv.CVCPrintVerifies(t, []*cvc.Certificate{cvca}, c)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"eacgate/cvc"
+	"eacgate/internal/testenv"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -140,7 +141,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if foreign.CHR != "UTDVN00002" || foreign.CAR != "ZZCVCA00001" || foreign.Role() != cvc.RoleDVForeign {
 		t.Fatalf("foreign certificate %s by %s, role %s", foreign.CHR, foreign.CAR, foreign.Role())
 	}
-	cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA}, foreign)
+	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzCVCA}, foreign)
 
 	// UT's own DV gets its ZZ certificate by itself (dv_client.foreign), through the SPOC.
 	utStore := openStore(t, filepath.Join(ut.data, "eacgate.db"))
@@ -157,7 +158,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 			}
 		}
 		if own != nil {
-			cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA}, own)
+			testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzCVCA}, own)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -196,7 +197,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if termZZ.CAR != own.CHR || termDom.CAR != "UTDVHOME00001" {
 		t.Fatalf("terminal certificates under %s and %s", termZZ.CAR, termDom.CAR)
 	}
-	cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA, own}, termZZ)
+	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzCVCA, own}, termZZ)
 
 	// By callback: ZZ holds foreign DV requests for approval and answers UT's SPOC later;
 	// UT passes the answer on to the DV's responseURL.
@@ -247,7 +248,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if second.CHR != "UTDVN00003" || second.CAR != "ZZCVCA00001" {
 		t.Fatalf("relayed certificate %s by %s", second.CHR, second.CAR)
 	}
-	cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA}, second)
+	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzCVCA}, second)
 	queued := recv.received(t)["f-q"][0]
 	if queued.StatusInfo != "ok_cert_available" || decodeCert(t, queued.Certificates[0]).CHR != "UTDVN00005" {
 		t.Fatalf("callback for the queued forwarding: %+v", queued)
@@ -308,7 +309,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if link.CAR != "ZZCVCA00001" {
 		t.Fatalf("link certificate by %s", link.CAR)
 	}
-	cvcPrintVerifies(t, []*cvc.Certificate{zzCVCA}, link)
+	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzCVCA}, link)
 }
 
 func decodeCert(t *testing.T, b64cert string) *cvc.Certificate {
@@ -417,7 +418,7 @@ dv_client:
 	// The terminal certificate verifies (openpace) under the DV certificate that issued it
 	// (the DV may have renewed once more meanwhile: take the issuer from the store).
 	issuer := certByCHR(t, openStore(t, filepath.Join(g.data, "eacgate.db")), second.CAR)
-	cvcPrintVerifies(t, []*cvc.Certificate{chain[0], issuer}, second)
+	testenv.CVCPrintVerifies(t, []*cvc.Certificate{chain[0], issuer}, second)
 }
 
 // A DV whose CVCA runs in another gateway: eacgate init dv gets its first certificate from
@@ -485,7 +486,7 @@ dv_client:
 	}
 	leaf, _ := cvc.ParseCertificate(certificates(t, res[0])[0])
 	issuer := certByCHR(t, openStore(t, filepath.Join(dvg.data, "eacgate.db")), leaf.CAR)
-	cvcPrintVerifies(t, []*cvc.Certificate{chain[0], issuer}, leaf)
+	testenv.CVCPrintVerifies(t, []*cvc.Certificate{chain[0], issuer}, leaf)
 }
 
 // A DV in a gateway of its own (no SPOC role) gets its foreign certificates through the
@@ -553,7 +554,7 @@ dv_client:
 	if !strings.HasPrefix(own.CHR, "UTDVBORDER") || own.Role() != cvc.RoleDVForeign {
 		t.Fatalf("foreign DV certificate %s (%s)", own.CHR, own.Role())
 	}
-	cvcPrintVerifies(t, []*cvc.Certificate{zzRoot}, own)
+	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzRoot}, own)
 	req, _ := newRequest(t, "brainpoolP256r1", "UTISB0100001", own.CHR, "", nil)
 	res := dvg.zeep(t, "/dv", term, requestCall("b-1", req))
 	if res[0]["returnCode"] != "ok_cert_available" {
@@ -563,5 +564,5 @@ dv_client:
 	if leaf.CAR != own.CHR {
 		t.Fatalf("terminal certificate under %s", leaf.CAR)
 	}
-	cvcPrintVerifies(t, []*cvc.Certificate{zzRoot, own}, leaf)
+	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzRoot, own}, leaf)
 }
