@@ -70,9 +70,15 @@ func (g *Gateway) issuerFor(ns string) *authority.Issuer {
 	return nil
 }
 
-// foreignIssuerFor returns the DV's foreign-chain issuer a request that came in protocol
-// namespace ns names as CAR (terminal requests at /dv only), or nil.
+// foreignIssuerFor returns the issuer of another chain a request that came in protocol
+// namespace ns names as CAR: the DV's foreign-chain issuers for terminal requests, a CVCA key
+// newer than the one in use for DV requests; or nil.
 func (g *Gateway) foreignIssuerFor(ns, car string) *authority.Issuer {
+	for _, p := range slices.Concat(server.CVCAProtocols, server.SPOCProtocols) {
+		if p.Namespace == ns {
+			return g.cvcaByCAR(car)
+		}
+	}
 	for _, p := range server.DVProtocols {
 		if p.Namespace == ns {
 			return g.foreignDVByCAR(car)

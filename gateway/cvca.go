@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"eacgate/authority"
@@ -90,6 +91,33 @@ func (g *Gateway) refreshCVCA(ctx context.Context) error {
 	return nil
 }
 
+// cvcaByCAR serves as the CVCA endpoint's ByCAR: a request naming a CVCA certificate of our
+// country that the issuer in use does not know (a rollover another instance or the CLI made
+// within the last minute, whose link certificate the DV already has) makes the gateway take
+// the rollover up at once, at most once a second; the new issuer answers if it is the one
+// named. Nil otherwise: the request goes to the issuer in use.
+func (g *Gateway) cvcaByCAR(car string) *authority.Issuer {
+	cur := g.CurrentCVCA()
+	if cur == nil || len(car) < 2 || car[:2] != g.Options.Country || slices.Contains(server.IssuerCHRs(cur), car) {
+		return nil
+	}
+	now := time.Now().UnixNano()
+	last := g.cvcaLookup.Load()
+	if now-last < int64(time.Second) || !g.cvcaLookup.CompareAndSwap(last, now) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.refreshCVCA(ctx); err != nil {
+		g.logger.Error("CVCA rollover check for a request naming an unknown CVCA certificate", "car", car, "err", err)
+		return nil
+	}
+	if next := g.CurrentCVCA(); next != cur && next.Certificate().CHR == car {
+		return next
+	}
+	return nil
+}
+
 // cvcaCheckInterval is how often a serving gateway looks for a CVCA rollover.
 const cvcaCheckInterval = time.Minute
 
@@ -112,9 +140,18 @@ func (g *Gateway) RunCVCAWatch(ctx context.Context) {
 	}
 }
 
-// cvcaChain answers GetCACertificates for the CVCA: its certificates, oldest first.
-func (g *Gateway) cvcaChain(context.Context) ([][]byte, error) {
-	return rawChain(g.CurrentCVCA().Path), nil
+// cvcaChain answers GetCACertificates for the CVCA: its certificates as stored, oldest
+// first, so that a link certificate reaches DVs as soon as the rollover is made (their
+// requests naming it then switch this instance to the new key, see cvcaByCAR).
+func (g *Gateway) cvcaChain(ctx context.Context) ([][]byte, error) {
+	path, err := g.cvcaPath(ctx, g.Options.Country)
+	if err != nil {
+		return nil, err
+	}
+	if len(path) == 0 {
+		path = g.CurrentCVCA().Path
+	}
+	return rawChain(path), nil
 }
 
 // rawChain returns the encodings of path's certificates.

@@ -14,7 +14,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/hsm"
-	"eacgate/internal/testenv"
+	"eacgate/internal/openpace"
 	"eacgate/server"
 	"eacgate/spoc"
 	"eacgate/store"
@@ -22,7 +22,7 @@ import (
 
 // A CVCA key rollover made by another process on the database (the CLI): the link
 // certificate is signed by the old key and carries the new key with its domain parameters;
-// the serving gateway takes it up, answers GetCACertificates with both certificates, issues
+// the serving gateway takes it up (on the first request naming it), answers GetCACertificates with both certificates, issues
 // the DV's next certificate under the new key (verified by openpace through the link
 // certificate) and still takes requests naming the old CVCA certificate; the DV's
 // GetCACertificates carries the link certificate at once; SPOC partners are
@@ -72,8 +72,17 @@ func TestCVCARollover(t *testing.T) {
 	if got := serving.CurrentCVCA().Certificate().CHR; got != root.CHR {
 		t.Fatalf("serving gateway switched before its check: %s", got)
 	}
-	if err := serving.refreshCVCA(ctx); err != nil {
-		t.Fatal(err)
+	// GetCACertificates answers the stored chain at once, link certificate included.
+	if chain, err := serving.cvcaChain(ctx); err != nil || len(chain) != 2 || string(chain[1]) != string(link.Raw) {
+		t.Fatalf("GetCACertificates before the switch: %d certificates, %v", len(chain), err)
+	}
+	// A request naming the new CVCA certificate makes the serving gateway take it up at once
+	// (the DV may have the link certificate from another instance).
+	if serving.cvcaByCAR(root.CHR) != nil {
+		t.Fatal("ByCAR answered for the CVCA certificate in use")
+	}
+	if next := serving.cvcaByCAR(link.CHR); next == nil || next.Certificate().CHR != link.CHR {
+		t.Fatal("a request naming the new CVCA certificate did not switch the issuer")
 	}
 	cvca := serving.CurrentCVCA()
 	if cvca.Certificate().CHR != link.CHR || len(cvca.OwnCHRs) != 1 || cvca.OwnCHRs[0] != root.CHR {
@@ -103,7 +112,7 @@ func TestCVCARollover(t *testing.T) {
 	if _, err := cvc.Verify(dv, cvc.VerifyOptions{Anchors: []*cvc.Certificate{root}}); err == nil {
 		t.Fatal("DV certificate verified under the old root without the link certificate")
 	}
-	testenv.CVCPrintVerifies(t, []*cvc.Certificate{root, link}, dv)
+	openpace.Verifies(t, []*cvc.Certificate{root, link}, dv)
 
 	// A DV whose request still names the old CVCA certificate.
 	key, _ := ecc.GenerateKey(cvca.Domain(), rand.Reader)

@@ -190,6 +190,8 @@ type Gateway struct {
 	closeFns []func() error
 	// cvcaCurrent is the CVCA issuer after key rollovers (see CurrentCVCA).
 	cvcaCurrent atomic.Pointer[authority.Issuer]
+	// cvcaLookup is when a request last made the gateway look for a CVCA rollover (Unix ns).
+	cvcaLookup atomic.Int64
 	// dvCurrent is the DV issuer after automatic renewals (see CurrentDV).
 	dvCurrent atomic.Pointer[authority.Issuer]
 	// dvForeign are the DV's issuers under its foreign certificates (see loadForeignDV).
@@ -493,7 +495,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	var cvcaService *server.IssuingService
 	if g.CVCA != nil {
-		cvcaService = &server.IssuingService{IssuerFunc: g.CurrentCVCA, Registry: reg, Chain: g.cvcaChain, Logger: g.logger,
+		cvcaService = &server.IssuingService{IssuerFunc: g.CurrentCVCA, ByCAR: g.cvcaByCAR, Registry: reg, Chain: g.cvcaChain, Logger: g.logger,
 			Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}
 		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics, Service: cvcaService})
 	}

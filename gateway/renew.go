@@ -225,15 +225,22 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	if err != nil {
 		return nil, err
 	}
-	spec := hsm.KeySpec{Algorithm: curCert.PublicKey.Algorithm}
-	domain := cvc.Domain(cur.Path[:len(cur.Path)-1])
-	car := cur.Path[len(cur.Path)-2].CHR // the CVCA certificate above the current DV certificate
+	// The request goes to the newest CVCA certificate (after a rollover: the new key, whose
+	// curve the DV's key must be on): the local CVCA's, or the newest stored for a remote one.
 	cvca := g.CurrentCVCA()
-	if cvca != nil { // after a rollover: the new CVCA key, its algorithm and curve
-		car = cvca.Certificate().CHR
-		spec.Algorithm, domain = cvca.Certificate().PublicKey.Algorithm, cvca.Domain()
+	cvcas := cur.Path[:len(cur.Path)-1]
+	if cvca != nil {
+		cvcas = cvca.Path
+	} else if all, err := g.cvcaPath(ctx, curCert.CAR[:2]); err == nil && len(all) > 0 {
+		cvcas = all
 	}
-	if domain != nil {
+	newest := cvcas[len(cvcas)-1]
+	car := newest.CHR
+	spec := hsm.KeySpec{Algorithm: curCert.PublicKey.Algorithm}
+	if spec.Algorithm.IsECDSA() != newest.PublicKey.Algorithm.IsECDSA() {
+		spec.Algorithm = newest.PublicKey.Algorithm
+	}
+	if domain := cvc.Domain(cvcas); domain != nil && spec.Algorithm.IsECDSA() {
 		spec.Curve = domain.Name()
 	}
 	key, err := g.Keys.Generate(ctx, g.dvKeyLabel(chr), spec)

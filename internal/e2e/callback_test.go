@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"eacgate/cvc"
+	"eacgate/internal/openpace"
 	"eacgate/internal/pgtest"
 	"eacgate/internal/testenv"
 	"eacgate/server"
@@ -242,7 +243,7 @@ func TestCallbacksSurviveSIGKILL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			testenv.CVCPrintVerifies(t, chain, leaf)
+			openpace.Verifies(t, chain, leaf)
 			// Nothing left in the queue.
 			deadline = time.Now().Add(20 * time.Second)
 			for {

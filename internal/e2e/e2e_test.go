@@ -30,6 +30,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	eacgw "eacgate/gateway"
+	"eacgate/internal/openpace"
 	"eacgate/internal/testenv"
 	"eacgate/server"
 )
@@ -311,13 +312,13 @@ func TestTerminalAndDVOverZeep(t *testing.T) {
 	if _, err := cvc.Verify(first, cvc.VerifyOptions{Anchors: []*cvc.Certificate{cvca}, Intermediates: []*cvc.Certificate{dv}}); err != nil {
 		t.Fatal(err)
 	}
-	testenv.CVCPrintVerifies(t, chain, first)
+	openpace.Verifies(t, chain, first)
 	res = g.zeep(t, "/dv", term, requestCall("t-2", req2), requestCall("t-2", req2))
 	if res[0]["returnCode"] != "ok_cert_available" || !bytes.Equal(certificates(t, res[0])[0], certificates(t, res[1])[0]) {
 		t.Fatalf("renewal and its repeat: %v / %v", res[0]["returnCode"], res[1]["returnCode"])
 	}
 	renewed, _ := cvc.ParseCertificate(certificates(t, res[0])[0])
-	testenv.CVCPrintVerifies(t, chain, renewed)
+	openpace.Verifies(t, chain, renewed)
 
 	// Refusals, each with its return code.
 	stranger, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
@@ -404,7 +405,7 @@ func TestTerminalAndDVOverZeep(t *testing.T) {
 			t.Fatalf("DV request %d: %v", i, res[i])
 		}
 		c, _ := cvc.ParseCertificate(certificates(t, res[i])[0])
-		testenv.CVCPrintVerifies(t, []*cvc.Certificate{cvca}, c)
+		openpace.Verifies(t, []*cvc.Certificate{cvca}, c)
 	}
 }
 

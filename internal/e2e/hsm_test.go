@@ -8,7 +8,7 @@ import (
 
 	"eacgate/cvc"
 	"eacgate/hsm/softhsmtest"
-	"eacgate/internal/testenv"
+	"eacgate/internal/openpace"
 )
 
 // A configured gateway with its CA keys in a PKCS#11 token (SoftHSM2): eacgate init creates
@@ -61,5 +61,5 @@ validity_days:
 	if cert.ExpirationDate != cert.EffectiveDate.AddDays(6) {
 		t.Fatalf("validity %s..%s, configured 7 days", cert.EffectiveDate, cert.ExpirationDate)
 	}
-	testenv.CVCPrintVerifies(t, chain, cert)
+	openpace.Verifies(t, chain, cert)
 }

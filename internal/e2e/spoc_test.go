@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"eacgate/cvc"
-	"eacgate/internal/testenv"
+	"eacgate/internal/openpace"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -141,7 +141,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if foreign.CHR != "UTDVN00002" || foreign.CAR != "ZZCVCA00001" || foreign.Role() != cvc.RoleDVForeign {
 		t.Fatalf("foreign certificate %s by %s, role %s", foreign.CHR, foreign.CAR, foreign.Role())
 	}
-	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzCVCA}, foreign)
+	openpace.Verifies(t, []*cvc.Certificate{zzCVCA}, foreign)
 
 	// UT's own DV gets its ZZ certificate by itself (dv_client.foreign), through the SPOC.
 	utStore := openStore(t, filepath.Join(ut.data, "eacgate.db"))
@@ -158,7 +158,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 			}
 		}
 		if own != nil {
-			testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzCVCA}, own)
+			openpace.Verifies(t, []*cvc.Certificate{zzCVCA}, own)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -197,7 +197,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if termZZ.CAR != own.CHR || termDom.CAR != "UTDVHOME00001" {
 		t.Fatalf("terminal certificates under %s and %s", termZZ.CAR, termDom.CAR)
 	}
-	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzCVCA, own}, termZZ)
+	openpace.Verifies(t, []*cvc.Certificate{zzCVCA, own}, termZZ)
 
 	// By callback: ZZ holds foreign DV requests for approval and answers UT's SPOC later;
 	// UT passes the answer on to the DV's responseURL.
@@ -248,7 +248,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if second.CHR != "UTDVN00003" || second.CAR != "ZZCVCA00001" {
 		t.Fatalf("relayed certificate %s by %s", second.CHR, second.CAR)
 	}
-	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzCVCA}, second)
+	openpace.Verifies(t, []*cvc.Certificate{zzCVCA}, second)
 	queued := recv.received(t)["f-q"][0]
 	if queued.StatusInfo != "ok_cert_available" || decodeCert(t, queued.Certificates[0]).CHR != "UTDVN00005" {
 		t.Fatalf("callback for the queued forwarding: %+v", queued)
@@ -309,7 +309,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if link.CAR != "ZZCVCA00001" {
 		t.Fatalf("link certificate by %s", link.CAR)
 	}
-	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzCVCA}, link)
+	openpace.Verifies(t, []*cvc.Certificate{zzCVCA}, link)
 }
 
 func decodeCert(t *testing.T, b64cert string) *cvc.Certificate {
@@ -418,7 +418,7 @@ dv_client:
 	// The terminal certificate verifies (openpace) under the DV certificate that issued it
 	// (the DV may have renewed once more meanwhile: take the issuer from the store).
 	issuer := certByCHR(t, openStore(t, filepath.Join(g.data, "eacgate.db")), second.CAR)
-	testenv.CVCPrintVerifies(t, []*cvc.Certificate{chain[0], issuer}, second)
+	openpace.Verifies(t, []*cvc.Certificate{chain[0], issuer}, second)
 }
 
 // A DV whose CVCA runs in another gateway: eacgate init dv gets its first certificate from
@@ -479,14 +479,45 @@ dv_client:
 	if out := cv.run(t, "outbox", "list", "--state", "done"); !strings.Contains(out, "/dv") {
 		t.Fatalf("CVCA outbox:\n%s", out)
 	}
-	req, _ := newRequest(t, "brainpoolP256r1", "UTISREM0100001", renewed.CHR, "", nil)
+	req, termKey := newRequest(t, "brainpoolP256r1", "UTISREM0100001", renewed.CHR, "", nil)
 	res := dvg.zeep(t, "/dv", term, requestCall("rem-1", req))
 	if res[0]["returnCode"] != "ok_cert_available" {
 		t.Fatalf("terminal: %v", res[0])
 	}
 	leaf, _ := cvc.ParseCertificate(certificates(t, res[0])[0])
 	issuer := certByCHR(t, openStore(t, filepath.Join(dvg.data, "eacgate.db")), leaf.CAR)
-	testenv.CVCPrintVerifies(t, []*cvc.Certificate{chain[0], issuer}, leaf)
+	openpace.Verifies(t, []*cvc.Certificate{chain[0], issuer}, leaf)
+
+	// The CVCA rolls over to a new key while both serve: the DV fetches the link certificate,
+	// its next renewal names the new CVCA certificate (which switches the CVCA's issuer at
+	// once) and is certified under the new key; terminals get the link certificate with the
+	// chain and a certificate openpace verifies from the old root through the link.
+	if out := cv.run(t, "cvca", "rollover", "--chr", "UTCVCA00002"); !strings.Contains(out, "link certificate UTCVCA00002 stored") {
+		t.Fatalf("cvca rollover:\n%s", out)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		chain = parseChain(t, certificates(t, dvg.zeep(t, "/dv", term, caCall())[0]))
+		if dv := chain[len(chain)-1]; dv.CAR == "UTCVCA00002" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the DV was not certified under the new CVCA key; chain ends %s by %s", chain[len(chain)-1].CHR, chain[len(chain)-1].CAR)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if len(chain) != 3 || chain[0].CHR != "UTCVCA00001" || chain[1].CHR != "UTCVCA00002" || chain[1].CAR != "UTCVCA00001" {
+		t.Fatalf("chain after the rollover: %v", chain)
+	}
+	underNew := chain[2]
+	req, _ = newRequest(t, "brainpoolP256r1", "UTISREM0100002", underNew.CHR, leaf.CHR, termKey)
+	res = dvg.zeep(t, "/dv", term, requestCall("rem-2", req))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("terminal after the rollover: %v", res[0])
+	}
+	leaf, _ = cvc.ParseCertificate(certificates(t, res[0])[0])
+	issuer = certByCHR(t, openStore(t, filepath.Join(dvg.data, "eacgate.db")), leaf.CAR)
+	openpace.Verifies(t, []*cvc.Certificate{chain[0], chain[1], issuer}, leaf)
 }
 
 // A DV in a gateway of its own (no SPOC role) gets its foreign certificates through the
@@ -554,7 +585,7 @@ dv_client:
 	if !strings.HasPrefix(own.CHR, "UTDVBORDER") || own.Role() != cvc.RoleDVForeign {
 		t.Fatalf("foreign DV certificate %s (%s)", own.CHR, own.Role())
 	}
-	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzRoot}, own)
+	openpace.Verifies(t, []*cvc.Certificate{zzRoot}, own)
 	req, _ := newRequest(t, "brainpoolP256r1", "UTISB0100001", own.CHR, "", nil)
 	res := dvg.zeep(t, "/dv", term, requestCall("b-1", req))
 	if res[0]["returnCode"] != "ok_cert_available" {
@@ -564,5 +595,5 @@ dv_client:
 	if leaf.CAR != own.CHR {
 		t.Fatalf("terminal certificate under %s", leaf.CAR)
 	}
-	testenv.CVCPrintVerifies(t, []*cvc.Certificate{zzRoot, own}, leaf)
+	openpace.Verifies(t, []*cvc.Certificate{zzRoot, own}, leaf)
 }

@@ -7,10 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
-
-	"eacgate/cvc"
 )
 
 // CI reports whether the tests run in CI (environment CI=true), where nothing may be skipped
@@ -59,25 +56,4 @@ func Tool(t testing.TB, name string) string {
 		Missing(t, "command "+name)
 	}
 	return p
-}
-
-// CVCPrintVerifies checks leaf with openpace's cvc-print against the CV certificates of
-// chain (written to a directory under their CHRs, where cvc-print looks them up by CAR).
-func CVCPrintVerifies(t testing.TB, chain []*cvc.Certificate, leaf *cvc.Certificate) {
-	t.Helper()
-	cvcPrint := Tool(t, "cvc-print")
-	dir := t.TempDir()
-	for _, c := range chain {
-		if err := os.WriteFile(filepath.Join(dir, c.CHR), c.Raw, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	leafFile := filepath.Join(t.TempDir(), "leaf.cvcert")
-	if err := os.WriteFile(leafFile, leaf.Raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(cvcPrint, "--cvc="+leafFile, "--cvc-dir="+dir).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "certificate verified") || strings.Contains(string(out), "not verified") {
-		t.Fatalf("cvc-print: %v\n%s", err, out)
-	}
 }
