@@ -70,7 +70,11 @@ type Issuer struct {
 	// OwnCHRs are further references requests may name as inner CAR: the CHRs of the
 	// issuer's previous keys, still accepted during a key rollover.
 	OwnCHRs []string
-	Policy  Policy
+	// OwnDomains are the EC curves of earlier keys named in OwnCHRs and not in Path, where
+	// they differ from Domain (a DV whose CVCA rolled over to another curve): the keys of
+	// the certificates they issued, which authenticate renewals, are on those curves.
+	OwnDomains map[string]*ecc.Curve
+	Policy     Policy
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -80,6 +84,21 @@ func (is *Issuer) Certificate() *cvc.Certificate { return is.Path[len(is.Path)-1
 
 // Domain returns the EC curve the issuer's subordinates' keys must use (nil for RSA).
 func (is *Issuer) Domain() *ecc.Curve { return cvc.Domain(is.Path) }
+
+// domainUnder returns the EC curve of the keys certified by the issuer's certificate car
+// (the current one or an earlier one): after a rollover to another curve, subordinates'
+// current keys may be on the previous key's curve.
+func (is *Issuer) domainUnder(car string) *ecc.Curve {
+	for i, c := range is.Path {
+		if c.CHR == car {
+			return cvc.Domain(is.Path[:i+1])
+		}
+	}
+	if d, ok := is.OwnDomains[car]; ok {
+		return d
+	}
+	return is.Domain()
+}
 
 func (is *Issuer) now() time.Time {
 	if is.Now != nil {
@@ -158,7 +177,7 @@ func (is *Issuer) checkRequest(req *cvc.Request, app Applicant) error {
 		if app.Current == nil || req.OuterCAR != app.Current.CHR {
 			return fmt.Errorf("%w: outer CAR %s is not the holder's current certificate", cvc.ErrOuterSignature, req.OuterCAR)
 		}
-		if err := req.VerifyOuterWith(app.Current, domain); err != nil {
+		if err := req.VerifyOuterWith(app.Current, is.domainUnder(app.Current.CAR)); err != nil {
 			return err
 		}
 		if !app.Current.ValidAt(now) {

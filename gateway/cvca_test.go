@@ -170,3 +170,67 @@ func TestCVCAKeyMustMatchCertificate(t *testing.T) {
 		t.Fatalf("load without the new key: %v", err)
 	}
 }
+
+// A rollover to another curve and hash (brainpoolP256r1/SHA-256 to brainpoolP384r1/SHA-384):
+// the DV's renewal, authenticated with its key on the old curve, is accepted and certifies a
+// key on the new one; a terminal certified under the previous DV certificate renews with an
+// outer signature on the old curve, before and after a restart (the DV's earlier
+// certificates' curves come from the store); openpace verifies the new terminal certificate
+// through the link certificate.
+func TestCVCARolloverToAnotherCurve(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	g, err := Open(ctx, Options{DataDir: dir, Demo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	root := g.CurrentCVCA().Certificate()
+	term := authority.Applicant{Country: "UT", Mnemonic: "ISGATE01", Role: cvc.RoleTerminal, Status: authority.StatusActive}
+	oldKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	oldPub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, oldKey.Public(), false)
+	first, _ := cvc.NewRequest(cvc.RequestTemplate{CAR: g.CurrentDV().Certificate().CHR, CHR: "UTISGATE0100001"}, oldPub, oldKey)
+	termCert, err := g.CurrentDV().Issue(first.Raw, term)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	link, err := g.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA384, Curve: "brainpoolP384r1"}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dv, err := g.RenewDV(ctx, DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
+	if err != nil || dv == nil {
+		t.Fatalf("DV renewal across the change of curve: %v", err)
+	}
+	if dv.CAR != link.CHR || g.CurrentDV().Domain().Name() != "brainpoolP384r1" || dv.PublicKey.Algorithm != cvc.ECDSA_SHA384 {
+		t.Fatalf("DV certificate %s by %s on %s", dv.CHR, dv.CAR, g.CurrentDV().Domain().Name())
+	}
+
+	renew := func(is *authority.Issuer, chr string) *cvc.Certificate {
+		t.Helper()
+		key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP384r1"), rand.Reader)
+		pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA384, key.Public(), false)
+		req, _ := cvc.NewRequest(cvc.RequestTemplate{CAR: dv.CHR, CHR: chr}, pub, key)
+		req, err := req.Authenticate(termCert.CHR, oldKey, cvc.ECDSA_SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		app := term
+		app.Current = termCert
+		c, err := is.Issue(req.Raw, app)
+		if err != nil {
+			t.Fatalf("terminal renewal signed on the old curve: %v", err)
+		}
+		return c
+	}
+	leaf := renew(g.CurrentDV(), "UTISGATE0100002")
+	openpace.Verifies(t, []*cvc.Certificate{root, link, dv}, leaf)
+
+	restarted, err := Open(ctx, Options{DataDir: dir, Demo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restarted.Close()
+	renew(restarted.CurrentDV(), "UTISGATE0100003")
+}

@@ -9,6 +9,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/ecc"
 	"eacgate/hsm"
 	"eacgate/store"
 )
@@ -134,12 +135,36 @@ func (g *Gateway) foreignIssuer(ctx context.Context, country string, certs []sto
 		return nil, fmt.Errorf("key %s is not the key of certificate %s", label, cert.CHR)
 	}
 	var own []string
+	issuedBy := map[string]string{}
 	for _, c := range certs {
 		if c.CHR != cert.CHR {
 			own = append(own, c.CHR)
+			issuedBy[c.CHR] = c.CAR
 		}
 	}
-	return &authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey+"-"+country, key), Policy: g.Options.policy(), OwnCHRs: own}, nil
+	return &authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey+"-"+country, key), Policy: g.Options.policy(), OwnCHRs: own,
+		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))}, nil
+}
+
+// ownDomains gives the curves of a DV's earlier certificates (CHR -> the CVCA certificate
+// that issued it) where they differ from current: after the CVCA rolled over to another
+// curve, the keys of terminals certified under them, which sign their renewals, are on the
+// old one.
+func ownDomains(cvcas []*cvc.Certificate, issuedBy map[string]string, current *ecc.Curve) map[string]*ecc.Curve {
+	var out map[string]*ecc.Curve
+	for chr, car := range issuedBy {
+		i := slices.IndexFunc(cvcas, func(c *cvc.Certificate) bool { return c.CHR == car })
+		if i < 0 {
+			continue
+		}
+		if d := cvc.Domain(cvcas[:i+1]); d != nil && (current == nil || d.Name() != current.Name()) {
+			if out == nil {
+				out = map[string]*ecc.Curve{}
+			}
+			out[chr] = d
+		}
+	}
+	return out
 }
 
 func chrsOf(certs []*cvc.Certificate) []string {

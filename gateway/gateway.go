@@ -392,6 +392,7 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 	}
 	// Terminal requests may still name an earlier DV certificate as CAR.
 	var own []string
+	issuedBy := map[string]string{}
 	rows, err := g.Store.ListCertificatesOfHolder(ctx, holder.ID)
 	if err != nil {
 		return err
@@ -399,9 +400,11 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 	for _, r := range rows {
 		if r.Role == store.RoleDVDomestic && r.CHR != dvCert.CHR {
 			own = append(own, r.CHR)
+			issuedBy[r.CHR] = r.CAR
 		}
 	}
-	iss := &authority.Issuer{Path: path, Signer: g.timed(o.DVKey, key), Policy: o.policy(), OwnCHRs: own}
+	iss := &authority.Issuer{Path: path, Signer: g.timed(o.DVKey, key), Policy: o.policy(), OwnCHRs: own,
+		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))}
 	if g.DV == nil {
 		g.DV = iss
 	}

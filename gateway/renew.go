@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/ecc"
 	"eacgate/hsm"
 	"eacgate/server"
 	"eacgate/spoc"
@@ -236,10 +238,7 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	}
 	newest := cvcas[len(cvcas)-1]
 	car := newest.CHR
-	spec := hsm.KeySpec{Algorithm: curCert.PublicKey.Algorithm}
-	if spec.Algorithm.IsECDSA() != newest.PublicKey.Algorithm.IsECDSA() {
-		spec.Algorithm = newest.PublicKey.Algorithm
-	}
+	spec := hsm.KeySpec{Algorithm: newest.PublicKey.Algorithm} // a DV follows its CVCA (as eacgate init dv)
 	if domain := cvc.Domain(cvcas); domain != nil && spec.Algorithm.IsECDSA() {
 		spec.Curve = domain.Name()
 	}
@@ -275,8 +274,15 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 		g.logger.Error("audit", "err", err)
 	}
 	path := append(append([]*cvc.Certificate{}, cvca.Path...), cert)
-	g.dvCurrent.Store(&authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey, key), Policy: cur.Policy,
-		OwnCHRs: append(append([]string{}, cur.OwnCHRs...), curCert.CHR)})
+	next := &authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey, key), Policy: cur.Policy,
+		OwnCHRs: append(append([]string{}, cur.OwnCHRs...), curCert.CHR), OwnDomains: maps.Clone(cur.OwnDomains)}
+	if d, was := next.Domain(), cur.Domain(); was != nil && (d == nil || d.Name() != was.Name()) {
+		if next.OwnDomains == nil {
+			next.OwnDomains = map[string]*ecc.Curve{}
+		}
+		next.OwnDomains[curCert.CHR] = was
+	}
+	g.dvCurrent.Store(next)
 	return cert, nil
 }
 
