@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -152,8 +154,9 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
-// /metrics carries the outbox depth and age, CA key signing times, and the certificates
-// expiring soon, computed when scraped.
+// /metrics carries the outbox depth and age, CA key signing times, the certificates
+// expiring soon and the expiry of the certificates the gateway issues under, computed when
+// scraped.
 func TestMetricsGauges(t *testing.T) {
 	g, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true})
 	if err != nil {
@@ -188,10 +191,20 @@ func TestMetricsGauges(t *testing.T) {
 		`eacgate_certificates_expiring{role="cvca",within_days="7"} 0`,
 		"# TYPE eacgate_store_group_commits_total counter\neacgate_store_group_commits_total 1\n",
 		"eacgate_store_group_committed_requests_total 1\n",
+		`eacgate_issuer_certificate_expiry_seconds{issuer="cvca",chr="UTCVCA00001"} `,
+		`eacgate_issuer_certificate_expiry_seconds{issuer="dv",chr="` + g.CurrentDV().Certificate().CHR + `"} `,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, b)
 		}
+	}
+	// The demo CVCA certificate is valid for three years.
+	m := regexp.MustCompile(`eacgate_issuer_certificate_expiry_seconds\{issuer="cvca",chr="UTCVCA00001"\} (\S+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("no CVCA expiry")
+	}
+	if v, err := strconv.ParseFloat(string(m[1]), 64); err != nil || v < 2*365*86400 || v > 3*366*86400 {
+		t.Errorf("CVCA expires in %s s", m[1])
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"eacgate/authority"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -66,5 +67,30 @@ func (g *Gateway) gauges(ctx context.Context) ([]server.Gauge, error) {
 				Labels: [][2]string{{"role", string(role)}, {"within_days", strconv.Itoa(days)}}, Value: float64(byRole[role])})
 		}
 	}
-	return out, nil
+	return append(out, g.issuerExpiry(now)...), nil
+}
+
+// issuerExpiry gives the seconds until each certificate this gateway issues under expires
+// (the end of its expiration day): the CVCA's, the DV's domestic and foreign ones. These
+// are the expiries an operator must never miss.
+func (g *Gateway) issuerExpiry(now time.Time) []server.Gauge {
+	const name = "eacgate_issuer_certificate_expiry_seconds"
+	const help = "Seconds until a certificate this gateway issues under expires (end of its expiration day), by issuer and CHR."
+	var out []server.Gauge
+	add := func(kind string, is *authority.Issuer) {
+		if is == nil {
+			return
+		}
+		c := is.Certificate()
+		out = append(out, server.Gauge{Name: name, Help: help, Labels: [][2]string{{"issuer", kind}, {"chr", c.CHR}},
+			Value: c.ExpirationDate.Time().Add(24 * time.Hour).Sub(now).Seconds()})
+	}
+	add("cvca", g.CurrentCVCA())
+	add("dv", g.CurrentDV())
+	if f := g.dvForeign.Load(); f != nil {
+		for _, country := range f.countries {
+			add("dv_foreign", f.byCountry[country])
+		}
+	}
+	return out
 }
