@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"eacgate/internal/testenv"
+	"eacgate/server"
+)
+
+// The Prometheus rules in deploy/alerts.yml name only series and labels /metrics exposes.
+func TestAlertRulesUseExposedMetrics(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "deploy", "alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(raw, &rules); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	srv := httptest.NewServer(g.Handler)
+	defer srv.Close()
+	// One SOAP request, so that the request counters have a series.
+	body, err := server.EncodeRequest(server.CVCAProtocols[0], server.Message{Operation: "GetCACertificates"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Post(srv.URL+"/cvca", "text/xml; charset=utf-8", bytes.NewReader(body)); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	metric := regexp.MustCompile(`eacgate_[a-z_]+`)
+	label := regexp.MustCompile(`([a-z_]+)=~?"`)
+	n := 0
+	for _, grp := range rules.Groups {
+		for _, r := range grp.Rules {
+			n++
+			names := metric.FindAllString(r.Expr, -1)
+			if len(names) == 0 {
+				t.Errorf("%s: no eacgate series in %q", r.Alert, r.Expr)
+			}
+			for _, name := range names {
+				if !strings.Contains(string(exposed), "# TYPE "+name+" ") {
+					t.Errorf("%s: /metrics has no %s", r.Alert, name)
+				}
+			}
+			for _, l := range label.FindAllStringSubmatch(r.Expr, -1) {
+				if !strings.Contains(string(exposed), l[1]+`="`) {
+					t.Errorf("%s: no series on /metrics has the label %s", r.Alert, l[1])
+				}
+			}
+		}
+	}
+	if n < 5 {
+		t.Fatalf("%d rules", n)
+	}
+}
