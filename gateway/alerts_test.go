@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -35,11 +34,7 @@ func TestAlertRulesUseExposedMetrics(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &rules); err != nil {
 		t.Fatal(err)
 	}
-	g, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openDemo(t, t.TempDir())
 	srv := httptest.NewServer(g.Handler)
 	defer srv.Close()
 	// One SOAP request, so that the request counters have a series.

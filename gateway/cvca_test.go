@@ -30,11 +30,7 @@ import (
 func TestCVCARollover(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	serving, err := Open(ctx, Options{DataDir: dir, Demo: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer serving.Close()
+	serving := openDemo(t, dir)
 	root := serving.CurrentCVCA().Certificate()
 
 	cli, err := OpenStores(ctx, Options{DataDir: dir, SPOC: spoc.Config{Partners: []spoc.Partner{{Country: "ZZ", URL: "https://spoc.zz.example/spoc"}}}})
@@ -123,11 +119,7 @@ func TestCVCARollover(t *testing.T) {
 		t.Fatalf("request naming %s: %v", root.CHR, err)
 	}
 
-	restarted, err := Open(ctx, Options{DataDir: dir, Demo: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer restarted.Close()
+	restarted := openDemo(t, dir)
 	if got := restarted.CurrentCVCA().Certificate().CHR; got != link.CHR {
 		t.Fatalf("after restart: %s", got)
 	}
@@ -141,11 +133,7 @@ func TestCVCARollover(t *testing.T) {
 func TestCVCAKeyMustMatchCertificate(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	g, err := Open(ctx, Options{DataDir: dir, Demo: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openDemo(t, dir)
 	copied := filepath.Join(t.TempDir(), "copy")
 	if err := os.CopyFS(copied, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
@@ -180,11 +168,7 @@ func TestCVCAKeyMustMatchCertificate(t *testing.T) {
 func TestCVCARolloverToAnotherCurve(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	g, err := Open(ctx, Options{DataDir: dir, Demo: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openDemo(t, dir)
 	root := g.CurrentCVCA().Certificate()
 	term := authority.Applicant{Country: "UT", Mnemonic: "ISGATE01", Role: cvc.RoleTerminal, Status: authority.StatusActive}
 	oldKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
@@ -227,10 +211,18 @@ func TestCVCARolloverToAnotherCurve(t *testing.T) {
 	leaf := renew(g.CurrentDV(), "UTISGATE0100002")
 	openpace.Verifies(t, []*cvc.Certificate{root, link, dv}, leaf)
 
-	restarted, err := Open(ctx, Options{DataDir: dir, Demo: true})
+	restarted := openDemo(t, dir)
+	renew(restarted.CurrentDV(), "UTISGATE0100003")
+}
+
+// openDemo opens the gateway with the embedded defaults (demo CVCA and DV) in dir, closed
+// at the test's end.
+func openDemo(t testing.TB, dir string) *Gateway {
+	t.Helper()
+	g, err := Open(context.Background(), Options{DataDir: dir, Demo: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer restarted.Close()
-	renew(restarted.CurrentDV(), "UTISGATE0100003")
+	t.Cleanup(func() { _ = g.Close() })
+	return g
 }

@@ -158,11 +158,7 @@ func TestHealthAndReadiness(t *testing.T) {
 // expiring soon and the expiry of the certificates the gateway issues under, computed when
 // scraped.
 func TestMetricsGauges(t *testing.T) {
-	g, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := openDemo(t, t.TempDir())
 	// A sign through the wrapped CVCA key.
 	if _, err := g.RenewDV(context.Background(), DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now()); err != nil {
 		t.Fatal(err)
