@@ -71,7 +71,7 @@ func (g *Gateway) issuerFor(ns string) *authority.Issuer {
 }
 
 // foreignIssuerFor returns the issuer of another chain a request that came in protocol
-// namespace ns names as CAR: the DV's foreign-chain issuers for terminal requests, a CVCA key
+// namespace ns names as CAR: the DV's foreign-chain issuers and a DV certificate renewed elsewhere for terminal requests, a CVCA key
 // newer than the one in use for DV requests; or nil.
 func (g *Gateway) foreignIssuerFor(ns, car string) *authority.Issuer {
 	for _, p := range slices.Concat(server.CVCAProtocols, server.SPOCProtocols) {
@@ -81,7 +81,7 @@ func (g *Gateway) foreignIssuerFor(ns, car string) *authority.Issuer {
 	}
 	for _, p := range server.DVProtocols {
 		if p.Namespace == ns {
-			return g.foreignDVByCAR(car)
+			return g.dvByCAR(car)
 		}
 	}
 	return nil

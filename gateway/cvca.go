@@ -101,9 +101,7 @@ func (g *Gateway) cvcaByCAR(car string) *authority.Issuer {
 	if cur == nil || len(car) < 2 || car[:2] != g.Options.Country || slices.Contains(server.IssuerCHRs(cur), car) {
 		return nil
 	}
-	now := time.Now().UnixNano()
-	last := g.cvcaLookup.Load()
-	if now-last < int64(time.Second) || !g.cvcaLookup.CompareAndSwap(last, now) {
+	if !rateLimited(&g.cvcaLookup) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -226,3 +226,29 @@ func openDemo(t testing.TB, dir string) *Gateway {
 	t.Cleanup(func() { _ = g.Close() })
 	return g
 }
+
+// A terminal that learned the DV's renewed certificate from one instance and sends its request
+// to another, which has not yet made its hourly check, is served: the request naming the
+// unknown DV certificate makes that instance take the renewal up at once.
+func TestRenewedDVTakenUpOnRequest(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, b := openDemo(t, dir), openDemo(t, dir)
+	if b.dvByCAR(b.CurrentDV().Certificate().CHR) != nil {
+		t.Fatal("ByCAR answered for the DV certificate in use")
+	}
+	if b.dvByCAR("UTDVDEMO00099") != nil {
+		t.Fatal("ByCAR answered for a DV certificate that does not exist")
+	}
+	renewed, err := a.RenewDV(ctx, DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
+	if err != nil || renewed == nil {
+		t.Fatalf("renewal: %v", err)
+	}
+	time.Sleep(time.Second) // the lookups are limited to one a second
+	if is := b.dvByCAR(renewed.CHR); is == nil || is.Certificate().CHR != renewed.CHR {
+		t.Fatal("the other instance did not take the renewed DV certificate up")
+	}
+	if b.CurrentDV().Certificate().CHR != renewed.CHR {
+		t.Fatal("the other instance still issues under the old DV certificate")
+	}
+}

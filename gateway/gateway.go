@@ -190,8 +190,9 @@ type Gateway struct {
 	closeFns []func() error
 	// cvcaCurrent is the CVCA issuer after key rollovers (see CurrentCVCA).
 	cvcaCurrent atomic.Pointer[authority.Issuer]
-	// cvcaLookup is when a request last made the gateway look for a CVCA rollover (Unix ns).
-	cvcaLookup atomic.Int64
+	// cvcaLookup and dvLookup are when a request last made the gateway look for a CVCA
+	// rollover or a DV renewal made elsewhere (Unix ns).
+	cvcaLookup, dvLookup atomic.Int64
 	// dvCurrent is the DV issuer after automatic renewals (see CurrentDV).
 	dvCurrent atomic.Pointer[authority.Issuer]
 	// dvForeign are the DV's issuers under its foreign certificates (see loadForeignDV).
@@ -530,7 +531,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 	}
 	if g.DV != nil {
 		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger, Name: "dv", Metrics: metrics,
-			Service: &server.IssuingService{IssuerFunc: g.CurrentDV, ByCAR: g.foreignDVByCAR, Registry: reg, Logger: g.logger,
+			Service: &server.IssuingService{IssuerFunc: g.CurrentDV, ByCAR: g.dvByCAR, Registry: reg, Logger: g.logger,
 				Chain:              g.dvChains,
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
 	}

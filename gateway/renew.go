@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"eacgate/authority"
@@ -69,6 +71,42 @@ func (g *Gateway) CurrentDV() *authority.Issuer {
 		return cur
 	}
 	return g.DV
+}
+
+// dvByCAR serves as the DV endpoint's ByCAR: the DV's foreign-chain issuer a request names,
+// or, for a request naming a DV certificate of ours that the issuer in use does not know (a
+// renewal another instance made since this one's last check, which the terminal learned
+// there), the renewed DV taken up at once, at most once a second. Nil otherwise.
+func (g *Gateway) dvByCAR(car string) *authority.Issuer {
+	if is := g.foreignDVByCAR(car); is != nil {
+		return is
+	}
+	cur := g.CurrentDV()
+	prefix := g.Options.Country + g.Options.DVMnemonic
+	if cur == nil || len(car) != len(prefix)+5 || !strings.HasPrefix(car, prefix) || slices.Contains(server.IssuerCHRs(cur), car) {
+		return nil
+	}
+	if !rateLimited(&g.dvLookup) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := g.refreshDV(ctx); err != nil {
+		g.logger.Error("DV renewal check for a request naming an unknown DV certificate", "car", car, "err", err)
+		return nil
+	}
+	if next := g.CurrentDV(); next != cur && next.Certificate().CHR == car {
+		return next
+	}
+	return nil
+}
+
+// rateLimited reports whether at least a second passed since the last time it said yes for
+// last (Unix ns), and takes the turn if so.
+func rateLimited(last *atomic.Int64) bool {
+	now := time.Now().UnixNano()
+	prev := last.Load()
+	return now-prev >= int64(time.Second) && last.CompareAndSwap(prev, now)
 }
 
 // dvKeyLabel is the keystore label of the key of DV certificate chr: the configured label
