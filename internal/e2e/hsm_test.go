@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"eacgate/cvc"
@@ -62,4 +63,27 @@ validity_days:
 		t.Fatalf("validity %s..%s, configured 7 days", cert.EffectiveDate, cert.ExpirationDate)
 	}
 	openpace.Verifies(t, chain, cert)
+
+	// CVCA rollover with the keys in the token: the new key is made there, a DV request naming
+	// the new CVCA certificate switches the running gateway to it, and the DV certificate
+	// verifies in openpace from the old root through the link certificate.
+	out, err := exec.Command(g.bin, append([]string{"cvca", "rollover", "--chr", "ZZCVCA00002", "--data", g.data}, g.extra...)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "link certificate ZZCVCA00002 stored") {
+		t.Fatalf("cvca rollover: %v\n%s", err, out)
+	}
+	dv := g.register(t, "ZZ", "DVTWO", "dv_domestic")
+	cvcas := parseChain(t, certificates(t, g.zeep(t, "/cvca", dv, caCall())[0]))
+	if len(cvcas) != 2 || cvcas[1].CHR != "ZZCVCA00002" || cvcas[1].CAR != "ZZCVCA00001" {
+		t.Fatalf("CVCA chain after the rollover: %v", cvcas)
+	}
+	dvReq, _ := newRequest(t, "P-256", "ZZDVTWO00001", "ZZCVCA00002", "", nil)
+	res = g.zeep(t, "/cvca", dv, requestCall("h-2", dvReq))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("DV request under the new CVCA key: %v", res[0])
+	}
+	dvCert, err := cvc.ParseCertificate(certificates(t, res[0])[0])
+	if err != nil || dvCert.CAR != "ZZCVCA00002" {
+		t.Fatalf("DV certificate by %s: %v", dvCert.CAR, err)
+	}
+	openpace.Verifies(t, cvcas, dvCert)
 }
