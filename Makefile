@@ -35,6 +35,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME) ./server/
 	$(GO) test -run '^$$' -fuzz '^FuzzIssuingService$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./server/
 	$(GO) test -run '^$$' -fuzz '^FuzzSPOCService$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./spoc/
+	$(GO) test -run '^$$' -fuzz '^FuzzGatewaySOAP$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./gateway/
 
 bench:
 	scripts/bench.sh
