@@ -142,6 +142,14 @@ func TestForwardedAnswerChecked(t *testing.T) {
 	if chain, _ := st2.CVCAChain(ctx, "ZZ"); len(chain) != 0 {
 		t.Fatal("an unpinned root was stored")
 	}
+
+	// The partner cannot be reached for its CVCA certificates: the answer is neither taken
+	// nor refused (an error the partner is answered failure_internal_error for, and retries).
+	srv.Close()
+	_, _, err = f.AnswerRows(ctx, out, [][]byte{issue(zz, req.Raw)})
+	if err == nil || errors.Is(err, server.ErrAnswerUnverified) {
+		t.Fatalf("partner unreachable: %v, want an error other than ErrAnswerUnverified", err)
+	}
 }
 
 // A late answer (SendCertificates) whose certificates do not answer the forwarded request is

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -314,14 +315,23 @@ func (f *Forwarder) AnswerRows(ctx context.Context, out *store.Message, certs []
 		return rows, result, err
 	}
 	country := strings.TrimPrefix(out.Peer, "spoc:")
-	if added, ferr := f.FetchCACertificates(ctx, country); ferr != nil || added == 0 {
-		if ferr != nil {
-			f.logger().Warn("fetch the partner's CVCA certificates to check its answer", "country", country, "err", ferr)
-		}
+	added, ferr := f.FetchCACertificates(ctx, country)
+	if ferr != nil && !errors.Is(ferr, errCACertificatesRefused) {
+		// Not the answer's fault: it is neither taken nor refused now (the partner retries
+		// its SendCertificates on failure_internal_error).
+		return nil, nil, fmt.Errorf("spoc: check %s's answer: fetch its CVCA certificates: %w", country, ferr)
+	}
+	if ferr != nil {
+		f.logger().Warn("the partner refused its CVCA certificates needed to check its answer", "country", country, "err", ferr)
+	}
+	if added == 0 {
 		return nil, nil, err
 	}
 	return f.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, time.Now())
 }
+
+// errCACertificatesRefused: the partner answered GetCACertificates with a failure code.
+var errCACertificatesRefused = errors.New("spoc: the partner refused GetCACertificates")
 
 func newMessageID() string {
 	b := make([]byte, 12)
@@ -343,7 +353,7 @@ func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (in
 		return 0, err
 	}
 	if a.ReturnCode != authority.OKCertAvailable {
-		return 0, errors.New("spoc: GetCACertificates answered " + string(a.ReturnCode))
+		return 0, fmt.Errorf("%w: %s", errCACertificatesRefused, a.ReturnCode)
 	}
 	added := 0
 	for _, raw := range a.Certificates {
