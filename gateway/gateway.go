@@ -202,6 +202,8 @@ type Gateway struct {
 	metrics   *server.Metrics
 	// instance names this process to the other instances on the database (leases).
 	instance string
+	// dvLeaseTTL overrides the DV client's lease time (tests).
+	dvLeaseTTL time.Duration
 }
 
 // Open opens the gateway: store, keystore, and the issuers found in the store. With

@@ -195,8 +195,9 @@ func (g *Gateway) refreshDV(ctx context.Context) error {
 }
 
 // dvLeaseTTL bounds how long an instance that died while renewing keeps the others from
-// renewing (a renewal through a remote CVCA waits for it at most dv_client.timeout).
-const dvLeaseTTL = 10 * time.Minute
+// renewing; the holder extends the lease every third of it while it works (a renewal
+// through a remote CVCA may wait for it up to dv_client.timeout).
+const dvLeaseTTL = time.Minute
 
 // withDVLease runs fn while this instance holds the DV client's lease, which keeps gateway
 // instances sharing a database from renewing at the same moment (two certificates with one
@@ -204,11 +205,34 @@ const dvLeaseTTL = 10 * time.Minute
 // instance holds the lease: it does the work, and this one picks the result up (refreshDV).
 func (g *Gateway) withDVLease(ctx context.Context, fn func() error) (ran bool, err error) {
 	name := "dv-client:" + g.Options.Country + g.Options.DVMnemonic
-	ok, err := g.Store.AcquireLease(ctx, name, g.instance, time.Now(), dvLeaseTTL)
+	ttl := dvLeaseTTL
+	if g.dvLeaseTTL > 0 {
+		ttl = g.dvLeaseTTL
+	}
+	ok, err := g.Store.AcquireLease(ctx, name, g.instance, time.Now(), ttl)
 	if err != nil || !ok {
 		return false, err
 	}
+	held, stop := context.WithCancel(ctx)
+	extended := make(chan struct{})
+	go func() {
+		defer close(extended)
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-held.Done():
+				return
+			case <-t.C:
+				if _, err := g.Store.AcquireLease(held, name, g.instance, time.Now(), ttl); err != nil && held.Err() == nil {
+					g.logger.Warn("extend the DV client's lease", "err", err)
+				}
+			}
+		}
+	}()
 	defer func() {
+		stop()
+		<-extended
 		if err := g.Store.ReleaseLease(context.WithoutCancel(ctx), name, g.instance); err != nil {
 			g.logger.Warn("release the DV client's lease", "err", err)
 		}
