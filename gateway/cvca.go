@@ -194,7 +194,16 @@ func (g *Gateway) RolloverCVCA(ctx context.Context, chr string, spec hsm.KeySpec
 	if d := cur.Domain(); d != nil && spec.Algorithm.IsECDSA() && spec.Curve == "" {
 		spec.Curve = d.Name()
 	}
-	key, err := g.Keys.Generate(ctx, g.cvcaKeyLabel(chr), spec)
+	label := g.cvcaKeyLabel(chr)
+	key, err := g.Keys.Generate(ctx, label, spec)
+	if errors.Is(err, hsm.ErrKeyExists) {
+		// An earlier attempt made the key and stopped before its link certificate was
+		// stored (no certificate has this CHR): that key is used.
+		g.logger.Warn("CVCA rollover: using the key an earlier attempt made", "label", label)
+		if key, err = g.Keys.Signer(ctx, label); err == nil && !keyFits(key, spec) {
+			err = fmt.Errorf("gateway: key %s from an earlier attempt is not a %s key%s", label, spec.Algorithm, curveSuffix(spec.Curve))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -236,4 +245,27 @@ func (g *Gateway) notifyPartners(ctx context.Context, cert *cvc.Certificate) err
 		g.logger.Info("SPOC partner to be notified of the new CVCA certificate", "country", p.Country, "url", p.URL)
 	}
 	return nil
+}
+
+// keyFits reports whether key is of spec's algorithm and, for EC keys, on its curve.
+func keyFits(key hsm.Signer, spec hsm.KeySpec) bool {
+	if key.Algorithm() != spec.Algorithm {
+		return false
+	}
+	if !spec.Algorithm.IsECDSA() || spec.Curve == "" {
+		return true
+	}
+	pub, err := cvc.NewPublicKey(spec.Algorithm, key.Public(), true)
+	if err != nil {
+		return false
+	}
+	c, err := pub.Curve()
+	return err == nil && c.Name() == spec.Curve
+}
+
+func curveSuffix(curve string) string {
+	if curve == "" {
+		return ""
+	}
+	return " on " + curve
 }

@@ -252,3 +252,24 @@ func TestRenewedDVTakenUpOnRequest(t *testing.T) {
 		t.Fatal("the other instance still issues under the old DV certificate")
 	}
 }
+
+// A rollover that stopped after making its key (no link certificate stored) can be run again:
+// the key is used when it fits the requested kind, refused when it does not.
+func TestCVCARolloverAgainAfterAnInterruptedOne(t *testing.T) {
+	ctx := context.Background()
+	g := openDemo(t, t.TempDir())
+	key, err := g.Keys.Generate(ctx, g.cvcaKeyLabel("UTCVCA00002"), hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA384, Curve: "brainpoolP384r1"}, 3); err == nil {
+		t.Fatal("a key of another kind was used")
+	}
+	link, err := g.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameKey(key, link) {
+		t.Fatal("the link certificate does not certify the key the interrupted attempt made")
+	}
+}
