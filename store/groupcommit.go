@@ -33,7 +33,9 @@ type acceptJob struct {
 	m     *Message
 	certs []*Certificate
 	out   *OutboxItem
-	done  chan error
+	// linked: out.MessageRowID was set to m's new ID here (undone when the write fails).
+	linked bool
+	done   chan error
 }
 
 // committer runs the group commits of one SQLite store.
@@ -158,6 +160,9 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 			}
 			if j.out != nil {
 				j.out.ID = 0
+				if j.linked {
+					j.out.MessageRowID = nil
+				}
 			}
 		}
 	}

@@ -246,7 +246,7 @@ func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, j *accep
 	if o := j.out; o != nil {
 		if o.MessageRowID == nil {
 			id := m.ID
-			o.MessageRowID = &id
+			o.MessageRowID, j.linked = &id, true
 		}
 		o.CreatedAt, o.UpdatedAt = t, t
 		if err := tx.StmtContext(ctx, h.insertOutbox).QueryRowContext(ctx, outboxArgs(o)...).Scan(&o.ID); err != nil {

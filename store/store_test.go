@@ -136,6 +136,20 @@ func testDuplicateMessage(t *testing.T, s *Store, _ string) {
 	if !errors.Is(err, ErrDuplicateMessage) {
 		t.Fatalf("duplicate accepted: %v", err)
 	}
+	// An outbox row the database refuses (its message reference is dangling) takes its
+	// message with it, and the caller's values get no IDs of rows that do not exist.
+	m3 := &Message{Originator: "DEDV1", MessageID: "m-3", Operation: "RequestCertificate"}
+	missing := int64(1 << 40)
+	bad := &OutboxItem{TargetURL: "https://x/cb", MessageRowID: &missing}
+	if err := s.AcceptMessage(ctx(), m3, bad); err == nil {
+		t.Fatal("an outbox item referring to no message was stored")
+	}
+	if m3.ID != 0 || bad.ID != 0 {
+		t.Fatalf("after the failed write: message %d, outbox %d", m3.ID, bad.ID)
+	}
+	if _, err := s.MessageByOriginator(ctx(), "DEDV1", "m-3"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the message of the failed write: %v", err)
+	}
 	// Another originator may use the same messageID; empty messageIDs never collide.
 	for _, m := range []*Message{
 		{Originator: "FRDV1", MessageID: "m-1", Operation: "op"},
