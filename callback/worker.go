@@ -294,38 +294,53 @@ func (w *Worker) payload(ctx context.Context, item *store.OutboxItem, log *slog.
 		if cert != nil {
 			result = cert.Raw
 		}
-		err = w.Store.AnswerMessage(ctx, m.ID, string(code), result, cert)
+		// The answer and the bytes that deliver it are stored in one transaction.
+		payload, err := w.sendCertificates(proto, m.MessageID, code, result)
+		if err != nil {
+			return nil, "", proto, err
+		}
+		err = w.Store.AnswerMessageToDeliver(ctx, m.ID, string(code), result, item.ID, payload, cert)
 		switch {
 		case errors.Is(err, store.ErrConflict):
+			cerr := err
+			if m, err = w.Store.MessageByID(ctx, m.ID); err != nil {
+				return nil, "", proto, err
+			}
+			if m.State != store.MessageAnswered { // the item, not the message, moved on
+				return nil, "", proto, cerr
+			}
 			log.Warn("message was answered by another worker; delivering that answer", "message", m.ID)
 		case err != nil:
 			return nil, "", proto, err
 		default:
 			log.Info("asynchronous request decided", "message", m.ID, "messageID", m.MessageID, "code", code)
-		}
-		if m, err = w.Store.MessageByID(ctx, m.ID); err != nil {
-			return nil, "", proto, err
+			return payload, "SendCertificates", proto, nil
 		}
 	}
-	send := server.Message{Operation: "SendCertificates", MessageID: m.MessageID, CallerID: w.Country,
-		StatusInfo: statusInfo(proto, authority.ReturnCode(m.ReturnCode))}
-	if len(m.Result) > 0 {
-		tlvs, err := cvc.ParseSequence(m.Result)
-		if err != nil {
-			return nil, "", proto, fmt.Errorf("stored result of message %d: %w", m.ID, err)
-		}
-		for _, t := range tlvs {
-			send.Certificates = append(send.Certificates, t.Raw)
-		}
-	}
-	payload, err := server.EncodeRequest(proto, send)
+	payload, err := w.sendCertificates(proto, m.MessageID, authority.ReturnCode(m.ReturnCode), m.Result)
 	if err != nil {
-		return nil, "", proto, err
+		return nil, "", proto, fmt.Errorf("stored answer of message %d: %w", m.ID, err)
 	}
 	if err := w.Store.SetOutboxPayload(ctx, item.ID, payload); err != nil {
 		return nil, "", proto, err
 	}
 	return payload, "SendCertificates", proto, nil
+}
+
+// sendCertificates builds the SendCertificates message that delivers an answer (its
+// certificates: result, the concatenated encodings).
+func (w *Worker) sendCertificates(proto server.Protocol, messageID string, code authority.ReturnCode, result []byte) ([]byte, error) {
+	send := server.Message{Operation: "SendCertificates", MessageID: messageID, CallerID: w.Country, StatusInfo: statusInfo(proto, code)}
+	if len(result) > 0 {
+		tlvs, err := cvc.ParseSequence(result)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tlvs {
+			send.Certificates = append(send.Certificates, t.Raw)
+		}
+	}
+	return server.EncodeRequest(proto, send)
 }
 
 // statusInfo maps a return code to SendCertificates' statusInfo enumeration of the

@@ -93,6 +93,17 @@ func (s *Store) UpdateMessage(ctx context.Context, id int64, state MessageState,
 // workers racing on the same message (a lease that ran out), only the first one's
 // certificate exists.
 func (s *Store) AnswerMessage(ctx context.Context, id int64, returnCode string, result []byte, certs ...*Certificate) error {
+	return s.answerMessage(ctx, id, returnCode, result, 0, nil, certs)
+}
+
+// AnswerMessageToDeliver is AnswerMessage for a message decided by the outbox worker: in the
+// same transaction, the pending outbox item outboxID gets the payload that delivers the
+// answer (one commit instead of two).
+func (s *Store) AnswerMessageToDeliver(ctx context.Context, id int64, returnCode string, result []byte, outboxID int64, payload []byte, certs ...*Certificate) error {
+	return s.answerMessage(ctx, id, returnCode, result, outboxID, payload, certs)
+}
+
+func (s *Store) answerMessage(ctx context.Context, id int64, returnCode string, result []byte, outboxID int64, payload []byte, certs []*Certificate) error {
 	rows, err := prepareCertificates(certs)
 	if err != nil {
 		return fmt.Errorf("store: answer message: %w", err)
@@ -119,7 +130,16 @@ func (s *Store) AnswerMessage(ctx context.Context, id int64, returnCode string, 
 				return err
 			}
 		}
-		return nil
+		if outboxID == 0 {
+			return nil
+		}
+		res = tx.Model(&OutboxItem{}).Where("id = ? AND state = ?", outboxID, OutboxPending).Updates(map[string]any{
+			"payload": payload, "updated_at": now(),
+		})
+		if res.Error == nil && res.RowsAffected == 0 {
+			return fmt.Errorf("%w: outbox item %d is not pending", ErrConflict, outboxID)
+		}
+		return res.Error
 	})
 	if err != nil {
 		for _, c := range rows {

@@ -257,6 +257,36 @@ func testAnswerAtomic(t *testing.T, s *Store, _ string) {
 	if err := s.AnswerMessage(ctx(), 999999, "ok_cert_available", nil, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown message: %v", err)
 	}
+
+	// The worker's form: the answer and the outbox item's payload in one transaction; an
+	// item that is no longer pending takes the answer back with it.
+	m2 := &Message{Originator: "DEDV1", MessageID: "answer-2", Operation: "RequestCertificate", State: MessageProcessing}
+	item := &OutboxItem{Kind: OutboxProcess, TargetURL: "https://x/cb"}
+	if err := s.AcceptMessage(ctx(), m2, item); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkDelivered(ctx(), item.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AnswerMessageToDeliver(ctx(), m2.ID, "failure_syntax", nil, item.ID, []byte("payload")); !errors.Is(err, ErrConflict) {
+		t.Fatalf("answer for an item that is done: %v", err)
+	}
+	if got, _ := s.MessageByID(ctx(), m2.ID); got.State != MessageProcessing {
+		t.Fatalf("answer stored without its payload: %+v", got)
+	}
+	m3 := &Message{Originator: "DEDV1", MessageID: "answer-3", Operation: "RequestCertificate", State: MessageProcessing}
+	item3 := &OutboxItem{Kind: OutboxProcess, TargetURL: "https://x/cb"}
+	if err := s.AcceptMessage(ctx(), m3, item3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AnswerMessageToDeliver(ctx(), m3.ID, "failure_syntax", nil, item3.ID, []byte("payload")); err != nil {
+		t.Fatal(err)
+	}
+	got3, _ := s.MessageByID(ctx(), m3.ID)
+	o3, _ := s.OutboxByID(ctx(), item3.ID)
+	if got3.State != MessageAnswered || got3.ReturnCode != "failure_syntax" || string(o3.Payload) != "payload" {
+		t.Fatalf("answer %+v, payload %q", got3, o3.Payload)
+	}
 }
 
 func testHolders(t *testing.T, s *Store, _ string) {
