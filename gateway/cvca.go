@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"eacgate/authority"
@@ -101,19 +102,49 @@ func (g *Gateway) cvcaByCAR(car string) *authority.Issuer {
 	if cur == nil || len(car) < 2 || car[:2] != g.Options.Country || slices.Contains(server.IssuerCHRs(cur), car) {
 		return nil
 	}
-	if !rateLimited(&g.cvcaLookup) {
+	return g.takeUpNamed(&g.cvcaLookup, car, cur, g.refreshCVCA, g.CurrentCVCA)
+}
+
+// takeUpNamed handles a request naming car, a certificate of ours the issuer in use (cur)
+// does not know: at most once a second (last) it looks for the change another instance made
+// (refresh) and returns the new issuer (current) if it is the one named, else nil.
+func (g *Gateway) takeUpNamed(last *atomic.Int64, car string, cur *authority.Issuer,
+	refresh func(context.Context) error, current func() *authority.Issuer) *authority.Issuer {
+	if !rateLimited(last) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := g.refreshCVCA(ctx); err != nil {
-		g.logger.Error("CVCA rollover check for a request naming an unknown CVCA certificate", "car", car, "err", err)
+	if err := refresh(ctx); err != nil {
+		g.logger.Error("a request names a certificate unknown here: looking for a change made elsewhere", "car", car, "err", err)
 		return nil
 	}
-	if next := g.CurrentCVCA(); next != cur && next.Certificate().CHR == car {
+	if next := current(); next != cur && next.Certificate().CHR == car {
 		return next
 	}
 	return nil
+}
+
+// rateLimited reports whether at least a second passed since the last time it said yes for
+// last (Unix ns), and takes the turn if so.
+func rateLimited(last *atomic.Int64) bool {
+	now := time.Now().UnixNano()
+	prev := last.Load()
+	return now-prev >= int64(time.Second) && last.CompareAndSwap(prev, now)
+}
+
+// everyInterval calls fn every interval until ctx ends.
+func everyInterval(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }
 
 // cvcaCheckInterval is how often a serving gateway looks for a CVCA rollover.
@@ -124,18 +155,11 @@ func (g *Gateway) RunCVCAWatch(ctx context.Context) {
 	if g.CurrentCVCA() == nil {
 		return
 	}
-	t := time.NewTicker(cvcaCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	everyInterval(ctx, cvcaCheckInterval, func() {
 		if err := g.refreshCVCA(ctx); err != nil && ctx.Err() == nil {
 			g.logger.Error("CVCA rollover check", "err", err)
 		}
-	}
+	})
 }
 
 // cvcaChain answers GetCACertificates for the CVCA: its certificates as stored, oldest

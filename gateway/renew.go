@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"eacgate/authority"
@@ -86,27 +85,7 @@ func (g *Gateway) dvByCAR(car string) *authority.Issuer {
 	if cur == nil || len(car) != len(prefix)+5 || !strings.HasPrefix(car, prefix) || slices.Contains(server.IssuerCHRs(cur), car) {
 		return nil
 	}
-	if !rateLimited(&g.dvLookup) {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := g.refreshDV(ctx); err != nil {
-		g.logger.Error("DV renewal check for a request naming an unknown DV certificate", "car", car, "err", err)
-		return nil
-	}
-	if next := g.CurrentDV(); next != cur && next.Certificate().CHR == car {
-		return next
-	}
-	return nil
-}
-
-// rateLimited reports whether at least a second passed since the last time it said yes for
-// last (Unix ns), and takes the turn if so.
-func rateLimited(last *atomic.Int64) bool {
-	now := time.Now().UnixNano()
-	prev := last.Load()
-	return now-prev >= int64(time.Second) && last.CompareAndSwap(prev, now)
+	return g.takeUpNamed(&g.dvLookup, car, cur, g.refreshDV, g.CurrentDV)
 }
 
 // dvKeyLabel is the keystore label of the key of DV certificate chr: the configured label
@@ -217,18 +196,11 @@ func (g *Gateway) withDVLease(ctx context.Context, fn func() error) (ran bool, e
 	extended := make(chan struct{})
 	go func() {
 		defer close(extended)
-		t := time.NewTicker(ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-held.Done():
-				return
-			case <-t.C:
-				if _, err := g.Store.AcquireLease(held, name, g.instance, time.Now(), ttl); err != nil && held.Err() == nil {
-					g.logger.Warn("extend the DV client's lease", "err", err)
-				}
+		everyInterval(held, ttl/3, func() {
+			if _, err := g.Store.AcquireLease(held, name, g.instance, time.Now(), ttl); err != nil && held.Err() == nil {
+				g.logger.Warn("extend the DV client's lease", "err", err)
 			}
-		}
+		})
 	}()
 	defer func() {
 		stop()
