@@ -30,6 +30,7 @@ type hotStatements struct {
 	insertMessage       *sql.Stmt // on the write pool, used inside transactions
 	insertCertificate   *sql.Stmt // on the write pool, used inside transactions
 	insertOutbox        *sql.Stmt // on the write pool, used inside transactions
+	claimOutbox         *sql.Stmt // on the write pool, a statement of its own (ClaimOutbox)
 	// insertAnsweredWithCertificate writes a message and one certificate in one statement
 	// (PostgreSQL only: a statement is atomic, and one round trip replaces four).
 	insertAnsweredWithCertificate *sql.Stmt
@@ -57,6 +58,13 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	sqlInsertOutbox = `INSERT INTO outbox (message_row_id, kind, target_url, payload, attempts, next_attempt_at,
 	locked_by, locked_until, last_error, state, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	// sqlClaimOutbox leases the oldest due item in one statement (%s: the row lock that lets
+	// PostgreSQL's concurrent claims skip each other's candidates).
+	sqlClaimOutbox = `UPDATE outbox SET locked_by = ?, locked_until = ?, updated_at = ?
+WHERE id = (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
+	AND (locked_until IS NULL OR locked_until < ?) ORDER BY next_attempt_at, id LIMIT 1%s)
+RETURNING id, message_row_id, kind, target_url, payload, attempts, next_attempt_at, locked_by,
+	locked_until, last_error, state, created_at, updated_at`
 	// Data-modifying WITH clauses always run to completion, referenced or not.
 	sqlInsertAnsweredWithCertificate = `WITH m AS (` + sqlInsertMessage + `),
 c AS (` + sqlInsertCertificate + `)
@@ -103,6 +111,16 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 		}
 		*p.stmt = stmt
 	}
+	lock := ""
+	if dialect == DialectPostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	stmt, err := write.PrepareContext(ctx, rebind(dialect, fmt.Sprintf(sqlClaimOutbox, lock)))
+	if err != nil {
+		h.close()
+		return nil, fmt.Errorf("store: prepare: %w", err)
+	}
+	h.claimOutbox = stmt
 	more := map[string]**sql.Stmt{
 		"SAVEPOINT request":             &h.savepoint,
 		"ROLLBACK TO SAVEPOINT request": &h.rollbackToSavepoint,
@@ -124,7 +142,7 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 
 func (h *hotStatements) close() {
 	for _, s := range []*sql.Stmt{h.holderByFingerprint, h.messageByOriginator, h.insertMessage, h.insertCertificate,
-		h.insertOutbox, h.insertAnsweredWithCertificate, h.savepoint, h.rollbackToSavepoint, h.releaseSavepoint} {
+		h.insertOutbox, h.claimOutbox, h.insertAnsweredWithCertificate, h.savepoint, h.rollbackToSavepoint, h.releaseSavepoint} {
 		if s != nil {
 			_ = s.Close()
 		}

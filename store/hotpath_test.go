@@ -209,19 +209,23 @@ func testGroupCommit(t *testing.T, s *Store, _ string) {
 // (a scan grows with every request ever answered).
 func TestSQLiteHotPlans(t *testing.T) {
 	s := open(t, sqliteDSNFor(t))
-	for name, q := range map[string]string{"holder": sqlHolderByFingerprint, "message": sqlMessageByOriginator} {
+	for name, q := range map[string]string{"holder": sqlHolderByFingerprint, "message": sqlMessageByOriginator,
+		"claim": fmt.Sprintf(sqlClaimOutbox, "")} {
 		var rows []struct {
 			ID      int
 			Parent  int
 			NotUsed int `gorm:"column:notused"`
 			Detail  string
 		}
-		if err := s.DB().Raw("EXPLAIN QUERY PLAN "+q, "x", "y").Scan(&rows).Error; err != nil {
-			// sqlHolderByFingerprint takes one argument.
-			rows = nil
-			if err := s.DB().Raw("EXPLAIN QUERY PLAN "+q, "x").Scan(&rows).Error; err != nil {
-				t.Fatal(err)
-			}
+		args := []any{"x", "y"}
+		switch name {
+		case "holder":
+			args = args[:1]
+		case "claim":
+			args = []any{"w", time.Now(), time.Now(), time.Now(), time.Now()}
+		}
+		if err := s.DB().Raw("EXPLAIN QUERY PLAN "+q, args...).Scan(&rows).Error; err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
 		if len(rows) == 0 {
 			t.Fatalf("%s: no plan", name)

@@ -2,12 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // isDuplicateMessage reports whether err is the violation of messages' (originator,
@@ -197,37 +198,25 @@ func (s *Store) EnqueueOutbox(ctx context.Context, o *OutboxItem) error {
 
 // ClaimOutbox leases the oldest due outbox item to worker until now+lease: a pending item
 // whose NextAttemptAt <= now and whose previous lease (if any) has expired. It returns
-// ErrNotFound when nothing is due. Two workers never claim the same item: on PostgreSQL the
-// candidate row is selected FOR UPDATE SKIP LOCKED and leased in the same transaction; on
-// SQLite the transaction runs on the store's single connection with BEGIN IMMEDIATE, which
-// serialises claims within and across processes.
+// ErrNotFound when nothing is due. Two workers never claim the same item: the claim is one
+// UPDATE ... RETURNING statement whose subquery picks the item; on PostgreSQL the candidate
+// row is locked FOR UPDATE SKIP LOCKED (concurrent claims skip it), on SQLite the statement
+// holds the database's write lock, which serialises claims within and across processes.
 func (s *Store) ClaimOutbox(ctx context.Context, worker string, now time.Time, lease time.Duration) (*OutboxItem, error) {
 	now = now.UTC()
 	until := now.Add(lease).Truncate(time.Microsecond)
-	var item OutboxItem
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		q := tx.Where("state = ? AND next_attempt_at <= ? AND (locked_until IS NULL OR locked_until < ?)",
-			OutboxPending, now, now).Order("next_attempt_at, id").Limit(1)
-		if s.dialect == DialectPostgres {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
-		}
-		if err := q.Find(&item).Error; err != nil {
-			return err
-		}
-		if item.ID == 0 {
-			return ErrNotFound
-		}
-		item.LockedBy = worker
-		item.LockedUntil = &until
-		item.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
-		return tx.Model(&OutboxItem{}).Where("id = ?", item.ID).Updates(map[string]any{
-			"locked_by": worker, "locked_until": until, "updated_at": item.UpdatedAt,
-		}).Error
-	})
+	updated := time.Now().UTC().Truncate(time.Microsecond)
+	var o OutboxItem
+	err := s.hot.claimOutbox.QueryRowContext(ctx, worker, until, updated, now, now).Scan(&o.ID, &o.MessageRowID, &o.Kind,
+		&o.TargetURL, &o.Payload, &o.Attempts, &o.NextAttemptAt, &o.LockedBy, &o.LockedUntil, &o.LastError, &o.State,
+		&o.CreatedAt, &o.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return nil, wrap("claim outbox", err)
 	}
-	return &item, nil
+	return &o, nil
 }
 
 // OutboxByID returns the outbox item with the given ID, or ErrNotFound.
