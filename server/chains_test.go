@@ -4,25 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"testing"
-	"time"
 
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/ecc"
+	"eacgate/internal/catest"
 )
-
-// testCA is a CVCA (self-signed) as an issuer.
-func testCA(t testing.TB, chr, curve string) *authority.Issuer {
-	t.Helper()
-	key, _ := ecc.GenerateKey(ecc.CurveByName(curve), rand.Reader)
-	today := cvc.DateOf(time.Now())
-	cert, err := authority.NewCVCA(authority.CVCASpec{CHR: chr, Algorithm: cvc.ECDSA_SHA256,
-		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(365)}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &authority.Issuer{Path: []*cvc.Certificate{cert}, Signer: key, Policy: authority.DefaultPolicy()}
-}
 
 // testRequest makes a request for chr with a new key on curve, naming car (may be empty),
 // authenticated by outer's key when outer is set.
@@ -48,7 +35,7 @@ func testRequest(t testing.TB, curve, chr, car string, outer *cvc.Certificate, o
 // certificate of that chain, whichever of its certificates is newest.
 func TestTerminalInTwoChains(t *testing.T) {
 	ctx := context.Background()
-	ut, zz := testCA(t, "UTCVCA00001", "brainpoolP256r1"), testCA(t, "ZZCVCA00001", "P-256")
+	ut, zz := catest.CVCA(t, "UTCVCA00001", "brainpoolP256r1"), catest.CVCA(t, "ZZCVCA00001", "P-256")
 	dvReq, dvKey := testRequest(t, "brainpoolP256r1", "UTDVA00001", "", nil, nil)
 	dvDom, err := ut.Issue(dvReq, authority.Applicant{Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive})
 	if err != nil {

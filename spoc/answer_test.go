@@ -14,6 +14,7 @@ import (
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/ecc"
+	"eacgate/internal/catest"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -43,22 +44,6 @@ func (p *fakePartner) Handle(_ context.Context, _ server.Caller, m server.Messag
 	return server.Answer{ReturnCode: authority.OKCertAvailable, Certificates: p.roots}
 }
 
-// zzIssuer is a foreign CVCA (brainpoolP256r1) with its self-signed certificate.
-func zzIssuer(t testing.TB, chr string) *authority.Issuer {
-	t.Helper()
-	key, err := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	today := cvc.DateOf(time.Now())
-	root, err := authority.NewCVCA(authority.CVCASpec{CHR: chr, Algorithm: cvc.ECDSA_SHA256,
-		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(365)}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &authority.Issuer{Path: []*cvc.Certificate{root}, Signer: key, Policy: authority.DefaultPolicy()}
-}
-
 // The certificates a partner SPOC returns for a forwarded request are relayed only when they
 // answer it: the request's CHR and key, signed under the partner country's CVCA (fetched
 // from the partner, under its pin, when not yet stored), not expired.
@@ -69,8 +54,8 @@ func TestForwardedAnswerChecked(t *testing.T) {
 	if err := st.CreateHolder(ctx, dv); err != nil {
 		t.Fatal(err)
 	}
-	zz := zzIssuer(t, "ZZCVCA00001")
-	impostor := zzIssuer(t, "ZZCVCA00001") // same CHR, another key
+	zz := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
+	impostor := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1") // same CHR, another key
 	partner := &fakePartner{roots: [][]byte{zz.Certificate().Raw}}
 	srv := httptest.NewTLSServer(&server.Endpoint{Protocols: server.SPOCProtocols, Service: partner})
 	defer srv.Close()
@@ -166,8 +151,8 @@ func TestUnverifiedLateAnswerTellsDV(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	zz := zzIssuer(t, "ZZCVCA00001")
-	impostor := zzIssuer(t, "ZZCVCA00001")
+	zz := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
+	impostor := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
 	reg := &server.StoreRegistry{Store: st}
 	if _, err := reg.AddCVCACertificate(ctx, zz.Certificate(), true); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"eacgate/cvc"
 	"eacgate/ecc"
+	"eacgate/internal/catest"
 	"eacgate/internal/testenv"
 	"eacgate/server"
 	"eacgate/store"
@@ -30,7 +31,7 @@ func FuzzSPOCService(f *testing.F) {
 	if err := st.CreateHolder(ctx, &store.Holder{Country: "ZZ", Mnemonic: "SPOC", Role: store.RoleSPOC, Status: store.HolderActive, TLSFingerprint: fp}); err != nil {
 		f.Fatal(err)
 	}
-	ut := zzIssuer(f, "UTCVCA00001")
+	ut := catest.CVCA(f, "UTCVCA00001", "brainpoolP256r1")
 	reg := &server.StoreRegistry{Store: st}
 	cvca := &server.IssuingService{Issuer: ut, Registry: reg, Mode: func(*server.Holder, server.Message) server.Mode { return server.ModeSync }}
 	chain := func(context.Context) ([][]byte, error) { return [][]byte{ut.Certificate().Raw}, nil }
