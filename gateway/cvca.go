@@ -56,6 +56,11 @@ func (g *Gateway) loadCVCA(ctx context.Context) (*authority.Issuer, error) {
 	if err != nil || len(chain) == 0 {
 		return nil, err
 	}
+	return g.cvcaIssuer(ctx, chain)
+}
+
+// cvcaIssuer is the CVCA issuer of the stored CVCA chain (not empty), oldest first.
+func (g *Gateway) cvcaIssuer(ctx context.Context, chain []*cvc.Certificate) (*authority.Issuer, error) {
 	cur := chain[len(chain)-1]
 	key, label, err := g.cvcaSigner(ctx, cur)
 	if err != nil {
@@ -83,7 +88,7 @@ func (g *Gateway) refreshCVCA(ctx context.Context) error {
 	if len(chain) == 0 || chain[len(chain)-1].CHR == cur.Certificate().CHR {
 		return nil
 	}
-	iss, err := g.loadCVCA(ctx)
+	iss, err := g.cvcaIssuer(ctx, chain)
 	if err != nil {
 		return fmt.Errorf("gateway: load the new CVCA key: %w", err)
 	}

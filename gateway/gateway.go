@@ -302,29 +302,21 @@ func keystorePassphrase(dir string) (hsm.Secret, error) {
 // ones first with Options.Demo). A gateway may have either role or both.
 func (g *Gateway) setUpIssuers(ctx context.Context) error {
 	o := g.Options
-	chain, err := g.cvcaPath(ctx, o.Country)
-	if err != nil {
-		return err
-	}
-	if len(chain) == 0 && o.Demo {
+	iss, err := g.loadCVCA(ctx)
+	if err == nil && iss == nil && o.Demo {
 		if _, err := g.InitCVCA(ctx, o.Country+"CVCA00001", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"}, 3); err != nil {
 			return err
 		}
-		if chain, err = g.cvcaPath(ctx, o.Country); err != nil {
-			return err
-		}
+		iss, err = g.loadCVCA(ctx)
 	}
-	if len(chain) > 0 {
-		iss, err := g.loadCVCA(ctx)
-		switch {
-		case errors.Is(err, hsm.ErrKeyNotFound):
-			g.logger.Warn("CVCA certificates stored but not the key of the newest: the CVCA endpoint is off", "err", err)
-		case err != nil:
-			return err
-		default:
-			g.CVCA = iss
-			g.cvcaCurrent.Store(iss)
-		}
+	switch {
+	case errors.Is(err, hsm.ErrKeyNotFound):
+		g.logger.Warn("CVCA certificates stored but not the key of the newest: the CVCA endpoint is off", "err", err)
+	case err != nil:
+		return err
+	case iss != nil:
+		g.CVCA = iss
+		g.cvcaCurrent.Store(iss)
 	}
 
 	_, err = g.Store.HolderByName(ctx, o.Country, o.DVMnemonic)
