@@ -27,22 +27,38 @@ var (
 	OIDCSNTLSServer = asn1.ObjectIdentifier{1, 2, 203, 7064, 1, 1, 369791, 2}
 )
 
+// CipherSuites are the TLS 1.2 suites the gateway offers and accepts, as server and as
+// client: forward secrecy (ECDHE) and AEAD (AES-GCM) only, the suites both BSI TR-02102-2 and
+// Mozilla's "intermediate" profile recommend. Go's defaults would add CBC-SHA1 suites. TLS 1.3
+// suites are all AEAD and not configurable.
+var CipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+}
+
+// BaseTLSConfig is the protocol floor of every TLS connection the gateway makes or takes:
+// TLS 1.2 or later, CipherSuites for TLS 1.2.
+func BaseTLSConfig() *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: CipherSuites}
+}
+
 // TLSConfig is the server side of mutual TLS: peers are asked for a client certificate and
 // identified by its SHA-256 fingerprint, which an operator registers with the holder
 // (certificate pinning, so no TLS client CA is needed). A request without a client
 // certificate can still fetch ?wsdl but every SOAP operation refuses it.
 func TLSConfig(cert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-		ClientAuth:   tls.RequestClientCert,
-	}
+	c := BaseTLSConfig()
+	c.Certificates = []tls.Certificate{cert}
+	c.ClientAuth = tls.RequestClientCert
+	return c
 }
 
 // LoadOrCreateTLSCertificate loads certFile and keyFile (PEM), or, when neither exists,
-// creates a self-signed ECDSA P-256 certificate for the given host names and addresses and
-// writes them (key with mode 0600). For the embedded demo setup; production deployments
-// configure their own certificate.
+// creates a demo server certificate for the given host names and addresses (see
+// DemoServerCertificate) and writes them (key with mode 0600). For the embedded demo setup;
+// production deployments configure their own certificate.
 func LoadOrCreateTLSCertificate(certFile, keyFile string, hosts []string) (tls.Certificate, error) {
 	_, errC := os.Stat(certFile)
 	_, errK := os.Stat(keyFile)
@@ -52,7 +68,7 @@ func LoadOrCreateTLSCertificate(certFile, keyFile string, hosts []string) (tls.C
 	if !errors.Is(errC, os.ErrNotExist) || !errors.Is(errK, os.ErrNotExist) {
 		return tls.Certificate{}, fmt.Errorf("server: TLS files: only one of %s and %s exists", certFile, keyFile)
 	}
-	certPEM, keyPEM, err := SelfSignedCertificate(hosts[0], hosts, 365*24*time.Hour)
+	certPEM, keyPEM, err := DemoServerCertificate(hosts[0], hosts, 365*24*time.Hour)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
@@ -68,31 +84,68 @@ func LoadOrCreateTLSCertificate(certFile, keyFile string, hosts []string) (tls.C
 	return tls.X509KeyPair(certPEM, keyPEM)
 }
 
-// SelfSignedCertificate makes a PEM certificate and PKCS#8 key for TLS (server and client
-// use), for demos and tests.
-func SelfSignedCertificate(commonName string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+// DemoServerCertificate makes the embedded default's TLS certificate: an end-entity
+// certificate (not a CA: its key cannot certify anything) issued by a one-off CA whose key is
+// discarded at once. certPEM holds both, leaf first, so a client that takes the file as its
+// trust anchors (Python's ssl, curl --cacert, Go's CertPool) finds the CA in it.
+func DemoServerCertificate(commonName string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: TLS CA key: %w", err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: commonName + " demo TLS CA", Organization: []string{"eacgate"}},
+		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(validity),
+		KeyUsage:              x509.KeyUsageCertSign,
+		BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: TLS CA certificate: %w", err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: TLS CA certificate: %w", err)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: TLS key: %w", err)
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, nil, fmt.Errorf("server: serial: %w", err)
-	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial,
+		SerialNumber: randomSerial(),
 		Subject:      pkix.Name{CommonName: commonName, Organization: []string{"eacgate"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(validity),
-		// Self-signed, so it is its own trust anchor: OpenSSL-based peers (Python's ssl)
-		// accept it only as a CA certificate.
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(validity),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		// The gateway's certificate also serves SPOC-to-SPOC traffic (CSN 36 9791).
 		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{OIDCSNTLSClient, OIDCSNTLSServer},
 		BasicConstraintsValid: true,
-		IsCA:                  true,
 	}
+	addHosts(tmpl, hosts)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: TLS certificate: %w", err)
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: TLS key: %w", err)
+	}
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), nil
+}
+
+func randomSerial() *big.Int {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(err) // crypto/rand does not fail (Go 1.24+)
+	}
+	return serial
+}
+
+func addHosts(tmpl *x509.Certificate, hosts []string) {
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
@@ -100,6 +153,30 @@ func SelfSignedCertificate(commonName string, hosts []string, validity time.Dura
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
+}
+
+// SelfSignedCertificate makes a PEM certificate and PKCS#8 key for TLS (server and client
+// use), for demos and tests.
+func SelfSignedCertificate(commonName string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: TLS key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: commonName, Organization: []string{"eacgate"}},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(validity),
+		// Self-signed, so it is its own trust anchor: OpenSSL-based peers (Python's ssl)
+		// accept it only as a CA certificate. For test peers and demos; the gateway's own
+		// default certificate is DemoServerCertificate.
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{OIDCSNTLSClient, OIDCSNTLSServer},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	addHosts(tmpl, hosts)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: self-signed certificate: %w", err)

@@ -67,3 +67,72 @@ func TestMutualTLSIdentifiesCaller(t *testing.T) {
 		t.Fatalf("fingerprint %q", rec.got.Fingerprint)
 	}
 }
+
+// The embedded default's certificate is an end-entity certificate whose file also carries
+// the (keyless) CA that issued it, so clients can take the file as their trust anchor.
+func TestDemoServerCertificateIsNotACA(t *testing.T) {
+	dir := t.TempDir()
+	certFile := filepath.Join(dir, "tls.crt")
+	serverCert, err := LoadOrCreateTLSCertificate(certFile, filepath.Join(dir, "tls.key"), []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(serverCert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf.IsCA || leaf.KeyUsage&x509.KeyUsageCertSign != 0 {
+		t.Fatalf("default TLS certificate is a CA certificate (IsCA %v, key usage %b)", leaf.IsCA, leaf.KeyUsage)
+	}
+	roots, err := CertPool(false, certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	srv.TLS = TLSConfig(serverCert)
+	srv.StartTLS()
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatalf("a client trusting the certificate file cannot connect: %v", err)
+	}
+	resp.Body.Close()
+}
+
+// TLS 1.2 offers only ECDHE with AES-GCM: a client that offers nothing else but CBC-SHA1
+// suites (or RSA key exchange) finds no common suite.
+func TestTLSOffersOnlyAEADSuites(t *testing.T) {
+	certPEM, keyPEM, err := SelfSignedCertificate("127.0.0.1", []string{"127.0.0.1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	srv.TLS = TLSConfig(cert)
+	srv.StartTLS()
+	defer srv.Close()
+	for _, tc := range []struct {
+		suite uint16
+		ok    bool
+	}{
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, false},
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, false},
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, false},
+		{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, false},
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, true},
+		{tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, true},
+	} {
+		cfg := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tc.suite}} //nolint:gosec // the test looks at the suite only
+		conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), cfg)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: handshake error %v, want success %v", tls.CipherSuiteName(tc.suite), err, tc.ok)
+		}
+		if conn != nil {
+			conn.Close()
+		}
+	}
+}
