@@ -33,7 +33,7 @@ func TestCVCARollover(t *testing.T) {
 	serving := openDemo(t, dir)
 	root := serving.CurrentCVCA().Certificate()
 
-	cli, err := OpenStores(ctx, Options{DataDir: dir, SPOC: spoc.Config{Partners: []spoc.Partner{{Country: "ZZ", URL: "https://spoc.zz.example/spoc"}}}})
+	cli, err := OpenStores(ctx, Options{DataDir: dir, GenerateKeystorePassphrase: true, SPOC: spoc.Config{Partners: []spoc.Partner{{Country: "ZZ", URL: "https://spoc.zz.example/spoc"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

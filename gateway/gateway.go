@@ -45,8 +45,13 @@ type Options struct {
 	TLSKey  string `yaml:"tls_key"`
 	Country string `yaml:"country"` // the CVCA's country; default "UT" (the demo country)
 	// Keystore holds the CA keys. Nil: a software keystore in DataDir/keys whose passphrase
-	// is EACGATE_KEYSTORE_PASSPHRASE or DataDir/keystore.pass (created on first start).
+	// is EACGATE_KEYSTORE_PASSPHRASE (see GenerateKeystorePassphrase).
 	Keystore *hsm.Config `yaml:"keystore"`
+	// GenerateKeystorePassphrase lets a gateway without a keystore section and without
+	// EACGATE_KEYSTORE_PASSPHRASE create DataDir/keystore.pass on first start (test setups:
+	// the CA keys are then protected by file permissions only). The embedded default (Demo)
+	// does so always.
+	GenerateKeystorePassphrase bool `yaml:"generate_keystore_passphrase"`
 	// CVCAKey and DVKey are the key labels (default "cvca" and "dv"); DVMnemonic is the
 	// DV's holder mnemonic (default "DVDEMO").
 	CVCAKey    string `yaml:"cvca_key"`
@@ -228,8 +233,8 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 // commands).
 func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	opts = opts.withDefaults()
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("gateway: data directory: %w", err)
+	if err := privateDir(opts.DataDir, opts.Logger); err != nil {
+		return nil, err
 	}
 	g := &Gateway{DataDir: opts.DataDir, Options: opts, logger: opts.Logger, metrics: server.NewMetrics(), instance: newInstanceID()}
 	st, err := store.Open(ctx, opts.DSN, opts.Logger)
@@ -240,7 +245,7 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	g.closeFns = append(g.closeFns, st.Close)
 	kc := opts.Keystore
 	if kc == nil {
-		pass, err := keystorePassphrase(opts.DataDir)
+		pass, err := keystorePassphrase(opts.DataDir, opts.Demo || opts.GenerateKeystorePassphrase, opts.Logger)
 		if err != nil {
 			g.Close()
 			return nil, err
@@ -277,16 +282,48 @@ func (g *Gateway) Close() error {
 	return errors.Join(errs...)
 }
 
+// privateDir creates the data directory owner-only (0700), or narrows an existing one that
+// group or others may enter: it holds the database, the software keystore and the TLS key.
+func privateDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("gateway: data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("gateway: data directory: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("gateway: data directory %s is open to other users and cannot be restricted: %w", dir, err)
+		}
+		log.Warn("data directory was open to other users; now owner-only (0700)", "dir", dir, "was", fi.Mode().Perm().String())
+	}
+	return nil
+}
+
+// errNoPassphrase explains how to give the software keystore its passphrase.
+var errNoPassphrase = errors.New("gateway: the software keystore needs a passphrase: set EACGATE_KEYSTORE_PASSPHRASE, " +
+	"or configure keystore: {backend: soft, soft: {dir: DIR, passphrase: {env: NAME} or {file: PATH outside the data directory}}}, " +
+	"or a PKCS#11 keystore (keystore: {backend: pkcs11, ...}); test setups may set generate_keystore_passphrase: true")
+
 // keystorePassphrase takes the passphrase from EACGATE_KEYSTORE_PASSPHRASE, or from
-// DATA/keystore.pass, which the embedded default creates (mode 0600) on first start. A
-// passphrase file next to the keys only guards against stolen key files without it; a
-// production setup uses PKCS#11 or a passphrase from the environment.
-func keystorePassphrase(dir string) (hsm.Secret, error) {
+// DATA/keystore.pass, which is created (mode 0600) on first start only when generate is set
+// (the embedded default). A passphrase file next to the keys only guards against stolen key
+// files without it, so a configured gateway refuses to make one, and using one that exists
+// is logged at every start.
+func keystorePassphrase(dir string, generate bool, log *slog.Logger) (hsm.Secret, error) {
 	if os.Getenv("EACGATE_KEYSTORE_PASSPHRASE") != "" {
 		return hsm.Secret{Env: "EACGATE_KEYSTORE_PASSPHRASE"}, nil
 	}
 	path := filepath.Join(dir, "keystore.pass")
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+	case !errors.Is(err, os.ErrNotExist):
+		return hsm.Secret{}, fmt.Errorf("gateway: keystore passphrase: %w", err)
+	case !generate:
+		return hsm.Secret{}, errNoPassphrase
+	default:
 		b := make([]byte, 24)
 		if _, err := rand.Read(b); err != nil {
 			return hsm.Secret{}, err
@@ -295,6 +332,8 @@ func keystorePassphrase(dir string) (hsm.Secret, error) {
 			return hsm.Secret{}, fmt.Errorf("gateway: keystore passphrase: %w", err)
 		}
 	}
+	log.Warn("the software keystore's passphrase is in a file beside the keys: anyone who can read the data directory can use the CA keys "+
+		"(for demos and tests; production: EACGATE_KEYSTORE_PASSPHRASE, keystore.soft.passphrase, or PKCS#11)", "file", path)
 	return hsm.Secret{File: path}, nil
 }
 

@@ -113,7 +113,7 @@ func TestRemoteCVCARootPinning(t *testing.T) {
 		{"first use", nil, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dv, err := OpenStores(ctx, Options{DataDir: t.TempDir(), Identity: &id,
+			dv, err := OpenStores(ctx, Options{DataDir: t.TempDir(), Identity: &id, GenerateKeystorePassphrase: true,
 				DVClient: DVClientOptions{CVCAURL: srv.URL + "/cvca", CVCACAFile: caFile, CVCASHA256: tc.pins}})
 			if err != nil {
 				t.Fatal(err)

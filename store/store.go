@@ -143,6 +143,9 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*Store, error) 
 			return nil, errors.New("store: open: empty DSN")
 		}
 		s.dialect = DialectSQLite
+		if err := privateSQLiteFiles(dsn, logger); err != nil {
+			return nil, err
+		}
 		var conn *sql.DB
 		if conn, err = sql.Open(sqliteDriver, sqliteDSN(dsn)); err == nil {
 			s.db, err = gorm.Open(sqliteDialector{conn: conn}, cfg)

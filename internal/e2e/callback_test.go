@@ -23,7 +23,14 @@ import (
 	"eacgate/store"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	// The gateways these tests configure take their software keystore's passphrase from the
+	// environment, as a configured gateway must (it makes no passphrase file of its own).
+	if os.Getenv("EACGATE_KEYSTORE_PASSPHRASE") == "" {
+		os.Setenv("EACGATE_KEYSTORE_PASSPHRASE", "eacgate e2e throwaway passphrase")
+	}
+	os.Exit(pgtest.Main(m))
+}
 
 // callbackReceiver is testdata/callback_receiver.py: Python's http.server with zeep parsing
 // our callbacks against the DV WSDL.
