@@ -77,6 +77,8 @@ type Options struct {
 	// SendCertificates) or approval (an operator approves each request; senders that cannot
 	// take a callback get failure_synchronous_processing_not_possible).
 	Processing map[string]string `yaml:"processing"`
+	// Retention: how long finished requests and emCA nonces are kept (default: always).
+	Retention RetentionOptions `yaml:"retention"`
 	// Callback tunes the outbox workers and the deliveries to responseURLs.
 	Callback CallbackOptions `yaml:"callback"`
 	// DVClient: automatic renewal of the DV's own certificate.

@@ -47,31 +47,40 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, erro
 	if e.Details != "" && !json.Valid([]byte(e.Details)) {
 		return AuditEvent{}, fmt.Errorf("store: append audit: details are not valid JSON")
 	}
-	if e.At.IsZero() {
-		e.At = time.Now()
-	}
-	e.At = e.At.UTC().Truncate(time.Microsecond)
+	var stored AuditEvent
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if s.dialect == DialectPostgres {
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(auditLockKey)).Error; err != nil {
-				return err
-			}
-		}
-		var head []AuditEvent
-		if err := tx.Order("seq DESC").Limit(1).Find(&head).Error; err != nil {
-			return err
-		}
-		e.Seq, e.PrevHash = 1, GenesisHash
-		if len(head) == 1 {
-			e.Seq, e.PrevHash = head[0].Seq+1, head[0].Hash
-		}
-		e.Hash = e.ComputeHash()
-		return tx.Create(&e).Error
+		var err error
+		stored, err = s.appendAuditTx(tx, e)
+		return err
 	})
 	if err != nil {
 		return AuditEvent{}, wrap("append audit", err)
 	}
-	return e, nil
+	return stored, nil
+}
+
+// appendAuditTx appends e within transaction tx (the change it records is in the same
+// transaction).
+func (s *Store) appendAuditTx(tx *gorm.DB, e AuditEvent) (AuditEvent, error) {
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	e.At = e.At.UTC().Truncate(time.Microsecond)
+	if s.dialect == DialectPostgres {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(auditLockKey)).Error; err != nil {
+			return e, err
+		}
+	}
+	var head []AuditEvent
+	if err := tx.Order("seq DESC").Limit(1).Find(&head).Error; err != nil {
+		return e, err
+	}
+	e.Seq, e.PrevHash = 1, GenesisHash
+	if len(head) == 1 {
+		e.Seq, e.PrevHash = head[0].Seq+1, head[0].Hash
+	}
+	e.Hash = e.ComputeHash()
+	return e, tx.Create(&e).Error
 }
 
 // VerifyAudit walks the audit log in Seq order and checks every link: Seq runs 1..n without

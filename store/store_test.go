@@ -47,6 +47,7 @@ var suite = []struct {
 	{"Certificates", testCertificates},
 	{"RevokedFinal", testRevokedFinal},
 	{"Outbox", testOutbox},
+	{"Prune", testPrune},
 	{"OutboxConcurrent", testOutboxConcurrent},
 	{"Audit", testAudit},
 	{"AuditTamper", testAuditTamper},

@@ -129,12 +129,14 @@ func runServe(ctx context.Context, c cli) int {
 	workDone := make(chan struct{})
 	go func() {
 		defer close(workDone)
-		dvDone, cvcaDone := make(chan struct{}), make(chan struct{})
+		dvDone, cvcaDone, pruneDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
 		go func() { defer close(dvDone); g.RunDVClient(workCtx) }()
 		go func() { defer close(cvcaDone); g.RunCVCAWatch(workCtx) }()
+		go func() { defer close(pruneDone); g.RunRetention(workCtx) }()
 		worker.Run(workCtx)
 		<-dvDone
 		<-cvcaDone
+		<-pruneDone
 	}()
 	base := scheme + "://" + ln.Addr().String()
 	fmt.Fprintf(c.stdout, "eacgate is serving (data in %s)\n", *data)
