@@ -1,7 +1,11 @@
 package gateway
 
 import (
+	"net/http"
+	"net/http/httptest"
+
 	"context"
+	"eacgate/hsm"
 	"errors"
 	"os"
 	"path/filepath"
@@ -59,5 +63,40 @@ func TestDataDirectoryIsOwnerOnly(t *testing.T) {
 	}
 	if fi.Mode().Perm() != 0o700 {
 		t.Fatalf("data directory mode %v, want drwx------", fi.Mode().Perm())
+	}
+}
+
+// With a metrics token configured, /metrics answers only a scraper that sends it.
+func TestMetricsToken(t *testing.T) {
+	g, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true,
+		Metrics: MetricsOptions{Token: hsm.Secret{Value: []byte("scrape-secret")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", http.StatusUnauthorized}, {"Bearer wrong", http.StatusUnauthorized}, {"Bearer scrape-secret", http.StatusOK}} {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		rec := httptest.NewRecorder()
+		g.Handler.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("Authorization %q: status %d, want %d", tc.auth, rec.Code, tc.want)
+		}
+	}
+	// On its own listener, /metrics leaves the gateway's.
+	g2, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true, Metrics: MetricsOptions{Listen: "127.0.0.1:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g2.Close()
+	rec := httptest.NewRecorder()
+	g2.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("/metrics on the gateway's listener with metrics.listen set: status %d", rec.Code)
 	}
 }

@@ -77,6 +77,10 @@ type Options struct {
 	// SendCertificates) or approval (an operator approves each request; senders that cannot
 	// take a callback get failure_synchronous_processing_not_possible).
 	Processing map[string]string `yaml:"processing"`
+	// Limits bound connections, header size and memory.
+	Limits LimitOptions `yaml:"limits"`
+	// Metrics: where /metrics is served and who may read it.
+	Metrics MetricsOptions `yaml:"metrics"`
 	// Retention: how long finished requests and emCA nonces are kept (default: always).
 	Retention RetentionOptions `yaml:"retention"`
 	// Callback tunes the outbox workers and the deliveries to responseURLs.
@@ -168,6 +172,7 @@ func (o Options) withDefaults() Options {
 	if o.DVMnemonic == "" {
 		o.DVMnemonic = "DVDEMO"
 	}
+	o.Limits = o.Limits.Defaults()
 	if o.DocumentSignerList == "" {
 		o.DocumentSignerList = filepath.Join(o.DataDir, "document-signer-list.p7s")
 	}
@@ -573,7 +578,13 @@ func (g *Gateway) routes() (http.Handler, error) {
 	adminAPI := (&admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin")}).Routes()
 	mux.Handle("/admin/", adminAPI)
 	mux.Handle("/emCAServices/", adminAPI)
-	mux.Handle("/metrics", metrics)
+	if g.Options.Metrics.Listen == "" {
+		mh, err := g.metricsHandler()
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/metrics", mh)
+	}
 	mux.HandleFunc("/healthz", health)
 	mux.HandleFunc("/readyz", g.ready)
 	return withRequestLog(g.logger, mux), nil

@@ -56,11 +56,24 @@ func runServe(ctx context.Context, c cli) int {
 		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 		return 2
 	}
-	ln, err := net.Listen("tcp", opts.Listen)
+	if *plain {
+		listenSet := false
+		fs.Visit(func(fl *flag.Flag) { listenSet = listenSet || fl.Name == "listen" })
+		opts.Listen = plainListen(opts.Listen, listenSet)
+		warnPlain(log, opts.Listen)
+	}
+	limits := opts.Limits.Defaults()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft ceiling: with GOGC at 400 the heap could otherwise grow to five times the
+		// live data under a burst before the collector runs.
+		debug.SetMemoryLimit(int64(limits.MemoryLimitMiB) << 20)
+	}
+	inner, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 		return 1
 	}
+	ln := server.LimitListener(inner, limits.MaxConnections)
 	defer ln.Close()
 	scheme := "https"
 	var tlsConfig *tls.Config
@@ -118,7 +131,15 @@ func runServe(ctx context.Context, c cli) int {
 	data := &g.DataDir
 	srv := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		TLSConfig: tlsConfig}
+		TLSConfig: tlsConfig, MaxHeaderBytes: limits.MaxHeaderBytes}
+	if addr := g.Options.Metrics.Listen; addr != "" {
+		stopMetrics, err := serveMetrics(g, addr, log)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+			return 1
+		}
+		defer stopMetrics()
+	}
 	worker, err := g.Worker()
 	if err != nil {
 		fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
@@ -368,6 +389,47 @@ func (f *optionFlags) options(fs *flag.FlagSet, log *slog.Logger) (gateway.Optio
 	}
 	opts.Logger = log
 	return opts, nil
+}
+
+// plainListen is where --plain-http listens: on loopback unless --listen was given on the
+// command line (a configuration file's listen address is for the TLS listener), since
+// plain HTTP cannot identify callers.
+func plainListen(listen string, explicit bool) string {
+	if explicit {
+		return listen
+	}
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" {
+		port = "8443"
+	}
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
+// warnPlain says what plain HTTP gives up, louder when it is reachable from elsewhere.
+func warnPlain(log *slog.Logger, listen string) {
+	host, _, _ := net.SplitHostPort(listen)
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "localhost" {
+		log.Warn("plain HTTP: callers cannot be identified, every SOAP operation is refused to them; for local demos only", "listen", listen)
+		return
+	}
+	log.Warn("plain HTTP on an address reachable from other hosts: anyone there can reach the gateway unencrypted and unidentified; use TLS", "listen", listen)
+}
+
+// serveMetrics serves /metrics on its own plain-HTTP listener until the returned stop.
+func serveMetrics(g *gateway.Gateway, addr string, log *slog.Logger) (stop func(), err error) {
+	h, err := g.MetricsHandler()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 8 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { _ = srv.Serve(server.LimitListener(ln, 16)) }()
+	log.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { _ = srv.Close() }, nil
 }
 
 // auditEvent is a successful operator action from the command line.
