@@ -216,6 +216,10 @@ type Gateway struct {
 	instance string
 	// dvLeaseTTL overrides the DV client's lease time (tests).
 	dvLeaseTTL time.Duration
+	// readyLast is the last readiness result (see readiness); readyProbe replaces the
+	// database write probe (tests).
+	readyLast  atomic.Pointer[readyResult]
+	readyProbe func(ctx context.Context, owner string, now time.Time) error
 }
 
 // Open opens the gateway: store, keystore, and the issuers found in the store. With

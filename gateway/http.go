@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"eacgate/authority"
 	"eacgate/server"
 )
 
@@ -17,21 +20,57 @@ func health(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
-// ready answers /readyz: the database answers within two seconds.
+// readyCacheTTL is how long a readiness result is reused: /readyz is unauthenticated, and
+// each check writes to the database.
+const readyCacheTTL = 2 * time.Second
+
+// readyResult is the last readiness check.
+type readyResult struct {
+	at  time.Time
+	err error
+}
+
+// ready answers /readyz: 200 when the gateway can do its work now — the database takes a
+// write (a full disk or a read-only replica fails here, where a ping would pass) and the
+// keystore holds the keys of the issuers in use.
 func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	sqlDB, err := g.Store.DB().DB()
-	if err == nil {
-		err = sqlDB.PingContext(ctx)
-	}
+	err := g.readiness(r.Context())
 	if err != nil {
-		g.logger.Warn("readiness check failed", "err", err)
-		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// readiness runs the checks at most once per readyCacheTTL.
+func (g *Gateway) readiness(ctx context.Context) error {
+	now := time.Now()
+	if last := g.readyLast.Load(); last != nil && now.Sub(last.at) < readyCacheTTL {
+		return last.err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	err := g.checkReady(ctx, now)
+	if err != nil {
+		g.logger.Warn("readiness check failed", "err", err)
+	}
+	g.readyLast.Store(&readyResult{at: now, err: err})
+	return err
+}
+
+func (g *Gateway) checkReady(ctx context.Context, now time.Time) error {
+	probe := g.readyProbe
+	if probe == nil {
+		probe = g.Store.CheckWritable
+	}
+	if err := probe(ctx, g.instance, now); err != nil {
+		return errors.New("database does not take writes")
+	}
+	if err := g.checkKeys(ctx); err != nil {
+		return err
+	}
+	return nil
 }
 
 // statusRecorder remembers the response status for the access log.
@@ -66,4 +105,45 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 			slog.String("remote", r.RemoteAddr)}, note.Attrs()...)
 		log.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 	})
+}
+
+// keyChecker is a keystore that can tell, without signing, whether keys are usable now.
+type keyChecker interface {
+	Check(ctx context.Context, labels ...string) error
+}
+
+// issuerKeyLabels are the keystore labels of the issuers in use.
+func (g *Gateway) issuerKeyLabels() []string {
+	var labels []string
+	for _, is := range []*authority.Issuer{g.CurrentCVCA(), g.CurrentDV()} {
+		if is == nil {
+			continue
+		}
+		s := is.Signer
+		if t, ok := s.(timedSigner); ok {
+			s = t.Signer
+		}
+		if l, ok := s.(interface{ Label() string }); ok {
+			labels = append(labels, l.Label())
+		}
+	}
+	return labels
+}
+
+// checkKeys reports a keystore that has lost the keys of the issuers in use (an HSM token
+// gone, a key deleted): requests would fail with failure_internal_error.
+func (g *Gateway) checkKeys(ctx context.Context) error {
+	labels := g.issuerKeyLabels()
+	if kc, ok := g.Keys.(keyChecker); ok {
+		if err := kc.Check(ctx, labels...); err != nil {
+			return fmt.Errorf("keystore: %w", err)
+		}
+		return nil
+	}
+	for _, l := range labels {
+		if _, err := g.Keys.Signer(ctx, l); err != nil {
+			return fmt.Errorf("keystore: key %s: %w", l, err)
+		}
+	}
+	return nil
 }

@@ -27,3 +27,13 @@ WHERE leases.expires_at < ? OR leases.owner = excluded.owner`, name, owner, now.
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	return wrap("release lease", s.db.WithContext(ctx).Exec(`DELETE FROM leases WHERE name = ? AND owner = ?`, name, owner).Error)
 }
+
+// CheckWritable commits a write and its removal (a lease row named for owner): a full disk,
+// a read-only database or a lost primary fail here, where a ping would pass.
+func (s *Store) CheckWritable(ctx context.Context, owner string, now time.Time) error {
+	name := "readyz/" + owner
+	if _, err := s.AcquireLease(ctx, name, owner, now, time.Minute); err != nil {
+		return err
+	}
+	return s.ReleaseLease(ctx, name, owner)
+}
