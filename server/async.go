@@ -78,7 +78,7 @@ func checkURL(raw string, allowHTTP bool) error {
 func (s *IssuingService) requestAsync(ctx context.Context, log *slog.Logger, h *Holder, m Message, mode Mode) Answer {
 	check := s.CheckResponseURL
 	if check == nil {
-		check = CheckHTTPS
+		check = URLPolicy{}.Check
 	}
 	if m.MessageID == "" || check(m.ResponseURL) != nil {
 		// Without a messageID the callback could not be matched; without a usable

@@ -29,7 +29,7 @@ type Forwarder struct {
 	// parameters and chain); nil when not known.
 	Domestic func() []*cvc.Certificate
 	// CheckResponseURL is the responseURL policy (the one of RequestCertificate: see
-	// server.URLPolicy); nil: an absolute https URL is required.
+	// server.URLPolicy); nil: server.URLPolicy{}.Check (https, public addresses).
 	CheckResponseURL func(string) error
 	Logger           *slog.Logger
 }
@@ -62,7 +62,7 @@ func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Mess
 		// RequestCertificate's, or the request is refused like an unusable asynchronous one.
 		check := f.CheckResponseURL
 		if check == nil {
-			check = server.CheckHTTPS
+			check = server.URLPolicy{}.Check
 		}
 		if err := check(m.ResponseURL); err != nil {
 			log.Info("foreign request refused: responseURL not allowed", "responseURL", m.ResponseURL, "err", err)
