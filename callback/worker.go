@@ -347,13 +347,13 @@ func (r *run) handle(ctx context.Context, name string, item *store.OutboxItem, l
 		r.forward(ctx, name, item, log)
 		return
 	}
-	hc := r.HTTP
+	hc, configured := r.HTTP, false
 	if r.ClientFor != nil {
 		if c := r.ClientFor(item.TargetURL); c != nil {
-			hc = c
+			hc, configured = c, true
 		}
 	}
-	if hc == r.HTTP && r.CheckTarget != nil {
+	if !configured && r.CheckTarget != nil {
 		// The policy may have changed since the request was accepted.
 		if err := r.CheckTarget(item.TargetURL); err != nil {
 			r.failed(ctx, name, item, errPermanent{fmt.Errorf("%w: %v", server.ErrForbiddenAddress, err)}, log)
