@@ -48,6 +48,8 @@ var suite = []struct {
 	{"RevokedFinal", testRevokedFinal},
 	{"Outbox", testOutbox},
 	{"OutboxConcurrent", testOutboxConcurrent},
+	{"OutboxLeaseHolder", testOutboxLeaseHolder},
+	{"TakeBackLeases", testTakeBackLeases},
 	{"Audit", testAudit},
 	{"AuditTamper", testAuditTamper},
 	{"AuditConcurrent", testAuditConcurrent},
