@@ -6,9 +6,13 @@
 // Nothing acknowledged is lost: a request is acknowledged only after it and its outbox item
 // are committed (server.Registry.Enqueue); workers lease items (FOR UPDATE SKIP LOCKED on
 // PostgreSQL, so several instances share one queue), and an item whose worker died is taken
-// again when its lease runs out. Issuance is at most once per message (store.AnswerMessage
-// refuses a second answer, and the certificate goes with the answer in one transaction);
-// delivery is at least once, the receiver being idempotent by messageID.
+// again when its lease runs out (on SQLite, where one process works the queue, at once when
+// the gateway restarts). Errors of our own (keystore, database) are retried without
+// counting as delivery attempts; a target may have only Config.TargetConcurrency deliveries
+// in flight, so that silent receivers cannot hold every worker. Issuance is at most once
+// per message (store.AnswerMessage refuses a second answer, and the certificate goes with
+// the answer in one transaction); delivery is at least once, the receiver being idempotent
+// by messageID.
 package callback
 
 import (

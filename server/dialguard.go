@@ -31,7 +31,7 @@ type NetworkPolicy struct {
 }
 
 // refusedNetworks are never reached by callbacks unless allowed: RFC 6890 special-purpose
-// ranges that are not the public internet.
+// ranges that are not the public internet (read only).
 var refusedNetworks = func() []netip.Prefix {
 	var out []netip.Prefix
 	for _, s := range []string{
