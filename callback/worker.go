@@ -6,9 +6,13 @@
 // Nothing acknowledged is lost: a request is acknowledged only after it and its outbox item
 // are committed (server.Registry.Enqueue); workers lease items (FOR UPDATE SKIP LOCKED on
 // PostgreSQL, so several instances share one queue), and an item whose worker died is taken
-// again when its lease runs out. Issuance is at most once per message (store.AnswerMessage
-// refuses a second answer, and the certificate goes with the answer in one transaction);
-// delivery is at least once, the receiver being idempotent by messageID.
+// again when its lease runs out (on SQLite, where one process works the queue, at once when
+// the gateway restarts). Errors of our own (keystore, database) are retried without
+// counting as delivery attempts; a target may have only Config.TargetConcurrency deliveries
+// in flight, so that silent receivers cannot hold every worker. Issuance is at most once
+// per message (store.AnswerMessage refuses a second answer, and the certificate goes with
+// the answer in one transaction); delivery is at least once, the receiver being idempotent
+// by messageID.
 package callback
 
 import (
@@ -20,9 +24,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"eacgate/authority"
@@ -41,6 +49,17 @@ type Config struct {
 	PollInterval   time.Duration `yaml:"poll_interval"`   // idle wait between queue polls (1s)
 	CallTimeout    time.Duration `yaml:"call_timeout"`    // one delivery's HTTP timeout (30s)
 	ShutdownGrace  time.Duration `yaml:"shutdown_grace"`  // in-flight work may finish this long after shutdown (10s)
+	// TargetConcurrency bounds the deliveries in flight per target (scheme, host and port)
+	// in this instance, so that slow or silent receivers hold at most that many workers (2).
+	TargetConcurrency int `yaml:"target_concurrency"`
+	// TargetBusyDelay: an item whose target is at its bound goes back to the queue for this
+	// long, not counted as an attempt (5s).
+	TargetBusyDelay time.Duration `yaml:"target_busy_delay"`
+	// ProcessingBackoffMax caps the retry delay after failures of our own (keystore,
+	// database), which are retried without end and never count as delivery attempts (5m).
+	ProcessingBackoffMax time.Duration `yaml:"processing_backoff_max"`
+	// ClaimBackoffMax caps the wait between queue polls while the database fails (30s).
+	ClaimBackoffMax time.Duration `yaml:"claim_backoff_max"`
 }
 
 func (c Config) withDefaults() Config {
@@ -55,12 +74,18 @@ func (c Config) withDefaults() Config {
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 12
 	}
+	if c.TargetConcurrency <= 0 {
+		c.TargetConcurrency = 2
+	}
 	def(&c.BackoffInitial, 10*time.Second)
 	def(&c.BackoffMax, time.Hour)
 	def(&c.Lease, 30*time.Second)
 	def(&c.PollInterval, time.Second)
 	def(&c.CallTimeout, 30*time.Second)
 	def(&c.ShutdownGrace, 10*time.Second)
+	def(&c.TargetBusyDelay, 5*time.Second)
+	def(&c.ProcessingBackoffMax, 5*time.Minute)
+	def(&c.ClaimBackoffMax, 30*time.Second)
 	if c.Lease < minLease {
 		c.Lease = minLease
 	}
@@ -82,13 +107,18 @@ type Processor interface {
 type Worker struct {
 	Store     *store.Store
 	Processor Processor
-	// HTTP delivers; its Transport carries the TLS configuration (client certificate, trust).
+	// HTTP delivers; its Transport carries the TLS configuration (client certificate, trust)
+	// and the dial guard (server.NetworkPolicy) of requester-supplied targets.
 	HTTP *http.Client
 	// ClientFor, when set, may return the client for a delivery's target URL instead of HTTP
-	// (a partner SPOC's URL: its own trust and server-certificate checks), or nil.
+	// (a partner SPOC's URL: its own trust and server-certificate checks), or nil. Such a
+	// target is operator configuration and not subject to CheckTarget.
 	ClientFor func(targetURL string) *http.Client
-	Config    Config
-	Logger    *slog.Logger
+	// CheckTarget, when set, is the responseURL policy, applied again before each delivery
+	// to a requester-supplied URL: a URL that no longer passes is dead-lettered.
+	CheckTarget func(targetURL string) error
+	Config      Config
+	Logger      *slog.Logger
 	// ID names this instance in leases (default host:pid:random).
 	ID string
 	// Country is our country code, the callerID of callbacks to foreign SPOCs.
@@ -98,6 +128,59 @@ type Worker struct {
 	Forwards interface {
 		Resend(ctx context.Context, item *store.OutboxItem) error
 	}
+	// Now and After are the clock (nil: the system's).
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
+
+	stats struct {
+		processingErrors, deliveryFailures, claimErrors, busy atomic.Int64
+	}
+}
+
+// Stats are the worker's counters since it was created, for monitoring.
+type Stats struct {
+	// ProcessingErrors are failures of our own (keystore, database) while deciding or
+	// preparing an item: retried without counting as delivery attempts. A rising count
+	// means an item cannot be processed: alert on it.
+	ProcessingErrors int64
+	// DeliveryFailures are failed delivery attempts (counted towards max_attempts).
+	DeliveryFailures int64
+	// ClaimErrors are failed queue polls (the database did not answer).
+	ClaimErrors int64
+	// TargetBusy counts items put back because their target had too many deliveries in flight.
+	TargetBusy int64
+}
+
+// Stats returns the worker's counters.
+func (w *Worker) Stats() Stats {
+	return Stats{ProcessingErrors: w.stats.processingErrors.Load(), DeliveryFailures: w.stats.deliveryFailures.Load(),
+		ClaimErrors: w.stats.claimErrors.Load(), TargetBusy: w.stats.busy.Load()}
+}
+
+func (w *Worker) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+func (w *Worker) after(d time.Duration) <-chan time.Time {
+	if w.After != nil {
+		return w.After(d)
+	}
+	return time.After(d)
+}
+
+// run is the state of one Run shared by its goroutines.
+type run struct {
+	*Worker
+	cfg     Config
+	log     *slog.Logger
+	targets targetSlots
+	// processing counts consecutive processing failures (reset by a success): the retry
+	// delay of our own faults grows while they last, whatever the item.
+	processing atomic.Int64
+	claims     claimHealth
 }
 
 // Run processes the outbox until ctx is cancelled. Work in progress then gets
@@ -109,6 +192,17 @@ func (w *Worker) Run(ctx context.Context) {
 	if id == "" {
 		id = instanceID()
 	}
+	// On SQLite, with no other process working this database's queue, leases still held
+	// belong to a process that died: take its items back now rather than after the lease.
+	n, unlock, err := w.Store.TakeBackOrphanedLeases(ctx)
+	switch {
+	case err != nil:
+		log.Warn("leases of a previous run not taken back (they run out)", "err", err)
+	case n > 0:
+		log.Info("outbox items leased by a previous run taken back", "items", n)
+	}
+	defer unlock()
+	r := &run{Worker: w, cfg: cfg, log: log, targets: targetSlots{max: cfg.TargetConcurrency, n: map[string]int{}}}
 	// work is cancelled ShutdownGrace after ctx: deliveries in flight may finish.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -127,7 +221,7 @@ func (w *Worker) Run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.loop(ctx, work, cfg, fmt.Sprintf("%s/%d", id, i), log)
+			r.loop(ctx, work, fmt.Sprintf("%s/%d", id, i))
 		}()
 	}
 	wg.Wait()
@@ -141,22 +235,60 @@ func (w *Worker) logger() *slog.Logger {
 	return slog.Default()
 }
 
-func (w *Worker) loop(ctx, work context.Context, cfg Config, name string, log *slog.Logger) {
+// claimHealth logs the queue polls' failures once per change of state (failing, working
+// again) instead of once per poll.
+type claimHealth struct {
+	mu      sync.Mutex
+	failing bool
+	errors  int
+}
+
+func (h *claimHealth) failed(log *slog.Logger, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.errors++
+	if !h.failing {
+		h.failing = true
+		log.Error("claim outbox item failed; workers back off until the database answers", "err", err)
+	}
+}
+
+func (h *claimHealth) ok(log *slog.Logger) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.failing {
+		log.Info("claim outbox item works again", "failedPolls", h.errors)
+		h.failing, h.errors = false, 0
+	}
+}
+
+func (r *run) loop(ctx, work context.Context, name string) {
+	failures := 0 // consecutive claim errors of this goroutine
 	for ctx.Err() == nil {
-		item, err := w.Store.ClaimOutbox(ctx, name, time.Now(), cfg.Lease)
-		if err == nil {
-			itemLog := log.With("outbox", item.ID, "kind", item.Kind, "worker", name)
-			stop := w.keepLease(work, cfg, name, item.ID, itemLog)
-			w.handle(work, cfg, name, item, itemLog)
+		item, err := r.Store.ClaimOutbox(ctx, name, r.now(), r.cfg.Lease)
+		wait := jitter(r.cfg.PollInterval)
+		switch {
+		case err == nil:
+			failures = 0
+			r.claims.ok(r.log)
+			itemLog := r.log.With("outbox", item.ID, "kind", item.Kind, "worker", name)
+			stop := r.keepLease(work, name, item.ID, itemLog)
+			r.handle(work, name, item, itemLog)
 			stop()
 			continue
-		}
-		if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
-			log.Error("claim outbox item", "err", err)
+		case errors.Is(err, store.ErrNotFound):
+			failures = 0
+			r.claims.ok(r.log)
+		case ctx.Err() == nil:
+			failures++
+			r.stats.claimErrors.Add(1)
+			r.claims.failed(r.log, err)
+			r.log.Debug("claim outbox item", "err", err, "worker", name, "consecutive", failures)
+			wait = Backoff(r.cfg.PollInterval, r.cfg.ClaimBackoffMax, failures)
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(jitter(cfg.PollInterval)):
+		case <-r.after(wait):
 		}
 	}
 }
@@ -164,12 +296,12 @@ func (w *Worker) loop(ctx, work context.Context, cfg Config, name string, log *s
 // keepLease renews the lease on a claimed item every third of Config.Lease while it is worked
 // on, so that the lease can be short (a crashed instance's items are taken again soon) and
 // still not run out under a slow delivery. The returned function stops the renewals.
-func (w *Worker) keepLease(ctx context.Context, cfg Config, name string, id int64, log *slog.Logger) (stop func()) {
+func (r *run) keepLease(ctx context.Context, name string, id int64, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(cfg.Lease / 3)
+		t := time.NewTicker(r.cfg.Lease / 3)
 		defer t.Stop()
 		for {
 			select {
@@ -177,7 +309,7 @@ func (w *Worker) keepLease(ctx context.Context, cfg Config, name string, id int6
 				return
 			case <-t.C:
 			}
-			err := w.Store.ExtendOutboxLease(ctx, id, name, time.Now().Add(cfg.Lease))
+			err := r.Store.ExtendOutboxLease(ctx, id, name, r.now().Add(r.cfg.Lease))
 			switch {
 			case errors.Is(err, store.ErrConflict):
 				// Finished in the meantime, or the lease ran out and another worker has it.
@@ -194,58 +326,91 @@ func (w *Worker) keepLease(ctx context.Context, cfg Config, name string, id int6
 	}
 }
 
+// errPermanent marks a failure that a retry cannot mend (the item is dead at once).
+type errPermanent struct{ err error }
+
+func (e errPermanent) Error() string { return e.err.Error() }
+func (e errPermanent) Unwrap() error { return e.err }
+
 // handle processes (if needed) and delivers one claimed item. ctx is the work context: when
 // it is cancelled (shutdown grace over) the item is released, not counted as failed.
-func (w *Worker) handle(ctx context.Context, cfg Config, name string, item *store.OutboxItem, log *slog.Logger) {
+func (r *run) handle(ctx context.Context, name string, item *store.OutboxItem, log *slog.Logger) {
+	key := targetKey(item.TargetURL)
+	if !r.targets.acquire(key) {
+		// Other deliveries to this target are in flight (a slow or silent receiver): the
+		// item waits behind the other targets' items instead of holding a worker.
+		r.stats.busy.Add(1)
+		if err := r.Store.DeferOutbox(ctx, item.ID, name, "", r.now().Add(jitter(r.cfg.TargetBusyDelay))); err != nil {
+			log.Warn("put back an item of a busy target (its lease runs out)", "err", err)
+		}
+		log.Debug("target busy: item put back", "target", key)
+		return
+	}
+	defer r.targets.release(key)
 	if item.Kind == store.OutboxForward {
-		w.forward(ctx, cfg, name, item, log)
+		r.forward(ctx, name, item, log)
 		return
 	}
-	payload, op, proto, err := w.payload(ctx, item, log)
-	if err != nil {
-		w.failed(ctx, cfg, name, item, err, false, log)
-		return
-	}
-	callCtx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
-	hc := w.HTTP
-	if w.ClientFor != nil {
-		if c := w.ClientFor(item.TargetURL); c != nil {
-			hc = c
+	hc, configured := r.HTTP, false
+	if r.ClientFor != nil {
+		if c := r.ClientFor(item.TargetURL); c != nil {
+			hc, configured = c, true
 		}
 	}
+	if !configured && r.CheckTarget != nil {
+		// The policy may have changed since the request was accepted.
+		if err := r.CheckTarget(item.TargetURL); err != nil {
+			r.failed(ctx, name, item, errPermanent{fmt.Errorf("%w: %v", server.ErrForbiddenAddress, err)}, log)
+			return
+		}
+	}
+	payload, op, proto, err := r.payload(ctx, item, log)
+	if err != nil {
+		var perm errPermanent
+		if errors.As(err, &perm) {
+			r.failed(ctx, name, item, err, log)
+		} else {
+			r.processingFailed(ctx, name, item, err, log)
+		}
+		return
+	}
+	r.processing.Store(0)
+	callCtx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	a, err := server.Call(callCtx, hc, item.TargetURL, proto, op, payload)
 	cancel()
 	switch {
+	case errors.Is(err, server.ErrForbiddenAddress):
+		r.failed(ctx, name, item, errPermanent{err}, log)
 	case err != nil:
-		w.failed(ctx, cfg, name, item, err, false, log)
+		r.failed(ctx, name, item, err, log)
 	case a.ReturnCode == authority.OKReceivedCorrectly:
-		if err := w.Store.MarkDelivered(ctx, item.ID); err != nil {
+		if err := r.Store.MarkDelivered(ctx, item.ID, name); err != nil {
 			log.Error("mark delivered", "err", err)
 			return
 		}
 		log.Info("callback delivered", "target", item.TargetURL, "attempt", item.Attempts+1)
 	case a.ReturnCode == authority.FailureInternalError:
-		w.failed(ctx, cfg, name, item, fmt.Errorf("receiver answered %s", a.ReturnCode), false, log)
+		r.failed(ctx, name, item, fmt.Errorf("receiver answered %s", a.ReturnCode), log)
 	default:
 		// failure_messageID_unknown, failure_syntax: the same bytes will not fare better.
-		w.failed(ctx, cfg, name, item, fmt.Errorf("receiver refused the callback: %s", a.ReturnCode), true, log)
+		r.failed(ctx, name, item, errPermanent{fmt.Errorf("receiver refused the callback: %s", a.ReturnCode)}, log)
 	}
 }
 
 // forward resends a queued foreign request through the SPOC.
-func (w *Worker) forward(ctx context.Context, cfg Config, name string, item *store.OutboxItem, log *slog.Logger) {
-	if w.Forwards == nil {
-		w.failed(ctx, cfg, name, item, errors.New("no SPOC in this instance"), false, log)
+func (r *run) forward(ctx context.Context, name string, item *store.OutboxItem, log *slog.Logger) {
+	if r.Forwards == nil {
+		r.failed(ctx, name, item, errors.New("no SPOC in this instance"), log)
 		return
 	}
-	callCtx, cancel := context.WithTimeout(ctx, cfg.CallTimeout)
-	err := w.Forwards.Resend(callCtx, item)
+	callCtx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	err := r.Forwards.Resend(callCtx, item)
 	cancel()
 	if err != nil {
-		w.failed(ctx, cfg, name, item, err, false, log)
+		r.failed(ctx, name, item, err, log)
 		return
 	}
-	if err := w.Store.MarkDelivered(ctx, item.ID); err != nil {
+	if err := r.Store.MarkDelivered(ctx, item.ID, name); err != nil {
 		log.Error("mark forwarded", "err", err)
 		return
 	}
@@ -258,23 +423,26 @@ func (w *Worker) payload(ctx context.Context, item *store.OutboxItem, log *slog.
 	if item.Kind != store.OutboxProcess {
 		env, err := server.ParseEnvelope(item.Payload)
 		if err != nil {
-			return nil, "", server.Protocol{}, fmt.Errorf("stored payload: %w", err)
+			return nil, "", server.Protocol{}, errPermanent{fmt.Errorf("stored payload: %w", err)}
 		}
 		p, ok := server.ProtocolByNamespace(env.Operation.Space)
 		if !ok {
-			return nil, "", server.Protocol{}, fmt.Errorf("stored payload: unknown namespace %s", env.Operation.Space)
+			return nil, "", server.Protocol{}, errPermanent{fmt.Errorf("stored payload: unknown namespace %s", env.Operation.Space)}
 		}
 		// The operation, not the element: document/literal names it OperationRequest.
 		_, op, ok := p.NewRequest(env.Operation.Local)
 		if !ok {
-			return nil, "", server.Protocol{}, fmt.Errorf("stored payload: unknown element %s", env.Operation.Local)
+			return nil, "", server.Protocol{}, errPermanent{fmt.Errorf("stored payload: unknown element %s", env.Operation.Local)}
 		}
 		return item.Payload, op, p, nil
 	}
 	if item.MessageRowID == nil {
-		return nil, "", server.Protocol{}, errors.New("process item without a message")
+		return nil, "", server.Protocol{}, errPermanent{errors.New("process item without a message")}
 	}
 	m, err := w.Store.MessageByID(ctx, *item.MessageRowID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, "", server.Protocol{}, errPermanent{err}
+	}
 	if err != nil {
 		return nil, "", server.Protocol{}, err
 	}
@@ -319,7 +487,7 @@ func (w *Worker) payload(ctx context.Context, item *store.OutboxItem, log *slog.
 	}
 	payload, err := w.sendCertificates(proto, m.MessageID, authority.ReturnCode(m.ReturnCode), m.Result)
 	if err != nil {
-		return nil, "", proto, fmt.Errorf("stored answer of message %d: %w", m.ID, err)
+		return nil, "", proto, errPermanent{fmt.Errorf("stored answer of message %d: %w", m.ID, err)}
 	}
 	if err := w.Store.SetOutboxPayload(ctx, item.ID, payload); err != nil {
 		return nil, "", proto, err
@@ -363,39 +531,111 @@ func statusInfo(p server.Protocol, code authority.ReturnCode) string {
 	return string(authority.FailureRequestNotAccepted)
 }
 
-// failed records a failed attempt: retried after an exponential, jittered delay, or dead
-// when permanent or out of attempts. An attempt cut short by shutdown is released instead.
-func (w *Worker) failed(ctx context.Context, cfg Config, name string, item *store.OutboxItem, cause error, permanent bool, log *slog.Logger) {
-	if ctx.Err() != nil {
-		rel, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := w.Store.ReleaseOutbox(rel, item.ID, name); err != nil {
-			log.Error("release outbox item at shutdown (its lease will run out)", "err", err)
-		}
+// release gives an item back unchanged when the work context ended (shutdown grace over):
+// the attempt was cut short, not failed. It reports whether it did so.
+func (r *run) release(ctx context.Context, name string, item *store.OutboxItem, log *slog.Logger) bool {
+	if ctx.Err() == nil {
+		return false
+	}
+	rel, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.Store.ReleaseOutbox(rel, item.ID, name); err != nil {
+		log.Error("release outbox item at shutdown (its lease will run out)", "err", err)
+	}
+	return true
+}
+
+// processingFailed records a failure of our own (keystore, database) while deciding or
+// preparing an item: retried after a growing delay, not counted as a delivery attempt, so
+// that our faults never dead-letter a request the receiver could take.
+func (r *run) processingFailed(ctx context.Context, name string, item *store.OutboxItem, cause error, log *slog.Logger) {
+	if r.release(ctx, name, item, log) {
 		return
 	}
-	max := cfg.MaxAttempts
-	if permanent {
+	r.stats.processingErrors.Add(1)
+	n := r.processing.Add(1)
+	next := r.now().Add(Backoff(r.cfg.BackoffInitial, r.cfg.ProcessingBackoffMax, int(min(n, 64))))
+	if err := r.Store.DeferOutbox(ctx, item.ID, name, truncate("processing failed: "+cause.Error()), next); err != nil {
+		log.Error("record processing failure (the item's lease runs out)", "err", err, "cause", cause)
+		return
+	}
+	log.Error("processing failed (our fault, not a delivery attempt); will retry", "err", cause,
+		"consecutive", n, "next", next.UTC().Format(time.RFC3339))
+}
+
+// failed records a failed delivery attempt: retried after an exponential, jittered delay, or
+// dead when permanent (errPermanent) or out of attempts. An attempt cut short by shutdown
+// is released instead.
+func (r *run) failed(ctx context.Context, name string, item *store.OutboxItem, cause error, log *slog.Logger) {
+	if r.release(ctx, name, item, log) {
+		return
+	}
+	r.stats.deliveryFailures.Add(1)
+	max := r.cfg.MaxAttempts
+	var perm errPermanent
+	if errors.As(cause, &perm) {
 		max = item.Attempts + 1
 	}
-	next := time.Now().Add(Backoff(cfg.BackoffInitial, cfg.BackoffMax, item.Attempts+1))
-	msg := cause.Error()
-	if len(msg) > 500 {
-		msg = msg[:500]
-	}
-	if err := w.Store.MarkFailed(ctx, item.ID, msg, next, max); err != nil {
+	next := r.now().Add(Backoff(r.cfg.BackoffInitial, r.cfg.BackoffMax, item.Attempts+1))
+	if err := r.Store.MarkFailed(ctx, item.ID, name, truncate("delivery failed: "+cause.Error()), next, max); err != nil {
 		log.Error("record failed delivery", "err", err, "cause", cause)
 		return
 	}
 	if item.Attempts+1 >= max {
 		log.Error("callback undeliverable: dead-lettered (eacgate outbox retry)", "target", item.TargetURL, "attempts", item.Attempts+1, "err", cause)
-		if _, err := w.Store.AppendAudit(ctx, store.AuditEvent{Actor: "callback", Action: "outbox.dead",
+		if _, err := r.Store.AppendAudit(ctx, store.AuditEvent{Actor: "callback", Action: "outbox.dead",
 			Target: fmt.Sprintf("outbox:%d", item.ID), Source: item.TargetURL, Outcome: "dead"}); err != nil {
 			log.Error("audit", "err", err)
 		}
 		return
 	}
-	log.Warn("callback delivery failed; will retry", "target", item.TargetURL, "attempt", item.Attempts+1, "next", next.UTC().Format(time.RFC3339), "err", cause)
+	log.Warn("delivery failed; will retry", "target", item.TargetURL, "attempt", item.Attempts+1, "next", next.UTC().Format(time.RFC3339), "err", cause)
+}
+
+// truncate bounds an error text stored with an item.
+func truncate(msg string) string {
+	if len(msg) > 500 {
+		return msg[:500]
+	}
+	return msg
+}
+
+// targetSlots counts the deliveries in flight per target.
+type targetSlots struct {
+	mu  sync.Mutex
+	max int
+	n   map[string]int
+}
+
+func (t *targetSlots) acquire(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n[key] >= t.max {
+		return false
+	}
+	t.n[key]++
+	return true
+}
+
+func (t *targetSlots) release(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n[key]--; t.n[key] <= 0 {
+		delete(t.n, key)
+	}
+}
+
+// targetKey names a delivery's target for the concurrency bound: scheme://host:port.
+func targetKey(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return u.Scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // Backoff is the delay before attempt n+1 after n failures: initial·2^(n-1), capped at max,

@@ -113,16 +113,22 @@ func (f *fixture) enqueue(t *testing.T, messageID string, held bool) {
 
 func (f *fixture) enqueueFor(t *testing.T, h *store.Holder, messageID string, held bool) {
 	t.Helper()
+	if err := f.reg.Enqueue(context.Background(), h.ID, f.request(t, h, messageID), held); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// request is an initial request of h for asynchronous processing, answered at the
+// fixture's receiver.
+func (f *fixture) request(t *testing.T, h *store.Holder, messageID string) server.Message {
+	t.Helper()
 	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, f.dvKey.Public(), true)
 	req, err := cvc.NewRequest(cvc.RequestTemplate{CHR: h.Country + h.Mnemonic + "00001"}, pub, f.dvKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := server.Message{Operation: "RequestCertificate", Namespace: server.CVCAProtocols[0].Namespace, MessageID: messageID,
+	return server.Message{Operation: "RequestCertificate", Namespace: server.CVCAProtocols[0].Namespace, MessageID: messageID,
 		CallbackPossible: true, ResponseURL: f.server.URL + "/dv", CertReq: req.Raw}
-	if err := f.reg.Enqueue(context.Background(), h.ID, m, held); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func (f *fixture) worker(cfg Config) *Worker {

@@ -1,12 +1,13 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"eacgate/authority"
@@ -34,25 +35,34 @@ func (o Options) modes() (func(*server.Holder, server.Message) server.Mode, erro
 	}, nil
 }
 
-// checkResponseURL is the responseURL policy of Options.Callback.
-// checkResponseURL is the responseURL policy of Options.Callback: https (http only with
-// allow_http), and, when allowed_url_prefixes is set, under one of them, so that requesters
-// cannot make the gateway post to arbitrary addresses.
+// urlPolicy is the responseURL policy of Options.Callback: https (http only with
+// allow_http), under one of allowed_url_prefixes when set, and, for callbacks to
+// requester-supplied URLs, only public addresses unless allow_private_addresses or
+// allowed_networks say otherwise (checked on the URL's IP literal at acceptance, and on
+// the resolved address at every connection).
+func (o Options) urlPolicy() (server.URLPolicy, error) {
+	p := server.URLPolicy{AllowHTTP: o.Callback.AllowHTTP, AllowedPrefixes: o.Callback.AllowedURLPrefixes,
+		Network: server.NetworkPolicy{AllowPrivate: o.Callback.AllowPrivateAddresses}}
+	var errs []error
+	for _, n := range o.Callback.AllowedNetworks {
+		pre, err := netip.ParsePrefix(n)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("gateway: callback.allowed_networks: %w", err))
+			continue
+		}
+		p.Network.Allowed = append(p.Network.Allowed, pre.Masked())
+	}
+	return p, errors.Join(errs...)
+}
+
+// checkResponseURL is the check of every operation that takes a responseURL (an invalid
+// configuration refuses every URL; Worker reports it at start).
 func (o Options) checkResponseURL() func(string) error {
-	scheme := server.CheckHTTPS
-	if o.Callback.AllowHTTP {
-		scheme = server.CheckHTTPOrHTTPS
+	p, err := o.urlPolicy()
+	if err != nil {
+		return func(string) error { return err }
 	}
-	prefixes := o.Callback.AllowedURLPrefixes
-	return func(u string) error {
-		if err := scheme(u); err != nil {
-			return err
-		}
-		if len(prefixes) > 0 && !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(u, p) }) {
-			return fmt.Errorf("responseURL %q is not under callback.allowed_url_prefixes", u)
-		}
-		return nil
-	}
+	return p.Check
 }
 
 // issuerFor returns the issuer answering requests that came in protocol namespace ns.
@@ -92,6 +102,10 @@ func (g *Gateway) foreignIssuerFor(ns, car string) *authority.Issuer {
 // certificate, which partners register).
 func (g *Gateway) Worker() (*callback.Worker, error) {
 	o := g.Options.Callback
+	policy, err := g.Options.urlPolicy()
+	if err != nil {
+		return nil, err
+	}
 	// Receivers' certificates: the system's roots, callback.ca_file, and the partner SPOCs'
 	// CAs (answers to foreign SPOCs go to their configured URLs).
 	var files []string
@@ -109,20 +123,34 @@ func (g *Gateway) Worker() (*callback.Worker, error) {
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, GetClientCertificate: g.Options.clientCertificate()}
 	transport := &http.Transport{
-		TLSClientConfig:       tlsCfg,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig: tlsCfg,
+		// The dial guard: requester-supplied URLs never reach loopback, private or metadata
+		// addresses (checked after resolution). No proxy: it would hide the address.
+		DialContext:           policy.Network.DialContext(10*time.Second, 30*time.Second),
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
 	}
 	w := &callback.Worker{
-		Store:     g.Store,
-		Processor: &callback.IssuerProcessor{Registry: &server.StoreRegistry{Store: g.Store}, Issuer: g.issuerFor, ByCAR: g.foreignIssuerFor},
-		HTTP:      &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		Config:    o.Config,
-		Country:   g.Options.Country,
-		Logger:    g.logger.With("component", "callback"),
+		Store:       g.Store,
+		Processor:   &callback.IssuerProcessor{Registry: &server.StoreRegistry{Store: g.Store}, Issuer: g.issuerFor, ByCAR: g.foreignIssuerFor},
+		HTTP:        &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		Config:      o.Config,
+		Country:     g.Options.Country,
+		Logger:      g.logger.With("component", "callback"),
+		CheckTarget: policy.Check,
+	}
+	if g.metrics != nil {
+		g.metrics.AddGauges(func(context.Context) ([]server.Gauge, error) {
+			st := w.Stats()
+			return []server.Gauge{
+				{Name: "eacgate_callback_processing_errors_total", Help: "Failures of our own (keystore, database) while processing outbox items; retried, never dead-lettered: alert when it rises.", Value: float64(st.ProcessingErrors), Counter: true},
+				{Name: "eacgate_callback_delivery_failures_total", Help: "Failed callback delivery attempts.", Value: float64(st.DeliveryFailures), Counter: true},
+				{Name: "eacgate_callback_claim_errors_total", Help: "Failed outbox queue polls (database errors).", Value: float64(st.ClaimErrors), Counter: true},
+				{Name: "eacgate_callback_target_busy_total", Help: "Outbox items put back because their target had too many deliveries in flight.", Value: float64(st.TargetBusy), Counter: true},
+			}, nil
+		})
 	}
 	if g.forwarder != nil {
 		w.Forwards = g.forwarder

@@ -123,6 +123,15 @@ type CallbackOptions struct {
 	// AllowedURLPrefixes, when set, restricts responseURLs to these prefixes (for example
 	// the partners' https://host:port/ addresses).
 	AllowedURLPrefixes []string `yaml:"allowed_url_prefixes"`
+	// AllowPrivateAddresses lets callbacks to responseURLs connect to loopback, private,
+	// link-local and other non-public addresses (refused by default; test setups).
+	AllowPrivateAddresses bool `yaml:"allow_private_addresses"`
+	// AllowedNetworks are CIDRs callbacks may connect to although not public (for example a
+	// receivers' network 10.20.0.0/16).
+	AllowedNetworks []string `yaml:"allowed_networks"`
+	// HolderQueueQuota bounds a holder's unfinished asynchronous requests; beyond it new ones
+	// get failure_request_not_accepted (default 100, negative: no bound).
+	HolderQueueQuota int `yaml:"holder_queue_quota"`
 }
 
 // LoadOptions reads a YAML configuration file; unknown keys are an error.
@@ -532,7 +541,7 @@ func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cv
 }
 
 func (g *Gateway) routes() (http.Handler, error) {
-	reg := &server.StoreRegistry{Store: g.Store}
+	reg := &server.StoreRegistry{Store: g.Store, QueueQuota: g.Options.Callback.HolderQueueQuota}
 	mode, err := g.Options.modes()
 	if err != nil {
 		return nil, err
@@ -556,7 +565,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 			return nil, err
 		}
 		fwd := &spoc.Forwarder{Country: g.Options.Country, Config: g.Options.SPOC, Clients: clients, Store: g.Store, Registry: reg,
-			Logger: g.logger.With("component", "spoc")}
+			CheckResponseURL: g.Options.checkResponseURL(), Logger: g.logger.With("component", "spoc")}
 		g.forwarder = fwd
 		if g.CVCA != nil {
 			fwd.Domestic = func() []*cvc.Certificate { return g.CurrentCVCA().Path }

@@ -78,7 +78,7 @@ func checkURL(raw string, allowHTTP bool) error {
 func (s *IssuingService) requestAsync(ctx context.Context, log *slog.Logger, h *Holder, m Message, mode Mode) Answer {
 	check := s.CheckResponseURL
 	if check == nil {
-		check = CheckHTTPS
+		check = URLPolicy{}.Check
 	}
 	if m.MessageID == "" || check(m.ResponseURL) != nil {
 		// Without a messageID the callback could not be matched; without a usable
@@ -104,6 +104,10 @@ func (s *IssuingService) requestAsync(ctx context.Context, log *slog.Logger, h *
 	case errors.Is(err, ErrDuplicate):
 		log.Info("duplicate messageID of an asynchronous request: acknowledged before")
 		return Answer{ReturnCode: authority.OKSyntax}
+	case errors.Is(err, ErrQueueFull):
+		// Not recorded: the same messageID may be sent again once the queue has drained.
+		log.Warn("asynchronous request refused: the holder's queue is full", "err", err)
+		return Answer{ReturnCode: authority.FailureRequestNotAccepted}
 	case err != nil:
 		log.Error("record asynchronous request", "err", err)
 		return Answer{ReturnCode: authority.FailureInternalError}

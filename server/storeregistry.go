@@ -19,6 +19,10 @@ import (
 // StoreRegistry is the Registry of the issuing services on top of the store.
 type StoreRegistry struct {
 	Store *store.Store
+	// QueueQuota bounds a holder's unfinished asynchronous requests (held or pending outbox
+	// items): a request beyond it is refused with ErrQueueFull (0: DefaultQueueQuota,
+	// negative: no bound).
+	QueueQuota int
 	// Caches of what never changes: a holder's role, an issuer certificate's row.
 	roles   sync.Map // holder ID -> store.Role
 	issuers sync.Map // CHR -> row ID
@@ -224,11 +228,44 @@ func (r *StoreRegistry) Enqueue(ctx context.Context, holderID int64, m Message, 
 		msg.Approval = store.ApprovalPending
 		out.State = store.OutboxHeld
 	}
+	if err := r.checkQuota(ctx, holderID, m.MessageID); err != nil {
+		return err
+	}
 	err := r.Store.AcceptMessage(ctx, msg, out)
 	if errors.Is(err, store.ErrDuplicateMessage) {
 		return ErrDuplicate
 	}
 	return err
+}
+
+// DefaultQueueQuota is StoreRegistry.QueueQuota's default.
+const DefaultQueueQuota = 100
+
+// ErrQueueFull: the holder has as many unfinished asynchronous requests as its quota allows.
+var ErrQueueFull = errors.New("server: the holder's asynchronous queue is full")
+
+// checkQuota refuses a new asynchronous request of a holder whose queue is full (a repeat
+// of an acknowledged messageID is not new: ErrDuplicate). Concurrent requests of one holder
+// may pass it together: the bound is approximate by their number.
+func (r *StoreRegistry) checkQuota(ctx context.Context, holderID int64, messageID string) error {
+	quota := r.QueueQuota
+	if quota == 0 {
+		quota = DefaultQueueQuota
+	}
+	if quota < 0 {
+		return nil
+	}
+	n, err := r.Store.OpenOutboxItems(ctx, holderID)
+	if err != nil {
+		return fmt.Errorf("server: queue quota: %w", err)
+	}
+	if n < int64(quota) {
+		return nil
+	}
+	if _, err := r.Store.MessageByOriginator(ctx, Originator(holderID), messageID); err == nil {
+		return ErrDuplicate
+	}
+	return fmt.Errorf("%w (%d of %d)", ErrQueueFull, n, quota)
 }
 
 // Finish implements Registry: the request, its answer and the issued certificate in one

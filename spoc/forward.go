@@ -28,7 +28,10 @@ type Forwarder struct {
 	// Domestic returns the issuer chain of our CVCA (for the DV certificate's domain
 	// parameters and chain); nil when not known.
 	Domestic func() []*cvc.Certificate
-	Logger   *slog.Logger
+	// CheckResponseURL is the responseURL policy (the one of RequestCertificate: see
+	// server.URLPolicy); nil: server.URLPolicy{}.Check (https, public addresses).
+	CheckResponseURL func(string) error
+	Logger           *slog.Logger
 }
 
 func (f *Forwarder) logger() *slog.Logger {
@@ -53,6 +56,18 @@ func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Mess
 	code := f.check(ctx, log, h, m)
 	if code != "" {
 		return server.Answer{ReturnCode: code}
+	}
+	if m.CallbackPossible {
+		// The answer may go to this URL later (a callback): it passes the same policy as
+		// RequestCertificate's, or the request is refused like an unusable asynchronous one.
+		check := f.CheckResponseURL
+		if check == nil {
+			check = server.URLPolicy{}.Check
+		}
+		if err := check(m.ResponseURL); err != nil {
+			log.Info("foreign request refused: responseURL not allowed", "responseURL", m.ResponseURL, "err", err)
+			return server.Answer{ReturnCode: authority.FailureSyntax}
+		}
 	}
 	country := m.ForeignCAR[:2]
 	hid := h.ID

@@ -216,3 +216,59 @@ func (s *Store) PendingOutgoingRequests(ctx context.Context, holderID int64, pro
 			Outgoing, holderID, protocol, operation, MessageProcessing, since.UTC()).Order("id").Find(&ms).Error
 	return ms, wrap("pending outgoing", err)
 }
+
+// OpenOutboxItems counts the outbox items of one holder's requests that are not finished
+// (held for approval or pending): the holder's share of the queue, for the per-holder quota.
+func (s *Store) OpenOutboxItems(ctx context.Context, holderID int64) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&OutboxItem{}).
+		Joins("JOIN messages ON messages.id = outbox.message_row_id").
+		Where("outbox.state IN ? AND messages.holder_id = ?", []OutboxState{OutboxHeld, OutboxPending}, holderID).
+		Count(&n).Error
+	return n, wrap("open outbox items", err)
+}
+
+// TakeBackOrphanedLeases releases, on SQLite, the leases of pending outbox items at once
+// when no other process runs outbox workers on the same database file: the leases then
+// belong to a process that died (a restart need not wait them out). Whether another process
+// runs workers is told by an advisory lock (flock) on DBFILE.outbox-lock, which this call
+// takes and holds until the returned function is called (when the workers stop); the
+// operating system drops it when a process dies. When the lock is held elsewhere, or on
+// PostgreSQL (several instances share the queue), nothing is released and the leases run
+// out as usual.
+func (s *Store) TakeBackOrphanedLeases(ctx context.Context) (released int64, unlock func(), err error) {
+	unlock = func() {}
+	if s.dialect != DialectSQLite {
+		return 0, unlock, nil
+	}
+	var rows []struct {
+		Name string
+		File string
+	}
+	if err := s.db.WithContext(ctx).Raw("PRAGMA database_list").Scan(&rows).Error; err != nil {
+		return 0, unlock, wrap("take back leases", err)
+	}
+	path := ""
+	for _, r := range rows {
+		if r.Name == "main" {
+			path = r.File
+		}
+	}
+	if path == "" { // an in-memory database: one connection pool, nothing to take back
+		return 0, unlock, nil
+	}
+	lock, ok, err := lockFile(path + ".outbox-lock")
+	if err != nil {
+		return 0, unlock, fmt.Errorf("store: take back leases: %w", err)
+	}
+	if !ok {
+		return 0, unlock, nil
+	}
+	res := s.db.WithContext(ctx).Model(&OutboxItem{}).Where("state = ? AND locked_by <> ''", OutboxPending).
+		Updates(map[string]any{"locked_by": "", "locked_until": nil, "updated_at": now()})
+	if res.Error != nil {
+		lock()
+		return 0, unlock, wrap("take back leases", res.Error)
+	}
+	return res.RowsAffected, lock, nil
+}

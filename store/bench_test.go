@@ -62,7 +62,7 @@ func BenchmarkClaimOutbox(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := s.MarkDelivered(ctx(), it.ID); err != nil {
+			if err := s.MarkDelivered(ctx(), it.ID, "bench"); err != nil {
 				b.Fatal(err)
 			}
 		}

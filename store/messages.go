@@ -228,16 +228,19 @@ func (s *Store) OutboxByID(ctx context.Context, id int64) (*OutboxItem, error) {
 	return &o, nil
 }
 
-// MarkDelivered marks an outbox item done and releases its lease.
-func (s *Store) MarkDelivered(ctx context.Context, id int64) error {
-	return s.updateOutbox(ctx, "mark delivered", id, "state <> ?", []any{OutboxDead}, map[string]any{
+// MarkDelivered marks an outbox item done and releases its lease. worker must still hold
+// the lease: a worker whose lease ran out and was taken over gets ErrConflict and leaves
+// the new holder's result alone.
+func (s *Store) MarkDelivered(ctx context.Context, id int64, worker string) error {
+	return s.updateOutbox(ctx, "mark delivered", id, "state = ? AND locked_by = ?", []any{OutboxPending, worker}, map[string]any{
 		"state": OutboxDone, "locked_by": "", "locked_until": nil, "last_error": "", "updated_at": now(),
 	})
 }
 
-// MarkFailed records a failed delivery attempt: attempts is incremented, the lease released
-// and the next attempt scheduled at next; when attempts reaches maxAttempts the item is dead.
-func (s *Store) MarkFailed(ctx context.Context, id int64, errText string, next time.Time, maxAttempts int) error {
+// MarkFailed records a failed delivery attempt by worker, which must still hold the lease
+// (ErrConflict otherwise): attempts is incremented, the lease released and the next attempt
+// scheduled at next; when attempts reaches maxAttempts the item is dead.
+func (s *Store) MarkFailed(ctx context.Context, id int64, worker, errText string, next time.Time, maxAttempts int) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var o OutboxItem
 		if err := tx.Where("id = ?", id).Take(&o).Error; err != nil {
@@ -246,18 +249,37 @@ func (s *Store) MarkFailed(ctx context.Context, id int64, errText string, next t
 		if o.State != OutboxPending {
 			return fmt.Errorf("%w: outbox item %d is %s", ErrConflict, id, o.State)
 		}
+		if o.LockedBy != worker {
+			return fmt.Errorf("%w: outbox item %d is leased by another worker", ErrConflict, id)
+		}
 		attempts := o.Attempts + 1
 		state := OutboxPending
 		if attempts >= maxAttempts {
 			state = OutboxDead
 		}
-		return tx.Model(&OutboxItem{}).Where("id = ?", id).Updates(map[string]any{
+		res := tx.Model(&OutboxItem{}).Where("id = ? AND locked_by = ? AND state = ?", id, worker, OutboxPending).Updates(map[string]any{
 			"attempts": attempts, "state": state, "last_error": errText,
 			"next_attempt_at": next.UTC().Truncate(time.Microsecond),
 			"locked_by":       "", "locked_until": nil, "updated_at": now(),
-		}).Error
+		})
+		if res.Error == nil && res.RowsAffected == 0 {
+			return fmt.Errorf("%w: outbox item %d changed meanwhile", ErrConflict, id)
+		}
+		return res.Error
 	})
 	return wrap("mark failed", err)
+}
+
+// DeferOutbox gives an item leased by worker back to the queue due at next without counting
+// a delivery attempt: a failure of our own (processing: keystore, database) or a target that
+// is busy with other deliveries. errText, when not empty, replaces the last error.
+// ErrConflict if worker no longer holds the lease.
+func (s *Store) DeferOutbox(ctx context.Context, id int64, worker, errText string, next time.Time) error {
+	set := map[string]any{"next_attempt_at": next.UTC().Truncate(time.Microsecond), "locked_by": "", "locked_until": nil, "updated_at": now()}
+	if errText != "" {
+		set["last_error"] = errText
+	}
+	return s.updateOutbox(ctx, "defer outbox", id, "state = ? AND locked_by = ?", []any{OutboxPending, worker}, set)
 }
 
 // RetryDead puts a dead outbox item back in the queue with its attempts reset, due now.

@@ -49,6 +49,8 @@ var suite = []struct {
 	{"Outbox", testOutbox},
 	{"Prune", testPrune},
 	{"OutboxConcurrent", testOutboxConcurrent},
+	{"OutboxLeaseHolder", testOutboxLeaseHolder},
+	{"TakeBackLeases", testTakeBackLeases},
 	{"Audit", testAudit},
 	{"AuditTamper", testAuditTamper},
 	{"AuditConcurrent", testAuditConcurrent},
@@ -266,7 +268,10 @@ func testAnswerAtomic(t *testing.T, s *Store, _ string) {
 	if err := s.AcceptMessage(ctx(), m2, item); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkDelivered(ctx(), item.ID); err != nil {
+	if _, err := s.ClaimOutbox(ctx(), "w", time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkDelivered(ctx(), item.ID, "w"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.AnswerMessageToDeliver(ctx(), m2.ID, "failure_syntax", nil, item.ID, []byte("payload")); !errors.Is(err, ErrConflict) {
@@ -510,11 +515,11 @@ func testOutbox(t *testing.T, s *Store, _ string) {
 	if _, err := s.ClaimOutbox(ctx(), "w4", t0.Add(2*time.Minute), time.Minute); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("claim under a renewed lease: %v", err)
 	}
-	if err := s.MarkDelivered(ctx(), a.ID); err != nil {
+	if err := s.MarkDelivered(ctx(), a.ID, "w3"); err != nil {
 		t.Fatal(err)
 	}
 	// b fails twice with maxAttempts 2: pending, then dead.
-	if err := s.MarkFailed(ctx(), b.ID, "connection refused", t0.Add(30*time.Second), 2); err != nil {
+	if err := s.MarkFailed(ctx(), b.ID, "w2", "connection refused", t0.Add(30*time.Second), 2); err != nil {
 		t.Fatal(err)
 	}
 	ob, _ := s.OutboxByID(ctx(), b.ID)
@@ -527,14 +532,14 @@ func testOutbox(t *testing.T, s *Store, _ string) {
 	if _, err := s.ClaimOutbox(ctx(), "w1", t0.Add(31*time.Second), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkFailed(ctx(), b.ID, "HTTP 500", t0.Add(time.Minute), 2); err != nil {
+	if err := s.MarkFailed(ctx(), b.ID, "w1", "HTTP 500", t0.Add(time.Minute), 2); err != nil {
 		t.Fatal(err)
 	}
 	dead, _ := s.ListOutbox(ctx(), OutboxDead)
 	if len(dead) != 1 || dead[0].ID != b.ID || dead[0].Attempts != 2 {
 		t.Fatalf("dead = %+v", dead)
 	}
-	if err := s.MarkDelivered(ctx(), b.ID); !errors.Is(err, ErrConflict) {
+	if err := s.MarkDelivered(ctx(), b.ID, "w1"); !errors.Is(err, ErrConflict) {
 		t.Fatalf("deliver dead: %v", err)
 	}
 	if err := s.RetryDead(ctx(), a.ID); !errors.Is(err, ErrConflict) {

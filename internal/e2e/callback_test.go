@@ -134,6 +134,7 @@ processing:
   terminal: async
   dv_domestic: approval
 callback:
+  allow_private_addresses: true # the receivers listen on 127.0.0.1
   workers: 2
   poll_interval: 100ms
   backoff_initial: 200ms

@@ -59,6 +59,7 @@ country: %s
 dv_mnemonic: DVHOME
 listen: %s
 callback:
+  allow_private_addresses: true # the receivers listen on 127.0.0.1
   poll_interval: 100ms
   backoff_initial: 200ms
   backoff_max: 1s
@@ -434,6 +435,7 @@ listen: %s
 validity_days: {dv_domestic: 2}
 processing: {dv_domestic: async}
 callback:
+  allow_private_addresses: true # the receivers listen on 127.0.0.1
   poll_interval: 100ms
   backoff_initial: 200ms
   backoff_max: 1s

@@ -1,0 +1,6 @@
+//go:build !unix
+
+package store
+
+// lockFile: without flock, never claims to be the only process (leases run out as usual).
+func lockFile(string) (unlock func(), ok bool, err error) { return nil, false, nil }
