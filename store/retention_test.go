@@ -27,7 +27,10 @@ func testPrune(t *testing.T, s *Store, _ string) {
 	if err := s.EnqueueOutbox(ctx(), done); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkDelivered(ctx(), done.ID); err != nil {
+	if _, err := s.ClaimOutbox(ctx(), "w-prune", time.Now(), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkDelivered(ctx(), done.ID, "w-prune"); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UseRequestNonce(ctx(), "em-prune", []byte("nonce-1")); err != nil {
