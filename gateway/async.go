@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -121,7 +120,8 @@ func (g *Gateway) Worker() (*callback.Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: callback trust: %w", err)
 	}
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, GetClientCertificate: g.Options.clientCertificate()}
+	tlsCfg := server.BaseTLSConfig()
+	tlsCfg.RootCAs, tlsCfg.GetClientCertificate = roots, g.Options.clientCertificate()
 	transport := &http.Transport{
 		TLSClientConfig: tlsCfg,
 		// The dial guard: requester-supplied URLs never reach loopback, private or metadata

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -34,7 +33,8 @@ func (g *Gateway) cvcaClient() (*http.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: dv_client.cvca_ca_file: %w", err)
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	cfg := server.BaseTLSConfig()
+	cfg.RootCAs = roots
 	cfg.GetClientCertificate = g.Options.clientCertificate()
 	timeout := o.Timeout
 	if timeout <= 0 {

@@ -105,7 +105,8 @@ func (c Config) Clients(own func(*tls.CertificateRequestInfo) (*tls.Certificate,
 		if err != nil {
 			return nil, fmt.Errorf("spoc: partner %s: %w", p.Country, err)
 		}
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, GetClientCertificate: own}
+		cfg := server.BaseTLSConfig()
+		cfg.RootCAs, cfg.GetClientCertificate = roots, own
 		if c.requireEKU() {
 			country := p.Country
 			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
