@@ -46,8 +46,9 @@ type Handler struct {
 	Keys KeyWrapper
 	// EMCA bounds the emCA endpoints' password checks (concurrency, lockout).
 	EMCA EMCAOptions
-	// checkPassword replaces CheckPassword (tests).
+	// checkPassword replaces CheckPassword, and limits is the emCA state Routes made (tests).
 	checkPassword func(stored, password string) bool
+	limits        *emcaLimits
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -75,6 +76,7 @@ func (h *Handler) Routes() http.Handler {
 		mux.Handle(r.pattern, h.endpoint(r.role, r.fn))
 	}
 	lim := newEMCALimits(h.EMCA, h.now)
+	h.limits = lim
 	for _, action := range []string{"suspend", "reinstate", "revoke"} {
 		mux.HandleFunc("POST /emCAServices/rest/"+action, h.emca(action, lim))
 	}
