@@ -122,23 +122,21 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 		}
 		// A locked-out client is answered like any other authentication failure, without
 		// decrypting or checking anything.
-		locked := func() bool {
-			until := lim.lockedUntil(emKey)
-			if until.IsZero() {
-				return false
-			}
+		lockedOut := func(until time.Time) {
 			remarks = "client locked out until " + until.UTC().Format(time.RFC3339)
 			finish(resultAuthFailed)
-			return true
 		}
-		failed := func(why string) {
+		// failed answers an authentication failure; until is the end of the lockout it
+		// started, if it did.
+		failed := func(why string, until time.Time) {
 			remarks = why
-			if until := lim.fail(emKey); !until.IsZero() {
+			if !until.IsZero() {
 				h.lockout(r.Context(), req, client, until)
 			}
 			finish(resultAuthFailed)
 		}
-		if locked() {
+		if until := lim.lockedUntil(emKey); !until.IsZero() {
+			lockedOut(until)
 			return
 		}
 		key, err := h.clientKey(r.Context(), client)
@@ -149,7 +147,7 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 		}
 		in, nonce, err := decryptRequestData(key, body.RequestData, EMCAAdditionalData(action, emKey))
 		if err != nil || in.UserName != body.UserName || in.UserName != client.UserName {
-			failed("requestData not decryptable or user names differ")
+			failed("requestData not decryptable or user names differ", lim.fail(emKey))
 			return
 		}
 		if err := lim.acquire(r.Context()); err != nil {
@@ -159,17 +157,25 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 			finishStatus(http.StatusServiceUnavailable, resultBusy)
 			return
 		}
-		if locked() { // locked out while this request waited for its turn
+		if until := lim.lockedUntil(emKey); !until.IsZero() { // locked out while it waited
 			lim.release()
+			lockedOut(until)
 			return
 		}
+		// The outcome is recorded before the slot is released, so that a request waiting for
+		// it already sees the lockout this one starts.
+		var until time.Time
 		ok := check(client.PasswordHash, in.Password)
+		if ok {
+			lim.succeed(emKey)
+		} else {
+			until = lim.fail(emKey)
+		}
 		lim.release()
 		if !ok {
-			failed("wrong password")
+			failed("wrong password", until)
 			return
 		}
-		lim.succeed(emKey)
 		// Each request's nonce once: a captured request cannot be sent again (the same
 		// answer as any other authentication failure).
 		if err := h.Store.UseRequestNonce(r.Context(), emKey, nonce); err != nil {

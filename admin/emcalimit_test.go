@@ -298,6 +298,35 @@ func TestEMCALockout(t *testing.T) {
 	}
 }
 
+// A request that waited for a check slot while another's failure locked the client out is
+// refused without a password check.
+func TestEMCALockoutWhileWaiting(t *testing.T) {
+	b := newBlockingCheck()
+	f := newEMCAFixture(t, &Handler{EMCA: EMCAOptions{PasswordChecks: 1, PasswordWait: time.Hour, LockoutFailures: 1},
+		checkPassword: b.check})
+	b.unblockOnCleanup(t)
+	results := make(chan EMCAResponse, 2)
+	go func() {
+		_, r := f.post(t, f.request("guess"))
+		results <- r
+	}()
+	<-b.entered
+	go func() {
+		_, r := f.post(t, f.request("s3cret"))
+		results <- r
+	}()
+	eventually(t, "the second request to wait for the slot", func() bool { return f.h.limits.waiting.Load() == 1 })
+	b.unblock()
+	for range 2 {
+		if r := <-results; r.Result != resultAuthFailed {
+			t.Fatalf("%+v", r)
+		}
+	}
+	if n := b.calls.Load(); n != 1 {
+		t.Fatalf("%d password checks", n)
+	}
+}
+
 // The failure table stays bounded; locked clients are the last to be dropped.
 func TestEMCALimitsBounded(t *testing.T) {
 	clock := &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
