@@ -185,3 +185,28 @@ func TestAdminNoDatabaseErrorText(t *testing.T) {
 		t.Errorf("answer: %s", out)
 	}
 }
+
+// The emCA endpoints keep their wire format: machine-to-machine, authenticated by the emKey
+// header and the sealed body (neither can be forged by a browser), they take any
+// Content-Type and are not subject to the Origin checks.
+func TestEMCANotGuarded(t *testing.T) {
+	f := newEMCAFixture(t, &Handler{checkPassword: func(_, pw string) bool { return pw == "s3cret" }})
+	for _, ct := range []string{"text/plain", ""} {
+		req, _ := http.NewRequest("POST", f.srv.URL+"/emCAServices/rest/suspend", bytes.NewReader(f.request("s3cret")))
+		req.Header.Set("emKey", "key-local")
+		req.Header.Set("Origin", "https://elsewhere.example")
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r EMCAResponse
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || r.Result != resultBadRevokeMode {
+			t.Fatalf("Content-Type %q: HTTP %d %+v %v", ct, resp.StatusCode, r, err)
+		}
+	}
+}
