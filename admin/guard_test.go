@@ -210,3 +210,22 @@ func TestEMCANotGuarded(t *testing.T) {
 		}
 	}
 }
+
+// A database failure while looking up the emCA client is an internal error (logged), not an
+// authentication failure counted against the client, and its text is not shown.
+func TestEMCAClientLookupFailure(t *testing.T) {
+	f := newEMCAFixture(t, &Handler{checkPassword: func(_, pw string) bool { return pw == "s3cret" }})
+	f.st.Close()
+	req, _ := http.NewRequest("POST", f.srv.URL+"/emCAServices/rest/suspend", bytes.NewReader(f.request("s3cret")))
+	req.Header.Set("emKey", "key-local")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var r EMCAResponse
+	if err := json.Unmarshal(b, &r); err != nil || r.Result != resultInternal || strings.Contains(string(b), "sql") {
+		t.Fatalf("HTTP %d %s", resp.StatusCode, b)
+	}
+}
