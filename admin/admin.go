@@ -40,6 +40,15 @@ type Handler struct {
 	Logger  *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Keys seals and opens the emCA clients' AES keys at rest (nil: keys stored in clear
+	// are used as they are, sealed ones cannot be). The gateway sets it to the keystore's
+	// wrapper and runs PrepareKeys at start.
+	Keys KeyWrapper
+	// EMCA bounds the emCA endpoints' password checks (concurrency, lockout).
+	EMCA EMCAOptions
+	// checkPassword replaces CheckPassword, and limits is the emCA state Routes made (tests).
+	checkPassword func(stored, password string) bool
+	limits        *emcaLimits
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -66,10 +75,12 @@ func (h *Handler) Routes() http.Handler {
 	for _, r := range h.routes() {
 		mux.Handle(r.pattern, h.endpoint(r.role, r.fn))
 	}
+	lim := newEMCALimits(h.EMCA, h.now)
+	h.limits = lim
 	for _, action := range []string{"suspend", "reinstate", "revoke"} {
-		mux.HandleFunc("POST /emCAServices/rest/"+action, h.emca(action))
+		mux.HandleFunc("POST /emCAServices/rest/"+action, h.emca(action, lim))
 	}
-	return mux
+	return h.guard(mux)
 }
 
 // route is one endpoint of the admin API: its pattern, the role it needs, and its handler
@@ -128,6 +139,10 @@ func (h *Handler) endpoint(need store.OperatorRole, fn func(*request) (any, erro
 		req := &request{Request: r, w: w, source: remoteIP(r)}
 		op, err := h.authenticate(r)
 		if err != nil {
+			// The caller learns nothing of why (a database failure included); the log does.
+			if !errors.Is(err, store.ErrNotFound) && r.Header.Get("Authorization") != "" {
+				h.logger().Warn("admin API: operator lookup", "source", req.source, "err", err)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="eacgate"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "authentication required: TLS client certificate or bearer token of a registered operator"})
 			return
@@ -241,17 +256,36 @@ func (r *request) decode(v any) error {
 	return nil
 }
 
-// storeError maps the store's errors to HTTP statuses.
+// storeError maps the store's errors to HTTP statuses. Others stay as they are and are
+// answered 500 "internal error" (and logged).
 func storeError(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fail(http.StatusNotFound, "not found")
-	case errors.Is(err, store.ErrRevokedFinal):
-		return fail(http.StatusConflict, "revoked is final")
-	case errors.Is(err, store.ErrConflict):
-		return fail(http.StatusConflict, "%s", strings.TrimPrefix(err.Error(), "store: "))
+	case errors.Is(err, store.ErrRevokedFinal), errors.Is(err, store.ErrConflict):
+		return fail(http.StatusConflict, "%s", publicText(err))
 	}
 	return err
+}
+
+// publicText is what operators see of an error (in answers and in the audit log): the
+// store's own state conflicts as it words them, but never the text of a database or driver
+// error (a constraint violation names tables and columns), which only the log gets.
+func publicText(err error) string {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae.msg
+	case errors.Is(err, store.ErrNotFound):
+		return "not found"
+	case errors.Is(err, store.ErrRevokedFinal):
+		return "revoked is final"
+	case errors.Is(err, store.ErrConflict) && store.IsConstraintViolation(err):
+		return "conflicts with an existing record"
+	case errors.Is(err, store.ErrConflict):
+		return strings.TrimPrefix(err.Error(), "store: ")
+	}
+	return "internal error"
 }
 
 // Holder is a holder as the API shows it.
@@ -357,8 +391,11 @@ func (h *Handler) registerHolder(r *request) (any, error) {
 	}
 	x := &store.Holder{Country: in.Country, Mnemonic: in.Mnemonic, Role: role, Status: store.HolderActive, TLSFingerprint: fp, IPRanges: ranges}
 	if err := h.Store.CreateHolder(r.Context(), x); err != nil {
-		h.audit(r.Context(), r, "admin.holder.register", target, "failed: "+err.Error(), nil)
-		return nil, fail(http.StatusConflict, "%v", err)
+		if errors.Is(err, store.ErrConflict) {
+			err = fmt.Errorf("%w: %w", fail(http.StatusConflict, "a holder %s or with this TLS certificate is already registered", target), err)
+		}
+		h.audit(r.Context(), r, "admin.holder.register", target, "failed: "+publicText(err), nil)
+		return nil, err
 	}
 	h.audit(r.Context(), r, "admin.holder.register", target, "ok", map[string]string{"role": in.Role})
 	return holderOut(*x), nil
@@ -402,7 +439,7 @@ func (h *Handler) holderAction(r *request) (any, error) {
 	}
 	target := x.Country + x.Mnemonic
 	if err := h.Store.SetHolderStatus(r.Context(), id, hs); err != nil {
-		h.audit(r.Context(), r, action, target, "failed: "+err.Error(), reasonBody{in.Reason})
+		h.audit(r.Context(), r, action, target, "failed: "+publicText(err), reasonBody{in.Reason})
 		return nil, storeError(err)
 	}
 	h.audit(r.Context(), r, action, target, "ok", reasonBody{in.Reason})
@@ -493,7 +530,7 @@ func (h *Handler) certificateAction(r *request) (any, error) {
 		return nil, storeError(err)
 	}
 	if err := h.setCertificateStatus(r.Context(), c, cs); err != nil {
-		h.audit(r.Context(), r, action, c.CHR, "failed: "+err.Error(), reasonBody{in.Reason})
+		h.audit(r.Context(), r, action, c.CHR, "failed: "+publicText(err), reasonBody{in.Reason})
 		return nil, err
 	}
 	h.audit(r.Context(), r, action, c.CHR, "ok", reasonBody{in.Reason})
@@ -562,7 +599,7 @@ func (h *Handler) decideRequest(r *request) (any, error) {
 	}
 	outcome := "ok"
 	if err != nil {
-		outcome = "failed: " + err.Error()
+		outcome = "failed: " + publicText(err)
 	}
 	h.audit(r.Context(), r, "admin.request."+action, fmt.Sprintf("message:%d", id), outcome, reasonBody{in.Reason})
 	if err != nil {
@@ -603,7 +640,7 @@ func (h *Handler) retryOutbox(r *request) (any, error) {
 	err = h.Store.RetryDead(r.Context(), id)
 	outcome := "ok"
 	if err != nil {
-		outcome = "failed: " + err.Error()
+		outcome = "failed: " + publicText(err)
 	}
 	h.audit(r.Context(), r, "admin.outbox.retry", fmt.Sprintf("outbox:%d", id), outcome, nil)
 	if err != nil {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 
@@ -39,6 +41,8 @@ const (
 	resultAlreadyRevoked   = "Certificate already revoked"
 	resultNotSuspended     = "Certificate not suspended"
 	resultInternal         = "Internal error"
+	// resultBusy comes with HTTP 503 and Retry-After: too many password checks at once.
+	resultBusy = "Service busy"
 )
 
 // EMCAResponse is the response of the emCA-compatible endpoints, field for field.
@@ -63,12 +67,16 @@ type emcaRequest struct {
 // to the action and the client, so that a captured suspend cannot be replayed as a revoke.
 func EMCAAdditionalData(action, emKey string) []byte { return []byte(action + ":" + emKey) }
 
-func (h *Handler) emca(action string) http.HandlerFunc {
+func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
+	check := h.checkPassword
+	if check == nil {
+		check = CheckPassword
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		resp := EMCAResponse{Status: "failure", RequestID: newRequestID()}
 		req := &request{Request: r, w: w, source: remoteIP(r)}
 		serial, userName, remarks := "", "", ""
-		finish := func(result string) {
+		finishStatus := func(status int, result string) {
 			resp.Result = result
 			outcome := "ok"
 			if resp.Status != "success" {
@@ -79,8 +87,9 @@ func (h *Handler) emca(action string) http.HandlerFunc {
 				Details: mustJSON(map[string]string{"requestId": resp.RequestID, "remarks": remarks})}); err != nil {
 				h.logger().Error("audit", "err", err)
 			}
-			writeJSON(w, http.StatusOK, resp)
+			writeJSON(w, status, resp)
 		}
+		finish := func(result string) { finishStatus(http.StatusOK, result) }
 		var body struct {
 			RequestData string `json:"requestData"`
 			UserName    string `json:"userName"`
@@ -92,8 +101,17 @@ func (h *Handler) emca(action string) http.HandlerFunc {
 		}
 		userName = body.UserName
 		emKey := r.Header.Get("emKey")
+		if emKey == "" {
+			finish(resultAuthFailed)
+			return
+		}
 		client, err := h.Store.APIClientByKey(r.Context(), emKey)
-		if err != nil || emKey == "" {
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				h.logger().Error("emCA: API client lookup", "err", err)
+				finish(resultInternal)
+				return
+			}
 			finish(resultAuthFailed)
 			return
 		}
@@ -102,9 +120,60 @@ func (h *Handler) emca(action string) http.HandlerFunc {
 			finish(resultAuthFailed)
 			return
 		}
-		in, nonce, err := decryptRequestData(client.AESKey, body.RequestData, EMCAAdditionalData(action, emKey))
-		if err != nil || in.UserName != body.UserName || in.UserName != client.UserName || !CheckPassword(client.PasswordHash, in.Password) {
+		// A locked-out client is answered like any other authentication failure, without
+		// decrypting or checking anything.
+		lockedOut := func(until time.Time) {
+			remarks = "client locked out until " + until.UTC().Format(time.RFC3339)
 			finish(resultAuthFailed)
+		}
+		// failed answers an authentication failure; until is the end of the lockout it
+		// started, if it did.
+		failed := func(why string, until time.Time) {
+			remarks = why
+			if !until.IsZero() {
+				h.lockout(r.Context(), req, client, until)
+			}
+			finish(resultAuthFailed)
+		}
+		if until := lim.lockedUntil(emKey); !until.IsZero() {
+			lockedOut(until)
+			return
+		}
+		key, err := h.clientKey(r.Context(), client)
+		if err != nil {
+			h.logger().Error("emCA: API client key", "client", client.UserName, "err", err)
+			finish(resultInternal)
+			return
+		}
+		in, nonce, err := decryptRequestData(key, body.RequestData, EMCAAdditionalData(action, emKey))
+		if err != nil || in.UserName != body.UserName || in.UserName != client.UserName {
+			failed("requestData not decryptable or user names differ", lim.fail(emKey))
+			return
+		}
+		if err := lim.acquire(r.Context()); err != nil {
+			h.logger().Warn("emCA: password check not started", "client", client.UserName, "err", err)
+			remarks = "password checks busy"
+			w.Header().Set("Retry-After", "5")
+			finishStatus(http.StatusServiceUnavailable, resultBusy)
+			return
+		}
+		if until := lim.lockedUntil(emKey); !until.IsZero() { // locked out while it waited
+			lim.release()
+			lockedOut(until)
+			return
+		}
+		// The outcome is recorded before the slot is released, so that a request waiting for
+		// it already sees the lockout this one starts.
+		var until time.Time
+		ok := check(client.PasswordHash, in.Password)
+		if ok {
+			lim.succeed(emKey)
+		} else {
+			until = lim.fail(emKey)
+		}
+		lim.release()
+		if !ok {
+			failed("wrong password", until)
 			return
 		}
 		// Each request's nonce once: a captured request cannot be sent again (the same
@@ -177,6 +246,17 @@ func (h *Handler) emca(action string) http.HandlerFunc {
 		}
 		resp.Status = "success"
 		finish(result)
+	}
+}
+
+// lockout audits the start of a client's lockout.
+func (h *Handler) lockout(ctx context.Context, r *request, c *store.APIClient, until time.Time) {
+	h.logger().Warn("emCA: client locked out after repeated authentication failures", "client", c.UserName,
+		"source", r.source, "until", until)
+	if _, err := h.Store.AppendAudit(ctx, store.AuditEvent{Actor: "emca:" + c.UserName, Action: "emca.lockout",
+		Target: "api_client:" + c.UserName, Source: r.source, Outcome: "locked",
+		Details: mustJSON(map[string]string{"until": until.UTC().Format(time.RFC3339)})}); err != nil {
+		h.logger().Error("audit", "err", err)
 	}
 }
 

@@ -48,3 +48,38 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatalf("undocumented routes %v; documented but not served %v", missing, extra)
 	}
 }
+
+// The document says what the guards answer: every admin write may be 403 (cross-site) or 415
+// (not JSON) and takes a JSON body; every emCA endpoint may be 503 (password checks busy).
+func TestOpenAPIDocumentsGuards(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			RequestBody *struct {
+				Content map[string]any `json:"content"`
+			} `json:"requestBody"`
+			Responses map[string]any `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			if !isWrite(strings.ToUpper(method)) {
+				continue
+			}
+			want := []string{"503"}
+			if strings.HasPrefix(path, "/admin/") {
+				want = []string{"403", "415"}
+				if op.RequestBody == nil || op.RequestBody.Content["application/json"] == nil {
+					t.Errorf("%s %s: no application/json request body", method, path)
+				}
+			}
+			for _, code := range want {
+				if op.Responses[code] == nil {
+					t.Errorf("%s %s: response %s not documented", method, path, code)
+				}
+			}
+		}
+	}
+}

@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // OperatorRole is what an operator of the admin API may do.
@@ -45,8 +49,10 @@ type APIClient struct {
 	EMKey        string `gorm:"column:em_key"`
 	UserName     string `gorm:"column:user_name"`
 	PasswordHash string `gorm:"column:password_hash"`
-	// AESKey is the 32-byte AES-256-GCM key of requestData.
-	AESKey []byte `gorm:"column:aes_key"`
+	// AESKey is the 32-byte AES-256-GCM key of requestData, in clear, or sealed by a
+	// KeyWrapper (KeyWrapped) with APIClientKeyAAD(EMKey) as additional data.
+	AESKey     []byte `gorm:"column:aes_key"`
+	KeyWrapped bool   `gorm:"column:key_wrapped"`
 	// Certificate is the client's registered X.509 signing certificate (DER).
 	Certificate []byte `gorm:"column:certificate"`
 	// IPRanges: comma-separated CIDR prefixes the client may call from (empty: any).
@@ -100,9 +106,24 @@ func (s *Store) ListOperators(ctx context.Context) ([]Operator, error) {
 	return os, wrap("list operators", s.db.WithContext(ctx).Order("name").Find(&os).Error)
 }
 
+// KeyWrapper encrypts secrets kept in the database under a key held by the keystore or HSM
+// (hsm/ implements it with AES-256-GCM). The additional data binds a sealed value to its row.
+type KeyWrapper interface {
+	Seal(ctx context.Context, plaintext, aad []byte) ([]byte, error)
+	Open(ctx context.Context, ciphertext, aad []byte) ([]byte, error)
+}
+
+// APIClientKeyAAD is the additional data of an API client's sealed AES key: its emKey, so a
+// sealed key copied into another client's row does not open.
+func APIClientKeyAAD(emKey string) []byte { return []byte("eacgate api_clients.aes_key:" + emKey) }
+
 // CreateAPIClient inserts an emCA API client.
 func (s *Store) CreateAPIClient(ctx context.Context, c *APIClient) error {
-	if len(c.AESKey) != 32 || c.EMKey == "" || c.UserName == "" || len(c.Certificate) == 0 {
+	keyOK := len(c.AESKey) == 32
+	if c.KeyWrapped {
+		keyOK = len(c.AESKey) > 32 // at least the key and an authentication tag
+	}
+	if !keyOK || c.EMKey == "" || c.UserName == "" || len(c.Certificate) == 0 {
 		return fmt.Errorf("store: create API client: need emKey, user name, a 32-byte key and a certificate")
 	}
 	c.CreatedAt = now()
@@ -117,6 +138,91 @@ func (s *Store) APIClientByKey(ctx context.Context, emKey string) (*APIClient, e
 	}
 	return &c, nil
 }
+
+// CountClearAPIClientKeys counts the API clients whose AES key is stored in clear.
+func (s *Store) CountClearAPIClientKeys(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&APIClient{}).Where("key_wrapped = ?", false).Count(&n).Error
+	return n, wrap("count clear API client keys", err)
+}
+
+// WrapAPIClientKeys seals every API client key stored in clear with w, in one transaction
+// with its audit event (action apiclient.keys.wrap, by actor): either all keys are wrapped or
+// none. It returns how many were wrapped (0: nothing to do, and nothing is audited).
+// Instances starting together are serialised by the migration lock.
+func (s *Store) WrapAPIClientKeys(ctx context.Context, w KeyWrapper, actor string) (int, error) {
+	if w == nil {
+		return 0, errors.New("store: wrap API client keys: no key wrapper")
+	}
+	n := 0
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.lockMigrations(tx); err != nil {
+			return err
+		}
+		var clear []APIClient
+		if err := tx.Where("key_wrapped = ?", false).Order("id").Find(&clear).Error; err != nil {
+			return err
+		}
+		var names []string
+		for _, c := range clear {
+			if len(c.AESKey) != 32 {
+				return fmt.Errorf("API client %s: stored key is %d bytes, not 32", c.UserName, len(c.AESKey))
+			}
+			sealed, err := w.Seal(ctx, c.AESKey, APIClientKeyAAD(c.EMKey))
+			if err != nil {
+				return fmt.Errorf("API client %s: seal: %w", c.UserName, err)
+			}
+			res := tx.Model(&APIClient{}).Where("id = ? AND key_wrapped = ?", c.ID, false).
+				Updates(map[string]any{"aes_key": sealed, "key_wrapped": true})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected != 1 {
+				return fmt.Errorf("API client %s: %w: changed while wrapping", c.UserName, ErrConflict)
+			}
+			names = append(names, c.UserName)
+		}
+		if len(names) == 0 {
+			return nil
+		}
+		n = len(names)
+		details, _ := json.Marshal(map[string]any{"clients": names})
+		return s.appendAuditTx(tx, AuditEvent{Actor: actor, Action: "apiclient.keys.wrap", Target: "api_clients",
+			Source: "local", Outcome: "ok", Details: string(details)})
+	})
+	if err != nil {
+		return 0, wrap("wrap API client keys", err)
+	}
+	return n, nil
+}
+
+// appendAuditTx appends an audit event inside tx (the same chain rules as AppendAudit), so
+// that the event commits or rolls back with the change it records.
+func (s *Store) appendAuditTx(tx *gorm.DB, e AuditEvent) error {
+	if s.dialect == DialectPostgres {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(auditLockKey)).Error; err != nil {
+			return err
+		}
+	}
+	if e.At.IsZero() {
+		e.At = time.Now()
+	}
+	e.At = e.At.UTC().Truncate(time.Microsecond)
+	var head []AuditEvent
+	if err := tx.Order("seq DESC").Limit(1).Find(&head).Error; err != nil {
+		return err
+	}
+	e.Seq, e.PrevHash = 1, GenesisHash
+	if len(head) == 1 {
+		e.Seq, e.PrevHash = head[0].Seq+1, head[0].Hash
+	}
+	e.Hash = e.ComputeHash()
+	return tx.Create(&e).Error
+}
+
+// IsConstraintViolation reports whether err comes from a database constraint (unique key,
+// foreign key, CHECK): its text is the driver's and not for users.
+func IsConstraintViolation(err error) bool { return err != nil && isConstraintViolation(err) }
 
 // UseRequestNonce records the nonce of an API client's authenticated request. A nonce the
 // client used before is ErrConflict: the request is a replay.

@@ -249,6 +249,17 @@ SELECT id, message_row_id, target_url, payload, attempts, next_attempt_at, locke
 )`,
 		},
 	},
+	{
+		version: 8,
+		name:    "API client keys wrapped",
+		// key_wrapped marks an api_clients.aes_key sealed by the keystore's key wrapper
+		// (store.KeyWrapper, additional data APIClientKeyAAD). Existing rows stay in clear
+		// here: SQL cannot reach the keystore; the gateway wraps them at start when a
+		// wrapper is configured (WrapAPIClientKeys, one audited transaction).
+		common: []string{
+			`ALTER TABLE api_clients ADD COLUMN key_wrapped BOOLEAN NOT NULL DEFAULT FALSE`,
+		},
+	},
 }
 
 // statements returns m's SQL for the dialect.

@@ -111,16 +111,39 @@ func runAPIClient(ctx context.Context, c cli) int {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
+	wrapper, err := apiClientKeyWrapper(ctx)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	return addAPIClient(ctx, c, st, wrapper, &store.APIClient{UserName: *user, PasswordHash: hash, Certificate: blk.Bytes, IPRanges: ranges})
+}
+
+// apiClientKeyWrapper is the key wrapper that seals new API clients' AES keys at rest: the
+// keystore's, which the gateway also sets as admin.Handler.Keys (wired in with hsm's
+// wrapper). Nil keeps keys in clear, with a warning.
+func apiClientKeyWrapper(context.Context) (store.KeyWrapper, error) { return nil, nil }
+
+// addAPIClient gives client a fresh emKey and AES key, stores it (the key sealed by w when
+// w is set) with its audit event, and prints the emKey and the clear key once.
+func addAPIClient(ctx context.Context, c cli, st *store.Store, w store.KeyWrapper, client *store.APIClient) int {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
-	client := &store.APIClient{EMKey: randomSecret(16), UserName: *user, PasswordHash: hash, AESKey: key, Certificate: blk.Bytes, IPRanges: ranges}
-	if code := audited(ctx, c, st, auditEvent("apiclient.add", *user), st.CreateAPIClient(ctx, client)); code != 0 {
+	client.EMKey, client.AESKey = randomSecret(16), append([]byte(nil), key...)
+	if w == nil {
+		fmt.Fprintln(c.stderr, "warning: no key wrapper configured: the client's AES key is stored in the database in clear")
+	}
+	if err := admin.SealAPIClientKey(ctx, w, client); err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	if code := audited(ctx, c, st, auditEvent("apiclient.add", client.UserName), st.CreateAPIClient(ctx, client)); code != 0 {
 		return code
 	}
-	fmt.Fprintf(c.stdout, "API client %s registered (shown once, hand over securely):\nemKey: %s\nkey:   %s\n", *user, client.EMKey, base64.StdEncoding.EncodeToString(key))
+	fmt.Fprintf(c.stdout, "API client %s registered (shown once, hand over securely):\nemKey: %s\nkey:   %s\n", client.UserName, client.EMKey, base64.StdEncoding.EncodeToString(key))
 	return 0
 }
 
