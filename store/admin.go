@@ -187,37 +187,14 @@ func (s *Store) WrapAPIClientKeys(ctx context.Context, w KeyWrapper, actor strin
 		}
 		n = len(names)
 		details, _ := json.Marshal(map[string]any{"clients": names})
-		return s.appendAuditTx(tx, AuditEvent{Actor: actor, Action: "apiclient.keys.wrap", Target: "api_clients",
+		_, err := s.appendAuditTx(tx, AuditEvent{Actor: actor, Action: "apiclient.keys.wrap", Target: "api_clients",
 			Source: "local", Outcome: "ok", Details: string(details)})
+		return err
 	})
 	if err != nil {
 		return 0, wrap("wrap API client keys", err)
 	}
 	return n, nil
-}
-
-// appendAuditTx appends an audit event inside tx (the same chain rules as AppendAudit), so
-// that the event commits or rolls back with the change it records.
-func (s *Store) appendAuditTx(tx *gorm.DB, e AuditEvent) error {
-	if s.dialect == DialectPostgres {
-		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(auditLockKey)).Error; err != nil {
-			return err
-		}
-	}
-	if e.At.IsZero() {
-		e.At = time.Now()
-	}
-	e.At = e.At.UTC().Truncate(time.Microsecond)
-	var head []AuditEvent
-	if err := tx.Order("seq DESC").Limit(1).Find(&head).Error; err != nil {
-		return err
-	}
-	e.Seq, e.PrevHash = 1, GenesisHash
-	if len(head) == 1 {
-		e.Seq, e.PrevHash = head[0].Seq+1, head[0].Hash
-	}
-	e.Hash = e.ComputeHash()
-	return tx.Create(&e).Error
 }
 
 // IsConstraintViolation reports whether err comes from a database constraint (unique key,

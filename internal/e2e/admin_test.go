@@ -57,6 +57,9 @@ func (a *adminClient) do(method, path string, body any, out any) int {
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, a.base+path, rd)
+	if method != http.MethodGet {
+		req.Header.Set("Content-Type", "application/json") // admin writes must say so (CSRF guard)
+	}
 	if a.token != "" {
 		req.Header.Set("Authorization", "Bearer "+a.token)
 	}
