@@ -77,6 +77,8 @@ type Options struct {
 	// SendCertificates) or approval (an operator approves each request; senders that cannot
 	// take a callback get failure_synchronous_processing_not_possible).
 	Processing map[string]string `yaml:"processing"`
+	// EMCA bounds the emCA endpoints' password checks (concurrency, lockout).
+	EMCA admin.EMCAOptions `yaml:"emca"`
 	// Limits bound connections, header size and memory.
 	Limits LimitOptions `yaml:"limits"`
 	// Metrics: where /metrics is served and who may read it.
@@ -588,7 +590,8 @@ func (g *Gateway) routes() (http.Handler, error) {
 				Chain:              g.dvChains,
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
 	}
-	adminAPI := (&admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin")}).Routes()
+	adminAPI := (&admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin"),
+		EMCA: g.Options.EMCA}).Routes()
 	mux.Handle("/admin/", adminAPI)
 	mux.Handle("/emCAServices/", adminAPI)
 	if g.Options.Metrics.Listen == "" {
