@@ -1,5 +1,14 @@
 package hsm
 
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	p11 "github.com/miekg/pkcs11"
+)
+
 // Test hooks: simulate token trouble underneath a keystore. They wait until no operation is
 // in flight (SoftHSM2 crashes if a session is closed while another thread signs with it,
 // which the PKCS#11 standard leaves to the application to prevent), do the damage without
@@ -36,3 +45,35 @@ func (k *PKCS11Keystore) FinalizeForTest() error {
 
 // PoolGeneration returns how many times the session pool has been reset.
 func (k *PKCS11Keystore) PoolGeneration() uint64 { return k.pool.generation() }
+
+// CheckWrapKeyForTest checks the attributes of the AES key labelled label: a 256-bit token
+// key that is sensitive and not extractable, and whose value cannot be read.
+func (k *PKCS11Keystore) CheckWrapKeyForTest(ctx context.Context, label string) error {
+	return k.pool.do(ctx, func(s *session) error {
+		c := k.mod.ctx
+		objs, err := findObjects(c, s.h, []*p11.Attribute{
+			p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY), p11.NewAttribute(p11.CKA_LABEL, label)}, 2)
+		if err != nil {
+			return err
+		}
+		if len(objs) != 1 {
+			return fmt.Errorf("%d secret keys labelled %q", len(objs), label)
+		}
+		a, err := c.GetAttributeValue(s.h, objs[0], []*p11.Attribute{
+			p11.NewAttribute(p11.CKA_KEY_TYPE, nil), p11.NewAttribute(p11.CKA_VALUE_LEN, nil),
+			p11.NewAttribute(p11.CKA_TOKEN, nil), p11.NewAttribute(p11.CKA_SENSITIVE, nil),
+			p11.NewAttribute(p11.CKA_EXTRACTABLE, nil)})
+		if err != nil {
+			return err
+		}
+		if attrULong(a[0].Value) != p11.CKK_AES || attrULong(a[1].Value) != 32 ||
+			!bytes.Equal(a[2].Value, []byte{1}) || !bytes.Equal(a[3].Value, []byte{1}) || !bytes.Equal(a[4].Value, []byte{0}) {
+			return fmt.Errorf("wrapping key attributes: type %x len %x token %x sensitive %x extractable %x",
+				a[0].Value, a[1].Value, a[2].Value, a[3].Value, a[4].Value)
+		}
+		if _, err := c.GetAttributeValue(s.h, objs[0], []*p11.Attribute{p11.NewAttribute(p11.CKA_VALUE, nil)}); err == nil {
+			return errors.New("the wrapping key's value is readable")
+		}
+		return nil
+	})
+}

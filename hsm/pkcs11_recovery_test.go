@@ -72,6 +72,14 @@ func TestPKCS11TokenDirectoryLoss(t *testing.T) {
 	if err := ks.Check(ctx, "k"); err != nil {
 		t.Fatalf("Check before the loss: %v", err)
 	}
+	w, err := hsm.OpenKeyWrapper(ctx, ks, "wrap", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := w.Seal(ctx, []byte("secret"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	away := tok.Dir + ".away"
 	if err := os.Rename(tok.Dir, away); err != nil {
@@ -105,6 +113,9 @@ func TestPKCS11TokenDirectoryLoss(t *testing.T) {
 	}
 	if _, err := ks.Signer(ctx, "k"); err != nil {
 		t.Fatalf("Signer after the token came back: %v", err)
+	}
+	if pt, err := w.Open(ctx, sealed, []byte("aad")); err != nil || string(pt) != "secret" {
+		t.Fatalf("key wrapper after the token came back: %q, %v", pt, err)
 	}
 	clk.Add(5 * time.Second) // past the health check cache
 	if err := ks.Check(ctx, "k"); err != nil {
