@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,8 +21,8 @@ import (
 const outageMaxAttempts = 1000
 
 // The token of a gateway with its CA keys in SoftHSM2 disappears (its directory renamed
-// away) for a few seconds while the gateway serves synchronous terminal renewals and
-// acknowledges asynchronous requests, then comes back. Without a restart, synchronous
+// away) while the gateway serves synchronous terminal renewals and acknowledges
+// asynchronous requests, whose processing then fails, and comes back. Without a restart, synchronous
 // requests succeed again and every request acknowledged during the outage is delivered
 // with its certificate; nothing is dead-lettered.
 func TestHSMTokenLossAndRecovery(t *testing.T) {
@@ -108,9 +109,33 @@ callback:
 			t.Fatalf("asynchronous request %s during the outage: %v", mn, res[0])
 		}
 	}
-	// The outage lasts a few seconds (the scenario of issue #17), long enough for the
-	// workers to try the acknowledged items several times; nothing waits on this.
-	time.Sleep(3 * time.Second)
+	// The outage lasts until the workers have tried, and failed, to process every
+	// acknowledged item.
+	st, err := store.Open(context.Background(), dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		items, err := st.ListOutbox(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tried := 0
+		for _, it := range items {
+			if strings.Contains(it.LastError, "eacgate-rec") { // the token's name in the keystore error
+				tried++
+			}
+		}
+		if len(items) == async && tried == async {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the workers did not try the acknowledged items during the outage:\n%s", g.run(t, "outbox", "list"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if got := recv.received(t); len(got) != 0 {
 		t.Fatalf("delivered while the token was away: %v", got)
 	}
@@ -122,7 +147,7 @@ callback:
 	restored = true
 
 	// Every request acknowledged during the outage is delivered with its certificate.
-	deadline := time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for len(recv.received(t)) < async {
 		if time.Now().After(deadline) {
 			t.Fatalf("callbacks received after the token came back: %d of %d\n%s",
@@ -140,11 +165,6 @@ callback:
 		t.Fatalf("renewal after the token came back: %v", rc)
 	}
 
-	st, err := store.Open(context.Background(), dsn, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	stats, err := st.OutboxStatistics(context.Background())
 	if err != nil {
 		t.Fatal(err)
