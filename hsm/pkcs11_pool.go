@@ -542,7 +542,8 @@ func (p *pool) errUnavailable(cause error) error {
 	since, next := p.lostAt, p.nextTry
 	p.mu.Unlock()
 	wait := max(next.Sub(p.now()), 0)
-	return fmt.Errorf("%w: token %q unavailable since %s, next reconnect attempt in %s: %w",
+	// cause is text only: the error wraps one sentinel, ErrTokenNotFound.
+	return fmt.Errorf("%w: token %q unavailable since %s, next reconnect attempt in %s: %v",
 		ErrTokenNotFound, p.token, since.UTC().Format(time.RFC3339), wait.Round(time.Millisecond), cause)
 }
 
