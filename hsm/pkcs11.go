@@ -39,7 +39,7 @@ type PKCS11Config struct {
 	PoolSize int `yaml:"pool_size,omitempty" json:"pool_size,omitempty"`
 	// ReconnectInterval is the least time between two attempts to reconnect to a lost
 	// token; requests in between fail at once. 0 means DefaultReconnectInterval (1s).
-	ReconnectInterval time.Duration `yaml:"reconnect_interval,omitempty" json:"reconnect_interval,omitempty"`
+	ReconnectInterval time.Duration `yaml:"-" json:"-"`
 	// Logger receives warnings about token errors and recoveries; nil means slog.Default().
 	Logger *slog.Logger `yaml:"-" json:"-"`
 	// Now is the clock of reconnect rate limiting and health check caching; nil means

@@ -44,7 +44,6 @@ keystore:
     token: eacgate-rec
     pin:
       env: EACGATE_TEST_PIN
-    reconnect_interval: 300ms
 processing:
   terminal: async
 callback:
