@@ -422,8 +422,9 @@ var retryDelays = [...]time.Duration{0, 10 * time.Millisecond, 50 * time.Millise
 // reconnect interval; in between, do fails at once with ErrTokenNotFound).
 func (p *pool) do(ctx context.Context, fn func(s *session) error) error {
 	var err error
+	lost := false // the last attempt found the token lost: reconnect at once, no pause
 	for attempt, delay := range retryDelays {
-		if attempt > 0 {
+		if attempt > 0 && !lost {
 			p.log.Info("pkcs11 operation failed, retrying with a new session", "token", p.token,
 				"attempt", attempt+1, "err", err)
 			if delay > 0 {
@@ -439,6 +440,7 @@ func (p *pool) do(ctx context.Context, fn func(s *session) error) error {
 		if rerr := p.reconnect(ctx); rerr != nil {
 			return rerr
 		}
+		gen := p.generation()
 		err = p.attempt(ctx, fn)
 		if err == nil {
 			return nil
@@ -453,9 +455,13 @@ func (p *pool) do(ctx context.Context, fn func(s *session) error) error {
 			if !p.markLost(fmt.Errorf("%w (operation failed with: %w)", perr, err)) {
 				return err // never connected: a configuration error, reported as it is
 			}
+			lost = true
 			continue
 		}
-		if !retryable(err) {
+		lost = false
+		if !retryable(err) && p.generation() == gen {
+			// The token is fine and was not reset or reconnected meanwhile (which would
+			// explain the error): the key is really missing, say.
 			return err
 		}
 	}
