@@ -8,10 +8,16 @@
 //   - [PKCS11Keystore]: keys generated and kept inside a PKCS#11 token (an HSM; SoftHSM2 in
 //     the tests). Private keys are sensitive and non-extractable. Signing goes through a
 //     bounded session pool that is safe for concurrent use and recovers from token errors
-//     (closed sessions, logout, token removal, library re-initialisation) by reopening,
-//     logging in again and retrying once.
+//     (closed sessions, logout, library re-initialisation) by reopening, logging in again
+//     and retrying. A token that is gone (it no longer answers under its label) is
+//     reconnected at most once per reconnect interval, restarting the library if needed
+//     (SoftHSM2 only sees a token directory that went away and came back after
+//     C_Finalize/C_Initialize); in between, operations fail at once with ErrTokenNotFound.
 //   - [SoftKeystore]: the embedded default, one file per key holding the PKCS#8 private key
 //     encrypted with AES-256-GCM under a key derived from a passphrase with Argon2id.
+//
+// Both keystores implement [HealthChecker] (for readiness probes) and hold AES-256 keys
+// that encrypt secrets at rest ([OpenKeyWrapper]).
 //
 // Signatures follow crypto.Signer: ECDSA keys return an ASN.1 DER ECDSA-Sig-Value, RSA keys
 // PKCS#1 v1.5 when opts is a crypto.Hash and PSS when opts is *rsa.PSSOptions. [SignMessage]

@@ -37,14 +37,21 @@ type PKCS11Config struct {
 	// PoolSize bounds the number of open sessions (and so concurrent token operations).
 	// 0 means GOMAXPROCS, at least 2.
 	PoolSize int `yaml:"pool_size,omitempty" json:"pool_size,omitempty"`
+	// ReconnectInterval is the least time between two attempts to reconnect to a lost
+	// token; requests in between fail at once. 0 means DefaultReconnectInterval (1s).
+	ReconnectInterval time.Duration `yaml:"-" json:"-"`
 	// Logger receives warnings about token errors and recoveries; nil means slog.Default().
 	Logger *slog.Logger `yaml:"-" json:"-"`
+	// Now is the clock of reconnect rate limiting and health check caching; nil means
+	// time.Now.
+	Now func() time.Time `yaml:"-" json:"-"`
 }
 
 // LogValue describes the configuration without the PIN.
 func (c PKCS11Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("module", c.ModulePath), slog.String("token", c.TokenLabel),
-		slog.Any("pin", c.PIN), slog.Int("pool_size", c.PoolSize))
+		slog.Any("pin", c.PIN), slog.Int("pool_size", c.PoolSize),
+		slog.Duration("reconnect_interval", c.ReconnectInterval))
 }
 
 // Metadata of a key on a PKCS#11 token.
@@ -73,9 +80,13 @@ const p11MetaFormat = "eacgate-key-meta/v1"
 type PKCS11Keystore struct {
 	cfg   PKCS11Config
 	log   *slog.Logger
+	now   func() time.Time
 	mod   *module
 	pool  *pool
 	genMu sync.Mutex // serialises Generate, so that two calls cannot both take one label
+
+	checkMu   sync.Mutex
+	lastCheck *pkcs11Check // the last successful Check
 
 	closeOnce sync.Once
 }
@@ -105,8 +116,16 @@ func OpenPKCS11(ctx context.Context, cfg PKCS11Config) (*PKCS11Keystore, error) 
 	if size <= 0 {
 		size = max(runtime.GOMAXPROCS(0), 2)
 	}
-	k := &PKCS11Keystore{cfg: cfg, log: log, mod: mod}
-	k.pool = newPool(mod, cfg.TokenLabel, pin, size, log)
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	interval := cfg.ReconnectInterval
+	if interval <= 0 {
+		interval = DefaultReconnectInterval
+	}
+	k := &PKCS11Keystore{cfg: cfg, log: log, mod: mod, now: now}
+	k.pool = newPool(mod, cfg.TokenLabel, pin, size, log, now, interval)
 	k.pool.stale = true
 	// Open (and log in) the first session now, so that a missing token or a wrong PIN is
 	// reported by Open and not by the first signature.

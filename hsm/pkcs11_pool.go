@@ -34,7 +34,14 @@ type module struct {
 	// owned: this package called C_Initialize (not someone else in the process), so it
 	// calls C_Finalize at the end.
 	owned bool
-	mu    sync.Mutex // serialises re-initialisation
+	// opMu is held shared by every sequence of calls on sessions and exclusively by
+	// restart: C_Finalize while another thread is inside a call crashes some libraries
+	// (SoftHSM2 among them).
+	opMu sync.RWMutex
+	// epoch counts restarts (guarded by opMu). Session handles of an older epoch are dead;
+	// they are dropped, never closed, because the library may have reused their numbers.
+	epoch     uint64
+	destroyed bool // guarded by opMu
 }
 
 func acquireModule(path string) (*module, error) {
@@ -83,20 +90,36 @@ func (m *module) release() {
 		return
 	}
 	delete(modules.m, m.path)
+	m.opMu.Lock() // a pool may be restarting the library
+	defer m.opMu.Unlock()
+	m.destroyed = true
 	if m.owned {
 		_ = m.ctx.Finalize()
 	}
 	m.ctx.Destroy()
 }
 
-// reinitialize calls C_Initialize again after the library reported
-// CKR_CRYPTOKI_NOT_INITIALIZED (someone finalised it underneath us).
-func (m *module) reinitialize() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// restart finalises and initialises the library again, unless another pool did so since
+// it saw epoch seen. Some libraries only notice a token that went away and came back
+// (SoftHSM2: its token directory renamed away and back) after C_Finalize/C_Initialize; it
+// also recovers from someone finalising the library underneath us. A library this package
+// did not initialise is not finalised (only initialised if needed).
+func (m *module) restart(seen uint64) error {
+	m.opMu.Lock()
+	defer m.opMu.Unlock()
+	if m.destroyed {
+		return ErrClosed
+	}
+	if m.epoch != seen {
+		return nil
+	}
+	if m.owned {
+		_ = m.ctx.Finalize()
+	}
 	if err := m.ctx.Initialize(); err != nil && !isCode(err, p11.CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		return fmt.Errorf("%w: C_Initialize %s: %w", ErrModule, m.path, err)
 	}
+	m.epoch++
 	return nil
 }
 
@@ -131,33 +154,54 @@ func retryable(err error) bool {
 	return sessionFatal(err) || isCode(err, p11.CKR_OBJECT_HANDLE_INVALID, p11.CKR_KEY_HANDLE_INVALID)
 }
 
-// session is a pooled PKCS#11 session; gen is the pool generation it was opened in.
+// session is a pooled PKCS#11 session; gen is the pool generation it was opened in,
+// epoch the module epoch.
 type session struct {
-	h   p11.SessionHandle
-	gen uint64
+	h     p11.SessionHandle
+	gen   uint64
+	epoch uint64
 }
+
+// DefaultReconnectInterval is the least time between two attempts to reconnect to a lost
+// token (PKCS11Config.ReconnectInterval).
+const DefaultReconnectInterval = time.Second
 
 // pool is a bounded pool of logged-in read/write sessions on one token. At most size
 // sessions exist; callers beyond that wait (or give up with their context).
+//
+// When the token is lost (an operation fails and the token no longer answers
+// C_GetTokenInfo under its label), the pool drops its sessions, and operations fail fast
+// with ErrTokenNotFound except for one reconnect attempt per reconnect interval: find the
+// slot by token label again, restart the library if the token is still not seen, open a
+// session and log in. Signers find their key handles again by CKA_ID afterwards.
 type pool struct {
-	mod   *module
-	token string
-	pin   []byte
-	log   *slog.Logger
-	size  int
-	sem   chan struct{} // one token per session in use
-	idle  chan *session // capacity size
-	quit  chan struct{} // closed by close
-	mu    sync.Mutex    // guards the fields below
-	slot  uint
-	gen   uint64 // bumped on every reset; sessions and key handles of older generations are dropped
-	stale bool   // the slot must be looked up again before the next C_OpenSession
-	done  bool
+	mod      *module
+	token    string
+	pin      []byte
+	log      *slog.Logger
+	now      func() time.Time
+	interval time.Duration // least time between reconnect attempts
+	size     int
+	sem      chan struct{} // one token per session in use
+	idle     chan *session // capacity size
+	quit     chan struct{} // closed by close
+	recMu    sync.Mutex    // serialises reconnects
+	mu       sync.Mutex    // guards the fields below
+	slot     uint
+	gen      uint64 // bumped on every reset; sessions and key handles of older generations are dropped
+	epoch    uint64 // module epoch of the sessions of generation gen
+	stale    bool   // the slot must be looked up again before the next C_OpenSession
+	done     bool
+	up       bool      // a session was opened once: later token errors are a loss, not a bad configuration
+	lost     bool      // the token is gone; only reconnect attempts touch it
+	lostAt   time.Time // when lost was set
+	lostErr  error     // what showed the loss
+	nextTry  time.Time // no reconnect attempt before
 }
 
-func newPool(mod *module, token string, pin []byte, size int, log *slog.Logger) *pool {
+func newPool(mod *module, token string, pin []byte, size int, log *slog.Logger, now func() time.Time, interval time.Duration) *pool {
 	return &pool{
-		mod: mod, token: token, pin: pin, log: log, size: size,
+		mod: mod, token: token, pin: pin, log: log, size: size, now: now, interval: interval,
 		sem:  make(chan struct{}, size),
 		idle: make(chan *session, size),
 		quit: make(chan struct{}),
@@ -168,13 +212,6 @@ func newPool(mod *module, token string, pin []byte, size int, log *slog.Logger) 
 func (p *pool) findSlot() (uint, error) {
 	c := p.mod.ctx
 	slots, err := c.GetSlotList(true)
-	if isCode(err, p11.CKR_CRYPTOKI_NOT_INITIALIZED) {
-		p.log.Warn("pkcs11 library not initialised, initialising again", "module", p.mod.path)
-		if err := p.mod.reinitialize(); err != nil {
-			return 0, err
-		}
-		slots, err = c.GetSlotList(true)
-	}
 	if err != nil {
 		return 0, fmt.Errorf("%w: C_GetSlotList: %w", ErrModule, err)
 	}
@@ -200,7 +237,19 @@ func (p *pool) findSlot() (uint, error) {
 	return 0, fmt.Errorf("%w: no token labelled %q in %s (present: %s)", ErrTokenNotFound, p.token, p.mod.path, avail)
 }
 
-// open opens and logs in a new session.
+// sync starts a new generation if the library was restarted (by this pool or another one
+// on the same module) since the pool's sessions were opened. p.mod.opMu is held.
+func (p *pool) sync() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.epoch != p.mod.epoch {
+		p.epoch = p.mod.epoch
+		p.gen++
+		p.stale = true
+	}
+}
+
+// open opens and logs in a new session. p.mod.opMu is held.
 func (p *pool) open() (*session, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -232,7 +281,8 @@ func (p *pool) open() (*session, error) {
 			}
 			return nil, err
 		}
-		return &session{h: h, gen: p.gen}, nil
+		p.up = true
+		return &session{h: h, gen: p.gen, epoch: p.epoch}, nil
 	}
 }
 
@@ -260,7 +310,7 @@ func (p *pool) login(h p11.SessionHandle) error {
 }
 
 // get takes a session from the pool, opening one if none is idle and fewer than size
-// exist, waiting otherwise.
+// exist, waiting otherwise. p.mod.opMu is held.
 func (p *pool) get(ctx context.Context) (*session, error) {
 	select {
 	case p.sem <- struct{}{}:
@@ -269,6 +319,7 @@ func (p *pool) get(ctx context.Context) (*session, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("pkcs11: waiting for a session: %w", ctx.Err())
 	}
+	p.sync()
 	for {
 		select {
 		case s := <-p.idle:
@@ -297,7 +348,7 @@ func (p *pool) get(ctx context.Context) (*session, error) {
 }
 
 // put returns s to the pool after an operation that ended with err. A session-fatal error
-// resets the pool.
+// resets the pool. p.mod.opMu is held.
 func (p *pool) put(s *session, err error) {
 	defer func() { <-p.sem }()
 	if sessionFatal(err) {
@@ -317,6 +368,7 @@ func (p *pool) put(s *session, err error) {
 
 // reset drops every idle session of generation gen and makes the next open look the token
 // up again. Resets triggered by several sessions of the same generation happen once.
+// p.mod.opMu is held.
 func (p *pool) reset(gen uint64, cause error) {
 	p.mu.Lock()
 	if gen != p.gen {
@@ -327,6 +379,11 @@ func (p *pool) reset(gen uint64, cause error) {
 	p.stale = true
 	p.mu.Unlock()
 	p.log.Warn("pkcs11 token error, reopening sessions", "token", p.token, "err", cause)
+	p.drain()
+}
+
+// drain closes the idle sessions. p.mod.opMu is held.
+func (p *pool) drain() {
 	for {
 		select {
 		case s := <-p.idle:
@@ -344,7 +401,12 @@ func (p *pool) generation() uint64 {
 	return p.gen
 }
 
+// closeSession closes s unless the library has been restarted since it was opened (its
+// handle is dead, and its number may belong to a new session by now). p.mod.opMu is held.
 func (p *pool) closeSession(s *session) {
+	if s.epoch != p.mod.epoch {
+		return
+	}
 	_ = p.mod.ctx.CloseSession(s.h)
 }
 
@@ -356,11 +418,13 @@ var retryDelays = [...]time.Duration{0, 10 * time.Millisecond, 50 * time.Millise
 
 // do runs fn with a pooled session. If fn fails with a session or token error, the pool is
 // reset and fn runs again with a fresh, logged-in session (at most len(retryDelays) times
-// in all).
+// in all). If the token turns out to be lost, the pool reconnects first (at most once per
+// reconnect interval; in between, do fails at once with ErrTokenNotFound).
 func (p *pool) do(ctx context.Context, fn func(s *session) error) error {
 	var err error
+	lost := false // the last attempt found the token lost: reconnect at once, no pause
 	for attempt, delay := range retryDelays {
-		if attempt > 0 {
+		if attempt > 0 && !lost {
 			p.log.Info("pkcs11 operation failed, retrying with a new session", "token", p.token,
 				"attempt", attempt+1, "err", err)
 			if delay > 0 {
@@ -373,18 +437,171 @@ func (p *pool) do(ctx context.Context, fn func(s *session) error) error {
 				}
 			}
 		}
-		var s *session
-		s, err = p.get(ctx)
-		if err != nil {
+		if rerr := p.reconnect(ctx); rerr != nil {
+			return rerr
+		}
+		gen := p.generation()
+		err = p.attempt(ctx, fn)
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) && !lossHint(err) {
 			return err
 		}
-		err = fn(s)
-		p.put(s, err)
-		if err == nil || !retryable(err) {
+		// A key that cannot be found or a failing session may mean the token is gone:
+		// SoftHSM2, for one, answers C_FindObjects with nothing once its token directory
+		// has disappeared. Ask the token.
+		if perr := p.probe(); perr != nil {
+			if !p.markLost(fmt.Errorf("%w (operation failed with: %w)", perr, err)) {
+				return err // never connected: a configuration error, reported as it is
+			}
+			lost = true
+			continue
+		}
+		lost = false
+		if !retryable(err) && p.generation() == gen {
+			// The token is fine and was not reset or reconnected meanwhile (which would
+			// explain the error): the key is really missing, say.
 			return err
 		}
 	}
 	return err
+}
+
+// lossHint reports errors that a lost token can cause besides the retryable ones.
+func lossHint(err error) bool {
+	return errors.Is(err, ErrKeyNotFound) || errors.Is(err, ErrTokenNotFound) || errors.Is(err, ErrModule)
+}
+
+// attempt runs fn once with a pooled session.
+func (p *pool) attempt(ctx context.Context, fn func(s *session) error) error {
+	p.mod.opMu.RLock()
+	defer p.mod.opMu.RUnlock()
+	if p.mod.destroyed {
+		return ErrClosed
+	}
+	s, err := p.get(ctx)
+	if err != nil {
+		return err
+	}
+	err = fn(s)
+	p.put(s, err)
+	return err
+}
+
+// probe checks that the token is still in its slot under its label.
+func (p *pool) probe() error {
+	p.mod.opMu.RLock()
+	defer p.mod.opMu.RUnlock()
+	if p.mod.destroyed {
+		return ErrClosed
+	}
+	return p.probeLocked()
+}
+
+// probeLocked is probe with p.mod.opMu held.
+func (p *pool) probeLocked() error {
+	p.mu.Lock()
+	slot, epoch := p.slot, p.epoch
+	p.mu.Unlock()
+	if epoch != p.mod.epoch {
+		return nil // restarted since: the next attempt looks the token up again
+	}
+	ti, err := p.mod.ctx.GetTokenInfo(slot)
+	if err != nil {
+		return fmt.Errorf("%w: token %q does not answer: %w", ErrTokenNotFound, p.token, err)
+	}
+	if got := strings.TrimRight(ti.Label, " \x00"); got != p.token || ti.Flags&p11.CKF_TOKEN_INITIALIZED == 0 {
+		return fmt.Errorf("%w: slot %d no longer holds token %q", ErrTokenNotFound, slot, p.token)
+	}
+	return nil
+}
+
+// markLost records that the token is gone and drops every session. It returns false if
+// the pool never had a session (Open reports such errors itself). The loss is logged once.
+func (p *pool) markLost(cause error) bool {
+	p.mod.opMu.RLock()
+	defer p.mod.opMu.RUnlock()
+	p.mu.Lock()
+	if !p.up {
+		p.mu.Unlock()
+		return false
+	}
+	first := !p.lost
+	if first {
+		p.lost, p.lostAt, p.lostErr = true, p.now(), cause
+		p.nextTry = p.lostAt // the first reconnect attempt is immediate
+		p.gen++
+		p.stale = true
+	}
+	p.mu.Unlock()
+	if first {
+		p.log.Warn("pkcs11 token lost; requests fail until it is back", "token", p.token, "err", cause)
+		p.drain()
+	}
+	return true
+}
+
+// errUnavailable describes a lost token to callers.
+func (p *pool) errUnavailable(cause error) error {
+	p.mu.Lock()
+	since, next := p.lostAt, p.nextTry
+	p.mu.Unlock()
+	wait := max(next.Sub(p.now()), 0)
+	// cause is text only: the error wraps one sentinel, ErrTokenNotFound.
+	return fmt.Errorf("%w: token %q unavailable since %s, next reconnect attempt in %s: %v",
+		ErrTokenNotFound, p.token, since.UTC().Format(time.RFC3339), wait.Round(time.Millisecond), cause)
+}
+
+// reconnect does nothing unless the token is lost. Then, at most once per reconnect
+// interval, it opens a session on the token again (restarting the library if the token is
+// not seen otherwise); in between it fails at once.
+func (p *pool) reconnect(ctx context.Context) error {
+	p.mu.Lock()
+	lost := p.lost
+	p.mu.Unlock()
+	if !lost {
+		return nil
+	}
+	p.recMu.Lock()
+	defer p.recMu.Unlock()
+	p.mu.Lock()
+	lost, cause, next := p.lost, p.lostErr, p.nextTry
+	now := p.now()
+	if lost && !now.Before(next) {
+		p.nextTry = now.Add(p.interval)
+	}
+	p.mu.Unlock()
+	switch {
+	case !lost:
+		return nil // another goroutine reconnected
+	case now.Before(next):
+		return p.errUnavailable(cause)
+	}
+	check := func(*session) error { return p.probeLocked() }
+	p.mod.opMu.RLock()
+	epoch := p.mod.epoch
+	p.mod.opMu.RUnlock()
+	err := p.attempt(ctx, check)
+	if err != nil && !errors.Is(err, ErrClosed) && ctx.Err() == nil {
+		p.log.Debug("pkcs11 token still not seen, restarting the library", "token", p.token, "err", err)
+		if err = p.mod.restart(epoch); err == nil {
+			err = p.attempt(ctx, check)
+		}
+	}
+	if err != nil {
+		p.mu.Lock()
+		p.lostErr = err
+		p.mu.Unlock()
+		p.log.Debug("pkcs11 reconnect failed", "token", p.token, "err", err)
+		return p.errUnavailable(err)
+	}
+	p.mu.Lock()
+	p.lost, p.lostErr = false, nil
+	since := p.lostAt
+	p.mu.Unlock()
+	p.log.Info("pkcs11 token back, reconnected", "token", p.token, "down_for", p.now().Sub(since).String())
+	return nil
 }
 
 // close waits for sessions in use, then closes every session.
@@ -400,13 +617,8 @@ func (p *pool) close() {
 	for i := 0; i < p.size; i++ {
 		p.sem <- struct{}{}
 	}
-	for {
-		select {
-		case s := <-p.idle:
-			p.closeSession(s)
-		default:
-			clear(p.pin)
-			return
-		}
-	}
+	p.mod.opMu.RLock()
+	defer p.mod.opMu.RUnlock()
+	p.drain()
+	clear(p.pin)
 }

@@ -20,6 +20,7 @@ import (
 	"eacgate/ecc"
 	"eacgate/hsm"
 	"eacgate/hsm/softhsmtest"
+	"eacgate/internal/testenv"
 )
 
 // quietLog discards the warnings the keystores log on purpose in these tests.
@@ -433,9 +434,9 @@ func TestPKCS11IssueCertificate(t *testing.T) {
 // TestPKCS11ForeignKey uses keys put on the token by another tool (softhsm2-util --import of
 // the openpace CVCA keys): no metadata object, so the algorithm is inferred.
 func TestPKCS11ForeignKey(t *testing.T) {
-	base := "/work/shared/vectors/openpace"
+	base := testenv.Vector(t, "openpace")
 	if _, err := os.Stat(base); err != nil {
-		t.Skipf("openpace vectors not available: %v", err)
+		testenv.Missing(t, "openpace vectors: "+err.Error())
 	}
 	tok := softhsmtest.NewToken(t, "foreign")
 	for i, dir := range []string{"p256", "bp256", "rsa15"} {

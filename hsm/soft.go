@@ -88,6 +88,7 @@ type SoftKeystore struct {
 	kdf  KDFParams
 	log  *slog.Logger
 
+	wrapMu sync.Mutex // serialises OpenKeyWrapper, so that two calls cannot both create one key
 	mu     sync.Mutex
 	cache  map[string]*softSigner
 	closed bool
@@ -363,10 +364,14 @@ func newGCM(key []byte) (cipher.AEAD, error) {
 
 // readFile reads and checks (permissions, format, label) a key file without decrypting it.
 func (k *SoftKeystore) readFile(label string) (*softFile, error) {
-	path := k.path(label)
+	return readKeyFile(k.path(label), label, softFormat)
+}
+
+// readKeyFile reads and checks a key file of the given format.
+func readKeyFile(path, label, format string) (*softFile, error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %q in %s", ErrKeyNotFound, label, k.dir)
+		return nil, fmt.Errorf("%w: %q in %s", ErrKeyNotFound, label, filepath.Dir(path))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("hsm: key %q: %w", label, err)
@@ -395,7 +400,7 @@ func (k *SoftKeystore) readFile(label string) (*softFile, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrKeyFile, path, err)
 	}
 	switch {
-	case f.Format != softFormat:
+	case f.Format != format:
 		return nil, fmt.Errorf("%w: %s: unknown format %q", ErrKeyFile, path, f.Format)
 	case f.Label != label:
 		return nil, fmt.Errorf("%w: %s holds key %q", ErrKeyFile, path, f.Label)

@@ -12,6 +12,7 @@ import (
 
 	"eacgate/cvc"
 	"eacgate/hsm"
+	"eacgate/internal/testenv"
 )
 
 // fastKDF keeps the tests quick; the parameters are stored in each file.
@@ -225,9 +226,9 @@ func TestSoftErrors(t *testing.T) {
 }
 
 func TestSoftImportOpenpaceVectors(t *testing.T) {
-	base := "/work/shared/vectors/openpace"
+	base := testenv.Vector(t, "openpace")
 	if _, err := os.Stat(base); err != nil {
-		t.Skipf("openpace vectors not available: %v", err)
+		testenv.Missing(t, "openpace vectors: "+err.Error())
 	}
 	ks := openSoft(t, t.TempDir(), "pw")
 	for _, tc := range []struct {
