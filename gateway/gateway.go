@@ -230,6 +230,8 @@ type Gateway struct {
 	// readyLast is the last readiness result (see readiness); readyProbe replaces the
 	// database write probe (tests).
 	readyLast  atomic.Pointer[readyResult]
+	// keyWrapper wraps the emCA clients' keys (see APIKeyWrapper).
+	keyWrapper *lazyKeyWrapper
 	readyProbe func(ctx context.Context, owner string, now time.Time) error
 }
 
@@ -241,6 +243,10 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	if err := g.setUpIssuers(ctx); err != nil {
+		g.Close()
+		return nil, err
+	}
+	if err := admin.PrepareKeys(ctx, g.Store, g.APIKeyWrapper(), g.logger); err != nil {
 		g.Close()
 		return nil, err
 	}
@@ -591,7 +597,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
 	}
 	adminAPI := (&admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin"),
-		EMCA: g.Options.EMCA}).Routes()
+		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper()}).Routes()
 	mux.Handle("/admin/", adminAPI)
 	mux.Handle("/emCAServices/", adminAPI)
 	if g.Options.Metrics.Listen == "" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"eacgate/authority"
+	"eacgate/hsm"
 	"eacgate/server"
 )
 
@@ -43,15 +44,24 @@ func (g *Gateway) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// readiness runs the checks at most once per readyCacheTTL.
+// readiness pings the database on every call and runs the costlier checks (a write, the
+// keystore) at most once per readyCacheTTL.
 func (g *Gateway) readiness(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	sqlDB, err := g.Store.DB().DB()
+	if err == nil {
+		err = sqlDB.PingContext(ctx)
+	}
+	if err != nil {
+		g.logger.Warn("readiness check failed", "err", err)
+		return errors.New("database unavailable")
+	}
 	now := time.Now()
 	if last := g.readyLast.Load(); last != nil && now.Sub(last.at) < readyCacheTTL {
 		return last.err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	err := g.checkReady(ctx, now)
+	err = g.checkReady(ctx, now)
 	if err != nil {
 		g.logger.Warn("readiness check failed", "err", err)
 	}
@@ -107,11 +117,6 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// keyChecker is a keystore that can tell, without signing, whether keys are usable now.
-type keyChecker interface {
-	Check(ctx context.Context, labels ...string) error
-}
-
 // issuerKeyLabels are the keystore labels of the issuers in use.
 func (g *Gateway) issuerKeyLabels() []string {
 	var labels []string
@@ -134,7 +139,7 @@ func (g *Gateway) issuerKeyLabels() []string {
 // gone, a key deleted): requests would fail with failure_internal_error.
 func (g *Gateway) checkKeys(ctx context.Context) error {
 	labels := g.issuerKeyLabels()
-	if kc, ok := g.Keys.(keyChecker); ok {
+	if kc, ok := g.Keys.(hsm.HealthChecker); ok {
 		if err := kc.Check(ctx, labels...); err != nil {
 			return fmt.Errorf("keystore: %w", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 
 	"eacgate/admin"
+	"eacgate/gateway"
 	"eacgate/store"
 )
 
@@ -66,17 +67,21 @@ func runOperator(ctx context.Context, c cli) int {
 
 // runAPIClient: eacgate apiclient add --user U --password-file F --cert FILE [--ip CIDR,...]
 func runAPIClient(ctx context.Context, c cli) int {
+	const usage = "add --user U --password-file F --cert FILE [--ip CIDR,...]"
+	if len(c.args) == 0 || c.args[0] != "add" {
+		fmt.Fprintln(c.stderr, "usage: eacgate apiclient "+usage+" (--data DIR | --config FILE)")
+		return 2
+	}
 	var user, passFile, certFile, ips *string
-	st, _, code := storeCommand(ctx, c, "apiclient", []string{"add"}, "add --user U --password-file F --cert FILE [--ip CIDR,...]", func(fs *flag.FlagSet) {
+	opts, _, code := optionsFor(c, "eacgate apiclient add", c.args[1:], func(fs *flag.FlagSet) {
 		user = fs.String("user", "", "the client's user name")
 		passFile = fs.String("password-file", "", "file holding the client's password (stored as an Argon2id hash)")
 		certFile = fs.String("cert", "", "the client's X.509 signing certificate (PEM): it signs the serials")
 		ips = fs.String("ip", "", "comma-separated CIDR ranges the client may call from (default any)")
 	})
-	if st == nil {
+	if code != 0 {
 		return code
 	}
-	defer st.Close()
 	if *user == "" || *passFile == "" || *certFile == "" {
 		fmt.Fprintln(c.stderr, "apiclient add needs --user, --password-file and --cert")
 		return 2
@@ -111,18 +116,16 @@ func runAPIClient(ctx context.Context, c cli) int {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
-	wrapper, err := apiClientKeyWrapper(ctx)
+	// The store and the keystore: the client's AES key is stored sealed by the keystore's
+	// wrapping key, as the serving gateway reads it.
+	g, err := gateway.OpenStores(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
-	return addAPIClient(ctx, c, st, wrapper, &store.APIClient{UserName: *user, PasswordHash: hash, Certificate: blk.Bytes, IPRanges: ranges})
+	defer g.Close()
+	return addAPIClient(ctx, c, g.Store, g.APIKeyWrapper(), &store.APIClient{UserName: *user, PasswordHash: hash, Certificate: blk.Bytes, IPRanges: ranges})
 }
-
-// apiClientKeyWrapper is the key wrapper that seals new API clients' AES keys at rest: the
-// keystore's, which the gateway also sets as admin.Handler.Keys (wired in with hsm's
-// wrapper). Nil keeps keys in clear, with a warning.
-func apiClientKeyWrapper(context.Context) (store.KeyWrapper, error) { return nil, nil }
 
 // addAPIClient gives client a fresh emKey and AES key, stores it (the key sealed by w when
 // w is set) with its audit event, and prints the emKey and the clear key once.

@@ -15,12 +15,31 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/gateway"
 	"eacgate/store"
 )
 
 // openStoreFor parses a sub-command's flags (the common --config/--data/--db plus extra)
 // and opens the store. It returns nil and the exit code on failure.
 func openStoreFor(ctx context.Context, c cli, name string, args []string, extra func(*flag.FlagSet)) (*store.Store, []string, int) {
+	opts, positional, code := optionsFor(c, name, args, extra)
+	if code != 0 {
+		return nil, nil, code
+	}
+	if opts.DSN == "" {
+		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
+	}
+	st, err := store.Open(ctx, opts.DSN, opts.Logger)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return nil, nil, 1
+	}
+	return st, positional, 0
+}
+
+// optionsFor parses a command's flags (before or after its positional arguments) and
+// loads the configuration they name.
+func optionsFor(c cli, name string, args []string, extra func(*flag.FlagSet)) (gateway.Options, []string, int) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	var of optionFlags
@@ -32,7 +51,7 @@ func openStoreFor(ctx context.Context, c cli, name string, args []string, extra 
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, nil, 2
+			return gateway.Options{}, nil, 2
 		}
 		if fs.NArg() == 0 {
 			break
@@ -43,17 +62,9 @@ func openStoreFor(ctx context.Context, c cli, name string, args []string, extra 
 	opts, err := of.options(fs, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
-		return nil, nil, 2
+		return gateway.Options{}, nil, 2
 	}
-	if opts.DSN == "" {
-		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
-	}
-	st, err := store.Open(ctx, opts.DSN, opts.Logger)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return nil, nil, 1
-	}
-	return st, positional, 0
+	return opts, positional, 0
 }
 
 // storeCommand is the preamble of the operator commands that work on the store: the

@@ -14,11 +14,9 @@ import (
 )
 
 // outageMaxAttempts is callback.max_attempts of the gateway in
-// TestHSMTokenLossAndRecovery. With outbox processing errors not counted as delivery
-// attempts, it can be as low as 2 and the test still shows that nothing acknowledged during
-// the outage is dead-lettered; while they are counted, items tried a few times during the
-// outage would be, so it stays high enough to outlast the outage.
-const outageMaxAttempts = 1000
+// TestHSMTokenLossAndRecovery: low, so that processing errors during the outage would
+// dead-letter the items if they counted as delivery attempts.
+const outageMaxAttempts = 2
 
 // The token of a gateway with its CA keys in SoftHSM2 disappears (its directory renamed
 // away) while the gateway serves synchronous terminal renewals and acknowledges
@@ -55,6 +53,7 @@ callback:
   call_timeout: 5s
   lease: 10s
   ca_file: %q
+  allow_private_addresses: true
 `, dsn, tok.Module, outageMaxAttempts, recv.certFile)), 0o600)
 	g.extra = []string{"--config", cfg}
 	g.run(t, "init", "cvca", "--chr", "UTCVCA00001")
