@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
+	"time"
 
 	"eacgate/authority"
 	"eacgate/cvc"
@@ -24,6 +26,32 @@ type Holder struct {
 	// Current is the holder's current certificate when the registry read it together with
 	// the holder (nil: ApplicantFor asks Registry.CurrentCertificate).
 	Current *cvc.Certificate
+	// IPRanges are the addresses the holder may connect from (empty: any).
+	IPRanges []netip.Prefix
+}
+
+// AllowsAddr reports whether a peer at remote (host:port or a bare address, as
+// http.Request.RemoteAddr: the socket's address, never a header) may act as the holder.
+func (h *Holder) AllowsAddr(remote string) bool {
+	return AddrInRanges(h.IPRanges, remote)
+}
+
+// AddrInRanges reports whether remote (host:port or a bare address) lies in one of ranges;
+// no ranges allow any address, an unparsable address none.
+func AddrInRanges(ranges []netip.Prefix, remote string) bool {
+	if len(ranges) == 0 {
+		return true
+	}
+	addr, err := netip.ParseAddr(remote)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(remote)
+		if perr != nil {
+			return false
+		}
+		addr = ap.Addr()
+	}
+	addr = addr.Unmap()
+	return slices.ContainsFunc(ranges, func(p netip.Prefix) bool { return p.Contains(addr) })
 }
 
 // ErrUnknown is returned by a Registry for a holder or message it does not know.
@@ -85,6 +113,15 @@ type IssuingService struct {
 	// Foreign answers RequestForeignCertificate (the SPOC's national side); nil: refused.
 	Foreign func(ctx context.Context, h *Holder, m Message) Answer
 	Logger  *slog.Logger
+	// Now is the clock the callers' TLS certificates are checked with (time.Now when nil).
+	Now func() time.Time
+}
+
+func (s *IssuingService) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 func (s *IssuingService) issuer() *authority.Issuer {
@@ -104,6 +141,12 @@ func (s *IssuingService) logger() *slog.Logger {
 // Handle implements Service for the synchronous path.
 func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer {
 	log := s.logger().With("op", m.Operation, "messageID", m.MessageID, "remote", c.RemoteAddr)
+	if c.Certificate != nil {
+		if err := CheckClientCertificate(c.Certificate, s.now()); err != nil {
+			log.Info("request refused", "fingerprint", c.Fingerprint, "reason", err)
+			return Answer{ReturnCode: refusal(m.Operation)}
+		}
+	}
 	holder, err := s.Registry.HolderByFingerprint(ctx, c.Fingerprint)
 	if err != nil {
 		if !errors.Is(err, ErrUnknown) {
@@ -114,6 +157,10 @@ func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer
 		return Answer{ReturnCode: refusal(m.Operation)}
 	}
 	log = log.With("holder", holder.Country+holder.Mnemonic)
+	if !holder.AllowsAddr(c.RemoteAddr) {
+		log.Info("request refused", "reason", "the address is not in the holder's registered IP ranges")
+		return Answer{ReturnCode: refusal(m.Operation)}
+	}
 	switch m.Operation {
 	case "GetCACertificates":
 		if holder.Status == authority.StatusRevoked {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,25 @@ type StoreRegistry struct {
 	// Caches of what never changes: a holder's role, an issuer certificate's row.
 	roles   sync.Map // holder ID -> store.Role
 	issuers sync.Map // CHR -> row ID
+	// ranges caches the parsed IP ranges of the holders: the stored text -> []netip.Prefix.
+	ranges sync.Map
+}
+
+// IPRanges returns the parsed prefixes of a holder's stored ip_ranges, parsing each
+// distinct list once.
+func (r *StoreRegistry) IPRanges(stored string) ([]netip.Prefix, error) {
+	if stored == "" {
+		return nil, nil
+	}
+	if p, ok := r.ranges.Load(stored); ok {
+		return p.([]netip.Prefix), nil
+	}
+	p, err := store.ParseIPRanges(stored)
+	if err != nil {
+		return nil, fmt.Errorf("server: stored IP ranges: %w", err)
+	}
+	r.ranges.Store(stored, p)
+	return p, nil
 }
 
 var _ Registry = (*StoreRegistry)(nil)
@@ -122,6 +142,9 @@ func (r *StoreRegistry) HolderByFingerprint(ctx context.Context, fp string) (*Ho
 	}
 	out, err := holderWithNewest(&rh.Holder, rh.NewestStatus)
 	if err != nil {
+		return nil, err
+	}
+	if out.IPRanges, err = r.IPRanges(rh.Holder.IPRanges); err != nil {
 		return nil, err
 	}
 	if rh.Current != nil {

@@ -41,16 +41,36 @@ func NormalizeIPRanges(s string) (string, error) {
 	return strings.Join(out, ","), nil
 }
 
+// ParseIPRanges parses a holder's stored IP ranges (canonical, comma-separated; empty: nil).
+func ParseIPRanges(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("invalid IP range %q: %w", part, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // AllowsIP reports whether addr lies in one of h's registered IP ranges; a holder without
-// ranges allows any address.
+// ranges allows any address, one with unparsable ranges none.
 func (h *Holder) AllowsIP(addr netip.Addr) bool {
-	if strings.TrimSpace(h.IPRanges) == "" {
+	ranges, err := ParseIPRanges(h.IPRanges)
+	if err != nil {
+		return false
+	}
+	if len(ranges) == 0 {
 		return true
 	}
 	addr = addr.Unmap()
-	for _, part := range strings.Split(h.IPRanges, ",") {
-		p, err := netip.ParsePrefix(strings.TrimSpace(part))
-		if err == nil && p.Contains(addr) {
+	for _, p := range ranges {
+		if p.Contains(addr) {
 			return true
 		}
 	}
