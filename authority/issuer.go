@@ -189,6 +189,11 @@ func (is *Issuer) checkRequest(req *cvc.Request, app Applicant) error {
 	case app.Current != nil && app.Current.ValidAt(now):
 		return fmt.Errorf("%w: %s holds a valid certificate; renewals must be authenticated with it", ErrNotAccepted, app.Current.CHR)
 	}
+	if cur := app.Current; cur != nil && len(cur.CHR) == len(req.CHR) && req.CHR[len(req.CHR)-5:] <= cur.CHR[len(cur.CHR)-5:] {
+		// TR-03110 numbers a holder's keys: a CHR names one certificate (the store keeps
+		// (car, chr) unique), and a new key gets a higher sequence number.
+		return fmt.Errorf("%w: CHR %s: the sequence number must be above the current certificate's (%s)", ErrNotAccepted, req.CHR, cur.CHR)
+	}
 	return nil
 }
 

@@ -113,8 +113,10 @@ func (f *fixture) enqueue(t *testing.T, messageID string, held bool) {
 
 func (f *fixture) enqueueFor(t *testing.T, h *store.Holder, messageID string, held bool) {
 	t.Helper()
-	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, f.dvKey.Public(), true)
-	req, err := cvc.NewRequest(cvc.RequestTemplate{CHR: h.Country + h.Mnemonic + "00001"}, pub, f.dvKey)
+	// A key of its own per request: a key is certified once.
+	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	req, err := cvc.NewRequest(cvc.RequestTemplate{CHR: h.Country + h.Mnemonic + "00001"}, pub, key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,11 @@ var ErrUnknown = errors.New("server: not found")
 // ErrDuplicate is returned by Registry.Begin for a messageID the originator already used.
 var ErrDuplicate = errors.New("server: duplicate messageID")
 
+// ErrCertificateExists is returned by Registry.Finish for a certificate that repeats a CHR
+// under its CAR or certifies a public key certified before (the database refuses it; two
+// concurrent requests for one CHR get one certificate).
+var ErrCertificateExists = errors.New("server: the CHR or the public key was certified before")
+
 // Registry is what the issuing service needs from the store.
 type Registry interface {
 	// HolderByFingerprint finds the holder registered with this TLS client certificate.
@@ -75,7 +80,9 @@ type Registry interface {
 	Begin(ctx context.Context, holderID int64, m Message) (previous *Answer, err error)
 	// Finish stores the request with its answer (and the issued certificate, if any) in one
 	// transaction, before the answer is sent. If the same messageID was stored meanwhile
-	// (a concurrent repeat), nothing is stored and that first answer is returned.
+	// (a concurrent repeat), nothing is stored and that first answer is returned. If the
+	// certificate repeats a CHR or a key (ErrCertificateExists), the request is stored with
+	// failure_request_not_accepted instead, and that answer is returned with the error.
 	Finish(ctx context.Context, holderID int64, m Message, a Answer, issued *cvc.Certificate) (previous *Answer, err error)
 	// Enqueue records a request to be processed asynchronously together with the outbox
 	// item that will process it and deliver the answer to m.ResponseURL, in one
@@ -256,12 +263,15 @@ func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logge
 		logRefusal(log, code, err)
 		return s.finish(ctx, log, h, m, Answer{ReturnCode: code}, nil)
 	}
-	issued := []slog.Attr{slog.String("holder", h.Country+h.Mnemonic), slog.String("chr", cert.CHR),
-		slog.String("expires", cert.ExpirationDate.String())}
-	if !note(ctx, issued...) {
-		log.LogAttrs(ctx, slog.LevelInfo, "certificate issued", issued...)
+	a := s.finish(ctx, log, h, m, Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
+	if a.ReturnCode == authority.OKCertAvailable {
+		issued := []slog.Attr{slog.String("holder", h.Country+h.Mnemonic), slog.String("chr", cert.CHR),
+			slog.String("expires", cert.ExpirationDate.String())}
+		if !note(ctx, issued...) {
+			log.LogAttrs(ctx, slog.LevelInfo, "certificate issued", issued...)
+		}
 	}
-	return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
+	return a
 }
 
 // begun interprets Registry.Begin's result: done is true when the request must not be
@@ -392,6 +402,9 @@ func logRefusal(log *slog.Logger, code authority.ReturnCode, err error) {
 func (s *IssuingService) finish(ctx context.Context, log *slog.Logger, h *Holder, m Message, a Answer, cert *cvc.Certificate) Answer {
 	previous, err := s.Registry.Finish(ctx, h.ID, m, a, cert)
 	switch {
+	case errors.Is(err, ErrCertificateExists) && previous != nil:
+		log.Info("request refused", "code", previous.ReturnCode, "reason", err)
+		return *previous
 	case err != nil:
 		log.Error("store answer", "err", err)
 		return Answer{ReturnCode: authority.FailureInternalError}

@@ -273,6 +273,15 @@ func (r *StoreRegistry) Finish(ctx context.Context, holderID int64, m Message, a
 	msg := &store.Message{Originator: Originator(holderID), MessageID: m.MessageID, HolderID: &hid, Protocol: m.Namespace,
 		Operation: m.Operation, Request: m.CertReq, ReturnCode: string(a.ReturnCode), Result: result}
 	err := r.Store.AcceptAnswered(ctx, msg, row)
+	if errors.Is(err, store.ErrDuplicateCertificate) {
+		// Signed but never stored nor handed out: the request is recorded as refused.
+		refused := Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		msg = &store.Message{Originator: msg.Originator, MessageID: msg.MessageID, HolderID: msg.HolderID, Protocol: msg.Protocol,
+			Operation: msg.Operation, Request: msg.Request, ReturnCode: string(refused.ReturnCode)}
+		if err = r.Store.AcceptAnswered(ctx, msg); err == nil {
+			return &refused, fmt.Errorf("%w: %s under %s", ErrCertificateExists, issued.CHR, issued.CAR)
+		}
+	}
 	if errors.Is(err, store.ErrDuplicateMessage) {
 		prev, perr := r.previous(ctx, holderID, m.MessageID)
 		if prev != nil {
@@ -307,7 +316,7 @@ func (r *StoreRegistry) certificateRow(ctx context.Context, holderID int64, issu
 	row := &store.Certificate{
 		HolderID: &hid, CHR: issued.CHR, CAR: issued.CAR, Role: RoleToStore(issued.Role()),
 		NotBefore: issued.EffectiveDate.Time(), NotAfter: issued.ExpirationDate.Time(),
-		Status: store.CertValid, Raw: issued.Raw,
+		Status: store.CertValid, Raw: issued.Raw, KeySHA256: store.PublicKeySHA256(&issued.PublicKey),
 	}
 	if id, ok := r.issuers.Load(issued.CAR); ok {
 		iid := id.(int64)

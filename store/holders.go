@@ -189,7 +189,21 @@ func (s *Store) AddCertificate(ctx context.Context, c *Certificate) error {
 	if err := prepareCertificate(c); err != nil {
 		return fmt.Errorf("store: add certificate: %w", err)
 	}
-	return wrap("add certificate", s.db.WithContext(ctx).Create(c).Error)
+	return wrap("add certificate", duplicateCertificateOr(s.db.WithContext(ctx).Create(c).Error, c))
+}
+
+// CertificateExists reports whether a certificate with chr under car, or one certifying the
+// key keySHA256 (outside CVCA certificates), is stored: what the unique indexes of migration
+// 7 would refuse.
+func (s *Store) CertificateExists(ctx context.Context, car, chr, keySHA256 string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Certificate{}).
+		Where("(car = ? AND chr = ?) OR (key_sha256 = ? AND key_sha256 <> '' AND role <> ?)", car, chr, keySHA256, RoleCVCA).
+		Limit(1).Count(&n).Error
+	if err != nil {
+		return false, wrap("certificate exists", err)
+	}
+	return n > 0, nil
 }
 
 // prepareCertificate fills defaults and checks a certificate row before insertion.
@@ -199,6 +213,9 @@ func prepareCertificate(c *Certificate) error {
 	}
 	if !c.Role.Valid() || !c.Status.Valid() {
 		return fmt.Errorf("invalid role %q or status %q", c.Role, c.Status)
+	}
+	if c.KeySHA256 == "" {
+		c.KeySHA256 = certificateKeySHA256(c.Raw)
 	}
 	c.NotBefore = c.NotBefore.UTC().Truncate(time.Microsecond)
 	c.NotAfter = c.NotAfter.UTC().Truncate(time.Microsecond)
