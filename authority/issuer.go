@@ -77,6 +77,10 @@ type Issuer struct {
 	Policy     Policy
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Active, when set, is asked before every request is checked: nil when the issuer may
+	// issue, an error wrapping ErrNotAccepted when an operator suspended or revoked its
+	// own certificate or holder (any other error is internal).
+	Active func() error
 }
 
 // Certificate returns the issuer's current certificate.
@@ -138,6 +142,11 @@ func (is *Issuer) CheckParsed(req *cvc.Request, app Applicant) error {
 func (is *Issuer) checkApplicant(app Applicant) error {
 	if len(is.Path) == 0 || is.Signer == nil {
 		return fmt.Errorf("authority: issuer not configured")
+	}
+	if is.Active != nil {
+		if err := is.Active(); err != nil {
+			return err
+		}
 	}
 	switch app.Status {
 	case StatusActive:

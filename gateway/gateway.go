@@ -204,6 +204,8 @@ type Gateway struct {
 	instance string
 	// dvLeaseTTL overrides the DV client's lease time (tests).
 	dvLeaseTTL time.Duration
+	// issuerStatus: whether an operator suspended an issuer of ours (see withStatus).
+	issuerStatus issuerStatus
 }
 
 // Open opens the gateway: store, keystore, and the issuers found in the store. With
@@ -237,6 +239,7 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.Store = st
+	g.issuerStatus.store, g.issuerStatus.logger = st, opts.Logger
 	g.closeFns = append(g.closeFns, st.Close)
 	kc := opts.Keystore
 	if kc == nil {
@@ -398,8 +401,8 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 			issuedBy[r.CHR] = r.CAR
 		}
 	}
-	iss := &authority.Issuer{Path: path, Signer: g.timed(o.DVKey, key), Policy: o.policy(), OwnCHRs: own,
-		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))}
+	iss := g.withStatus(&authority.Issuer{Path: path, Signer: g.timed(o.DVKey, key), Policy: o.policy(), OwnCHRs: own,
+		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))})
 	if g.DV == nil {
 		g.DV = iss
 	}
