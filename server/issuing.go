@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -264,7 +265,7 @@ func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logge
 		return s.finish(ctx, log, h, m, Answer{ReturnCode: code}, nil)
 	}
 	a := s.finish(ctx, log, h, m, Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
-	if a.ReturnCode == authority.OKCertAvailable {
+	if a.ReturnCode == authority.OKCertAvailable && len(a.Certificates) == 1 && bytes.Equal(a.Certificates[0], cert.Raw) {
 		issued := []slog.Attr{slog.String("holder", h.Country+h.Mnemonic), slog.String("chr", cert.CHR),
 			slog.String("expires", cert.ExpirationDate.String())}
 		if !note(ctx, issued...) {

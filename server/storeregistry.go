@@ -33,6 +33,9 @@ func (r *StoreRegistry) IPRanges(stored string) ([]netip.Prefix, error) {
 	if stored == "" {
 		return nil, nil
 	}
+	if r == nil {
+		return store.ParseIPRanges(stored)
+	}
 	if p, ok := r.ranges.Load(stored); ok {
 		return p.([]netip.Prefix), nil
 	}
