@@ -117,6 +117,29 @@ func TestSuspendedIssuerIssuesNothing(t *testing.T) {
 	later()
 	expect("DV holder suspended", "failure_request_not_accepted")
 	expect("DV holder still suspended", "failure_request_not_accepted")
+	// The asynchronous path decides with the same issuers.
+	term, err := g.Store.HolderByName(ctx, "UT", "ISGATE01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	asyncReq, err := cvc.NewRequest(cvc.RequestTemplate{CHR: "UTISGATE0199999"}, pub, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if asyncReq, err = asyncReq.Authenticate(current.CHR, currentKey, cvc.ECDSA_SHA256); err != nil {
+		t.Fatal(err)
+	}
+	w, err := g.Worker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, row, err := w.Processor.Process(ctx, &store.Message{Operation: "RequestCertificate", HolderID: &term.ID,
+		Protocol: dv11.Namespace, Request: asyncReq.Raw})
+	if err != nil || code != authority.FailureRequestNotAccepted || row != nil {
+		t.Fatalf("asynchronous request under the suspended DV: %s %v %v", code, row, err)
+	}
 	if !strings.Contains(logs.String(), "issuer DV UTDVDEMO00001 is suspended") {
 		t.Errorf("the refusal's reason is not logged:\n%s", logs.String())
 	}
