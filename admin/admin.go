@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"eacgate/authority"
+	"eacgate/server"
 	"eacgate/store"
 )
 
@@ -139,12 +140,16 @@ func (h *Handler) endpoint(need store.OperatorRole, fn func(*request) (any, erro
 		req := &request{Request: r, w: w, source: remoteIP(r)}
 		op, err := h.authenticate(r)
 		if err != nil {
-			// The caller learns nothing of why (a database failure included); the log does.
-			if !errors.Is(err, store.ErrNotFound) && r.Header.Get("Authorization") != "" {
+			msg := "authentication required: TLS client certificate or bearer token of a registered operator"
+			var ae *apiError
+			if errors.As(err, &ae) {
+				msg = ae.msg // a registered certificate that may not be used (expired, wrong usage)
+			} else if !errors.Is(err, store.ErrNotFound) && r.Header.Get("Authorization") != "" {
+				// The caller learns nothing of why (a database failure included); the log does.
 				h.logger().Warn("admin API: operator lookup", "source", req.source, "err", err)
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="eacgate"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "authentication required: TLS client certificate or bearer token of a registered operator"})
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
 			return
 		}
 		req.operator = op
@@ -183,11 +188,18 @@ func allowed(have, need store.OperatorRole) bool {
 	return rank[have] >= rank[need]
 }
 
-// authenticate finds the operator by the TLS client certificate or the bearer token.
+// authenticate finds the operator by the TLS client certificate or the bearer token. A
+// registered operator certificate that is expired, not yet valid or not for client
+// authentication is refused (an *apiError saying why), not passed over for the token.
 func (h *Handler) authenticate(r *http.Request) (*store.Operator, error) {
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		sum := sha256.Sum256(r.TLS.PeerCertificates[0].Raw)
+		cert := r.TLS.PeerCertificates[0]
+		sum := sha256.Sum256(cert.Raw)
 		if op, err := h.Store.OperatorByFingerprint(r.Context(), hex.EncodeToString(sum[:])); err == nil {
+			if err := server.CheckClientCertificate(cert, h.now()); err != nil {
+				h.logger().Warn("operator certificate refused", "operator", op.Name, "remote", remoteIP(r), "reason", err)
+				return nil, fail(http.StatusUnauthorized, "%v", err)
+			}
 			return op, nil
 		}
 	}
@@ -379,7 +391,12 @@ func (h *Handler) registerHolder(r *request) (any, error) {
 		if blk == nil || blk.Type != "CERTIFICATE" {
 			return nil, fail(http.StatusBadRequest, "tls_certificate: not a PEM certificate")
 		}
-		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+		cert, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fail(http.StatusBadRequest, "tls_certificate: %v", err)
+		}
+		if err := server.CheckClientCertificate(cert, h.now()); err != nil {
+			h.audit(r.Context(), r, "admin.holder.register", target, "failed: "+err.Error(), nil)
 			return nil, fail(http.StatusBadRequest, "tls_certificate: %v", err)
 		}
 		sum := sha256.Sum256(blk.Bytes)

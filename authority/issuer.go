@@ -77,6 +77,10 @@ type Issuer struct {
 	Policy     Policy
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Active, when set, is asked before every request is checked: nil when the issuer may
+	// issue, an error wrapping ErrNotAccepted when an operator suspended or revoked its
+	// own certificate or holder (any other error is internal).
+	Active func() error
 }
 
 // Certificate returns the issuer's current certificate.
@@ -139,6 +143,11 @@ func (is *Issuer) checkApplicant(app Applicant) error {
 	if len(is.Path) == 0 || is.Signer == nil {
 		return fmt.Errorf("authority: issuer not configured")
 	}
+	if is.Active != nil {
+		if err := is.Active(); err != nil {
+			return err
+		}
+	}
 	switch app.Status {
 	case StatusActive:
 	case StatusSuspended, StatusRevoked:
@@ -188,6 +197,11 @@ func (is *Issuer) checkRequest(req *cvc.Request, app Applicant) error {
 		}
 	case app.Current != nil && app.Current.ValidAt(now):
 		return fmt.Errorf("%w: %s holds a valid certificate; renewals must be authenticated with it", ErrNotAccepted, app.Current.CHR)
+	}
+	if cur := app.Current; cur != nil && len(cur.CHR) == len(req.CHR) && req.CHR[len(req.CHR)-5:] <= cur.CHR[len(cur.CHR)-5:] {
+		// TR-03110 numbers a holder's keys: a CHR names one certificate (the store keeps
+		// (car, chr) unique), and a new key gets a higher sequence number.
+		return fmt.Errorf("%w: CHR %s: the sequence number must be above the current certificate's (%s)", ErrNotAccepted, req.CHR, cur.CHR)
 	}
 	return nil
 }

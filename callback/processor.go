@@ -60,5 +60,15 @@ func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (author
 	if err != nil {
 		return "", nil, err
 	}
+	// The database refuses a repeated CHR or key when the answer is stored; refusing here
+	// answers the requester instead of failing the item (a concurrent request that stores
+	// first still makes that fail, and the retry is refused here).
+	exists, err := p.Registry.Store.CertificateExists(ctx, row.CAR, row.CHR, row.KeySHA256)
+	if err != nil {
+		return "", nil, err
+	}
+	if exists {
+		return authority.FailureRequestNotAccepted, nil, nil
+	}
 	return authority.OKCertAvailable, row, nil
 }

@@ -119,11 +119,12 @@ func (f *fixture) enqueueFor(t *testing.T, h *store.Holder, messageID string, he
 }
 
 // request is an initial request of h for asynchronous processing, answered at the
-// fixture's receiver.
+// fixture's receiver, with a key of its own (a key is certified once).
 func (f *fixture) request(t *testing.T, h *store.Holder, messageID string) server.Message {
 	t.Helper()
-	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, f.dvKey.Public(), true)
-	req, err := cvc.NewRequest(cvc.RequestTemplate{CHR: h.Country + h.Mnemonic + "00001"}, pub, f.dvKey)
+	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	req, err := cvc.NewRequest(cvc.RequestTemplate{CHR: h.Country + h.Mnemonic + "00001"}, pub, key)
 	if err != nil {
 		t.Fatal(err)
 	}

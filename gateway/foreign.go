@@ -142,8 +142,8 @@ func (g *Gateway) foreignIssuer(ctx context.Context, country string, certs []sto
 			issuedBy[c.CHR] = c.CAR
 		}
 	}
-	return &authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey+"-"+country, key), Policy: g.Options.policy(), OwnCHRs: own,
-		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))}, nil
+	return g.withStatus(&authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey+"-"+country, key), Policy: g.Options.policy(), OwnCHRs: own,
+		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))}), nil
 }
 
 // ownDomains gives the curves of a DV's earlier certificates (CHR -> the CVCA certificate

@@ -230,9 +230,11 @@ type Gateway struct {
 	// readyLast is the last readiness result (see readiness); readyProbe replaces the
 	// database write probe (tests).
 	readyLast  atomic.Pointer[readyResult]
+	readyProbe func(ctx context.Context, owner string, now time.Time) error
 	// keyWrapper wraps the emCA clients' keys (see APIKeyWrapper).
 	keyWrapper *lazyKeyWrapper
-	readyProbe func(ctx context.Context, owner string, now time.Time) error
+	// issuerStatus: whether an operator suspended an issuer of ours (see withStatus).
+	issuerStatus issuerStatus
 }
 
 // Open opens the gateway: store, keystore, and the issuers found in the store. With
@@ -270,6 +272,7 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.Store = st
+	g.issuerStatus.store, g.issuerStatus.logger = st, opts.Logger
 	g.closeFns = append(g.closeFns, st.Close)
 	kc := opts.Keystore
 	if kc == nil {
@@ -465,8 +468,8 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 			issuedBy[r.CHR] = r.CAR
 		}
 	}
-	iss := &authority.Issuer{Path: path, Signer: g.timed(o.DVKey, key), Policy: o.policy(), OwnCHRs: own,
-		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))}
+	iss := g.withStatus(&authority.Issuer{Path: path, Signer: g.timed(o.DVKey, key), Policy: o.policy(), OwnCHRs: own,
+		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))})
 	if g.DV == nil {
 		g.DV = iss
 	}

@@ -266,6 +266,13 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	cvca := g.CurrentCVCA()
 	cvcas := cur.Path[:len(cur.Path)-1]
 	if cvca != nil {
+		if cvca.Active != nil {
+			// A suspended CVCA would refuse: no key is made for nothing (its label would
+			// block the renewal after the reinstatement).
+			if err := cvca.Active(); err != nil {
+				return nil, err
+			}
+		}
 		cvcas = cvca.Path
 	} else if all, err := g.cvcaPath(ctx, curCert.CAR[:2]); err == nil && len(all) > 0 {
 		cvcas = all
@@ -308,8 +315,8 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 		g.logger.Error("audit", "err", err)
 	}
 	path := append(append([]*cvc.Certificate{}, cvca.Path...), cert)
-	next := &authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey, key), Policy: cur.Policy,
-		OwnCHRs: append(append([]string{}, cur.OwnCHRs...), curCert.CHR), OwnDomains: maps.Clone(cur.OwnDomains)}
+	next := g.withStatus(&authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey, key), Policy: cur.Policy,
+		OwnCHRs: append(append([]string{}, cur.OwnCHRs...), curCert.CHR), OwnDomains: maps.Clone(cur.OwnDomains)})
 	if d, was := next.Domain(), cur.Domain(); was != nil && (d == nil || d.Name() != was.Name()) {
 		if next.OwnDomains == nil {
 			next.OwnDomains = map[string]*ecc.Curve{}

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
+	"time"
 
 	"eacgate/authority"
 	"eacgate/cvc"
@@ -24,6 +27,32 @@ type Holder struct {
 	// Current is the holder's current certificate when the registry read it together with
 	// the holder (nil: ApplicantFor asks Registry.CurrentCertificate).
 	Current *cvc.Certificate
+	// IPRanges are the addresses the holder may connect from (empty: any).
+	IPRanges []netip.Prefix
+}
+
+// AllowsAddr reports whether a peer at remote (host:port or a bare address, as
+// http.Request.RemoteAddr: the socket's address, never a header) may act as the holder.
+func (h *Holder) AllowsAddr(remote string) bool {
+	return AddrInRanges(h.IPRanges, remote)
+}
+
+// AddrInRanges reports whether remote (host:port or a bare address) lies in one of ranges;
+// no ranges allow any address, an unparsable address none.
+func AddrInRanges(ranges []netip.Prefix, remote string) bool {
+	if len(ranges) == 0 {
+		return true
+	}
+	addr, err := netip.ParseAddr(remote)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(remote)
+		if perr != nil {
+			return false
+		}
+		addr = ap.Addr()
+	}
+	addr = addr.Unmap()
+	return slices.ContainsFunc(ranges, func(p netip.Prefix) bool { return p.Contains(addr) })
 }
 
 // ErrUnknown is returned by a Registry for a holder or message it does not know.
@@ -31,6 +60,11 @@ var ErrUnknown = errors.New("server: not found")
 
 // ErrDuplicate is returned by Registry.Begin for a messageID the originator already used.
 var ErrDuplicate = errors.New("server: duplicate messageID")
+
+// ErrCertificateExists is returned by Registry.Finish for a certificate that repeats a CHR
+// under its CAR or certifies a public key certified before (the database refuses it; two
+// concurrent requests for one CHR get one certificate).
+var ErrCertificateExists = errors.New("server: the CHR or the public key was certified before")
 
 // Registry is what the issuing service needs from the store.
 type Registry interface {
@@ -47,7 +81,9 @@ type Registry interface {
 	Begin(ctx context.Context, holderID int64, m Message) (previous *Answer, err error)
 	// Finish stores the request with its answer (and the issued certificate, if any) in one
 	// transaction, before the answer is sent. If the same messageID was stored meanwhile
-	// (a concurrent repeat), nothing is stored and that first answer is returned.
+	// (a concurrent repeat), nothing is stored and that first answer is returned. If the
+	// certificate repeats a CHR or a key (ErrCertificateExists), the request is stored with
+	// failure_request_not_accepted instead, and that answer is returned with the error.
 	Finish(ctx context.Context, holderID int64, m Message, a Answer, issued *cvc.Certificate) (previous *Answer, err error)
 	// Enqueue records a request to be processed asynchronously together with the outbox
 	// item that will process it and deliver the answer to m.ResponseURL, in one
@@ -85,6 +121,15 @@ type IssuingService struct {
 	// Foreign answers RequestForeignCertificate (the SPOC's national side); nil: refused.
 	Foreign func(ctx context.Context, h *Holder, m Message) Answer
 	Logger  *slog.Logger
+	// Now is the clock the callers' TLS certificates are checked with (time.Now when nil).
+	Now func() time.Time
+}
+
+func (s *IssuingService) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 func (s *IssuingService) issuer() *authority.Issuer {
@@ -104,6 +149,12 @@ func (s *IssuingService) logger() *slog.Logger {
 // Handle implements Service for the synchronous path.
 func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer {
 	log := s.logger().With("op", m.Operation, "messageID", m.MessageID, "remote", c.RemoteAddr)
+	if c.Certificate != nil {
+		if err := CheckClientCertificate(c.Certificate, s.now()); err != nil {
+			log.Info("request refused", "fingerprint", c.Fingerprint, "reason", err)
+			return Answer{ReturnCode: refusal(m.Operation)}
+		}
+	}
 	holder, err := s.Registry.HolderByFingerprint(ctx, c.Fingerprint)
 	if err != nil {
 		if !errors.Is(err, ErrUnknown) {
@@ -114,6 +165,10 @@ func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer
 		return Answer{ReturnCode: refusal(m.Operation)}
 	}
 	log = log.With("holder", holder.Country+holder.Mnemonic)
+	if !holder.AllowsAddr(c.RemoteAddr) {
+		log.Info("request refused", "reason", "the address is not in the holder's registered IP ranges")
+		return Answer{ReturnCode: refusal(m.Operation)}
+	}
 	switch m.Operation {
 	case "GetCACertificates":
 		if holder.Status == authority.StatusRevoked {
@@ -209,12 +264,15 @@ func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logge
 		logRefusal(log, code, err)
 		return s.finish(ctx, log, h, m, Answer{ReturnCode: code}, nil)
 	}
-	issued := []slog.Attr{slog.String("holder", h.Country+h.Mnemonic), slog.String("chr", cert.CHR),
-		slog.String("expires", cert.ExpirationDate.String())}
-	if !note(ctx, issued...) {
-		log.LogAttrs(ctx, slog.LevelInfo, "certificate issued", issued...)
+	a := s.finish(ctx, log, h, m, Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
+	if a.ReturnCode == authority.OKCertAvailable && len(a.Certificates) == 1 && bytes.Equal(a.Certificates[0], cert.Raw) {
+		issued := []slog.Attr{slog.String("holder", h.Country+h.Mnemonic), slog.String("chr", cert.CHR),
+			slog.String("expires", cert.ExpirationDate.String())}
+		if !note(ctx, issued...) {
+			log.LogAttrs(ctx, slog.LevelInfo, "certificate issued", issued...)
+		}
 	}
-	return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
+	return a
 }
 
 // begun interprets Registry.Begin's result: done is true when the request must not be
@@ -345,6 +403,9 @@ func logRefusal(log *slog.Logger, code authority.ReturnCode, err error) {
 func (s *IssuingService) finish(ctx context.Context, log *slog.Logger, h *Holder, m Message, a Answer, cert *cvc.Certificate) Answer {
 	previous, err := s.Registry.Finish(ctx, h.ID, m, a, cert)
 	switch {
+	case errors.Is(err, ErrCertificateExists) && previous != nil:
+		log.Info("request refused", "code", previous.ReturnCode, "reason", err)
+		return *previous
 	case err != nil:
 		log.Error("store answer", "err", err)
 		return Answer{ReturnCode: authority.FailureInternalError}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,28 @@ type StoreRegistry struct {
 	// Caches of what never changes: a holder's role, an issuer certificate's row.
 	roles   sync.Map // holder ID -> store.Role
 	issuers sync.Map // CHR -> row ID
+	// ranges caches the parsed IP ranges of the holders: the stored text -> []netip.Prefix.
+	ranges sync.Map
+}
+
+// IPRanges returns the parsed prefixes of a holder's stored ip_ranges, parsing each
+// distinct list once.
+func (r *StoreRegistry) IPRanges(stored string) ([]netip.Prefix, error) {
+	if stored == "" {
+		return nil, nil
+	}
+	if r == nil {
+		return store.ParseIPRanges(stored)
+	}
+	if p, ok := r.ranges.Load(stored); ok {
+		return p.([]netip.Prefix), nil
+	}
+	p, err := store.ParseIPRanges(stored)
+	if err != nil {
+		return nil, fmt.Errorf("server: stored IP ranges: %w", err)
+	}
+	r.ranges.Store(stored, p)
+	return p, nil
 }
 
 var _ Registry = (*StoreRegistry)(nil)
@@ -126,6 +149,9 @@ func (r *StoreRegistry) HolderByFingerprint(ctx context.Context, fp string) (*Ho
 	}
 	out, err := holderWithNewest(&rh.Holder, rh.NewestStatus)
 	if err != nil {
+		return nil, err
+	}
+	if out.IPRanges, err = r.IPRanges(rh.Holder.IPRanges); err != nil {
 		return nil, err
 	}
 	if rh.Current != nil {
@@ -287,6 +313,15 @@ func (r *StoreRegistry) Finish(ctx context.Context, holderID int64, m Message, a
 	msg := &store.Message{Originator: Originator(holderID), MessageID: m.MessageID, HolderID: &hid, Protocol: m.Namespace,
 		Operation: m.Operation, Request: m.CertReq, ReturnCode: string(a.ReturnCode), Result: result}
 	err := r.Store.AcceptAnswered(ctx, msg, row)
+	if errors.Is(err, store.ErrDuplicateCertificate) {
+		// Signed but never stored nor handed out: the request is recorded as refused.
+		refused := Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		msg = &store.Message{Originator: msg.Originator, MessageID: msg.MessageID, HolderID: msg.HolderID, Protocol: msg.Protocol,
+			Operation: msg.Operation, Request: msg.Request, ReturnCode: string(refused.ReturnCode)}
+		if err = r.Store.AcceptAnswered(ctx, msg); err == nil {
+			return &refused, fmt.Errorf("%w: %s under %s", ErrCertificateExists, issued.CHR, issued.CAR)
+		}
+	}
 	if errors.Is(err, store.ErrDuplicateMessage) {
 		prev, perr := r.previous(ctx, holderID, m.MessageID)
 		if prev != nil {
@@ -321,7 +356,7 @@ func (r *StoreRegistry) certificateRow(ctx context.Context, holderID int64, issu
 	row := &store.Certificate{
 		HolderID: &hid, CHR: issued.CHR, CAR: issued.CAR, Role: RoleToStore(issued.Role()),
 		NotBefore: issued.EffectiveDate.Time(), NotAfter: issued.ExpirationDate.Time(),
-		Status: store.CertValid, Raw: issued.Raw,
+		Status: store.CertValid, Raw: issued.Raw, KeySHA256: store.PublicKeySHA256(&issued.PublicKey),
 	}
 	if id, ok := r.issuers.Load(issued.CAR); ok {
 		iid := id.(int64)

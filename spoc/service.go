@@ -32,6 +32,15 @@ type Service struct {
 	// their CVCA certificates when needed); nil: they are checked against the stored ones only.
 	Forwarder *Forwarder
 	Logger    *slog.Logger
+	// Now is the clock partners' TLS certificates are checked with (time.Now when nil).
+	Now func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // answerRows checks a partner's certificates for forwarded request out.
@@ -99,10 +108,14 @@ func (s *Service) Handle(ctx context.Context, c server.Caller, m server.Message)
 }
 
 // partner identifies the calling SPOC: an active holder with role spoc registered with this
-// TLS client certificate, which carries the CSN 36 9791 client usage when that is required.
+// TLS client certificate, which is valid now and carries the CSN 36 9791 client usage when
+// that is required, calling from one of the holder's registered IP ranges (if any).
 func (s *Service) partner(ctx context.Context, c server.Caller) (*store.Holder, error) {
-	if c.Fingerprint == "" {
+	if c.Fingerprint == "" || c.Certificate == nil {
 		return nil, errors.Join(server.ErrUnknown, errors.New("no TLS client certificate"))
+	}
+	if err := server.CheckClientCertificate(c.Certificate, s.now()); err != nil {
+		return nil, errors.Join(server.ErrUnknown, err)
 	}
 	h, err := s.Store.HolderByFingerprint(ctx, c.Fingerprint)
 	if errors.Is(err, store.ErrNotFound) {
@@ -114,7 +127,14 @@ func (s *Service) partner(ctx context.Context, c server.Caller) (*store.Holder, 
 	if h.Role != store.RoleSPOC || h.Status != store.HolderActive {
 		return nil, errors.Join(server.ErrUnknown, errors.New("not an active SPOC: "+string(h.Role)+" "+string(h.Status)))
 	}
-	if s.Config.requireEKU() && (c.Certificate == nil || !HasEKU(c.Certificate, OIDTLSClient)) {
+	ranges, err := s.Registry.IPRanges(h.IPRanges)
+	if err != nil {
+		return nil, err
+	}
+	if !server.AddrInRanges(ranges, c.RemoteAddr) {
+		return nil, errors.Join(server.ErrUnknown, errors.New("the address is not in the SPOC's registered IP ranges"))
+	}
+	if s.Config.requireEKU() && !HasEKU(c.Certificate, OIDTLSClient) {
 		return nil, errors.Join(server.ErrUnknown, errors.New("TLS client certificate lacks the CSN 36 9791 client usage"))
 	}
 	if _, ok := s.Config.Partner(h.Country); !ok {

@@ -41,16 +41,36 @@ func NormalizeIPRanges(s string) (string, error) {
 	return strings.Join(out, ","), nil
 }
 
+// ParseIPRanges parses a holder's stored IP ranges (canonical, comma-separated; empty: nil).
+func ParseIPRanges(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			return nil, fmt.Errorf("invalid IP range %q: %w", part, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // AllowsIP reports whether addr lies in one of h's registered IP ranges; a holder without
-// ranges allows any address.
+// ranges allows any address, one with unparsable ranges none.
 func (h *Holder) AllowsIP(addr netip.Addr) bool {
-	if strings.TrimSpace(h.IPRanges) == "" {
+	ranges, err := ParseIPRanges(h.IPRanges)
+	if err != nil {
+		return false
+	}
+	if len(ranges) == 0 {
 		return true
 	}
 	addr = addr.Unmap()
-	for _, part := range strings.Split(h.IPRanges, ",") {
-		p, err := netip.ParsePrefix(strings.TrimSpace(part))
-		if err == nil && p.Contains(addr) {
+	for _, p := range ranges {
+		if p.Contains(addr) {
 			return true
 		}
 	}
@@ -169,7 +189,21 @@ func (s *Store) AddCertificate(ctx context.Context, c *Certificate) error {
 	if err := prepareCertificate(c); err != nil {
 		return fmt.Errorf("store: add certificate: %w", err)
 	}
-	return wrap("add certificate", s.db.WithContext(ctx).Create(c).Error)
+	return wrap("add certificate", duplicateCertificateOr(s.db.WithContext(ctx).Create(c).Error, c))
+}
+
+// CertificateExists reports whether a certificate with chr under car, or one certifying the
+// key keySHA256 (outside CVCA certificates), is stored: what the unique indexes of migration
+// 7 would refuse.
+func (s *Store) CertificateExists(ctx context.Context, car, chr, keySHA256 string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Certificate{}).
+		Where("(car = ? AND chr = ?) OR (key_sha256 = ? AND key_sha256 <> '' AND role <> ?)", car, chr, keySHA256, RoleCVCA).
+		Limit(1).Count(&n).Error
+	if err != nil {
+		return false, wrap("certificate exists", err)
+	}
+	return n > 0, nil
 }
 
 // prepareCertificate fills defaults and checks a certificate row before insertion.
@@ -179,6 +213,9 @@ func prepareCertificate(c *Certificate) error {
 	}
 	if !c.Role.Valid() || !c.Status.Valid() {
 		return fmt.Errorf("invalid role %q or status %q", c.Role, c.Status)
+	}
+	if c.KeySHA256 == "" {
+		c.KeySHA256 = certificateKeySHA256(c.Raw)
 	}
 	c.NotBefore = c.NotBefore.UTC().Truncate(time.Microsecond)
 	c.NotAfter = c.NotAfter.UTC().Truncate(time.Microsecond)

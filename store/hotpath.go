@@ -53,8 +53,8 @@ WHERE originator = ? AND message_id = ? AND message_id <> '' ORDER BY id LIMIT 1
 	response_url, approval, decided_by, direction, peer, parent_id, state, return_code, result, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	sqlInsertCertificate = `INSERT INTO certificates (holder_id, issuer_id, chr, car, role, not_before, not_after,
-	status, raw, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	status, raw, key_sha256, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
 	sqlInsertOutbox = `INSERT INTO outbox (message_row_id, kind, target_url, payload, attempts, next_attempt_at,
 	locked_by, locked_until, last_error, state, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
@@ -234,7 +234,7 @@ func outboxArgs(o *OutboxItem) []any {
 
 func certificateArgs(c *Certificate) []any {
 	return []any{c.HolderID, c.IssuerID, c.CHR, c.CAR, string(c.Role), c.NotBefore, c.NotAfter,
-		string(c.Status), c.Raw, c.CreatedAt}
+		string(c.Status), c.Raw, c.KeySHA256, c.CreatedAt}
 }
 
 // duplicateOr reports a violation of the messages' unique (originator, messageID) as
@@ -258,7 +258,7 @@ func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, j *accep
 	for _, c := range j.certs {
 		c.CreatedAt = t
 		if err := tx.StmtContext(ctx, h.insertCertificate).QueryRowContext(ctx, certificateArgs(c)...).Scan(&c.ID); err != nil {
-			return err
+			return duplicateCertificateOr(err, c)
 		}
 	}
 	if o := j.out; o != nil {
@@ -291,6 +291,9 @@ func (h *hotStatements) insertAnsweredAtOnce(ctx context.Context, m *Message, ce
 		m.ID = 0
 		for _, c := range certs {
 			c.ID = 0
+		}
+		if len(certs) > 0 {
+			err = duplicateCertificateOr(err, certs[0])
 		}
 	}
 	return duplicateOr(err, m)

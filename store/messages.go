@@ -2,13 +2,18 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
+
+	"eacgate/cvc"
 )
 
 // isDuplicateMessage reports whether err is the violation of messages' (originator,
@@ -16,6 +21,53 @@ import (
 func isDuplicateMessage(err error) bool {
 	ok, what := isUniqueViolation(err)
 	return ok && (what == "uq_messages_originator_message_id" || strings.Contains(what, "messages.originator"))
+}
+
+// ErrDuplicateCertificate is returned when a certificate would repeat a CHR under the same
+// CAR, or certify a public key certified before (uq_certificates_car_chr, uq_certificates_key).
+var ErrDuplicateCertificate = errors.New("duplicate certificate")
+
+// isDuplicateCertificate reports whether err violates one of the certificates' unique indexes.
+func isDuplicateCertificate(err error) bool {
+	ok, what := isUniqueViolation(err)
+	return ok && (strings.HasPrefix(what, "uq_certificates_") || strings.Contains(what, "certificates.car") ||
+		strings.Contains(what, "certificates.key_sha256"))
+}
+
+// duplicateCertificateOr reports a violation of the certificates' unique indexes as
+// ErrDuplicateCertificate (without the driver's text), and returns other errors as they are.
+func duplicateCertificateOr(err error, c *Certificate) error {
+	if err != nil && isDuplicateCertificate(err) {
+		return fmt.Errorf("%w: %s under %s (the CHR or the public key was certified before)", ErrDuplicateCertificate, c.CHR, c.CAR)
+	}
+	return err
+}
+
+// PublicKeySHA256 is the hex SHA-256 identifying a certified public key: of the EC point, or
+// of the RSA modulus and exponent, without the algorithm and domain parameters (a key is the
+// same whether its certificate or request carries them or not).
+func PublicKeySHA256(k *cvc.PublicKey) string {
+	h := sha256.New()
+	if len(k.Point) > 0 {
+		h.Write([]byte("ec\x00"))
+		h.Write(k.Point)
+	} else {
+		h.Write([]byte("rsa\x00"))
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(k.Modulus))))
+		h.Write(k.Modulus)
+		h.Write(k.Exponent)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// certificateKeySHA256 is PublicKeySHA256 of an encoded CV certificate's key ("" when it does
+// not parse: such rows are not subject to the key's uniqueness).
+func certificateKeySHA256(raw []byte) string {
+	c, err := cvc.ParseCertificate(raw)
+	if err != nil || (len(c.PublicKey.Point) == 0 && len(c.PublicKey.Modulus) == 0) {
+		return ""
+	}
+	return PublicKeySHA256(&c.PublicKey)
 }
 
 // AcceptMessage stores an accepted request and, if out is not nil, its outbox item, in one
@@ -128,7 +180,7 @@ func (s *Store) answerMessage(ctx context.Context, id int64, returnCode string, 
 		}
 		for _, c := range rows {
 			if err := tx.Create(c).Error; err != nil {
-				return err
+				return duplicateCertificateOr(err, c)
 			}
 		}
 		if outboxID == 0 {

@@ -25,6 +25,9 @@ type migration struct {
 	common   []string
 	sqlite   []string
 	postgres []string
+	// then, when set, runs after the statements in the same transaction (data that SQL
+	// alone cannot derive).
+	then func(s *Store, tx *gorm.DB) error
 }
 
 var migrations = []migration{
@@ -250,6 +253,23 @@ SELECT id, message_row_id, target_url, payload, attempts, next_attempt_at, locke
 		},
 	},
 	{
+		version: 7,
+		name:    "unique CHR per issuer and unique certified keys",
+		// A CHR is issued once per CAR, and a public key is certified once (EJBCA's unique
+		// public key check), CVCA certificates aside: a link certificate certifies the same
+		// key as its self-signed twin. Rows from before, which may repeat either (the bugs
+		// this closes), are kept: the later ones of a repeated (car, chr) are flagged
+		// legacy_duplicate, and only the first certificate of a repeated key gets its
+		// key_sha256, so that the key stays refused.
+		common: []string{
+			`ALTER TABLE certificates ADD COLUMN key_sha256 TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE certificates ADD COLUMN legacy_duplicate BOOLEAN NOT NULL DEFAULT FALSE`,
+			`UPDATE certificates SET legacy_duplicate = TRUE
+WHERE id > (SELECT MIN(c2.id) FROM certificates c2 WHERE c2.car = certificates.car AND c2.chr = certificates.chr)`,
+		},
+		then: backfillKeyHashes,
+	},
+	{
 		version: 8,
 		name:    "API client keys wrapped",
 		// key_wrapped marks an api_clients.aes_key sealed by the keystore's key wrapper
@@ -260,6 +280,56 @@ SELECT id, message_row_id, target_url, payload, attempts, next_attempt_at, locke
 			`ALTER TABLE api_clients ADD COLUMN key_wrapped BOOLEAN NOT NULL DEFAULT FALSE`,
 		},
 	},
+}
+
+// backfillKeyHashes fills key_sha256 of the certificates stored before migration 7, then
+// creates the unique indexes.
+func backfillKeyHashes(s *Store, tx *gorm.DB) error {
+	seen := map[string]bool{}
+	var last int64
+	repeated := 0
+	for {
+		var rows []struct {
+			ID   int64
+			Role string
+			Raw  []byte
+		}
+		if err := tx.Raw("SELECT id, role, raw FROM certificates WHERE id > ? ORDER BY id LIMIT 1000", last).Scan(&rows).Error; err != nil {
+			return fmt.Errorf("read certificates: %w", err)
+		}
+		if len(rows) == 0 {
+			break
+		}
+		for _, r := range rows {
+			last = r.ID
+			h := certificateKeySHA256(r.Raw)
+			if h == "" {
+				continue
+			}
+			if Role(r.Role) != RoleCVCA {
+				if seen[h] {
+					repeated++
+					continue
+				}
+				seen[h] = true
+			}
+			if err := tx.Exec("UPDATE certificates SET key_sha256 = ? WHERE id = ?", h, r.ID).Error; err != nil {
+				return fmt.Errorf("certificate %d: %w", r.ID, err)
+			}
+		}
+	}
+	if repeated > 0 {
+		s.log.Warn("store: certificates of keys certified before are kept without key_sha256", "count", repeated)
+	}
+	for _, stmt := range []string{
+		`CREATE UNIQUE INDEX uq_certificates_car_chr ON certificates (car, chr) WHERE NOT legacy_duplicate`,
+		`CREATE UNIQUE INDEX uq_certificates_key ON certificates (key_sha256) WHERE key_sha256 <> '' AND role <> 'cvca'`,
+	} {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return fmt.Errorf("%.60q: %w", stmt, err)
+		}
+	}
+	return nil
 }
 
 // statements returns m's SQL for the dialect.
@@ -326,6 +396,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			for _, stmt := range m.statements(s.dialect) {
 				if err := tx.Exec(stmt).Error; err != nil {
 					return fmt.Errorf("%.60q: %w", stmt, err)
+				}
+			}
+			if m.then != nil {
+				if err := m.then(s, tx); err != nil {
+					return err
 				}
 			}
 			applied = true

@@ -162,7 +162,11 @@ type Certificate struct {
 	NotAfter  time.Time  `gorm:"column:not_after"`
 	Status    CertStatus `gorm:"column:status"`
 	Raw       []byte     `gorm:"column:raw"`
-	CreatedAt time.Time  `gorm:"column:created_at"`
+	// KeySHA256 identifies the certified public key (see PublicKeySHA256); filled from Raw
+	// on insertion when empty. A key is certified once, except in CVCA certificates (a
+	// link certificate certifies the key of its self-signed twin).
+	KeySHA256 string    `gorm:"column:key_sha256"`
+	CreatedAt time.Time `gorm:"column:created_at"`
 }
 
 // TableName implements gorm's tabler.

@@ -301,7 +301,8 @@ func runHolder(ctx context.Context, c cli) int {
 	return 0
 }
 
-// certFingerprint is the hex SHA-256 of the first certificate in a PEM file.
+// certFingerprint is the hex SHA-256 of the first certificate in a PEM file, which must be
+// usable as a TLS client certificate now (server.CheckClientCertificate).
 func certFingerprint(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -314,7 +315,11 @@ func certFingerprint(path string) (string, error) {
 			return "", errors.New(path + ": no PEM certificate")
 		}
 		if blk.Type == "CERTIFICATE" {
-			if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
+			cert, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return "", fmt.Errorf("%s: %w", path, err)
+			}
+			if err := server.CheckClientCertificate(cert, time.Now()); err != nil {
 				return "", fmt.Errorf("%s: %w", path, err)
 			}
 			sum := sha256.Sum256(blk.Bytes)

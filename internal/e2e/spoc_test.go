@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -218,11 +219,11 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if res[0]["returnCode"] != "ok_request_forwarded" {
 		t.Fatalf("foreign request (callback): %v", res[0])
 	}
-	var ids [][]string
+	var list string
 	deadline = time.Now().Add(30 * time.Second)
 	for {
-		list := zz.run(t, "request", "list")
-		ids = requestRow.FindAllStringSubmatch(list, -1)
+		list = zz.run(t, "request", "list")
+		ids := requestRow.FindAllStringSubmatch(list, -1)
 		if len(ids) == 2 && strings.Contains(list, "UTDVN00003") && strings.Contains(list, "UTDVN00005") {
 			break
 		}
@@ -231,15 +232,21 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, id := range ids {
-		zz.run(t, "request", "approve", id[1])
-	}
-	deadline = time.Now().Add(30 * time.Second)
-	for len(recv.received(t)["f-2"]) == 0 || len(recv.received(t)["f-q"]) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the DV never got its callback; UT outbox:\n%s\nZZ outbox:\n%s", ut.run(t, "outbox", "list"), zz.run(t, "outbox", "list"))
+	// Approved in the order of their sequence numbers (a renewal must name a higher one than
+	// the DV's current certificate), each answered before the next.
+	for _, p := range []struct{ chr, messageID string }{{"UTDVN00003", "f-2"}, {"UTDVN00005", "f-q"}} {
+		row := regexp.MustCompile(`(?m)^(\d+)\s.*` + p.chr).FindStringSubmatch(list)
+		if row == nil {
+			t.Fatalf("no pending request for %s:\n%s", p.chr, list)
 		}
-		time.Sleep(100 * time.Millisecond)
+		zz.run(t, "request", "approve", row[1])
+		deadline = time.Now().Add(30 * time.Second)
+		for len(recv.received(t)[p.messageID]) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the DV never got its callback for %s; UT outbox:\n%s\nZZ outbox:\n%s", p.chr, ut.run(t, "outbox", "list"), zz.run(t, "outbox", "list"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 	got := recv.received(t)["f-2"][0]
 	if got.StatusInfo != "ok_cert_available" || len(got.Certificates) != 1 {

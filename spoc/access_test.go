@@ -1,0 +1,65 @@
+package spoc
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"math/big"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"eacgate/authority"
+	"eacgate/server"
+	"eacgate/store"
+)
+
+// A registered partner SPOC is refused from outside its registered IP ranges and with an
+// expired TLS client certificate.
+func TestPartnerAddressAndCertificateValidity(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "eacgate.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cert, fp := certWith(t, OIDTLSClient)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "spoc"},
+		NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, UnknownExtKeyUsage: []asn1.ObjectIdentifier{OIDTLSClient}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, _ := x509.ParseCertificate(der)
+	sum := sha256.Sum256(der)
+	expiredFP := hex.EncodeToString(sum[:])
+	for _, h := range []*store.Holder{
+		{Country: "ZZ", Mnemonic: "SPOC", Role: store.RoleSPOC, TLSFingerprint: fp, IPRanges: "192.0.2.0/24"},
+		{Country: "ZZ", Mnemonic: "SPOC2", Role: store.RoleSPOC, TLSFingerprint: expiredFP},
+	} {
+		if err := st.CreateHolder(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := &Service{Config: Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}}, Store: st,
+		Registry: &server.StoreRegistry{Store: st}}
+	msg := server.Message{Operation: "GetCACertificates", CallerID: "ZZ"}
+	svc.Chain = func(context.Context) ([][]byte, error) { return [][]byte{{0x7f, 0x21, 0}}, nil }
+	if got := svc.Handle(ctx, server.Caller{Certificate: cert, Fingerprint: fp, RemoteAddr: "192.0.2.1:443"}, msg).ReturnCode; got != authority.OKCertAvailable {
+		t.Fatalf("from a registered address: %s", got)
+	}
+	if got := svc.Handle(ctx, server.Caller{Certificate: cert, Fingerprint: fp, RemoteAddr: "127.0.0.1:443"}, msg).ReturnCode; got != authority.FailureRequestNotAccepted {
+		t.Errorf("from another address: %s", got)
+	}
+	if got := svc.Handle(ctx, server.Caller{Certificate: expired, Fingerprint: expiredFP, RemoteAddr: "127.0.0.1:443"}, msg).ReturnCode; got != authority.FailureRequestNotAccepted {
+		t.Errorf("expired certificate: %s", got)
+	}
+}
