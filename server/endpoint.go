@@ -58,6 +58,19 @@ type Service interface {
 	Handle(ctx context.Context, caller Caller, m Message) Answer
 }
 
+// Admitter is a Service that can tell from the transport alone (TLS client certificate,
+// address) whether the caller may send requests at all. The endpoint asks before it reads
+// the body and reads at most UnidentifiedMaxBody of a caller it does not admit, so that
+// unknown callers cannot make the gateway buffer large bodies. Admit may return a context
+// carrying what it looked up, for Handle to use.
+type Admitter interface {
+	Admit(ctx context.Context, c Caller) (context.Context, bool)
+}
+
+// UnidentifiedMaxBody bounds the body of a caller a Service does not admit: enough for any
+// request to be answered with its refusal code, far below DefaultMaxBody.
+const UnidentifiedMaxBody = 16 << 10
+
 // Endpoint is the http.Handler of one SOAP interface (/cvca, /dv).
 type Endpoint struct {
 	Protocols []Protocol
@@ -117,6 +130,14 @@ func (e *Endpoint) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		limit = DefaultMaxBody
 	}
 	soap12 := strings.Contains(r.Header.Get("Content-Type"), "application/soap+xml")
+	caller := callerOf(r)
+	ctx := r.Context()
+	if a, ok := e.Service.(Admitter); ok {
+		var admitted bool
+		if ctx, admitted = a.Admit(ctx, caller); !admitted {
+			limit = min(limit, UnidentifiedMaxBody)
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -157,7 +178,7 @@ func (e *Endpoint) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		m := messageFrom(op, req)
 		m.Namespace = proto.Namespace
-		answer = e.handle(r.Context(), callerOf(r), m)
+		answer = e.handle(ctx, caller, m)
 	}
 	resp, _ := proto.NewResponse(op)
 	if err := fillResponse(resp, answer); err != nil {

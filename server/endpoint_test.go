@@ -173,3 +173,46 @@ func TestEndpointMetrics(t *testing.T) {
 		}
 	}
 }
+
+// admitService admits callers by a header the test sets (standing for the TLS identity)
+// and records whether Handle saw what Admit put in the context.
+type admitService struct{ sawAdmitted bool }
+
+type admitKey struct{}
+
+func (s *admitService) Admit(ctx context.Context, c Caller) (context.Context, bool) {
+	if c.RemoteAddr == "" || !strings.HasPrefix(c.RemoteAddr, "127.") {
+		return ctx, false
+	}
+	return context.WithValue(ctx, admitKey{}, true), true
+}
+
+func (s *admitService) Handle(ctx context.Context, _ Caller, _ Message) Answer {
+	s.sawAdmitted, _ = ctx.Value(admitKey{}).(bool)
+	return Answer{ReturnCode: authority.OKCertAvailable}
+}
+
+// A caller the service does not admit cannot make the endpoint read a large body: past
+// UnidentifiedMaxBody it gets a fault (413) before anything is parsed; an admitted caller's
+// body may be up to MaxBody, and Handle gets Admit's context.
+func TestUnadmittedCallerBodyIsSmall(t *testing.T) {
+	svc := &admitService{}
+	e := &Endpoint{Protocols: DVProtocols, Service: svc}
+	pad := strings.Repeat(" ", 64<<10) // whitespace: still a well-formed envelope
+	body := envelope(dv11.Namespace, `<n1:GetCACertificates xmlns:n1="NS"><callbackIndicator>callback_not_possible</callbackIndicator><messageID/><responseURL/></n1:GetCACertificates>`+pad)
+	for _, tc := range []struct {
+		remote string
+		want   int
+	}{{"192.0.2.1:1000", http.StatusRequestEntityTooLarge}, {"127.0.0.1:1000", http.StatusOK}} {
+		req := httptest.NewRequest(http.MethodPost, "/dv", strings.NewReader(body))
+		req.RemoteAddr = tc.remote
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("from %s: status %d, want %d\n%s", tc.remote, rec.Code, tc.want, rec.Body.String())
+		}
+	}
+	if !svc.sawAdmitted {
+		t.Error("Handle did not get the context Admit returned")
+	}
+}

@@ -149,26 +149,19 @@ func (s *IssuingService) logger() *slog.Logger {
 // Handle implements Service for the synchronous path.
 func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer {
 	log := s.logger().With("op", m.Operation, "messageID", m.MessageID, "remote", c.RemoteAddr)
-	if c.Certificate != nil {
-		if err := CheckClientCertificate(c.Certificate, s.now()); err != nil {
+	holder, _ := ctx.Value(admittedHolder{}).(*Holder)
+	if holder == nil {
+		var err error
+		if holder, err = s.identify(ctx, c); err != nil {
+			if !errors.Is(err, ErrUnknown) {
+				log.Error("look up caller", "err", err)
+				return Answer{ReturnCode: authority.FailureInternalError}
+			}
 			log.Info("request refused", "fingerprint", c.Fingerprint, "reason", err)
 			return Answer{ReturnCode: refusal(m.Operation)}
 		}
 	}
-	holder, err := s.Registry.HolderByFingerprint(ctx, c.Fingerprint)
-	if err != nil {
-		if !errors.Is(err, ErrUnknown) {
-			log.Error("look up caller", "err", err)
-			return Answer{ReturnCode: authority.FailureInternalError}
-		}
-		log.Info("request from an unregistered client certificate", "fingerprint", c.Fingerprint)
-		return Answer{ReturnCode: refusal(m.Operation)}
-	}
 	log = log.With("holder", holder.Country+holder.Mnemonic)
-	if !holder.AllowsAddr(c.RemoteAddr) {
-		log.Info("request refused", "reason", "the address is not in the holder's registered IP ranges")
-		return Answer{ReturnCode: refusal(m.Operation)}
-	}
 	switch m.Operation {
 	case "GetCACertificates":
 		if holder.Status == authority.StatusRevoked {
@@ -214,6 +207,41 @@ func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer
 	}
 	log.Info("operation not offered here")
 	return Answer{ReturnCode: refusal(m.Operation)}
+}
+
+// admittedHolder is the context key of the holder Admit identified.
+type admittedHolder struct{}
+
+// Admit implements Admitter: the caller is a registered holder whose certificate may be used
+// now and whose address is in its ranges. The holder goes with the context to Handle.
+func (s *IssuingService) Admit(ctx context.Context, c Caller) (context.Context, bool) {
+	h, err := s.identify(ctx, c)
+	if err != nil {
+		return ctx, false // Handle looks again and answers (or logs a database failure)
+	}
+	return context.WithValue(ctx, admittedHolder{}, h), true
+}
+
+// identify finds the holder a caller is: its TLS client certificate valid for client use
+// now, registered, and called from one of the holder's registered addresses. A caller it
+// cannot accept is an error wrapping ErrUnknown that says why.
+func (s *IssuingService) identify(ctx context.Context, c Caller) (*Holder, error) {
+	if c.Certificate != nil {
+		if err := CheckClientCertificate(c.Certificate, s.now()); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnknown, err)
+		}
+	}
+	holder, err := s.Registry.HolderByFingerprint(ctx, c.Fingerprint)
+	if errors.Is(err, ErrUnknown) {
+		return nil, fmt.Errorf("%w: unregistered client certificate", ErrUnknown)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !holder.AllowsAddr(c.RemoteAddr) {
+		return nil, fmt.Errorf("%w: the address is not in the holder's registered IP ranges (holder %s%s)", ErrUnknown, holder.Country, holder.Mnemonic)
+	}
+	return holder, nil
 }
 
 // refusal is the code that refuses an operation from a caller who may not use it: each

@@ -72,7 +72,11 @@ func refusal(op string) authority.ReturnCode {
 // Handle implements server.Service.
 func (s *Service) Handle(ctx context.Context, c server.Caller, m server.Message) server.Answer {
 	log := s.logger().With("op", m.Operation, "messageID", m.MessageID, "callerID", m.CallerID, "remote", c.RemoteAddr)
-	sp, err := s.partner(ctx, c)
+	sp, _ := ctx.Value(admittedPartner{}).(*store.Holder)
+	var err error
+	if sp == nil {
+		sp, err = s.partner(ctx, c)
+	}
 	if err != nil {
 		if !errors.Is(err, server.ErrUnknown) {
 			log.Error("identify SPOC", "err", err)
@@ -110,6 +114,19 @@ func (s *Service) Handle(ctx context.Context, c server.Caller, m server.Message)
 // partner identifies the calling SPOC: an active holder with role spoc registered with this
 // TLS client certificate, which is valid now and carries the CSN 36 9791 client usage when
 // that is required, calling from one of the holder's registered IP ranges (if any).
+// admittedPartner is the context key of the partner SPOC Admit identified.
+type admittedPartner struct{}
+
+// Admit implements server.Admitter: only a registered, active partner SPOC calling from its
+// addresses with a usable certificate may send a body of full size.
+func (s *Service) Admit(ctx context.Context, c server.Caller) (context.Context, bool) {
+	sp, err := s.partner(ctx, c)
+	if err != nil {
+		return ctx, false
+	}
+	return context.WithValue(ctx, admittedPartner{}, sp), true
+}
+
 func (s *Service) partner(ctx context.Context, c server.Caller) (*store.Holder, error) {
 	if c.Fingerprint == "" || c.Certificate == nil {
 		return nil, errors.Join(server.ErrUnknown, errors.New("no TLS client certificate"))
