@@ -61,6 +61,9 @@ func TestOperatorCertificateValidity(t *testing.T) {
 	call := func(c *x509.Certificate, method, path, body string) (int, map[string]any) {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))
 		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{c}}
+		if method != http.MethodGet {
+			r.Header.Set("Content-Type", "application/json")
+		}
 		w := httptest.NewRecorder()
 		routes.ServeHTTP(w, r)
 		var out map[string]any
