@@ -35,6 +35,10 @@ func TestAlertRulesUseExposedMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := openDemo(t, t.TempDir())
+	// The callback workers' counters exist once serve has made its worker.
+	if _, err := g.Worker(); err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(g.Handler)
 	defer srv.Close()
 	// One SOAP request, so that the request counters have a series.
