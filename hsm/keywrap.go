@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -136,32 +135,12 @@ func (k *SoftKeystore) openKeyWrapper(label string, create bool) (*KeyWrapper, e
 func (k *SoftKeystore) createWrapKey(label string, pass []byte) (*KeyWrapper, error) {
 	raw := make([]byte, 32)
 	defer clear(raw)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
 	f := softFile{Format: softWrapFormat, Label: label, Algorithm: "AES-256", Cipher: softCipher,
-		Created: time.Now().UTC().Format(time.RFC3339),
-		KDF:     softKDF{Name: softKDFAlg, KDFParams: k.kdf, Salt: make([]byte, 16)},
-		Nonce:   make([]byte, 12)}
-	for _, b := range [][]byte{raw, f.KDF.Salt, f.Nonce} {
-		if _, err := rand.Read(b); err != nil {
-			return nil, err
-		}
-	}
-	aesKey, check := f.keys(pass)
-	defer clear(aesKey)
-	f.KeyCheck = check
-	aad, err := f.aad()
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := newGCM(aesKey)
-	if err != nil {
-		return nil, err
-	}
-	f.Ciphertext = gcm.Seal(nil, f.Nonce, raw, aad)
-	data, err := json.MarshalIndent(&f, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := writeNewFile(k.dir, k.wrapPath(label), append(data, '\n')); err != nil {
+		Created: time.Now().UTC().Format(time.RFC3339)}
+	if err := k.sealFile(&f, pass, raw, k.wrapPath(label)); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("%w: wrapping key %q in %s", ErrKeyExists, label, k.dir)
 		}

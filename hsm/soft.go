@@ -286,31 +286,7 @@ func (k *SoftKeystore) store(label string, priv crypto.Signer, alg cvc.Algorithm
 		return nil, fmt.Errorf("hsm: encode key %q: %w", label, err)
 	}
 	defer clear(der)
-	f.KDF = softKDF{Name: softKDFAlg, KDFParams: k.kdf, Salt: make([]byte, 16)}
-	f.Nonce = make([]byte, 12)
-	if _, err := rand.Read(f.KDF.Salt); err != nil {
-		return nil, err
-	}
-	if _, err := rand.Read(f.Nonce); err != nil {
-		return nil, err
-	}
-	aesKey, check := f.keys(pass)
-	defer clear(aesKey)
-	f.KeyCheck = check
-	aad, err := f.aad()
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := newGCM(aesKey)
-	if err != nil {
-		return nil, err
-	}
-	f.Ciphertext = gcm.Seal(nil, f.Nonce, der, aad)
-	data, err := json.MarshalIndent(&f, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := writeNewFile(k.dir, k.path(label), append(data, '\n')); err != nil {
+	if err := k.sealFile(&f, pass, der, k.path(label)); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("%w: %q in %s", ErrKeyExists, label, k.dir)
 		}
@@ -589,4 +565,34 @@ func (s *softSigner) Sign(r io.Reader, digest []byte, opts crypto.SignerOpts) ([
 		return nil, fmt.Errorf("hsm: sign with key %q: %w", s.label, err)
 	}
 	return sig, nil
+}
+
+// sealFile encrypts secret into f under a key from the passphrase (fresh salt and nonce,
+// every other field of f bound as additional data) and writes f as a new file at path (an
+// existing one is fs.ErrExist).
+func (k *SoftKeystore) sealFile(f *softFile, pass, secret []byte, path string) error {
+	f.KDF = softKDF{Name: softKDFAlg, KDFParams: k.kdf, Salt: make([]byte, 16)}
+	f.Nonce = make([]byte, 12)
+	for _, b := range [][]byte{f.KDF.Salt, f.Nonce} {
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+	}
+	aesKey, check := f.keys(pass)
+	defer clear(aesKey)
+	f.KeyCheck = check
+	aad, err := f.aad()
+	if err != nil {
+		return err
+	}
+	gcm, err := newGCM(aesKey)
+	if err != nil {
+		return err
+	}
+	f.Ciphertext = gcm.Seal(nil, f.Nonce, secret, aad)
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeNewFile(k.dir, path, append(data, '\n'))
 }
