@@ -272,9 +272,15 @@ func TestClaimErrorsBackOff(t *testing.T) {
 func TestRestartTakesBackLeasesSQLite(t *testing.T) {
 	f := newFixture(t, filepath.Join(t.TempDir(), "eacgate.db"), 0)
 	f.enqueue(t, "m-restart", false)
+	// The killed instance ran workers (it took the outbox lock) and held the item's lease.
+	_, unlock, err := f.st.TakeBackOrphanedLeases(context.Background(), "killed-instance")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := f.st.ClaimOutbox(context.Background(), "killed-instance/0", time.Now(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	unlock() // the process dies: the operating system drops its lock
 	runUntil(t, f.worker(fastConfig()), func() bool { return f.done() == 1 })
 	if got := f.recv.got["m-restart"]; len(got) != 1 {
 		t.Fatalf("received %+v", got)

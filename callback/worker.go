@@ -192,9 +192,9 @@ func (w *Worker) Run(ctx context.Context) {
 	if id == "" {
 		id = instanceID()
 	}
-	// On SQLite, with no other process working this database's queue, leases still held
-	// belong to a process that died: take its items back now rather than after the lease.
-	n, unlock, err := w.Store.TakeBackOrphanedLeases(ctx)
+	// On SQLite, the leases of the previous process that ran workers on this file (it died)
+	// are taken back now rather than after they run out.
+	n, unlock, err := w.Store.TakeBackOrphanedLeases(ctx, id)
 	switch {
 	case err != nil:
 		log.Warn("leases of a previous run not taken back (they run out)", "err", err)

@@ -228,15 +228,16 @@ func (s *Store) OpenOutboxItems(ctx context.Context, holderID int64) (int64, err
 	return n, wrap("open outbox items", err)
 }
 
-// TakeBackOrphanedLeases releases, on SQLite, the leases of pending outbox items at once
-// when no other process runs outbox workers on the same database file: the leases then
-// belong to a process that died (a restart need not wait them out). Whether another process
-// runs workers is told by an advisory lock (flock) on DBFILE.outbox-lock, which this call
-// takes and holds until the returned function is called (when the workers stop); the
-// operating system drops it when a process dies. When the lock is held elsewhere, or on
-// PostgreSQL (several instances share the queue), nothing is released and the leases run
-// out as usual.
-func (s *Store) TakeBackOrphanedLeases(ctx context.Context) (released int64, unlock func(), err error) {
+// TakeBackOrphanedLeases releases, on SQLite, the leases a dead predecessor left, so that a
+// restart need not wait them out. The workers of one process hold an advisory lock (flock) on
+// DBFILE.outbox-lock while they run, and write their instance name into it; the operating
+// system drops the lock when a process dies. The caller that gets the lock releases the
+// leases of the instance named in the file (workers named "INSTANCE/n"): it held the lock,
+// so it is gone. Leases of other processes on the file, which did not get the lock, are
+// never touched. When the lock is held elsewhere, or on PostgreSQL (several instances share
+// the queue), nothing is released and leases run out as usual. unlock is called when the
+// workers stop.
+func (s *Store) TakeBackOrphanedLeases(ctx context.Context, instance string) (released int64, unlock func(), err error) {
 	unlock = func() {}
 	if s.dialect != DialectSQLite {
 		return 0, unlock, nil
@@ -257,14 +258,18 @@ func (s *Store) TakeBackOrphanedLeases(ctx context.Context) (released int64, unl
 	if path == "" { // an in-memory database: one connection pool, nothing to take back
 		return 0, unlock, nil
 	}
-	lock, ok, err := lockFile(path + ".outbox-lock")
+	lock, previous, ok, err := lockFile(path+".outbox-lock", instance)
 	if err != nil {
 		return 0, unlock, fmt.Errorf("store: take back leases: %w", err)
 	}
 	if !ok {
 		return 0, unlock, nil
 	}
-	res := s.db.WithContext(ctx).Model(&OutboxItem{}).Where("state = ? AND locked_by <> ''", OutboxPending).
+	if previous == "" || previous == instance {
+		return 0, lock, nil
+	}
+	prefix := previous + "/" // compared exactly: LIKE would take _ and % in host names as wildcards
+	res := s.db.WithContext(ctx).Model(&OutboxItem{}).Where("state = ? AND substr(locked_by, 1, ?) = ?", OutboxPending, len(prefix), prefix).
 		Updates(map[string]any{"locked_by": "", "locked_until": nil, "updated_at": now()})
 	if res.Error != nil {
 		lock()

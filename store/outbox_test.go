@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -59,53 +60,57 @@ func testOutboxLeaseHolder(t *testing.T, s *Store, _ string) {
 	}
 }
 
-// On SQLite, the first to take the outbox lock releases the leases a dead process left; a
-// second taker (another process's workers) releases nothing. PostgreSQL never does.
+// On SQLite, the workers that take the outbox lock release the leases of the instance that
+// held it before (it died: the lock is gone with it) and no other's: leases of another
+// process's workers on the same file stay. PostgreSQL never releases any.
 func testTakeBackLeases(t *testing.T, s *Store, dsn string) {
 	t0 := time.Now().UTC()
-	for _, u := range []string{"https://a/cb", "https://b/cb"} {
+	for _, u := range []string{"https://a/cb", "https://b/cb", "https://c/cb"} {
 		if err := s.EnqueueOutbox(ctx(), &OutboxItem{TargetURL: u, Payload: []byte("x"), NextAttemptAt: t0.Add(-time.Minute)}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	sqlite := s.Dialect() == DialectSQLite
+	// The first process: takes the lock, leases an item, dies (its lock goes with it).
+	n, unlock, err := s.TakeBackOrphanedLeases(ctx(), "dead")
+	if err != nil || n != 0 {
+		t.Fatalf("first start: released %d, %v", n, err)
+	}
 	if _, err := s.ClaimOutbox(ctx(), "dead/0", t0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	n, unlock, err := s.TakeBackOrphanedLeases(ctx())
+	unlock()
+	// Another process's workers lease an item without the lock (it is free now, but they
+	// do not ask for it: they stand for a process that started while "dead" lived).
+	other := open(t, dsn)
+	if _, err := other.ClaimOutbox(ctx(), "live/0", t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// The restart takes the lock: the dead instance's lease is released, the live one's not.
+	n, unlock, err = s.TakeBackOrphanedLeases(ctx(), "restarted")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
-	want := int64(1)
-	if s.Dialect() == DialectPostgres {
-		want = 0
-	}
-	if n != want {
+	if want := map[bool]int64{true: 1, false: 0}[sqlite]; n != want {
 		t.Fatalf("released %d leases, want %d", n, want)
 	}
-	// Another process's workers on the same file: the lock is taken, nothing is released.
-	if _, err := s.ClaimOutbox(ctx(), "live/0", t0, time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	other := open(t, dsn)
-	n2, unlock2, err := other.TakeBackOrphanedLeases(ctx())
+	items, err := s.ListOutbox(ctx(), OutboxPending)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock2()
-	if n2 != 0 {
-		t.Fatalf("a second taker released %d leases", n2)
+	for _, o := range items {
+		if o.LockedBy == "dead/0" && sqlite {
+			t.Errorf("the dead instance's lease was kept")
+		}
 	}
-	// Once the first one stops, the next start takes them back.
-	unlock()
-	if s.Dialect() == DialectSQLite {
-		n3, unlock3, err := other.TakeBackOrphanedLeases(ctx())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer unlock3()
-		if n3 == 0 {
-			t.Fatal("nothing released after the first taker stopped")
-		}
+	if !slices.ContainsFunc(items, func(o OutboxItem) bool { return o.LockedBy == "live/0" }) {
+		t.Fatalf("the live process's lease was released: %+v", items)
+	}
+	// While the restarted one holds the lock, a third taker gets nothing.
+	if n, unlock3, err := other.TakeBackOrphanedLeases(ctx(), "third"); err != nil || n != 0 {
+		t.Fatalf("a second taker released %d leases, %v", n, err)
+	} else {
+		unlock3()
 	}
 }

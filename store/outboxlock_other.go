@@ -3,4 +3,6 @@
 package store
 
 // lockFile: without flock, never claims to be the only process (leases run out as usual).
-func lockFile(string) (unlock func(), ok bool, err error) { return nil, false, nil }
+func lockFile(string, string) (unlock func(), previous string, ok bool, err error) {
+	return nil, "", false, nil
+}
