@@ -3,48 +3,16 @@ package admin
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
-	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"eacgate/internal/testenv"
 	"eacgate/store"
 )
-
-// gcmWrapper is the tests' KeyWrapper: AES-256-GCM under an in-memory key, nonce ||
-// ciphertext (what hsm's wrapper does under a keystore or PKCS#11 key).
-type gcmWrapper struct{ aead cipher.AEAD }
-
-func newGCMWrapper(t *testing.T) *gcmWrapper {
-	t.Helper()
-	k := make([]byte, 32)
-	rand.Read(k)
-	b, err := aes.NewCipher(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, _ := cipher.NewGCM(b)
-	return &gcmWrapper{aead: g}
-}
-
-func (w *gcmWrapper) Seal(_ context.Context, plain, aad []byte) ([]byte, error) {
-	nonce := make([]byte, w.aead.NonceSize())
-	rand.Read(nonce)
-	return w.aead.Seal(nonce, nonce, plain, aad), nil
-}
-
-func (w *gcmWrapper) Open(_ context.Context, sealed, aad []byte) ([]byte, error) {
-	n := w.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("short")
-	}
-	return w.aead.Open(nil, sealed[:n], sealed[n:], aad)
-}
 
 // The emCA clients' AES keys are wrapped at start when a wrapper is configured (one audited
 // transaction), the database then holds no clear key, and the endpoints unwrap them; a
@@ -74,7 +42,7 @@ func TestEMCAKeysWrappedAtRest(t *testing.T) {
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "clear_keys=2") {
 		t.Fatalf("no warning without a key wrapper: %s", logs.String())
 	}
-	w := newGCMWrapper(t)
+	w := testenv.NewKeyWrapper()
 	if err := PrepareKeys(ctx, st, w, logger); err != nil {
 		t.Fatal(err)
 	}

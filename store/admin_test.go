@@ -2,53 +2,13 @@ package store
 
 import (
 	"bytes"
-	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
-	"errors"
 	"strings"
 	"testing"
 
 	"eacgate/internal/pgtest"
+	"eacgate/internal/testenv"
 )
-
-// gcmWrapper is an in-memory KeyWrapper: AES-256-GCM, nonce || ciphertext. failAfter > 0
-// makes the Seal calls after that many fail.
-type gcmWrapper struct {
-	aead      cipher.AEAD
-	failAfter int
-	seals     int
-}
-
-func newGCMWrapper(t testing.TB) *gcmWrapper {
-	k := make([]byte, 32)
-	rand.Read(k)
-	b, err := aes.NewCipher(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, _ := cipher.NewGCM(b)
-	return &gcmWrapper{aead: g}
-}
-
-func (w *gcmWrapper) Seal(_ context.Context, plain, aad []byte) ([]byte, error) {
-	w.seals++
-	if w.failAfter > 0 && w.seals > w.failAfter {
-		return nil, errors.New("token removed")
-	}
-	nonce := make([]byte, w.aead.NonceSize())
-	rand.Read(nonce)
-	return w.aead.Seal(nonce, nonce, plain, aad), nil
-}
-
-func (w *gcmWrapper) Open(_ context.Context, sealed, aad []byte) ([]byte, error) {
-	n := w.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("short")
-	}
-	return w.aead.Open(nil, sealed[:n], sealed[n:], aad)
-}
 
 func runAPIClientKeys(t *testing.T, dsn opener) {
 	for name, fn := range map[string]func(*testing.T, string){
@@ -114,8 +74,8 @@ func testWrapAPIClientKeys(t *testing.T, dsn string) {
 	a, b := addClient(t, s, "alice"), addClient(t, s, "bob")
 	auditCount := func() int64 { return countRows(t, s, "audit_events") }
 
-	failing := newGCMWrapper(t)
-	failing.failAfter = 1
+	failing := testenv.NewKeyWrapper()
+	failing.FailAfter = 1
 	if n, err := s.WrapAPIClientKeys(ctx(), failing, "test"); err == nil || n != 0 {
 		t.Fatalf("failing wrapper: %d, %v", n, err)
 	}
@@ -123,7 +83,7 @@ func testWrapAPIClientKeys(t *testing.T, dsn string) {
 		t.Fatalf("after a failed wrap: %d clear keys, %d audit events", n, auditCount())
 	}
 
-	w := newGCMWrapper(t)
+	w := testenv.NewKeyWrapper()
 	if n, err := s.WrapAPIClientKeys(ctx(), w, "test"); err != nil || n != 2 {
 		t.Fatalf("wrap: %d, %v", n, err)
 	}

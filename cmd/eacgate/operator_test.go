@@ -3,35 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"eacgate/internal/testenv"
 	"eacgate/store"
 )
-
-// gcmWrapper is an in-memory store.KeyWrapper (AES-256-GCM, nonce || ciphertext).
-type gcmWrapper struct{ aead cipher.AEAD }
-
-func (w *gcmWrapper) Seal(_ context.Context, plain, aad []byte) ([]byte, error) {
-	nonce := make([]byte, w.aead.NonceSize())
-	rand.Read(nonce)
-	return w.aead.Seal(nonce, nonce, plain, aad), nil
-}
-
-func (w *gcmWrapper) Open(_ context.Context, sealed, aad []byte) ([]byte, error) {
-	n := w.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("short")
-	}
-	return w.aead.Open(nil, sealed[:n], sealed[n:], aad)
-}
 
 var printedKey = regexp.MustCompile(`(?m)^emKey: (\S+)\nkey:   (\S+)$`)
 
@@ -44,11 +24,7 @@ func TestAPIClientAddWrapsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	k := make([]byte, 32)
-	rand.Read(k)
-	b, _ := aes.NewCipher(k)
-	g, _ := cipher.NewGCM(b)
-	w := &gcmWrapper{aead: g}
+	w := testenv.NewKeyWrapper()
 	for _, tc := range []struct {
 		user    string
 		wrapper store.KeyWrapper
