@@ -49,6 +49,7 @@ callback:
   poll_interval: 100ms
   backoff_initial: 200ms
   backoff_max: 1s
+  processing_backoff_max: 2s
   max_attempts: %d
   call_timeout: 5s
   lease: 10s
