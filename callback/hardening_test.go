@@ -317,3 +317,22 @@ func TestDeliveryChecksTargetAgain(t *testing.T) {
 	w.ClientFor = func(string) *http.Client { return f.server.Client() }
 	runUntil(t, w, func() bool { return f.done() == 1 })
 }
+
+// When processing works again (the HSM is back), the items deferred by the failures are due
+// at once, not at the end of their backoff: with an hour's backoff, all three items are
+// still delivered within the test.
+func TestRecoveryBringsDeferredItemsForward(t *testing.T) {
+	f := newFixture(t, filepath.Join(t.TempDir(), "eacgate.db"), 0)
+	for _, id := range []string{"m-1", "m-2", "m-3"} {
+		f.enqueue(t, id, false)
+	}
+	cfg := fastConfig()
+	cfg.Workers = 1 // the two failures come before the success
+	cfg.BackoffInitial, cfg.ProcessingBackoffMax = time.Hour, time.Hour
+	w := f.worker(cfg)
+	w.Processor = &flakyProcessor{fails: 2, next: w.Processor}
+	runUntil(t, w, func() bool { return f.done() == 3 })
+	if st := w.Stats(); st.ProcessingErrors != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}

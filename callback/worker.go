@@ -326,6 +326,9 @@ func (r *run) keepLease(ctx context.Context, name string, id int64, log *slog.Lo
 	}
 }
 
+// processingFailedPrefix starts the last_error of an item deferred by a failure of our own.
+const processingFailedPrefix = "processing failed: "
+
 // errPermanent marks a failure that a retry cannot mend (the item is dead at once).
 type errPermanent struct{ err error }
 
@@ -374,7 +377,15 @@ func (r *run) handle(ctx context.Context, name string, item *store.OutboxItem, l
 		}
 		return
 	}
-	r.processing.Store(0)
+	if r.processing.Swap(0) > 0 {
+		// Processing works again (the HSM or the database is back): the items deferred by
+		// our own faults are due now, not at the end of their backoff.
+		if n, err := r.Store.ResumeDeferred(ctx, r.now(), processingFailedPrefix); err != nil {
+			log.Warn("bring forward items deferred by processing failures", "err", err)
+		} else if n > 0 {
+			log.Info("processing works again: deferred items are due now", "items", n)
+		}
+	}
 	callCtx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
 	a, err := server.Call(callCtx, hc, item.TargetURL, proto, op, payload)
 	cancel()
@@ -555,7 +566,7 @@ func (r *run) processingFailed(ctx context.Context, name string, item *store.Out
 	r.stats.processingErrors.Add(1)
 	n := r.processing.Add(1)
 	next := r.now().Add(Backoff(r.cfg.BackoffInitial, r.cfg.ProcessingBackoffMax, int(min(n, 64))))
-	if err := r.Store.DeferOutbox(ctx, item.ID, name, truncate("processing failed: "+cause.Error()), next); err != nil {
+	if err := r.Store.DeferOutbox(ctx, item.ID, name, truncate(processingFailedPrefix+cause.Error()), next); err != nil {
 		log.Error("record processing failure (the item's lease runs out)", "err", err, "cause", cause)
 		return
 	}

@@ -334,6 +334,16 @@ func (s *Store) DeferOutbox(ctx context.Context, id int64, worker, errText strin
 	return s.updateOutbox(ctx, "defer outbox", id, "state = ? AND locked_by = ?", []any{OutboxPending, worker}, set)
 }
 
+// ResumeDeferred makes the pending, unleased items whose last error starts with prefix due
+// at now (items deferred by a failure that has ended). It returns how many.
+func (s *Store) ResumeDeferred(ctx context.Context, now time.Time, prefix string) (int64, error) {
+	now = now.UTC().Truncate(time.Microsecond)
+	res := s.db.WithContext(ctx).Model(&OutboxItem{}).
+		Where("state = ? AND locked_by = '' AND next_attempt_at > ? AND substr(last_error, 1, ?) = ?", OutboxPending, now, len(prefix), prefix).
+		Updates(map[string]any{"next_attempt_at": now, "updated_at": now})
+	return res.RowsAffected, wrap("resume deferred outbox items", res.Error)
+}
+
 // RetryDead puts a dead outbox item back in the queue with its attempts reset, due now.
 func (s *Store) RetryDead(ctx context.Context, id int64) error {
 	return s.updateOutbox(ctx, "retry dead", id, "state = ?", []any{OutboxDead}, map[string]any{
