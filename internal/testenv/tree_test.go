@@ -136,7 +136,7 @@ func TestMachinePathRule(t *testing.T) {
 		"https://example.org/home/":             "",
 		abs("workers"):                          "",
 		abs("homepage/x"):                       "",
-		"../shared/vectors":                     "",
+		"../wsdl/cvca-1.1.wsdl":                 "",
 	} {
 		got, _ := machinePath(s)
 		if got != want {
