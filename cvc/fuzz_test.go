@@ -9,15 +9,27 @@ import (
 	"eacgate/internal/testenv"
 )
 
-// seedVectors adds every shared vector to the corpus (when the vectors are there).
+// seedVectors adds every certificate and request vector (testdata/vectors) to the corpus.
 func seedVectors(f *testing.F) {
+	f.Helper()
+	n := 0
 	for _, pattern := range []string{"public/*.cv*", "openpace/*/*.cv*"} {
-		files, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "..", "shared", "vectors", pattern))
-		for _, file := range files {
-			if b, err := os.ReadFile(file); err == nil {
-				f.Add(b)
-			}
+		files, err := filepath.Glob(testenv.Vector(f, pattern))
+		if err != nil {
+			f.Fatal(err)
 		}
+		for _, file := range files {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+			n++
+		}
+	}
+	// The vectors are in the checkout: finding none means the corpus lost its seeds.
+	if n < 40 {
+		f.Fatalf("found only %d seed vectors", n)
 	}
 	f.Add([]byte{0x7F, 0x21, 0x84, 0x7F, 0xFF, 0xFF, 0xFF})
 	f.Add([]byte{0x67, 0x03, 0x42, 0x01, 0x41})

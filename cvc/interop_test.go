@@ -17,8 +17,8 @@ import (
 )
 
 // The interoperability tests run tools nobody here wrote: openpace's cvc-create and
-// cvc-print (Debian package openpace) and cvcverify, a libeac-based verifier in
-// shared/tools/cvcverify, built here with gcc (Debian packages libeac-dev, libssl-dev,
+// cvc-print (Debian package openpace) and cvcverify, a libeac-based verifier
+// (tools/cvcverify, copied from outside eacgate), built here with gcc (Debian packages libeac-dev, libssl-dev,
 // pkg-config). CI installs all of them; locally the tests skip when they are missing.
 
 func run(t *testing.T, dir string, name string, args ...string) string {
@@ -216,7 +216,7 @@ var cvcverifyBuild struct {
 	err  string
 }
 
-// buildCVCVerify compiles shared/tools/cvcverify once per test binary.
+// buildCVCVerify compiles tools/cvcverify once per test binary.
 func buildCVCVerify(t *testing.T) string {
 	t.Helper()
 	gcc := testenv.Tool(t, "gcc")
@@ -233,7 +233,7 @@ func buildCVCVerify(t *testing.T) string {
 			return
 		}
 		out := filepath.Join(dir, "cvcverify")
-		src := filepath.Join(testenv.SharedDir(t), "tools", "cvcverify", "cvcverify.c")
+		src := filepath.Join(testenv.RepoRoot(), "tools", "cvcverify", "cvcverify.c")
 		args := append([]string{"-O1", "-Wno-deprecated-declarations", "-o", out, src}, strings.Fields(string(flags))...)
 		args = append(args, "-lcrypto")
 		if msg, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {

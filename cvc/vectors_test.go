@@ -173,7 +173,7 @@ func TestPublicRequests(t *testing.T) {
 	}
 }
 
-// The openpace-made PKIs (shared/tools/openpace_recipe.sh) verify in every set.
+// The openpace-made PKIs (testdata/vectors/openpace/openpace_recipe.sh) verify in every set.
 func TestOpenpaceVectors(t *testing.T) {
 	for _, set := range []string{"bp256", "p256", "rsa15"} {
 		t.Run(set, func(t *testing.T) {

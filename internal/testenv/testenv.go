@@ -1,4 +1,4 @@
-// Package testenv finds what tests need outside the module: the shared test vectors and
+// Package testenv finds what tests need: the test vectors in the module's testdata/ and
 // external tools. A test that needs a missing tool fails under CI=true and skips otherwise.
 package testenv
 
@@ -20,23 +20,13 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// SharedDir returns the shared/ directory beside the checkout ($EACGATE_SHARED overrides).
-func SharedDir(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("EACGATE_SHARED")
-	if dir == "" {
-		dir = filepath.Join(RepoRoot(), "..", "shared")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "vectors")); err != nil {
-		Missing(t, "shared test vectors (set EACGATE_SHARED): "+err.Error())
-	}
-	return dir
-}
-
-// Vector returns the path of a file under shared/vectors.
+// Vector returns the path of rel (a file or a filepath.Glob pattern) under the module's
+// testdata/vectors, where testdata/vectors/README.md says where each file comes from. The
+// vectors are part of the checkout, so a missing one is a failure, which the caller's read
+// reports; nothing outside the module is read.
 func Vector(t testing.TB, rel string) string {
 	t.Helper()
-	return filepath.Join(SharedDir(t), "vectors", rel)
+	return filepath.Join(RepoRoot(), "testdata", "vectors", filepath.FromSlash(rel))
 }
 
 // Missing skips the test locally and fails it in CI.
