@@ -395,6 +395,13 @@ func (p *pool) drain() {
 }
 
 // generation returns the current pool generation.
+// moduleEpoch is the library's restart count.
+func (p *pool) moduleEpoch() uint64 {
+	p.mod.opMu.RLock()
+	defer p.mod.opMu.RUnlock()
+	return p.mod.epoch
+}
+
 func (p *pool) generation() uint64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -440,7 +447,7 @@ func (p *pool) do(ctx context.Context, fn func(s *session) error) error {
 		if rerr := p.reconnect(ctx); rerr != nil {
 			return rerr
 		}
-		gen := p.generation()
+		gen, epoch := p.generation(), p.moduleEpoch()
 		err = p.attempt(ctx, fn)
 		if err == nil {
 			return nil
@@ -459,9 +466,9 @@ func (p *pool) do(ctx context.Context, fn func(s *session) error) error {
 			continue
 		}
 		lost = false
-		if !retryable(err) && p.generation() == gen {
-			// The token is fine and was not reset or reconnected meanwhile (which would
-			// explain the error): the key is really missing, say.
+		if !retryable(err) && p.generation() == gen && p.moduleEpoch() == epoch {
+			// The token is fine and was not reset, reconnected or the library restarted
+			// meanwhile (which would explain the error): the key is really missing, say.
 			return err
 		}
 	}
