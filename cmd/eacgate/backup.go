@@ -256,9 +256,15 @@ func writeBackup(ctx context.Context, out, dbPath, keysDir string, ks backupKeys
 	if err := tmp.Close(); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	// Link, not rename: it fails instead of replacing an out created meanwhile.
+	// Link, not rename: it fails instead of replacing an out created meanwhile. File systems
+	// without hard links (some network shares) get a rename after a last check.
 	if err := os.Link(tmp.Name(), out); err != nil {
-		return nil, fmt.Errorf("archive: %w", err)
+		if _, serr := os.Lstat(out); serr == nil {
+			return nil, fmt.Errorf("%s already exists; choose a new name", out)
+		}
+		if err := os.Rename(tmp.Name(), out); err != nil {
+			return nil, fmt.Errorf("archive: %w", err)
+		}
 	}
 	return m, nil
 }

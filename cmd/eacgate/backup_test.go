@@ -278,3 +278,33 @@ func writeArchive(t *testing.T, p string, items []tarItem) {
 		t.Fatal(err)
 	}
 }
+
+// TestBackupPKCS11 copies the database only: the keys stay in the token, and the output and
+// the manifest say so.
+func TestBackupPKCS11(t *testing.T) {
+	data := backupData(t)
+	config := filepath.Join(t.TempDir(), "eacgate.yaml")
+	yaml := "data: " + data + "\nkeystore:\n  backend: pkcs11\n  pkcs11: {module: /nonexistent/libsofthsm2.so, token: eacgate}\n"
+	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "backup.tar.gz")
+	code, o, e := runCmd(t, "backup", "--config", config, "--out", archive)
+	if code != 0 || !strings.Contains(o, "HSM") {
+		t.Fatalf("exit %d: %s%s", code, o, e)
+	}
+	var m backupManifest
+	if err := json.Unmarshal(readArchive(t, archive)[0].data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Files) != 1 || m.Files[0].Name != backupDBName || m.Keystore.Included || m.Keystore.Backend != "pkcs11" {
+		t.Errorf("manifest %+v", m)
+	}
+	restored := filepath.Join(t.TempDir(), "restored")
+	if code, o, e := runCmd(t, "restore", "--from", archive, "--data", restored); code != 0 || !strings.Contains(o, "HSM") {
+		t.Errorf("restore: exit %d %s%s", code, o, e)
+	}
+	if _, err := os.Stat(filepath.Join(restored, "keys")); err == nil {
+		t.Error("a keys directory was restored")
+	}
+}
