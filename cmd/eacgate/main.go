@@ -40,6 +40,8 @@ func commands() map[string]command {
 		"trust":     {"add and list other countries' CVCA certificates (a DV whose SPOC is another gateway)", runTrust},
 		"operator":  {"register operators of the admin REST API (bearer token or TLS certificate)", runOperator},
 		"apiclient": {"register clients of the emCA-compatible suspend/reinstate/revoke endpoints", runAPIClient},
+		"backup":    {"copy the database and software keystore to an archive while the gateway serves", runBackup},
+		"restore":   {"restore a backup archive into a new data directory", runRestore},
 	}
 }
 
