@@ -266,7 +266,7 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	if err := privateDir(opts.DataDir, opts.Logger); err != nil {
 		return nil, err
 	}
-	g := &Gateway{DataDir: opts.DataDir, Options: opts, logger: opts.Logger, metrics: server.NewMetrics(), instance: newInstanceID()}
+	g := &Gateway{DataDir: opts.DataDir, Options: opts, logger: opts.Logger, metrics: server.NewMetrics(opts.Logger), instance: newInstanceID()}
 	st, err := store.Open(ctx, opts.DSN, opts.Logger)
 	if err != nil {
 		return nil, err
