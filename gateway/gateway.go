@@ -560,6 +560,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 	receiver := &callback.Receiver{Store: g.Store, Registry: reg, Logger: g.logger}
 	metrics := g.metrics
 	metrics.AddGauges(g.gauges)
+	metrics.AddGauges(g.tlsExpiry)
 	mux := http.NewServeMux()
 	var cvcaService *server.IssuingService
 	if g.CVCA != nil {
