@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -34,7 +36,8 @@ func TestAlertRulesUseExposedMetrics(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &rules); err != nil {
 		t.Fatal(err)
 	}
-	g := openDemo(t, t.TempDir())
+	// With a TLS certificate, whose expiry is a series.
+	g := openWithIdentity(t, func() *tls.Certificate { return selfSigned(t, time.Now().AddDate(1, 0, 0)) })
 	// The callback workers' counters exist once serve has made its worker.
 	if _, err := g.Worker(); err != nil {
 		t.Fatal(err)

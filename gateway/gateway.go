@@ -266,7 +266,7 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	if err := privateDir(opts.DataDir, opts.Logger); err != nil {
 		return nil, err
 	}
-	g := &Gateway{DataDir: opts.DataDir, Options: opts, logger: opts.Logger, metrics: server.NewMetrics(), instance: newInstanceID()}
+	g := &Gateway{DataDir: opts.DataDir, Options: opts, logger: opts.Logger, metrics: server.NewMetrics(opts.Logger), instance: newInstanceID()}
 	st, err := store.Open(ctx, opts.DSN, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -560,6 +560,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 	receiver := &callback.Receiver{Store: g.Store, Registry: reg, Logger: g.logger}
 	metrics := g.metrics
 	metrics.AddGauges(g.gauges)
+	metrics.AddGauges(g.tlsExpiry)
 	mux := http.NewServeMux()
 	var cvcaService *server.IssuingService
 	if g.CVCA != nil {

@@ -187,15 +187,15 @@ func TestMetricsGauges(t *testing.T) {
 		`eacgate_certificates_expiring{role="cvca",within_days="7"} 0`,
 		"# TYPE eacgate_store_group_commits_total counter\neacgate_store_group_commits_total 1\n",
 		"eacgate_store_group_committed_requests_total 1\n",
-		`eacgate_issuer_certificate_expiry_seconds{issuer="cvca",chr="UTCVCA00001"} `,
-		`eacgate_issuer_certificate_expiry_seconds{issuer="dv",chr="` + g.CurrentDV().Certificate().CHR + `"} `,
+		`eacgate_issuer_certificate_expiry_seconds{chr="UTCVCA00001",issuer="cvca"} `, // labels sorted by name
+		`eacgate_issuer_certificate_expiry_seconds{chr="` + g.CurrentDV().Certificate().CHR + `",issuer="dv"} `,
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %q:\n%s", want, b)
 		}
 	}
 	// The demo CVCA certificate is valid for three years.
-	m := regexp.MustCompile(`eacgate_issuer_certificate_expiry_seconds\{issuer="cvca",chr="UTCVCA00001"\} (\S+)`).FindSubmatch(b)
+	m := regexp.MustCompile(`eacgate_issuer_certificate_expiry_seconds\{chr="UTCVCA00001",issuer="cvca"\} (\S+)`).FindSubmatch(b)
 	if m == nil {
 		t.Fatal("no CVCA expiry")
 	}

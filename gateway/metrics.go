@@ -3,6 +3,9 @@ package gateway
 import (
 	"context"
 	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"io"
 	"strconv"
 	"time"
@@ -93,4 +96,31 @@ func (g *Gateway) issuerExpiry(now time.Time) []server.Gauge {
 		}
 	}
 	return out
+}
+
+// tlsExpiry gives the seconds until the TLS certificate the gateway serves (and presents as
+// client to partners) expires: a separate collector from gauges, so that a failing database
+// does not hide it. Asked of IdentityFunc at each scrape, it follows a reloaded certificate.
+// None on plain HTTP.
+func (g *Gateway) tlsExpiry(context.Context) ([]server.Gauge, error) {
+	var cert *tls.Certificate
+	switch {
+	case g.Options.IdentityFunc != nil:
+		cert = g.Options.IdentityFunc()
+	case g.Options.Identity != nil:
+		cert = g.Options.Identity
+	}
+	if cert == nil || len(cert.Certificate) == 0 {
+		return nil, nil
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("gateway: TLS certificate: %w", err)
+		}
+	}
+	return []server.Gauge{{Name: "eacgate_tls_certificate_expiry_seconds",
+		Help:  "Seconds until the TLS certificate the gateway serves (and presents as client to partners and callback receivers) expires (its NotAfter).",
+		Value: time.Until(leaf.NotAfter).Seconds()}}, nil
 }

@@ -152,24 +152,21 @@ func TestMessageFromEmptyParts(t *testing.T) {
 }
 
 func TestEndpointMetrics(t *testing.T) {
-	m := NewMetrics()
+	m := NewMetrics(nil)
 	srv := httptest.NewServer(&Endpoint{Protocols: DVProtocols, Service: &echoService{}, Name: "dv", Metrics: m})
 	defer srv.Close()
 	body := envelope(dv11.Namespace, `<n1:GetCACertificates xmlns:n1="NS"><callbackIndicator>callback_not_possible</callbackIndicator><messageID/><responseURL/></n1:GetCACertificates>`)
 	for range 3 {
 		post(t, srv.URL, body)
 	}
-	var out bytes.Buffer
-	if err := m.Write(&out); err != nil {
-		t.Fatal(err)
-	}
+	out := scrapeMetrics(t, m)
 	for _, want := range []string{
-		`eacgate_soap_requests_total{endpoint="dv",operation="GetCACertificates",code="ok_cert_available"} 3`,
+		`eacgate_soap_requests_total{code="ok_cert_available",endpoint="dv",operation="GetCACertificates"} 3`,
 		`eacgate_soap_request_duration_seconds_bucket{endpoint="dv",operation="GetCACertificates",le="+Inf"} 3`,
 		`eacgate_soap_request_duration_seconds_count{endpoint="dv",operation="GetCACertificates"} 3`,
 	} {
-		if !strings.Contains(out.String(), want) {
-			t.Fatalf("missing %q in\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Fatalf("missing %q in\n%s", want, out)
 		}
 	}
 }

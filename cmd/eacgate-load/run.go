@@ -474,14 +474,15 @@ func issuedBy(ctx context.Context, c *http.Client, url string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("metrics: %w", err)
 	}
-	const series = `eacgate_soap_requests_total{endpoint="dv",operation="RequestCertificate",code="ok_cert_available"} `
+	// client_golang writes the labels sorted by name and large counts as 1.2e+06.
+	const series = `eacgate_soap_requests_total{code="ok_cert_available",endpoint="dv",operation="RequestCertificate"} `
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, series); ok {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
 				return 0, fmt.Errorf("metrics: %q: %w", line, err)
 			}
-			return n, nil
+			return int(n), nil
 		}
 	}
 	return 0, nil
