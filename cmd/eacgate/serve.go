@@ -367,6 +367,10 @@ func holderSetStatus(ctx context.Context, c cli, st *store.Store, country, mnemo
 		return 2
 	}
 	h, err := st.HolderByName(ctx, country, mnemonic)
+	if errors.Is(err, store.ErrNotFound) {
+		fmt.Fprintf(c.stderr, "no holder %s%s (see 'eacgate holder list')\n", country, mnemonic)
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
