@@ -172,11 +172,34 @@ func TestDuplicateHolderSaysWhatConflicts(t *testing.T) {
 			}
 		}
 	}
-	// A conflict the store cannot name is still told without the database's words.
+	// Operators likewise.
 	runSplit("operator", "add", "--data", data, "--name", "alice", "--role", "officer", "--tls-cert", certA)
-	code, out, errOut := runSplit("operator", "add", "--data", data, "--name", "bob", "--role", "officer", "--tls-cert", certA)
-	if code != 1 || strings.Contains(errOut, "constraint") || !strings.Contains(errOut, "conflicts with an existing record") {
-		t.Errorf("duplicate operator certificate: exit %d: %s%s", code, out, errOut)
+	for _, tc := range []struct{ name, want string }{
+		{"alice", "operator alice already exists"},
+		{"bob", "an operator with this TLS certificate is already registered: alice"},
+	} {
+		code, out, errOut := runSplit("operator", "add", "--data", data, "--name", tc.name, "--role", "officer", "--tls-cert", certA)
+		if code != 1 || strings.Contains(errOut, "constraint") || !strings.Contains(errOut, tc.want) {
+			t.Errorf("duplicate operator %s: exit %d: %s%s", tc.name, code, out, errOut)
+		}
+	}
+}
+
+// A constraint violation the store cannot name is told without the database's words.
+func TestErrTextHidesDatabaseText(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "eacgate.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	nonce := []byte("n1")
+	if err := st.UseRequestNonce(ctx, "k", nonce); err != nil {
+		t.Fatal(err)
+	}
+	err = st.UseRequestNonce(ctx, "k", nonce)
+	if got := errText(err); !store.IsConstraintViolation(err) || got != "use request nonce: conflicts with an existing record" {
+		t.Errorf("%v: %q", err, got)
 	}
 }
 
