@@ -75,8 +75,13 @@ func TestUsageErrorsExit2(t *testing.T) {
 			}
 		}
 	}
-	if code, _, _ := runSplit("no-such-command"); code != 2 {
-		t.Errorf("unknown command: exit %d", code)
+	for _, args := range [][]string{{"no-such-command"}, nil} {
+		if code, out, errOut := runSplit(args...); code != 2 || out != "" || !strings.Contains(errOut, "usage") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+	}
+	if code, out, _ := runSplit("-h"); code != 0 || !strings.Contains(out, "certificate") {
+		t.Errorf("-h: exit %d: %s", code, out)
 	}
 	if code, _, errOut := runSplit("holder", "show", "--data", t.TempDir()); code != 2 || !strings.Contains(errOut, "--mnemonic") {
 		t.Errorf("holder show without a holder: exit %d: %s", code, errOut)
@@ -292,6 +297,11 @@ func TestCertificateCommands(t *testing.T) {
 	}
 	if code, _, errOut := runSplit("certificate", "show", "--data", data, "ZZNONE00001"); code != 1 || !strings.Contains(errOut, "no certificate") {
 		t.Errorf("show unknown: exit %d: %s", code, errOut)
+	}
+	// trust list is a list too: a header line, then the CVCA certificates.
+	code, out, errOut = runSplit("trust", "list", "--data", data)
+	if lines := strings.Split(out, "\n"); code != 0 || !strings.HasPrefix(lines[0], "CHR") || !strings.Contains(lines[0], "SHA-256") || !strings.HasPrefix(lines[1], "ZZCVCABP00001") {
+		t.Errorf("trust list: exit %d: %s%s", code, out, errOut)
 	}
 	code, out, errOut = runSplit("holder", "show", "--data", data, "--country", "ZZ", "--mnemonic", "DVBP")
 	if code != 0 || !strings.Contains(out, "ZZDVBP") || !strings.Contains(out, "dv_domestic") || !strings.Contains(out, "certificates (1)") || !strings.Contains(out, "ZZDVBP00001") {

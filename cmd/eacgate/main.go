@@ -94,11 +94,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) >= 2 && args[0] == "help" { // eacgate help COMMAND [SUBCOMMAND]
 		args = append(args[1:], "-h")
 	}
-	if len(args) == 0 || isHelp(args[0]) {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	if isHelp(args[0]) {
 		usage(stdout)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	cmd, ok := commands()[args[0]]

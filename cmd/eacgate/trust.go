@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 
 	"eacgate/cvc"
 	"eacgate/server"
@@ -75,13 +76,16 @@ func listTrust(ctx context.Context, c cli, st *store.Store, country string) int 
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHR\tCAR\tVALID FROM\tVALID TO\tSHA-256")
 	for _, r := range rows {
 		cert, err := cvc.ParseCertificate(r.Raw)
 		if err != nil {
-			fmt.Fprintf(c.stdout, "%-14s (unreadable: %v)\n", r.CHR, err)
+			fmt.Fprintf(tw, "%s\t(unreadable: %v)\n", r.CHR, err)
 			continue
 		}
-		fmt.Fprintf(c.stdout, "%-14s by %-14s %s to %s  SHA-256 %s\n", cert.CHR, cert.CAR, cert.EffectiveDate, cert.ExpirationDate, server.CertificateSHA256(cert))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cert.CHR, cert.CAR, cert.EffectiveDate, cert.ExpirationDate, server.CertificateSHA256(cert))
 	}
+	tw.Flush()
 	return 0
 }
