@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -93,6 +94,18 @@ func TestVersion(t *testing.T) {
 		code, out, _ := runSplit(arg)
 		if code != 0 || !strings.HasPrefix(out, "eacgate ") || !strings.Contains(out, runtime.Version()) || !strings.Contains(out, "revision:") {
 			t.Errorf("%s: exit %d: %q", arg, code, out)
+		}
+	}
+}
+
+// The VCS settings the go command records are printed.
+func TestVersionPrintsVCS(t *testing.T) {
+	var out bytes.Buffer
+	writeVersion(&out, &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.time", Value: "2026-12-01T10:00:00Z"}, {Key: "vcs.modified", Value: "true"}}})
+	for _, want := range []string{"eacgate v1.2.3", "revision: 0123abcd", "time:     2026-12-01T10:00:00Z", "modified: true", "go:       go1.26.0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %q in\n%s", want, out.String())
 		}
 	}
 }

@@ -106,9 +106,15 @@ func runVersion(_ context.Context, c cli) int {
 
 // printVersion prints what the binary knows of its build (debug.ReadBuildInfo).
 func printVersion(w io.Writer) {
+	bi, _ := debug.ReadBuildInfo()
+	writeVersion(w, bi)
+}
+
+// writeVersion prints the build information bi (nil: none).
+func writeVersion(w io.Writer, bi *debug.BuildInfo) {
 	version, settings := "(unknown)", map[string]string{}
 	goVersion := runtime.Version()
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	if bi != nil {
 		version, goVersion = bi.Main.Version, bi.GoVersion
 		if version == "" {
 			version = "(devel)"
@@ -117,15 +123,13 @@ func printVersion(w io.Writer) {
 			settings[s.Key] = s.Value
 		}
 	}
-	get := func(k string) string {
-		if v := settings[k]; v != "" {
-			return v
-		}
-		return "unknown"
-	}
 	fmt.Fprintf(w, "eacgate %s\n", version)
-	fmt.Fprintf(w, "  revision: %s\n", get("vcs.revision"))
-	fmt.Fprintf(w, "  time:     %s\n", get("vcs.time"))
-	fmt.Fprintf(w, "  modified: %s\n", get("vcs.modified"))
+	if settings["vcs.revision"] == "" {
+		fmt.Fprintln(w, "  revision: not recorded (built outside a git checkout or with -buildvcs=false)")
+	} else {
+		fmt.Fprintf(w, "  revision: %s\n", settings["vcs.revision"])
+		fmt.Fprintf(w, "  time:     %s\n", settings["vcs.time"])
+		fmt.Fprintf(w, "  modified: %s\n", settings["vcs.modified"])
+	}
 	fmt.Fprintf(w, "  go:       %s %s/%s\n", goVersion, runtime.GOOS, runtime.GOARCH)
 }
