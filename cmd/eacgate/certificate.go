@@ -46,10 +46,6 @@ func runCertificate(ctx context.Context, c cli) int {
 	defer st.Close()
 	switch c.args[0] {
 	case "list":
-		if len(rest) != 0 {
-			fmt.Fprintf(c.stderr, "certificate list: unexpected argument %q\n", rest[0])
-			return 2
-		}
 		f.Status, f.Role, f.Country = store.CertStatus(status), store.Role(role), strings.ToUpper(f.Country)
 		if status != "" && !f.Status.Valid() {
 			fmt.Fprintf(c.stderr, "--status %q: want valid, suspended or revoked\n", status)

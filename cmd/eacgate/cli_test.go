@@ -84,6 +84,11 @@ func TestUsageErrorsExit2(t *testing.T) {
 	if code, out, _ := runSplit("-h"); code != 0 || !strings.Contains(out, "certificate") {
 		t.Errorf("-h: exit %d: %s", code, out)
 	}
+	for _, args := range [][]string{{"holder", "list", "extra"}, {"certificate", "list", "extra"}, {"operator", "list", "extra"}, {"apiclient", "add", "extra"}, {"serve", "extra"}} {
+		if code, _, errOut := runSplit(args...); code != 2 || !strings.Contains(errOut, `unexpected argument "extra"`) {
+			t.Errorf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
 	if code, _, errOut := runSplit("holder", "show", "--data", t.TempDir()); code != 2 || !strings.Contains(errOut, "--mnemonic") {
 		t.Errorf("holder show without a holder: exit %d: %s", code, errOut)
 	}

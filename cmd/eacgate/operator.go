@@ -77,7 +77,7 @@ func runAPIClient(ctx context.Context, c cli) int {
 		return unknownSub(c, "apiclient", usage)
 	}
 	var user, passFile, certFile, ips *string
-	opts, _, code, done := optionsFor(c, "eacgate apiclient add", usage, c.args[1:], func(fs *flag.FlagSet) {
+	opts, rest, code, done := optionsFor(c, "eacgate apiclient add", usage, c.args[1:], func(fs *flag.FlagSet) {
 		user = fs.String("user", "", "the client's user name")
 		passFile = fs.String("password-file", "", "file holding the client's password (stored as an Argon2id hash)")
 		certFile = fs.String("cert", "", "the client's X.509 signing certificate (PEM): it signs the serials")
@@ -85,6 +85,10 @@ func runAPIClient(ctx context.Context, c cli) int {
 	})
 	if done {
 		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(c.stderr, "eacgate apiclient add: unexpected argument %q\n", rest[0])
+		return 2
 	}
 	if *user == "" || *passFile == "" || *certFile == "" {
 		fmt.Fprintln(c.stderr, "apiclient add needs --user, --password-file and --cert")

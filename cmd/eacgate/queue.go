@@ -22,10 +22,14 @@ import (
 // openStoreFor parses a sub-command's flags (the common --config/--data/--db plus extra)
 // and opens the store. It returns nil and the exit code when the caller is done (0 after
 // -h).
-func openStoreFor(ctx context.Context, c cli, name, usage string, args []string, extra func(*flag.FlagSet)) (*store.Store, []string, int) {
+func openStoreFor(ctx context.Context, c cli, name, usage string, args []string, extra func(*flag.FlagSet), positionalOK bool) (*store.Store, []string, int) {
 	opts, positional, code, done := optionsFor(c, name, usage, args, extra)
 	if done {
 		return nil, nil, code
+	}
+	if len(positional) > 0 && !positionalOK {
+		fmt.Fprintf(c.stderr, "%s: unexpected argument %q\n", name, positional[0])
+		return nil, nil, 2
 	}
 	if opts.DSN == "" {
 		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
@@ -83,7 +87,17 @@ func storeCommand(ctx context.Context, c cli, cmd, usage string, extra func(sub 
 		if extra != nil {
 			extra(sub, fs)
 		}
-	})
+	}, takesArgs(cmd, sub))
+}
+
+// takesArgs reports whether a store command's sub-command takes positional arguments (IDs,
+// files); the others refuse them.
+func takesArgs(cmd, sub string) bool {
+	switch cmd + " " + sub {
+	case "outbox retry", "request approve", "request reject", "trust add", "certificate show", "certificate export":
+		return true
+	}
+	return false
 }
 
 // runOutbox: eacgate outbox list [--state S] | retry ID...
