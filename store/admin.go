@@ -79,7 +79,27 @@ func (s *Store) CreateOperator(ctx context.Context, o *Operator) error {
 		return fmt.Errorf("store: create operator: need a token or a TLS certificate")
 	}
 	o.CreatedAt = now()
-	return wrap("create operator", s.db.WithContext(ctx).Create(o).Error)
+	err := s.db.WithContext(ctx).Create(o).Error
+	if err != nil && isConstraintViolation(err) {
+		if _, ok := s.firstValue(ctx, &Operator{}, "name", "name = ?", o.Name); ok {
+			return &ConflictError{Msg: "operator " + o.Name + " already exists"}
+		}
+		if other, ok := s.firstValue(ctx, &Operator{}, "name", "tls_fingerprint = ? AND tls_fingerprint <> ''", o.TLSFingerprint); ok {
+			return &ConflictError{Msg: "an operator with this TLS certificate is already registered: " + other}
+		}
+	}
+	return wrap("create operator", err)
+}
+
+// firstValue is column of the first row of model matching where, for naming what a new
+// row conflicts with; ok false if there is none (or the lookup failed).
+func (s *Store) firstValue(ctx context.Context, model any, column, where string, args ...any) (string, bool) {
+	var vals []string
+	err := s.db.WithContext(ctx).Model(model).Where(where, args...).Limit(1).Pluck(column, &vals).Error
+	if err != nil || len(vals) == 0 {
+		return "", false
+	}
+	return vals[0], true
 }
 
 // OperatorByToken finds the enabled operator with this token hash, or ErrNotFound.
@@ -127,7 +147,13 @@ func (s *Store) CreateAPIClient(ctx context.Context, c *APIClient) error {
 		return fmt.Errorf("store: create API client: need emKey, user name, a 32-byte key and a certificate")
 	}
 	c.CreatedAt = now()
-	return wrap("create API client", s.db.WithContext(ctx).Create(c).Error)
+	err := s.db.WithContext(ctx).Create(c).Error
+	if err != nil && isConstraintViolation(err) {
+		if _, ok := s.firstValue(ctx, &APIClient{}, "user_name", "user_name = ?", c.UserName); ok {
+			return &ConflictError{Msg: "API client " + c.UserName + " already exists"}
+		}
+	}
+	return wrap("create API client", err)
 }
 
 // APIClientByKey finds the enabled API client with this emKey, or ErrNotFound.

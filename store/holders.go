@@ -92,7 +92,27 @@ func (s *Store) CreateHolder(ctx context.Context, h *Holder) error {
 	}
 	h.IPRanges = ranges
 	h.TLSFingerprint = strings.ToLower(strings.TrimSpace(h.TLSFingerprint))
-	return wrap("create holder", s.db.WithContext(ctx).Create(h).Error)
+	err = s.db.WithContext(ctx).Create(h).Error
+	if err != nil && isConstraintViolation(err) {
+		if c := s.holderConflict(ctx, h); c != nil {
+			return c
+		}
+	}
+	return wrap("create holder", err)
+}
+
+// holderConflict names the registered holder a new one collides with: the same country and
+// mnemonic, or the same TLS certificate. Nil if neither is found (the caller then reports
+// the constraint violation itself).
+func (s *Store) holderConflict(ctx context.Context, h *Holder) error {
+	name := h.Country + h.Mnemonic
+	if _, err := s.HolderByName(ctx, h.Country, h.Mnemonic); err == nil {
+		return &ConflictError{Msg: "holder " + name + " already exists"}
+	}
+	if other, err := s.HolderByFingerprint(ctx, h.TLSFingerprint); err == nil {
+		return &ConflictError{Msg: fmt.Sprintf("a holder with this TLS certificate is already registered: %s%s (%s)", other.Country, other.Mnemonic, other.Status)}
+	}
+	return nil
 }
 
 // HolderByID returns the holder with the given row ID, or ErrNotFound.

@@ -50,6 +50,16 @@ var (
 	ErrAuditBroken = errors.New("audit chain broken")
 )
 
+// ConflictError is a uniqueness conflict the store could name: its text says what exists
+// already, in words an operator understands, and never carries the database's own error
+// (which names tables and constraints). It matches ErrConflict with errors.Is.
+type ConflictError struct{ Msg string }
+
+func (e *ConflictError) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
 // Dialect names returned by (*Store).Dialect.
 const (
 	DialectSQLite   = "sqlite"

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"text/tabwriter"
@@ -14,60 +12,60 @@ import (
 	"eacgate/store"
 )
 
-const auditUsage = `usage: eacgate audit verify (--db DSN | --data DIR)
-       eacgate audit list   (--db DSN | --data DIR) [--limit N]
+const auditUsage = `usage: eacgate audit verify (--config FILE | --db DSN | --data DIR)
+       eacgate audit list   (--config FILE | --db DSN | --data DIR) [--limit N]
 
 verify walks the hash-chained audit log and reports the first modified, missing or
 reordered event. It prints "audit chain OK: N events" and exits 0, or
 "audit chain BROKEN: <reason>" and exits 1.
 list prints the newest N events (default 20; 0 for all), oldest first.
 
-  --db DSN     database: a SQLite file path, or a PostgreSQL DSN (postgres://... or host=...)
-  --data DIR   data directory; the database is DIR/eacgate.db
+  --config FILE  the database of this configuration (--db and --data override it)
+  --db DSN       database: a SQLite file path, or a PostgreSQL DSN (postgres://... or host=...)
+  --data DIR     data directory; the database is DIR/eacgate.db
 `
 
 // runAudit implements "eacgate audit verify|list".
 func runAudit(ctx context.Context, c cli) int {
-	if len(c.args) == 0 || c.args[0] == "-h" || c.args[0] == "--help" || c.args[0] == "help" {
-		fmt.Fprint(c.stdout, auditUsage)
-		if len(c.args) == 0 {
-			return 2
-		}
-		return 0
+	if code, done := commandHelp(c, auditUsage); done {
+		return code
 	}
 	sub := c.args[0]
 	if sub != "verify" && sub != "list" {
-		fmt.Fprintf(c.stderr, "eacgate audit: unknown sub-command %q\n\n%s", sub, auditUsage)
+		return unknownSub(c, "audit", auditUsage)
+	}
+	fs := newFlagSet(c, "eacgate audit "+sub, auditUsage)
+	var of optionFlags
+	of.register(fs)
+	limit := 20
+	if sub == "list" {
+		fs.IntVar(&limit, "limit", 20, "number of newest events (0: all)")
+	}
+	if code, done := parseFlags(c, fs, c.args[1:]); done {
+		return code
+	}
+	set := flagsSet(fs)
+	if fs.NArg() > 0 || !set["config"] && !set["db"] && !set["data"] {
+		fmt.Fprintf(c.stderr, "eacgate audit %s: one of --config, --db or --data is required\n\n%s", sub, auditUsage)
 		return 2
 	}
-	fs := flag.NewFlagSet("audit "+sub, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	dsn := fs.String("db", "", "database DSN or SQLite file")
-	data := fs.String("data", "", "data directory holding eacgate.db")
-	limit := fs.Int("limit", 20, "list: number of newest events (0: all)")
-	if err := fs.Parse(c.args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(c.stdout, auditUsage)
-			return 0
-		}
-		fmt.Fprintf(c.stderr, "eacgate audit %s: %v\n\n%s", sub, err, auditUsage)
+	opts, err := of.options(fs, nil)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "eacgate audit %s: %v\n", sub, err)
 		return 2
 	}
-	if fs.NArg() > 0 || (*dsn == "") == (*data == "") {
-		fmt.Fprintf(c.stderr, "eacgate audit %s: exactly one of --db or --data is required\n\n%s", sub, auditUsage)
-		return 2
+	dsn := opts.DSN
+	if dsn == "" {
+		dsn = filepath.Join(opts.DataDir, "eacgate.db")
 	}
-	if *data != "" {
-		*dsn = filepath.Join(*data, "eacgate.db")
-	}
-	if !store.IsPostgresDSN(*dsn) {
+	if !store.IsPostgresDSN(dsn) {
 		// Do not let a typo create an empty database that then "verifies".
-		if _, err := os.Stat(*dsn); err != nil {
+		if _, err := os.Stat(dsn); err != nil {
 			fmt.Fprintf(c.stderr, "eacgate audit %s: %v\n", sub, err)
 			return 1
 		}
 	}
-	st, err := store.Open(ctx, *dsn, nil)
+	st, err := store.Open(ctx, dsn, nil)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "eacgate audit %s: %v\n", sub, err)
 		return 1
@@ -88,7 +86,7 @@ func runAudit(ctx context.Context, c cli) int {
 		fmt.Fprintf(c.stdout, "audit chain OK: %d events\n", n)
 		return 0
 	default: // list
-		evs, err := st.ListAudit(ctx, *limit)
+		evs, err := st.ListAudit(ctx, limit)
 		if err != nil {
 			fmt.Fprintf(c.stderr, "eacgate audit list: %v\n", err)
 			return 1

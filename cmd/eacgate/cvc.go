@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,10 +21,16 @@ import (
 	"eacgate/hsm"
 )
 
+const cvcUsage = `usage: eacgate cvc print FILE...
+       eacgate cvc verify --anchor CVCA_FILE [--chain FILE]... [--at YYYY-MM-DD] FILE
+       eacgate cvc request --chr CHR ... --out REQ
+
+Run 'eacgate cvc SUBCOMMAND -h' for the flags.
+`
+
 func runCVC(ctx context.Context, c cli) int {
-	if len(c.args) == 0 {
-		fmt.Fprintln(c.stderr, "usage: eacgate cvc print|verify|request ...")
-		return 2
+	if code, done := commandHelp(c, cvcUsage); done {
+		return code
 	}
 	sub := cli{args: c.args[1:], stdout: c.stdout, stderr: c.stderr}
 	switch c.args[0] {
@@ -36,8 +41,7 @@ func runCVC(ctx context.Context, c cli) int {
 	case "request":
 		return cvcRequest(ctx, sub)
 	}
-	fmt.Fprintf(c.stderr, "eacgate cvc: unknown sub-command %q (print, verify, request)\n", c.args[0])
-	return 2
+	return unknownSub(c, "cvc", cvcUsage)
 }
 
 // readTLVFile reads a certificate or request file: binary, hex text or PEM-like base64 are
@@ -76,11 +80,9 @@ func parseEither(b []byte) (*cvc.Certificate, *cvc.Request, error) {
 }
 
 func cvcPrint(c cli) int {
-	fs := flag.NewFlagSet("eacgate cvc print", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() { fmt.Fprintln(c.stderr, "usage: eacgate cvc print FILE...") }
-	if err := fs.Parse(c.args); err != nil {
-		return 2
+	fs := newFlagSet(c, "eacgate cvc print", "usage: eacgate cvc print FILE...\n\nPrints CV certificates and requests (binary, hex or PEM).\n")
+	if code, done := parseFlags(c, fs, c.args); done {
+		return code
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
@@ -115,19 +117,16 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func cvcVerify(c cli) int {
-	fs := flag.NewFlagSet("eacgate cvc verify", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	fs := newFlagSet(c, "eacgate cvc verify", `usage: eacgate cvc verify --anchor CVCA_FILE [--chain FILE]... [--at YYYY-MM-DD] FILE
+
+exit status 0: valid; 1: invalid (the reason is printed); 2: usage or unreadable input
+`)
 	var anchors, chain multiFlag
 	fs.Var(&anchors, "anchor", "trusted CVCA certificate (repeatable)")
 	fs.Var(&chain, "chain", "further certificate: link, DV, or the outer signer of a request (repeatable)")
 	at := fs.String("at", "", "check validity as of this day, YYYY-MM-DD (default: today)")
-	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: eacgate cvc verify --anchor CVCA_FILE [--chain FILE]... [--at YYYY-MM-DD] FILE")
-		fmt.Fprintln(c.stderr, "exit status 0: valid; 1: invalid (the reason is printed); 2: usage or unreadable input")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(c.args); err != nil {
-		return 2
+	if code, done := parseFlags(c, fs, c.args); done {
+		return code
 	}
 	if fs.NArg() != 1 || len(anchors) == 0 {
 		fs.Usage()
@@ -249,8 +248,12 @@ func chrPath(path []*cvc.Certificate) string {
 }
 
 func cvcRequest(ctx context.Context, c cli) int {
-	fs := flag.NewFlagSet("eacgate cvc request", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	fs := newFlagSet(c, "eacgate cvc request", `usage: eacgate cvc request --chr CHR [--car CAR] [--alg ALG] [--curve CURVE | --rsa-bits N]
+       (--key KEY | --key-out NEWKEY | --label LABEL) [(--outer-key OLDKEY | --outer-label LABEL) --outer-cert OLDCERT] --out REQ
+       keystore flags (for --label, --outer-label) as for 'eacgate key', or --config FILE
+       KEY and OLDKEY: PKCS#8 ("PRIVATE KEY", as openssl genpkey writes) or SEC1 ("EC PRIVATE
+       KEY", as openssl ecparam -genkey writes) EC keys, PKCS#8 or PKCS#1 RSA keys; PEM or DER
+`)
 	var kf keyFlags
 	kf.register(fs)
 	label := fs.String("label", "", "generate the new key in the keystore (see --backend) under this label")
@@ -260,20 +263,14 @@ func cvcRequest(ctx context.Context, c cli) int {
 	rsaBits := fs.Int("rsa-bits", 3072, "size of a new RSA key")
 	chr := fs.String("chr", "", "holder reference the new certificate should carry (required)")
 	car := fs.String("car", "", "the CA the request is for (optional inner CAR)")
-	keyIn := fs.String("key", "", "use this PKCS#8 key (DER or PEM) instead of generating one")
+	keyIn := fs.String("key", "", "use this private key (PEM or DER: PKCS#8, SEC1 or PKCS#1) instead of generating one")
 	keyOut := fs.String("key-out", "", "write the new private key here as PKCS#8 DER, mode 0600 (required when a key is generated)")
 	noDomain := fs.Bool("no-domain", false, "leave the EC domain parameters out of the request (not TR-03110 conformant; for tests)")
-	outerKey := fs.String("outer-key", "", "authenticate with this PKCS#8 key: the key of the holder's current certificate")
+	outerKey := fs.String("outer-key", "", "authenticate with this private key (as --key): the key of the holder's current certificate")
 	outerCert := fs.String("outer-cert", "", "the holder's current certificate (its CHR becomes the outer CAR)")
 	out := fs.String("out", "", "write the request here (required)")
-	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: eacgate cvc request --chr CHR [--car CAR] [--alg ALG] [--curve CURVE | --rsa-bits N]")
-		fmt.Fprintln(c.stderr, "       (--key KEY | --key-out NEWKEY | --label LABEL) [(--outer-key OLDKEY | --outer-label LABEL) --outer-cert OLDCERT] --out REQ")
-		fmt.Fprintln(c.stderr, "       keystore flags (for --label, --outer-label) as for 'eacgate key'")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(c.args); err != nil {
-		return 2
+	if code, done := parseFlags(c, fs, c.args); done {
+		return code
 	}
 	newKeySources := 0
 	for _, v := range []string{*keyIn, *keyOut, *label} {
@@ -389,25 +386,61 @@ func generateKey(alg cvc.Algorithm, curveName string, rsaBits int) (crypto.Signe
 	return ecc.GenerateKey(curve, rand.Reader)
 }
 
-// loadPrivateKey reads an unencrypted PKCS#8 key (DER or PEM), EC on any supported curve or RSA.
+// loadPrivateKey reads an unencrypted private key, EC on any supported curve (brainpool
+// included) or RSA, in the forms openssl writes: PEM or DER, PKCS#8 ("PRIVATE KEY", openssl
+// genpkey), SEC1 ("EC PRIVATE KEY", openssl ecparam -genkey, preceded by an "EC PARAMETERS"
+// block) or PKCS#1 ("RSA PRIVATE KEY").
 func loadPrivateKey(path string) (crypto.Signer, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if blk, _ := pem.Decode(b); blk != nil {
-		b = blk.Bytes
-	}
-	if k, err := ecc.ParsePKCS8PrivateKey(b); err == nil {
+	if !strings.Contains(string(b), "-----BEGIN") {
+		k, err := parsePrivateKeyDER(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 		return k, nil
 	}
-	k, err := x509.ParsePKCS8PrivateKey(b)
+	for rest := b; ; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			return nil, fmt.Errorf("%s: no PEM private key (want PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY)", path)
+		}
+		var k crypto.Signer
+		switch blk.Type {
+		case "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY":
+			k, err = parsePrivateKeyDER(blk.Bytes)
+		case "ENCRYPTED PRIVATE KEY":
+			err = errors.New("encrypted keys are not read: decrypt it first (openssl pkey -in KEY -out PLAIN)")
+		default:
+			continue // EC PARAMETERS and the like
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", path, blk.Type, err)
+		}
+		return k, nil
+	}
+}
+
+// parsePrivateKeyDER tries PKCS#8 (EC, RSA), SEC1 and PKCS#1.
+func parsePrivateKeyDER(der []byte) (crypto.Signer, error) {
+	if k, err := ecc.ParsePKCS8PrivateKey(der); err == nil {
+		return k, nil
+	}
+	if k, err := ecc.ParseSEC1PrivateKey(der); err == nil {
+		return k, nil
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(der); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
-		return nil, fmt.Errorf("%s: not a PKCS#8 EC or RSA key: %w", path, err)
+		return nil, fmt.Errorf("not a PKCS#8, SEC1 or PKCS#1 EC or RSA key: %w", err)
 	}
 	rk, ok := k.(*rsa.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("%s: unsupported key type %T", path, k)
+		return nil, fmt.Errorf("unsupported key type %T", k)
 	}
 	return rk, nil
 }

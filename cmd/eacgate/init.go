@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -35,18 +34,22 @@ stay valid, and DV requests may still name an earlier CVCA certificate.
 `
 
 func runInit(ctx context.Context, c cli) int {
-	if len(c.args) == 0 || (c.args[0] != "cvca" && c.args[0] != "dv") {
-		fmt.Fprint(c.stderr, initUsage)
-		return 2
+	if code, done := commandHelp(c, initUsage); done {
+		return code
+	}
+	if c.args[0] != "cvca" && c.args[0] != "dv" {
+		return unknownSub(c, "init", initUsage)
 	}
 	return createKey(ctx, c, c.args[0], initUsage)
 }
 
 // runCVCA: eacgate cvca rollover.
 func runCVCA(ctx context.Context, c cli) int {
-	if len(c.args) == 0 || c.args[0] != "rollover" {
-		fmt.Fprint(c.stderr, cvcaUsage)
-		return 2
+	if code, done := commandHelp(c, cvcaUsage); done {
+		return code
+	}
+	if c.args[0] != "rollover" {
+		return unknownSub(c, "cvca", cvcaUsage)
 	}
 	return createKey(ctx, c, "rollover", cvcaUsage)
 }
@@ -58,9 +61,7 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 	if role == "rollover" {
 		name = "eacgate cvca rollover"
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() { fmt.Fprint(c.stderr, usage); fs.PrintDefaults() }
+	fs := newFlagSet(c, name, usage)
 	var of optionFlags
 	of.register(fs)
 	chr := fs.String("chr", "", "holder reference of the new certificate")
@@ -68,7 +69,11 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 	curve := fs.String("curve", "", "curve of an EC key (default brainpoolP256r1 for a new CVCA)")
 	rsaBits := fs.Int("rsa-bits", 0, "size of an RSA key (default 3072)")
 	years := fs.Int("years", 3, "CVCA validity in years")
-	if err := fs.Parse(c.args[1:]); err != nil || fs.NArg() != 0 {
+	if code, done := parseFlags(c, fs, c.args[1:]); done {
+		return code
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(c.stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, nil))

@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"eacgate/cvc"
+	"eacgate/gateway"
 	"eacgate/hsm"
 )
 
-const keyUsage = `usage: eacgate key generate --backend soft|pkcs11 --label LABEL --alg ALG [--curve CURVE] [--rsa-bits N] BACKEND-FLAGS
-       eacgate key list --backend soft|pkcs11 BACKEND-FLAGS
+const keyUsage = `usage: eacgate key generate (--config FILE | --backend soft|pkcs11 BACKEND-FLAGS) --label LABEL --alg ALG [--curve CURVE] [--rsa-bits N]
+       eacgate key list (--config FILE | --backend soft|pkcs11 BACKEND-FLAGS)
 
 Generate a signing key or list the keys of a keystore.
 
@@ -37,11 +38,14 @@ pkcs11 backend:
   --pin-file FILE           file holding the user PIN, or
   --pin-env VAR             environment variable holding it
 
+--config FILE: the keystore of the configuration's keystore: section, instead of the flags.
+
 PINs and passphrases are never accepted on the command line.
 `
 
 // keyFlags are the flags shared by key generate and key list.
 type keyFlags struct {
+	config                      string
 	backend                     string
 	keystore, passFile, passEnv string
 	module, token               string
@@ -49,6 +53,7 @@ type keyFlags struct {
 }
 
 func (f *keyFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.config, "config", "", "the keystore of this configuration's keystore: section (instead of the other flags)")
 	fs.StringVar(&f.backend, "backend", "soft", "keystore backend: soft or pkcs11")
 	fs.StringVar(&f.keystore, "keystore", "", "soft: key directory")
 	fs.StringVar(&f.passFile, "passphrase-file", "", "soft: file holding the passphrase")
@@ -61,6 +66,9 @@ func (f *keyFlags) register(fs *flag.FlagSet) {
 
 // open opens the keystore the flags describe.
 func (f *keyFlags) open(ctx context.Context, log *slog.Logger) (hsm.Keystore, error) {
+	if f.config != "" {
+		return f.openConfigured(ctx, log)
+	}
 	switch f.backend {
 	case "soft":
 		if f.module != "" || f.token != "" || f.pinFile != "" || f.pinEnv != "" {
@@ -87,14 +95,29 @@ func (f *keyFlags) open(ctx context.Context, log *slog.Logger) (hsm.Keystore, er
 	return nil, fmt.Errorf("unknown --backend %q (want soft or pkcs11)", f.backend)
 }
 
+// openConfigured opens the keystore of the configuration's keystore: section, the one
+// the gateway serving with that configuration uses.
+func (f *keyFlags) openConfigured(ctx context.Context, log *slog.Logger) (hsm.Keystore, error) {
+	if f.backend != "soft" || f.keystore != "" || f.passFile != "" || f.passEnv != "" ||
+		f.module != "" || f.token != "" || f.pinFile != "" || f.pinEnv != "" {
+		return nil, errors.New("--config names the keystore: give it or the keystore flags, not both")
+	}
+	opts, err := gateway.LoadOptions(f.config)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Keystore == nil {
+		return nil, fmt.Errorf("%s has no keystore: section (the gateway then keeps its keys in DATA/keys: use --keystore DIR --passphrase-env EACGATE_KEYSTORE_PASSPHRASE)", f.config)
+	}
+	kc := *opts.Keystore
+	kc.Soft.Logger, kc.PKCS11.Logger = log, log
+	return hsm.Open(ctx, kc)
+}
+
 // runKey implements "eacgate key generate|list".
 func runKey(ctx context.Context, c cli) int {
-	if len(c.args) == 0 || c.args[0] == "-h" || c.args[0] == "--help" || c.args[0] == "help" {
-		fmt.Fprint(c.stdout, keyUsage)
-		if len(c.args) == 0 {
-			return 2
-		}
-		return 0
+	if code, done := commandHelp(c, keyUsage); done {
+		return code
 	}
 	log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	switch c.args[0] {
@@ -103,15 +126,11 @@ func runKey(ctx context.Context, c cli) int {
 	case "list":
 		return keyList(ctx, c, log)
 	}
-	fmt.Fprintf(c.stderr, "eacgate key: unknown sub-command %q\n\n%s", c.args[0], keyUsage)
-	return 2
+	return unknownSub(c, "key", keyUsage)
 }
 
 func newKeyFlagSet(name string, c cli) *flag.FlagSet {
-	fs := flag.NewFlagSet("eacgate key "+name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	fs.Usage = func() { fmt.Fprint(c.stderr, keyUsage) }
-	return fs
+	return newFlagSet(c, "eacgate key "+name, keyUsage)
 }
 
 func keyGenerate(ctx context.Context, c cli, log *slog.Logger) int {
@@ -122,8 +141,8 @@ func keyGenerate(ctx context.Context, c cli, log *slog.Logger) int {
 	algName := fs.String("alg", "", "TR-03110 signature algorithm, e.g. ECDSA_SHA_256")
 	curve := fs.String("curve", "", "EC curve, e.g. brainpoolP256r1")
 	rsaBits := fs.Int("rsa-bits", 0, "RSA modulus size (2048..4096, default 3072)")
-	if err := fs.Parse(c.args[1:]); err != nil {
-		return 2
+	if code, done := parseFlags(c, fs, c.args[1:]); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(c.stderr, "eacgate key generate: unexpected argument %q\n", fs.Arg(0))
@@ -169,8 +188,8 @@ func keyList(ctx context.Context, c cli, log *slog.Logger) int {
 	fs := newKeyFlagSet("list", c)
 	var kf keyFlags
 	kf.register(fs)
-	if err := fs.Parse(c.args[1:]); err != nil {
-		return 2
+	if code, done := parseFlags(c, fs, c.args[1:]); done {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(c.stderr, "eacgate key list: unexpected argument %q\n", fs.Arg(0))

@@ -27,21 +27,43 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"cvc":       {"print, verify and request CV certificates", runCVC},
-		"key":       {"generate and list signing keys (software keystore or PKCS#11)", runKey},
-		"audit":     {"verify and list the hash-chained audit log", runAudit},
-		"serve":     {"run the gateway (embedded defaults without configuration)", runServe},
-		"holder":    {"register, list, suspend, reinstate and revoke DVs and terminals", runHolder},
-		"init":      {"create the CVCA or the DV (keys in the software keystore or PKCS#11)", runInit},
-		"cvca":      {"roll the CVCA over to a new key (link certificate)", runCVCA},
-		"outbox":    {"list callback deliveries, retry dead-lettered ones", runOutbox},
-		"request":   {"list, approve and reject requests held for approval", runRequest},
-		"spoc":      {"read the general messages foreign SPOCs sent", runSPOC},
-		"trust":     {"add and list other countries' CVCA certificates (a DV whose SPOC is another gateway)", runTrust},
-		"operator":  {"register operators of the admin REST API (bearer token or TLS certificate)", runOperator},
-		"apiclient": {"register clients of the emCA-compatible suspend/reinstate/revoke endpoints", runAPIClient},
-		"backup":    {"copy the database and software keystore to an archive while the gateway serves", runBackup},
-		"restore":   {"restore a backup archive into a new data directory", runRestore},
+		"cvc":         {"print, verify and request CV certificates", runCVC},
+		"key":         {"generate and list signing keys (software keystore or PKCS#11)", runKey},
+		"audit":       {"verify and list the hash-chained audit log", runAudit},
+		"serve":       {"run the gateway (embedded defaults without configuration)", runServe},
+		"holder":      {"register, list, suspend, reinstate and revoke DVs and terminals", runHolder},
+		"init":        {"create the CVCA or the DV (keys in the software keystore or PKCS#11)", runInit},
+		"cvca":        {"roll the CVCA over to a new key (link certificate)", runCVCA},
+		"outbox":      {"list callback deliveries, retry dead-lettered ones", runOutbox},
+		"request":     {"list, approve and reject requests held for approval", runRequest},
+		"spoc":        {"read the general messages foreign SPOCs sent", runSPOC},
+		"trust":       {"add and list other countries' CVCA certificates (a DV whose SPOC is another gateway)", runTrust},
+		"operator":    {"register operators of the admin REST API (bearer token or TLS certificate)", runOperator},
+		"apiclient":   {"register clients of the emCA-compatible suspend/reinstate/revoke endpoints", runAPIClient},
+		"certificate": {"list, show and export the stored CV certificates", runCertificate},
+		"version":     {"print the build: version, VCS revision, Go version", runVersion},
+		"backup":      {"copy the database and software keystore to an archive while the gateway serves", runBackup},
+		"restore":     {"restore a backup archive into a new data directory", runRestore},
+	}
+}
+
+// subcommands are the commands' sub-commands (a command not listed has none): the
+// dispatch of the store commands and the help test walk them.
+func subcommands() map[string][]string {
+	return map[string][]string{
+		"cvc":         {"print", "verify", "request"},
+		"key":         {"generate", "list"},
+		"audit":       {"verify", "list"},
+		"holder":      {"add", "list", "show", "suspend", "reinstate", "revoke"},
+		"init":        {"cvca", "dv"},
+		"cvca":        {"rollover"},
+		"outbox":      {"list", "retry"},
+		"request":     {"list", "approve", "reject"},
+		"spoc":        {"messages"},
+		"trust":       {"add", "list"},
+		"operator":    {"add", "list"},
+		"apiclient":   {"add"},
+		"certificate": {"list", "show", "export"},
 	}
 }
 
@@ -54,9 +76,10 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-11s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'eacgate COMMAND -h' for the command's own help.")
+	fmt.Fprintln(w, "\nRun 'eacgate COMMAND -h' or 'eacgate COMMAND SUBCOMMAND -h' for their own help;")
+	fmt.Fprintln(w, "'eacgate --version' prints the build.")
 }
 
 func main() {
@@ -67,11 +90,18 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		args = append([]string{"version"}, args[1:]...)
+	}
+	if len(args) >= 2 && args[0] == "help" { // eacgate help COMMAND [SUBCOMMAND]
+		args = append(args[1:], "-h")
+	}
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	if isHelp(args[0]) {
 		usage(stdout)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	cmd, ok := commands()[args[0]]

@@ -20,11 +20,13 @@ import (
 
 // runOperator: eacgate operator add --name N --role R [--tls-cert FILE] | list
 func runOperator(ctx context.Context, c cli) int {
-	var name, role, tlsCert *string
-	st, _, code := storeCommand(ctx, c, "operator", []string{"add", "list"}, "add --name N --role administrator|officer|auditor [--tls-cert FILE] | list", func(fs *flag.FlagSet) {
-		name = fs.String("name", "", "add: the operator's name (recorded in the audit log)")
-		role = fs.String("role", "", "add: administrator, officer or auditor")
-		tlsCert = fs.String("tls-cert", "", "add: also accept this TLS client certificate (PEM)")
+	var name, role, tlsCert string
+	st, _, code := storeCommand(ctx, c, "operator", "add --name N --role administrator|officer|auditor [--tls-cert FILE] | list", func(sub string, fs *flag.FlagSet) {
+		if sub == "add" {
+			fs.StringVar(&name, "name", "", "the operator's name (recorded in the audit log)")
+			fs.StringVar(&role, "role", "", "administrator, officer or auditor")
+			fs.StringVar(&tlsCert, "tls-cert", "", "also accept this TLS client certificate (PEM)")
+		}
 	})
 	if st == nil {
 		return code
@@ -44,43 +46,49 @@ func runOperator(ctx context.Context, c cli) int {
 		tw.Flush()
 		return 0
 	}
-	if *name == "" || !store.OperatorRole(*role).Valid() {
+	if name == "" || !store.OperatorRole(role).Valid() {
 		fmt.Fprintln(c.stderr, "operator add needs --name N --role administrator|officer|auditor")
 		return 2
 	}
 	fp := ""
-	if *tlsCert != "" {
+	if tlsCert != "" {
 		var err error
-		if fp, err = certFingerprint(*tlsCert); err != nil {
+		if fp, err = certFingerprint(tlsCert); err != nil {
 			fmt.Fprintln(c.stderr, err)
 			return 1
 		}
 	}
 	token := randomSecret(32)
-	op := &store.Operator{Name: *name, Role: store.OperatorRole(*role), TokenHash: admin.TokenHash(token), TLSFingerprint: fp}
-	if code := audited(ctx, c, st, auditEvent("operator.add", *name), st.CreateOperator(ctx, op)); code != 0 {
+	op := &store.Operator{Name: name, Role: store.OperatorRole(role), TokenHash: admin.TokenHash(token), TLSFingerprint: fp}
+	if code := audited(ctx, c, st, auditEvent("operator.add", name), st.CreateOperator(ctx, op)); code != 0 {
 		return code
 	}
-	fmt.Fprintf(c.stdout, "operator %s (%s) registered. Bearer token (shown once, store it now):\n%s\n", *name, *role, token)
+	fmt.Fprintf(c.stdout, "operator %s (%s) registered. Bearer token (shown once, store it now):\n%s\n", name, role, token)
 	return 0
 }
 
 // runAPIClient: eacgate apiclient add --user U --password-file F --cert FILE [--ip CIDR,...]
 func runAPIClient(ctx context.Context, c cli) int {
-	const usage = "add --user U --password-file F --cert FILE [--ip CIDR,...]"
-	if len(c.args) == 0 || c.args[0] != "add" {
-		fmt.Fprintln(c.stderr, "usage: eacgate apiclient "+usage+" (--data DIR | --config FILE)")
-		return 2
+	const usage = "usage: eacgate apiclient add --user U --password-file F --cert FILE [--ip CIDR,...] (--config FILE | --data DIR)\n"
+	if code, done := commandHelp(c, usage); done {
+		return code
+	}
+	if c.args[0] != "add" {
+		return unknownSub(c, "apiclient", usage)
 	}
 	var user, passFile, certFile, ips *string
-	opts, _, code := optionsFor(c, "eacgate apiclient add", c.args[1:], func(fs *flag.FlagSet) {
+	opts, rest, code, done := optionsFor(c, "eacgate apiclient add", usage, c.args[1:], func(fs *flag.FlagSet) {
 		user = fs.String("user", "", "the client's user name")
 		passFile = fs.String("password-file", "", "file holding the client's password (stored as an Argon2id hash)")
 		certFile = fs.String("cert", "", "the client's X.509 signing certificate (PEM): it signs the serials")
 		ips = fs.String("ip", "", "comma-separated CIDR ranges the client may call from (default any)")
 	})
-	if code != 0 {
+	if done {
 		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(c.stderr, "eacgate apiclient add: unexpected argument %q\n", rest[0])
+		return 2
 	}
 	if *user == "" || *passFile == "" || *certFile == "" {
 		fmt.Fprintln(c.stderr, "apiclient add needs --user, --password-file and --cert")

@@ -20,11 +20,16 @@ import (
 )
 
 // openStoreFor parses a sub-command's flags (the common --config/--data/--db plus extra)
-// and opens the store. It returns nil and the exit code on failure.
-func openStoreFor(ctx context.Context, c cli, name string, args []string, extra func(*flag.FlagSet)) (*store.Store, []string, int) {
-	opts, positional, code := optionsFor(c, name, args, extra)
-	if code != 0 {
+// and opens the store. It returns nil and the exit code when the caller is done (0 after
+// -h).
+func openStoreFor(ctx context.Context, c cli, name, usage string, args []string, extra func(*flag.FlagSet), positionalOK bool) (*store.Store, []string, int) {
+	opts, positional, code, done := optionsFor(c, name, usage, args, extra)
+	if done {
 		return nil, nil, code
+	}
+	if len(positional) > 0 && !positionalOK {
+		fmt.Fprintf(c.stderr, "%s: unexpected argument %q\n", name, positional[0])
+		return nil, nil, 2
 	}
 	if opts.DSN == "" {
 		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
@@ -38,20 +43,18 @@ func openStoreFor(ctx context.Context, c cli, name string, args []string, extra 
 }
 
 // optionsFor parses a command's flags (before or after its positional arguments) and
-// loads the configuration they name.
-func optionsFor(c cli, name string, args []string, extra func(*flag.FlagSet)) (gateway.Options, []string, int) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+// loads the configuration they name. done true: the caller returns code (0 after -h).
+func optionsFor(c cli, name, usage string, args []string, extra func(*flag.FlagSet)) (opts gateway.Options, positional []string, code int, done bool) {
+	fs := newFlagSet(c, name, usage)
 	var of optionFlags
 	of.register(fs)
 	if extra != nil {
 		extra(fs)
 	}
 	// Flags may come before or after the positional arguments (IDs).
-	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			return gateway.Options{}, nil, 2
+		if code, done := parseFlags(c, fs, args); done {
+			return opts, nil, code, true
 		}
 		if fs.NArg() == 0 {
 			break
@@ -62,27 +65,48 @@ func optionsFor(c cli, name string, args []string, extra func(*flag.FlagSet)) (g
 	opts, err := of.options(fs, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
-		return gateway.Options{}, nil, 2
+		return opts, nil, 2, true
 	}
-	return opts, positional, 0
+	return opts, positional, 0, false
 }
 
 // storeCommand is the preamble of the operator commands that work on the store: the
-// sub-command must be one of subs (else the usage line), the flags are parsed and the store
-// opened. It returns nil and the exit code on failure.
-func storeCommand(ctx context.Context, c cli, cmd string, subs []string, usage string, extra func(*flag.FlagSet)) (*store.Store, []string, int) {
-	if len(c.args) == 0 || !slices.Contains(subs, c.args[0]) {
-		fmt.Fprintln(c.stderr, "usage: eacgate "+cmd+" "+usage+" (--data DIR | --config FILE)")
-		return nil, nil, 2
+// sub-command must be one of the command's (else the usage), the flags (extra registers
+// the sub-command's own) are parsed and the store opened. It returns nil and the exit code
+// when the caller is done (0 after -h).
+func storeCommand(ctx context.Context, c cli, cmd, usage string, extra func(sub string, fs *flag.FlagSet)) (*store.Store, []string, int) {
+	usage = "usage: eacgate " + cmd + " " + usage + "\n\nThe gateway is selected by --config FILE, or --data DIR (and --db DSN).\n"
+	if code, done := commandHelp(c, usage); done {
+		return nil, nil, code
 	}
-	return openStoreFor(ctx, c, "eacgate "+cmd+" "+c.args[0], c.args[1:], extra)
+	sub := c.args[0]
+	if !slices.Contains(subcommands()[cmd], sub) {
+		return nil, nil, unknownSub(c, cmd, usage)
+	}
+	return openStoreFor(ctx, c, "eacgate "+cmd+" "+sub, usage, c.args[1:], func(fs *flag.FlagSet) {
+		if extra != nil {
+			extra(sub, fs)
+		}
+	}, takesArgs(cmd, sub))
+}
+
+// takesArgs reports whether a store command's sub-command takes positional arguments (IDs,
+// files); the others refuse them.
+func takesArgs(cmd, sub string) bool {
+	switch cmd + " " + sub {
+	case "outbox retry", "request approve", "request reject", "trust add", "certificate show", "certificate export":
+		return true
+	}
+	return false
 }
 
 // runOutbox: eacgate outbox list [--state S] | retry ID...
 func runOutbox(ctx context.Context, c cli) int {
-	var state *string
-	st, rest, code := storeCommand(ctx, c, "outbox", []string{"list", "retry"}, "list [--state held|pending|done|dead] | retry ID...", func(fs *flag.FlagSet) {
-		state = fs.String("state", "", "list: only items in this state (default: all but done)")
+	var state string
+	st, rest, code := storeCommand(ctx, c, "outbox", "list [--state held|pending|done|dead] | retry ID...", func(sub string, fs *flag.FlagSet) {
+		if sub == "list" {
+			fs.StringVar(&state, "state", "", "only items in this state (default: all but done)")
+		}
 	})
 	if st == nil {
 		return code
@@ -106,7 +130,7 @@ func runOutbox(ctx context.Context, c cli) int {
 		}
 		return 0
 	}
-	items, err := st.ListOutbox(ctx, store.OutboxState(*state))
+	items, err := st.ListOutbox(ctx, store.OutboxState(state))
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
@@ -114,7 +138,7 @@ func runOutbox(ctx context.Context, c cli) int {
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATE\tKIND\tMESSAGE\tATTEMPTS\tNEXT ATTEMPT\tTARGET\tLAST ERROR")
 	for _, o := range items {
-		if *state == "" && o.State == store.OutboxDone {
+		if state == "" && o.State == store.OutboxDone {
 			continue
 		}
 		msg := "-"
@@ -130,9 +154,11 @@ func runOutbox(ctx context.Context, c cli) int {
 
 // runRequest: eacgate request list | approve ID | reject ID --reason TEXT
 func runRequest(ctx context.Context, c cli) int {
-	var reason *string
-	st, rest, code := storeCommand(ctx, c, "request", []string{"list", "approve", "reject"}, "list | approve ID | reject ID --reason TEXT", func(fs *flag.FlagSet) {
-		reason = fs.String("reason", "", "reject: why (recorded in the audit log)")
+	var reason string
+	st, rest, code := storeCommand(ctx, c, "request", "list | approve ID | reject ID --reason TEXT", func(sub string, fs *flag.FlagSet) {
+		if sub == "reject" {
+			fs.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+		}
 	})
 	if st == nil {
 		return code
@@ -166,11 +192,11 @@ func runRequest(ctx context.Context, c cli) int {
 	if c.args[0] == "approve" {
 		err = st.ApproveMessage(ctx, id, ev.Actor)
 	} else {
-		if *reason == "" {
+		if reason == "" {
 			fmt.Fprintln(c.stderr, "request reject needs --reason TEXT")
 			return 2
 		}
-		ev.Details = fmt.Sprintf(`{"reason":%q}`, *reason)
+		ev.Details = fmt.Sprintf(`{"reason":%q}`, reason)
 		err = st.RejectMessage(ctx, id, ev.Actor, string(authority.FailureRequestNotAccepted))
 	}
 	if code := audited(ctx, c, st, ev, err); code != 0 {
@@ -184,14 +210,14 @@ func runRequest(ctx context.Context, c cli) int {
 // the failure: the exit code (0 when both the action and the record succeeded).
 func audited(ctx context.Context, c cli, st *store.Store, ev store.AuditEvent, err error) int {
 	if err != nil {
-		ev.Outcome = "failed: " + err.Error()
+		ev.Outcome = "failed: " + errText(err)
 	}
 	if _, aerr := st.AppendAudit(ctx, ev); aerr != nil {
 		fmt.Fprintln(c.stderr, aerr)
 		return 1
 	}
 	if err != nil {
-		fmt.Fprintln(c.stderr, err)
+		fmt.Fprintln(c.stderr, errText(err))
 		return 1
 	}
 	return 0
@@ -219,15 +245,15 @@ func requestCHR(raw []byte) string {
 
 // runSPOC: eacgate spoc messages — the GeneralMessages foreign SPOCs sent.
 func runSPOC(ctx context.Context, c cli) int {
-	var limit *int
-	st, _, code := storeCommand(ctx, c, "spoc", []string{"messages"}, "messages [--limit N]", func(fs *flag.FlagSet) {
-		limit = fs.Int("limit", 50, "newest N messages")
+	var limit int
+	st, _, code := storeCommand(ctx, c, "spoc", "messages [--limit N]", func(_ string, fs *flag.FlagSet) {
+		fs.IntVar(&limit, "limit", 50, "newest N messages")
 	})
 	if st == nil {
 		return code
 	}
 	defer st.Close()
-	ms, err := st.MessagesByOperation(ctx, "GeneralMessage", *limit)
+	ms, err := st.MessagesByOperation(ctx, "GeneralMessage", limit)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1

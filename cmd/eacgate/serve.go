@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -30,18 +31,24 @@ import (
 // serveGCPercent is the collector's target of eacgate serve when GOGC is not set.
 const serveGCPercent = 400
 
+const serveUsage = `usage: eacgate serve [--config FILE] [--data DIR] [--db DSN] [--listen ADDR] [--plain-http]
+
+Runs the gateway. Without --config: the embedded default (SQLite, software keystore, demo
+CVCA and DV in DATA).
+`
+
 func runServe(ctx context.Context, c cli) int {
-	fs := flag.NewFlagSet("eacgate serve", flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
+	fs := newFlagSet(c, "eacgate serve", serveUsage)
 	var of optionFlags
 	of.register(fs)
+	of.registerListen(fs)
 	plain := fs.Bool("plain-http", false, "serve plain HTTP instead of mutual TLS (local demos only: callers cannot be identified)")
-	fs.Usage = func() {
-		fmt.Fprintln(c.stderr, "usage: eacgate serve [--config FILE] [--data DIR] [--db DSN] [--listen ADDR] [--plain-http]")
-		fmt.Fprintln(c.stderr, "Without --config: the embedded default (SQLite, software keystore, demo CVCA and DV in DATA).")
-		fs.PrintDefaults()
+	if code, done := parseFlags(c, fs, c.args); done {
+		return code
 	}
-	if err := fs.Parse(c.args); err != nil || fs.NArg() != 0 {
+	if fs.NArg() != 0 {
+		fmt.Fprintf(c.stderr, "eacgate serve: unexpected argument %q\n\n", fs.Arg(0))
+		fs.Usage()
 		return 2
 	}
 	if os.Getenv("GOGC") == "" {
@@ -175,7 +182,7 @@ func runServe(ctx context.Context, c cli) int {
 		fmt.Fprintln(c.stdout, ")")
 	}
 	if !*plain {
-		fmt.Fprintf(c.stdout, "  TLS certificate: %s (reloaded when it changes or on SIGHUP); register clients with 'eacgate holder add --data %s --tls-cert FILE ...'\n", opts.TLSCert, *data)
+		fmt.Fprintf(c.stdout, "  TLS certificate: %s (reloaded when it changes or on SIGHUP); register clients with 'eacgate holder add %s --tls-cert FILE ...'\n", opts.TLSCert, of.selection(fs, *data))
 	}
 	errc := make(chan error, 1)
 	go func() {
@@ -207,55 +214,42 @@ func runServe(ctx context.Context, c cli) int {
 	return code
 }
 
+const holderUsage = `add --country CC --mnemonic M --role ROLE --tls-cert FILE [--ip CIDR,...]
+       eacgate holder list
+       eacgate holder show --country CC --mnemonic M
+       eacgate holder suspend|reinstate|revoke --country CC --mnemonic M --reason TEXT`
+
 func runHolder(ctx context.Context, c cli) int {
-	if len(c.args) == 0 {
-		fmt.Fprintln(c.stderr, "usage: eacgate holder add|list|suspend|reinstate|revoke --data DIR ...")
-		return 2
-	}
-	var newStatus store.HolderStatus
-	switch c.args[0] {
-	case "add", "list":
-	case "suspend":
-		newStatus = store.HolderSuspended
-	case "reinstate":
-		newStatus = store.HolderActive
-	case "revoke":
-		newStatus = store.HolderRevoked
-	default:
-		fmt.Fprintf(c.stderr, "eacgate holder: unknown sub-command %q\n", c.args[0])
-		return 2
-	}
-	fs := flag.NewFlagSet("eacgate holder "+c.args[0], flag.ContinueOnError)
-	fs.SetOutput(c.stderr)
-	var of optionFlags
-	of.register(fs)
-	country := fs.String("country", "", "add: country code (2 letters)")
-	mnemonic := fs.String("mnemonic", "", "add: holder mnemonic (CHR = country + mnemonic + 5-character sequence)")
-	role := fs.String("role", "", "add: dv_domestic, dv_foreign, terminal, spoc or cvca")
-	tlsCert := fs.String("tls-cert", "", "add: the holder's TLS client certificate (PEM); its SHA-256 identifies the caller")
-	ipRanges := fs.String("ip", "", "add: comma-separated CIDR ranges the holder may connect from (default any)")
-	reason := fs.String("reason", "", "suspend, reinstate, revoke: why (recorded in the audit log)")
-	if err := fs.Parse(c.args[1:]); err != nil || fs.NArg() != 0 {
-		return 2
-	}
-	opts, err := of.options(fs, slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return 2
-	}
-	if opts.DSN == "" {
-		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
-	}
-	st, err := store.Open(ctx, opts.DSN, opts.Logger)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return 1
+	var country, mnemonic, role, tlsCert, ipRanges, reason string
+	st, _, code := storeCommand(ctx, c, "holder", holderUsage, func(sub string, fs *flag.FlagSet) {
+		if sub == "list" {
+			return
+		}
+		fs.StringVar(&country, "country", "", "country code (2 letters)")
+		fs.StringVar(&mnemonic, "mnemonic", "", "holder mnemonic (CHR = country + mnemonic + 5-character sequence)")
+		switch sub {
+		case "add":
+			fs.StringVar(&role, "role", "", "dv_domestic, dv_foreign, terminal, spoc or cvca")
+			fs.StringVar(&tlsCert, "tls-cert", "", "the holder's TLS client certificate (PEM); its SHA-256 identifies the caller")
+			fs.StringVar(&ipRanges, "ip", "", "comma-separated CIDR ranges the holder may connect from (default any)")
+		case "suspend", "reinstate", "revoke":
+			fs.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+		}
+	})
+	if st == nil {
+		return code
 	}
 	defer st.Close()
-	if newStatus != "" {
-		return holderSetStatus(ctx, c, st, *country, *mnemonic, newStatus, *reason)
-	}
-	if c.args[0] == "list" {
+	switch c.args[0] {
+	case "suspend":
+		return holderSetStatus(ctx, c, st, country, mnemonic, store.HolderSuspended, reason)
+	case "reinstate":
+		return holderSetStatus(ctx, c, st, country, mnemonic, store.HolderActive, reason)
+	case "revoke":
+		return holderSetStatus(ctx, c, st, country, mnemonic, store.HolderRevoked, reason)
+	case "show":
+		return holderShow(ctx, c, st, country, mnemonic)
+	case "list":
 		hs, err := st.ListHolders(ctx, store.HolderFilter{})
 		if err != nil {
 			fmt.Fprintln(c.stderr, err)
@@ -269,35 +263,72 @@ func runHolder(ctx context.Context, c cli) int {
 		tw.Flush()
 		return 0
 	}
-	if len(*country) != 2 || *mnemonic == "" || *tlsCert == "" {
+	if len(country) != 2 || mnemonic == "" || tlsCert == "" {
 		fmt.Fprintln(c.stderr, "holder add needs --country CC --mnemonic M --role ROLE --tls-cert FILE")
 		return 2
 	}
-	r := store.Role(*role)
+	r := store.Role(role)
 	if !r.Valid() {
-		fmt.Fprintf(c.stderr, "--role %q: want dv_domestic, dv_foreign, terminal, spoc (a foreign SPOC) or cvca (a CVCA that calls back)\n", *role)
+		fmt.Fprintf(c.stderr, "--role %q: want dv_domestic, dv_foreign, terminal, spoc (a foreign SPOC) or cvca (a CVCA that calls back)\n", role)
 		return 2
 	}
-	fp, err := certFingerprint(*tlsCert)
+	fp, err := certFingerprint(tlsCert)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
-	ranges, err := store.NormalizeIPRanges(*ipRanges)
+	ranges, err := store.NormalizeIPRanges(ipRanges)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 2
 	}
-	h := &store.Holder{Country: *country, Mnemonic: *mnemonic, Role: r, Status: store.HolderActive, TLSFingerprint: fp, IPRanges: ranges}
+	h := &store.Holder{Country: country, Mnemonic: mnemonic, Role: r, Status: store.HolderActive, TLSFingerprint: fp, IPRanges: ranges}
 	if err := st.CreateHolder(ctx, h); err != nil {
-		fmt.Fprintln(c.stderr, err)
+		fmt.Fprintf(c.stderr, "eacgate holder add: %s\n", errText(err))
 		return 1
 	}
-	if _, err := st.AppendAudit(ctx, auditEvent("holder.add", *country+*mnemonic)); err != nil {
+	if _, err := st.AppendAudit(ctx, auditEvent("holder.add", country+mnemonic)); err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
 	fmt.Fprintf(c.stdout, "registered holder %d: %s%s (%s), TLS fingerprint %s\n", h.ID, h.Country, h.Mnemonic, h.Role, fp)
+	return 0
+}
+
+// holderShow prints a holder and its certificates.
+func holderShow(ctx context.Context, c cli, st *store.Store, country, mnemonic string) int {
+	if country == "" || mnemonic == "" {
+		fmt.Fprintln(c.stderr, "holder show needs --country CC --mnemonic M")
+		return 2
+	}
+	h, err := st.HolderByName(ctx, country, mnemonic)
+	if errors.Is(err, store.ErrNotFound) {
+		fmt.Fprintf(c.stderr, "no holder %s%s (see 'eacgate holder list')\n", country, mnemonic)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	certs, err := st.ListCertificatesOfHolder(ctx, h.ID)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 1
+	}
+	ips := h.IPRanges
+	if ips == "" {
+		ips = "any"
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 1, ' ', 0)
+	fmt.Fprintf(tw, "holder:\t%s%s (ID %d)\n", h.Country, h.Mnemonic, h.ID)
+	fmt.Fprintf(tw, "role:\t%s\n", h.Role)
+	fmt.Fprintf(tw, "status:\t%s\n", h.Status)
+	fmt.Fprintf(tw, "TLS fingerprint:\t%s\n", h.TLSFingerprint)
+	fmt.Fprintf(tw, "IP ranges:\t%s\n", ips)
+	fmt.Fprintf(tw, "registered:\t%s\n", h.CreatedAt.UTC().Format(time.RFC3339))
+	tw.Flush()
+	fmt.Fprintf(c.stdout, "\ncertificates (%d):\n", len(certs))
+	printCertificates(ctx, c.stdout, st, certs)
 	return 0
 }
 
@@ -336,6 +367,10 @@ func holderSetStatus(ctx context.Context, c cli, st *store.Store, country, mnemo
 		return 2
 	}
 	h, err := st.HolderByName(ctx, country, mnemonic)
+	if errors.Is(err, store.ErrNotFound) {
+		fmt.Fprintf(c.stderr, "no holder %s%s (see 'eacgate holder list')\n", country, mnemonic)
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
@@ -368,6 +403,10 @@ func (f *optionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "YAML configuration (see README, Configuration); none: the embedded default")
 	fs.StringVar(&f.data, "data", "eacgate-data", "data directory (SQLite database, software keystore, TLS certificate)")
 	fs.StringVar(&f.db, "db", "", "database: SQLite file or postgres:// DSN (default DATA/eacgate.db)")
+}
+
+// registerListen adds --listen, which only serve has.
+func (f *optionFlags) registerListen(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to listen on")
 }
 
@@ -381,19 +420,42 @@ func (f *optionFlags) options(fs *flag.FlagSet, log *slog.Logger) (gateway.Optio
 			return opts, err
 		}
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	set := flagsSet(fs)
 	if set["data"] || opts.DataDir == "" {
 		opts.DataDir = f.data
 	}
 	if set["db"] {
 		opts.DSN = f.db
 	}
-	if set["listen"] || opts.Listen == "" {
+	if fs.Lookup("listen") != nil && (set["listen"] || opts.Listen == "") {
 		opts.Listen = f.listen
 	}
 	opts.Logger = log
 	return opts, nil
+}
+
+// selection is the flags that select the same gateway again, for the commands serve
+// suggests: --config (and --db, --data when given), else --data DIR (and --db).
+func (f *optionFlags) selection(fs *flag.FlagSet, dataDir string) string {
+	set := flagsSet(fs)
+	var parts []string
+	if f.config != "" {
+		parts = append(parts, "--config "+f.config)
+	}
+	if f.config == "" || set["data"] {
+		parts = append(parts, "--data "+dataDir)
+	}
+	if set["db"] {
+		parts = append(parts, "--db "+f.db)
+	}
+	return strings.Join(parts, " ")
+}
+
+// flagsSet is the names of the flags given on the command line.
+func flagsSet(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	return set
 }
 
 // plainListen is where --plain-http listens: on loopback unless --listen was given on the

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"text/tabwriter"
 
 	"eacgate/cvc"
 	"eacgate/server"
@@ -17,17 +18,20 @@ import (
 // them from partner SPOCs itself). A country's first root is taken only with its SHA-256,
 // as exchanged out of band; later certificates only when they chain to the stored ones.
 func runTrust(ctx context.Context, c cli) int {
-	var sum, country *string
-	st, rest, code := storeCommand(ctx, c, "trust", []string{"add", "list"}, "add FILE... [--sha256 HEX] | list [--country CC]", func(fs *flag.FlagSet) {
-		sum = fs.String("sha256", "", "add: the SHA-256 (hex) of a country's first CVCA root, as exchanged out of band")
-		country = fs.String("country", "", "list: only this country")
+	var sum, country string
+	st, rest, code := storeCommand(ctx, c, "trust", "add FILE... [--sha256 HEX] | list [--country CC]", func(sub string, fs *flag.FlagSet) {
+		if sub == "add" {
+			fs.StringVar(&sum, "sha256", "", "the SHA-256 (hex) of a country's first CVCA root, as exchanged out of band")
+		} else {
+			fs.StringVar(&country, "country", "", "only this country")
+		}
 	})
 	if st == nil {
 		return code
 	}
 	defer st.Close()
 	if c.args[0] == "list" {
-		return listTrust(ctx, c, st, *country)
+		return listTrust(ctx, c, st, country)
 	}
 	if len(rest) == 0 {
 		fmt.Fprintln(c.stderr, "trust add needs CVCA certificate files")
@@ -46,9 +50,9 @@ func runTrust(ctx context.Context, c cli) int {
 			return 1
 		}
 		fp := server.CertificateSHA256(cert)
-		trusted, _ := server.FirstRootTrust(cert, []string{*sum})
-		added, err := reg.AddCVCACertificate(ctx, cert, *sum != "" && trusted)
-		if errors.Is(err, server.ErrUnverified) && *sum == "" {
+		trusted, _ := server.FirstRootTrust(cert, []string{sum})
+		added, err := reg.AddCVCACertificate(ctx, cert, sum != "" && trusted)
+		if errors.Is(err, server.ErrUnverified) && sum == "" {
 			err = fmt.Errorf("%w (a first root needs --sha256 %s once its SHA-256 is confirmed out of band)", err, fp)
 		} else if errors.Is(err, server.ErrUnverified) && !trusted {
 			err = fmt.Errorf("%w, and its SHA-256 is %s, not the one given", err, fp)
@@ -72,13 +76,16 @@ func listTrust(ctx context.Context, c cli, st *store.Store, country string) int 
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHR\tCAR\tVALID FROM\tVALID TO\tSHA-256")
 	for _, r := range rows {
 		cert, err := cvc.ParseCertificate(r.Raw)
 		if err != nil {
-			fmt.Fprintf(c.stdout, "%-14s (unreadable: %v)\n", r.CHR, err)
+			fmt.Fprintf(tw, "%s\t(unreadable: %v)\n", r.CHR, err)
 			continue
 		}
-		fmt.Fprintf(c.stdout, "%-14s by %-14s %s to %s  SHA-256 %s\n", cert.CHR, cert.CAR, cert.EffectiveDate, cert.ExpirationDate, server.CertificateSHA256(cert))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cert.CHR, cert.CAR, cert.EffectiveDate, cert.ExpirationDate, server.CertificateSHA256(cert))
 	}
+	tw.Flush()
 	return 0
 }
