@@ -33,7 +33,7 @@ import (
 
 func main() {
 	url := flag.String("url", "https://127.0.0.1:8443/dv", "the gateway's DV endpoint")
-	certFile := flag.String("cert", "term.pem", "TLS client certificate (PEM), registered with `eacgate holder add`")
+	certFile := flag.String("cert", "term.pem", "TLS client certificate (PEM), registered with eacgate holder add")
 	keyFile := flag.String("key", "term.key", "its private key (PEM)")
 	caFile := flag.String("ca", "eacgate-data/tls.crt", "trust anchor of the gateway's TLS certificate (PEM)")
 	holder := flag.String("holder", "UTISGATE01", "country code and mnemonic the holder is registered with")
