@@ -102,7 +102,9 @@ def main():
     #                      {} sends the empty wrapper <messageID/>, {"messageID": "id"} an ID;
     #   responseURL        an OptionalStringType: the wrapper <responseURL> around an optional
     #                      <string>, the callback address. Empty ({}) without a callback.
-    # The wrappers must be sent even when empty: the parts are not optional, their contents are.
+    # The wrappers must be sent even when empty: the parts are not optional, their contents are
+    # (zeep refuses None with "Missing element responseURL"; the element-less <messageID/> and
+    # <responseURL/> are what TR-03129 peers expect).
     sync = {"callbackIndicator": "callback_not_possible", "responseURL": {}}
 
     # 1. The CA chain: the country's CVCA certificates (link certificates included), then the
