@@ -16,6 +16,7 @@ CHR.cvcert, so every later run renews the newest certificate. See examples/READM
 Needs: python3, python3-zeep (Debian), the eacgate binary (make build: bin/eacgate).
 """
 import argparse
+import datetime
 import glob
 import os
 import subprocess
@@ -67,14 +68,16 @@ def tlv(data):
 
 
 def describe(cert):
-    """Returns (car, chr, role) of a CV certificate (7F21 { 7F4E body, 5F37 signature })."""
+    """Returns (car, chr, role, expiry) of a CV certificate (7F21 { 7F4E body, 5F37 signature })."""
     (tag, value), = tlv(cert)
     body = dict(tlv(value))[0x7F4E]
     fields = dict(tlv(body))
     chat = dict(tlv(fields[0x7F4C]))
     # The two high bits of the CHAT's first relative-authorization byte are the role.
     role = {3: "CVCA", 2: "DV (domestic)", 1: "DV (foreign)", 0: "Terminal"}[chat[0x53][0] >> 6]
-    return fields[0x42].decode(), fields[0x5F20].decode(), role
+    # Dates are six bytes, one decimal digit each: YYMMDD.
+    y, m, d = (10 * a + b for a, b in zip(fields[0x5F24][0::2], fields[0x5F24][1::2]))
+    return fields[0x42].decode(), fields[0x5F20].decode(), role, datetime.date(2000 + y, m, d)
 
 
 def next_chr(chr_):
@@ -117,7 +120,7 @@ def main():
     os.makedirs(os.path.join(args.dir, "ca"), exist_ok=True)
     anchors, intermediates = [], []
     for cert in chain:
-        car, chr_, role = describe(cert)
+        car, chr_, role, _ = describe(cert)
         print("CA certificate: %s (%s, issued by %s)" % (chr_, role, car))
         path = os.path.join(args.dir, "ca", chr_ + ".cvcert")
         with open(path, "wb") as f:
@@ -149,7 +152,7 @@ def main():
         if res.returnCode != "ok_cert_available":
             sys.exit("RequestCertificate %s: return code %s" % (chr_, res.returnCode))
         cert = res.certificateSeq.certificate[0]
-        car, got, _ = describe(cert)
+        car, got, _, _ = describe(cert)
         path = os.path.join(args.dir, got + ".cvcert")
         with open(path, "wb") as f:
             f.write(cert)
@@ -163,9 +166,20 @@ def main():
         print("issued %s (%s) by %s: %s" % (got, kind, car, path))
         return got
 
-    # 2. The first certificate, unless --dir already holds one; 3. a renewal.
-    have = sorted(os.path.basename(p)[:-len(".cvcert")] for p in glob.glob(os.path.join(args.dir, "*.cvcert")))
-    current = have[-1] if have else request(args.holder + "00001", None)
+    # 2. The first certificate, unless --dir already holds a valid one. An expired certificate
+    #    cannot authenticate a renewal (failure_expired); once it has expired, the gateway
+    #    takes an unauthenticated request again, with a higher sequence number.
+    have = sorted(glob.glob(os.path.join(args.dir, "*.cvcert")))
+    current = None
+    if have:
+        with open(have[-1], "rb") as f:
+            _, current, _, expiry = describe(f.read())
+        if expiry < datetime.datetime.now(datetime.timezone.utc).date():
+            print("%s expired on %s: asking for a new certificate without authentication" % (current, expiry))
+            current = request(next_chr(current), None)
+    else:
+        current = request(args.holder + "00001", None)
+    # 3. A renewal, authenticated by the current certificate.
     request(next_chr(current), current)
 
 

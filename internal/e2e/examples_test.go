@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/ecc"
+	eacgw "eacgate/gateway"
 	"eacgate/internal/openpace"
 	"eacgate/internal/testenv"
 	"eacgate/server"
@@ -133,6 +135,50 @@ func checkIssued(t *testing.T, out, dir string, chain []*cvc.Certificate, issued
 	}
 }
 
+// expiredState registers a terminal, gives it a certificate that expired last month (see
+// expiredCertificate) and writes certificate and key into a new state directory as the
+// examples keep them.
+func (g *gateway) expiredState(t *testing.T, mnemonic string, chain []*cvc.Certificate) (client, string) {
+	t.Helper()
+	c := g.openSSLClient(t, mnemonic, "terminal")
+	ctx := context.Background()
+	gw, err := eacgw.OpenStores(ctx, eacgw.Options{DataDir: g.data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	dvKey, err := gw.Keys.Signer(ctx, "dv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().AddDate(0, 0, -60)
+	dv := &authority.Issuer{Path: chain, Signer: dvKey, Policy: authority.DefaultPolicy(), Now: func() time.Time { return past }}
+	req, key := newRequest(t, "brainpoolP256r1", "UT"+mnemonic+"00001", chain[1].CHR, "", nil)
+	cert, err := dv.Issue(req, authority.Applicant{Country: "UT", Mnemonic: mnemonic, Role: cvc.RoleTerminal, Status: authority.StatusActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := gw.Store.HolderByName(ctx, "UT", mnemonic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&server.StoreRegistry{Store: gw.Store}).RecordCertificate(ctx, h.ID, cert); err != nil {
+		t.Fatal(err)
+	}
+	der, err := ecc.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, cert.CHR+".cvcert"), cert.Raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, cert.CHR+".pkcs8"), der, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c, dir
+}
+
 func TestGoExamples(t *testing.T) {
 	g := startGateway(t)
 	ca := filepath.Join(g.data, "tls.crt")
@@ -145,6 +191,15 @@ func TestGoExamples(t *testing.T) {
 		"UTISEXGO0100001": "initial request", "UTISEXGO0100002": "renewal authenticated by UTISEXGO0100001"})
 	checkIssued(t, runExample(t, bin, args...), dir, chain, map[string]string{
 		"UTISEXGO0100003": "renewal authenticated by UTISEXGO0100002"})
+
+	// With an expired certificate kept, a new unauthenticated request, then a renewal.
+	expired, dir := g.expiredState(t, "ISEXGO02", chain)
+	out := runExample(t, bin, "-url", g.base+"/dv", "-cert", expired.cert, "-key", expired.key, "-ca", ca, "-holder", "UTISEXGO02", "-dir", dir)
+	if !strings.Contains(out, "UTISEXGO0200001 expired on") {
+		t.Errorf("no word of the expired certificate:\n%s", out)
+	}
+	checkIssued(t, out, dir, chain, map[string]string{
+		"UTISEXGO0200002": "initial request", "UTISEXGO0200003": "renewal authenticated by UTISEXGO0200002"})
 
 	dv := g.openSSLClient(t, "DVEXGO", "dv_domestic")
 	chain = g.caChain(t, "/cvca", dv, server.CVCAProtocols[0])
@@ -171,4 +226,13 @@ func TestPythonExample(t *testing.T) {
 		"UTISEXPY0100001": "initial request", "UTISEXPY0100002": "renewal authenticated by UTISEXPY0100001"})
 	out = runExample(t, python, append(args, "--wsdl", filepath.Join(testenv.RepoRoot(), "wsdl", "dv-1.1.wsdl"), "--url", g.base+"/dv")...)
 	checkIssued(t, out, dir, chain, map[string]string{"UTISEXPY0100003": "renewal authenticated by UTISEXPY0100002"})
+
+	expired, dir := g.expiredState(t, "ISEXPY02", chain)
+	out = runExample(t, python, script, "--cert", expired.cert, "--key", expired.key, "--ca", filepath.Join(g.data, "tls.crt"),
+		"--holder", "UTISEXPY02", "--dir", dir, "--eacgate", g.bin, "--wsdl", g.base+"/dv?wsdl")
+	if !strings.Contains(out, "UTISEXPY0200001 expired on") {
+		t.Errorf("no word of the expired certificate:\n%s", out)
+	}
+	checkIssued(t, out, dir, chain, map[string]string{
+		"UTISEXPY0200002": "initial request", "UTISEXPY0200003": "renewal authenticated by UTISEXPY0200002"})
 }

@@ -90,13 +90,23 @@ func run(ctx context.Context, url, certFile, keyFile, caFile, holder, dir string
 	}
 	curve := cvc.Domain(path) // a terminal key must be on the chain's curve
 
-	// 2. The first certificate, unless -dir already holds one.
+	// 2. The first certificate, unless -dir already holds a valid one. An expired certificate
+	// cannot authenticate a renewal (failure_expired); once it has expired, the gateway takes
+	// an unauthenticated request again, with a higher sequence number.
 	cur, curKey, err := newest(dir)
 	if err != nil {
 		return err
 	}
+	first := holder + "00001"
+	if cur != nil && !cur.ValidAt(time.Now()) {
+		fmt.Printf("%s expired on %s: asking for a new certificate without authentication\n", cur.CHR, cur.ExpirationDate)
+		if first, err = nextCHR(cur.CHR); err != nil {
+			return err
+		}
+		cur = nil
+	}
 	if cur == nil {
-		if cur, curKey, err = request(ctx, hc, url, dir, curve, dv.CHR, holder+"00001", nil, nil, opts); err != nil {
+		if cur, curKey, err = request(ctx, hc, url, dir, curve, dv.CHR, first, nil, nil, opts); err != nil {
 			return err
 		}
 	}
