@@ -134,6 +134,10 @@ def main():
     def request(chr_, current):
         """Makes a key and a request for chr_ (authenticated by current, a CHR, if set), sends
         it and stores the certificate that comes back."""
+        for stale in (chr_ + ".pkcs8", chr_ + ".cvreq"):
+            # Left by an attempt that got no certificate (eacgate never overwrites a key file).
+            if os.path.exists(os.path.join(args.dir, stale)):
+                os.remove(os.path.join(args.dir, stale))
         cmd = [args.eacgate, "cvc", "request", "--chr", chr_, "--car", dv_chr, "--curve", args.curve,
                "--key-out", os.path.join(args.dir, chr_ + ".pkcs8"), "--out", os.path.join(args.dir, chr_ + ".cvreq")]
         kind = "initial request"

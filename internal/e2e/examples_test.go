@@ -220,6 +220,11 @@ func TestPythonExample(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{script, "--cert", term.cert, "--key", term.key, "--ca", filepath.Join(g.data, "tls.crt"),
 		"--holder", "UTISEXPY01", "--dir", dir, "--eacgate", g.bin}
+	// A key on the wrong curve is refused, and the attempt leaves nothing in the way of the next.
+	cmd := exec.Command(python, append(args, "--wsdl", g.base+"/dv?wsdl", "--curve", "P-256")...)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "failure_domain_parameters") {
+		t.Fatalf("wrong curve: %v\n%s", err, out)
+	}
 	// First from the served WSDL, then from the repository's file with the endpoint given.
 	out := runExample(t, python, append(args, "--wsdl", g.base+"/dv?wsdl")...)
 	checkIssued(t, out, dir, chain, map[string]string{
