@@ -295,20 +295,30 @@ func runHolder(ctx context.Context, c cli) int {
 	return 0
 }
 
+// findHolder looks a holder up by name; nil and the exit code (said on stderr) if there is
+// none or the store fails.
+func findHolder(ctx context.Context, c cli, st *store.Store, country, mnemonic string) (*store.Holder, int) {
+	h, err := st.HolderByName(ctx, country, mnemonic)
+	if errors.Is(err, store.ErrNotFound) {
+		fmt.Fprintf(c.stderr, "no holder %s%s (see 'eacgate holder list')\n", country, mnemonic)
+		return nil, 1
+	}
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return nil, 1
+	}
+	return h, 0
+}
+
 // holderShow prints a holder and its certificates.
 func holderShow(ctx context.Context, c cli, st *store.Store, country, mnemonic string) int {
 	if country == "" || mnemonic == "" {
 		fmt.Fprintln(c.stderr, "holder show needs --country CC --mnemonic M")
 		return 2
 	}
-	h, err := st.HolderByName(ctx, country, mnemonic)
-	if errors.Is(err, store.ErrNotFound) {
-		fmt.Fprintf(c.stderr, "no holder %s%s (see 'eacgate holder list')\n", country, mnemonic)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return 1
+	h, code := findHolder(ctx, c, st, country, mnemonic)
+	if h == nil {
+		return code
 	}
 	certs, err := st.ListCertificatesOfHolder(ctx, h.ID)
 	if err != nil {
@@ -366,17 +376,12 @@ func holderSetStatus(ctx context.Context, c cli, st *store.Store, country, mnemo
 		fmt.Fprintln(c.stderr, "needs --country CC --mnemonic M --reason TEXT")
 		return 2
 	}
-	h, err := st.HolderByName(ctx, country, mnemonic)
-	if errors.Is(err, store.ErrNotFound) {
-		fmt.Fprintf(c.stderr, "no holder %s%s (see 'eacgate holder list')\n", country, mnemonic)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return 1
+	h, code := findHolder(ctx, c, st, country, mnemonic)
+	if h == nil {
+		return code
 	}
 	outcome := "ok"
-	err = st.SetHolderStatus(ctx, h.ID, status)
+	err := st.SetHolderStatus(ctx, h.ID, status)
 	if err != nil {
 		outcome = "failed: " + err.Error()
 	}
