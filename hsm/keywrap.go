@@ -3,11 +3,11 @@ package hsm
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -111,22 +111,13 @@ func (k *SoftKeystore) openKeyWrapper(label string, create bool) (*KeyWrapper, e
 	if err != nil {
 		return nil, fmt.Errorf("hsm: wrapping key: %w", err)
 	}
-	aesKey, check := f.keys(pass)
-	defer clear(aesKey)
-	if subtle.ConstantTimeCompare(check, f.KeyCheck) != 1 {
-		return nil, fmt.Errorf("%w: the passphrase does not open wrapping key %q in %s", ErrWrongPassphrase, label, k.dir)
-	}
-	aad, err := f.aad()
+	raw, err := k.openFile(f, pass, path, "wrapping key "+strconv.Quote(label))
 	if err != nil {
 		return nil, err
 	}
-	gcm, err := newGCM(aesKey)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := gcm.Open(nil, f.Nonce, f.Ciphertext, aad)
-	if err != nil || len(raw) != 32 {
-		return nil, fmt.Errorf("%w: %s: authentication failed (file modified or damaged)", ErrKeyFile, path)
+	if len(raw) != 32 {
+		clear(raw)
+		return nil, fmt.Errorf("%w: %s: not an AES-256 key", ErrKeyFile, path)
 	}
 	defer clear(raw)
 	return softWrapper(label, raw)

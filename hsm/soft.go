@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -441,22 +442,9 @@ func (k *SoftKeystore) Signer(ctx context.Context, label string) (Signer, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrKeyFile, k.path(label), err)
 	}
-	aesKey, check := f.keys(pass)
-	defer clear(aesKey)
-	if subtle.ConstantTimeCompare(check, f.KeyCheck) != 1 {
-		return nil, fmt.Errorf("%w: the passphrase does not open key %q in %s", ErrWrongPassphrase, label, k.dir)
-	}
-	aad, err := f.aad()
+	der, err := k.openFile(f, pass, k.path(label), "key "+strconv.Quote(label))
 	if err != nil {
 		return nil, err
-	}
-	gcm, err := newGCM(aesKey)
-	if err != nil {
-		return nil, err
-	}
-	der, err := gcm.Open(nil, f.Nonce, f.Ciphertext, aad)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: authentication failed (file modified or damaged)", ErrKeyFile, k.path(label))
 	}
 	defer clear(der)
 	var priv crypto.Signer
@@ -595,4 +583,28 @@ func (k *SoftKeystore) sealFile(f *softFile, pass, secret []byte, path string) e
 		return err
 	}
 	return writeNewFile(k.dir, path, append(data, '\n'))
+}
+
+// openFile decrypts what sealFile put in f (read from path; what names it in errors): a
+// passphrase that does not open it is ErrWrongPassphrase, a file modified or damaged
+// ErrKeyFile. The caller clears the secret after use.
+func (k *SoftKeystore) openFile(f *softFile, pass []byte, path, what string) ([]byte, error) {
+	aesKey, check := f.keys(pass)
+	defer clear(aesKey)
+	if subtle.ConstantTimeCompare(check, f.KeyCheck) != 1 {
+		return nil, fmt.Errorf("%w: the passphrase does not open %s in %s", ErrWrongPassphrase, what, k.dir)
+	}
+	aad, err := f.aad()
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := newGCM(aesKey)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := gcm.Open(nil, f.Nonce, f.Ciphertext, aad)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: authentication failed (file modified or damaged)", ErrKeyFile, path)
+	}
+	return secret, nil
 }
