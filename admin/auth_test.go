@@ -2,17 +2,10 @@ package admin
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -20,22 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"eacgate/internal/testenv"
 	"eacgate/store"
 )
 
 // operatorCert makes a self-signed operator certificate and its fingerprint.
 func operatorCert(t *testing.T, notBefore, notAfter time.Time, ekus ...x509.ExtKeyUsage) (*x509.Certificate, string) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "operator"},
-		NotBefore: notBefore, NotAfter: notAfter, ExtKeyUsage: ekus}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	sum := sha256.Sum256(der)
-	return c, hex.EncodeToString(sum[:])
+	return testenv.ClientCert(t, "operator", notBefore, notAfter, ekus)
 }
 
 // An operator certificate valid 2020-2021 no longer opens the admin API: 401 with a JSON

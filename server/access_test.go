@@ -2,15 +2,8 @@ package server
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
 	"log/slog"
-	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,23 +17,7 @@ import (
 // clientCert makes a self-signed TLS client certificate valid from notBefore to notAfter
 // with the given extended key usages, and its fingerprint.
 func clientCert(t testing.TB, notBefore, notAfter time.Time, ekus ...x509.ExtKeyUsage) (*x509.Certificate, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "client"},
-		NotBefore: notBefore, NotAfter: notAfter, ExtKeyUsage: ekus}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(der)
-	return c, hex.EncodeToString(sum[:])
+	return testenv.ClientCert(t, "client", notBefore, notAfter, ekus)
 }
 
 func openTestStore(t testing.TB) *store.Store {

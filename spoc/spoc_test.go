@@ -2,20 +2,14 @@ package spoc
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/hex"
-	"math/big"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"eacgate/authority"
+	"eacgate/internal/testenv"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -63,19 +57,8 @@ func TestCodes(t *testing.T) {
 
 // certWith makes a self-signed TLS client certificate with the given unknown EKUs.
 func certWith(t testing.TB, ekus ...asn1.ObjectIdentifier) (*x509.Certificate, string) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "spoc"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	tmpl.UnknownExtKeyUsage = ekus
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	sum := sha256.Sum256(der)
-	return c, hex.EncodeToString(sum[:])
+	return testenv.ClientCert(t, "spoc", time.Now().Add(-time.Hour), time.Now().Add(time.Hour),
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, ekus...)
 }
 
 // A registered SPOC is refused when its certificate lacks the CSN 36 9791 client usage, when
