@@ -2,20 +2,13 @@ package spoc
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
-	"encoding/hex"
-	"math/big"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"eacgate/authority"
+	"eacgate/internal/testenv"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -30,17 +23,8 @@ func TestPartnerAddressAndCertificateValidity(t *testing.T) {
 	}
 	defer st.Close()
 	cert, fp := certWith(t, OIDTLSClient)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "spoc"},
-		NotBefore: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, UnknownExtKeyUsage: []asn1.ObjectIdentifier{OIDTLSClient}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expired, _ := x509.ParseCertificate(der)
-	sum := sha256.Sum256(der)
-	expiredFP := hex.EncodeToString(sum[:])
+	expired, expiredFP := testenv.ClientCert(t, "spoc", time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC),
+		[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, OIDTLSClient)
 	for _, h := range []*store.Holder{
 		{Country: "ZZ", Mnemonic: "SPOC", Role: store.RoleSPOC, TLSFingerprint: fp, IPRanges: "192.0.2.0/24"},
 		{Country: "ZZ", Mnemonic: "SPOC2", Role: store.RoleSPOC, TLSFingerprint: expiredFP},
