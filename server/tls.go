@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -93,11 +94,10 @@ func DemoServerCertificate(commonName string, hosts []string, validity time.Dura
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: TLS CA key: %w", err)
 	}
-	now := time.Now()
 	caTmpl := &x509.Certificate{
 		SerialNumber: randomSerial(),
 		Subject:      pkix.Name{CommonName: commonName + " demo TLS CA", Organization: []string{"eacgate"}},
-		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(validity),
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(validity),
 		KeyUsage:              x509.KeyUsageCertSign,
 		BasicConstraintsValid: true, IsCA: true, MaxPathLenZero: true,
 	}
@@ -109,22 +109,59 @@ func DemoServerCertificate(commonName string, hosts []string, validity time.Dura
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: TLS CA certificate: %w", err)
 	}
+	certPEM, keyPEM, err = tlsPair(tlsTemplate(commonName, hosts, validity), ca, caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...), keyPEM, nil
+}
+
+// SelfSignedCertificate makes a PEM certificate and PKCS#8 key for TLS (server and client
+// use), for demos and tests.
+func SelfSignedCertificate(commonName string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	tmpl := tlsTemplate(commonName, hosts, validity)
+	// Self-signed, so it is its own trust anchor: OpenSSL-based peers (Python's ssl) accept
+	// it only as a CA certificate. For test peers and demos; the gateway's own default
+	// certificate is DemoServerCertificate.
+	tmpl.KeyUsage |= x509.KeyUsageCertSign
+	tmpl.IsCA = true
+	return tlsPair(tmpl, nil, nil)
+}
+
+// tlsTemplate is an end-entity TLS certificate for server and client use, also for
+// SPOC-to-SPOC traffic (the CSN 36 9791 usages).
+func tlsTemplate(commonName string, hosts []string, validity time.Duration) *x509.Certificate {
+	tmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"eacgate"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(validity),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{OIDCSNTLSClient, OIDCSNTLSServer},
+		BasicConstraintsValid: true,
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	return tmpl
+}
+
+// tlsPair makes a new P-256 key and tmpl's certificate for it, issued by (issuer, issuerKey),
+// or self-signed when issuer is nil, as PEM.
+func tlsPair(tmpl, issuer *x509.Certificate, issuerKey crypto.Signer) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: TLS key: %w", err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
-		Subject:      pkix.Name{CommonName: commonName, Organization: []string{"eacgate"}},
-		NotBefore:    now.Add(-time.Hour), NotAfter: now.Add(validity),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		// The gateway's certificate also serves SPOC-to-SPOC traffic (CSN 36 9791).
-		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{OIDCSNTLSClient, OIDCSNTLSServer},
-		BasicConstraintsValid: true,
+	if issuer == nil {
+		issuer, issuerKey = tmpl, key
 	}
-	addHosts(tmpl, hosts)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, issuerKey)
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: TLS certificate: %w", err)
 	}
@@ -132,9 +169,8 @@ func DemoServerCertificate(commonName string, hosts []string, validity time.Dura
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: TLS key: %w", err)
 	}
-	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
-	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), nil
 }
 
 func randomSerial() *big.Int {
@@ -143,50 +179,6 @@ func randomSerial() *big.Int {
 		panic(err) // crypto/rand does not fail (Go 1.24+)
 	}
 	return serial
-}
-
-func addHosts(tmpl *x509.Certificate, hosts []string) {
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-}
-
-// SelfSignedCertificate makes a PEM certificate and PKCS#8 key for TLS (server and client
-// use), for demos and tests.
-func SelfSignedCertificate(commonName string, hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("server: TLS key: %w", err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
-		Subject:      pkix.Name{CommonName: commonName, Organization: []string{"eacgate"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(validity),
-		// Self-signed, so it is its own trust anchor: OpenSSL-based peers (Python's ssl)
-		// accept it only as a CA certificate. For test peers and demos; the gateway's own
-		// default certificate is DemoServerCertificate.
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		UnknownExtKeyUsage:    []asn1.ObjectIdentifier{OIDCSNTLSClient, OIDCSNTLSServer},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	addHosts(tmpl, hosts)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("server: self-signed certificate: %w", err)
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("server: TLS key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), nil
 }
 
 // CertPool builds a pool of trust anchors: the system's roots when withSystem is set, plus
