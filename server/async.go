@@ -45,15 +45,12 @@ func (m Mode) String() string {
 	return "sync"
 }
 
-// CheckHTTPS accepts absolute https URLs with a host and nothing else: the default
-// CheckResponseURL. Callbacks carry certificates; they never go over plain HTTP unless the
-// operator allows it.
+// CheckHTTPS accepts absolute https URLs with a host and nothing else (the scheme part of
+// URLPolicy, which is the default CheckResponseURL). Callbacks carry certificates; they never
+// go over plain HTTP unless the operator allows it.
 func CheckHTTPS(raw string) error { return checkURL(raw, false) }
 
-// CheckHTTPOrHTTPS also accepts http URLs (test setups, or a TLS-terminating proxy in front
-// of the receiver).
-func CheckHTTPOrHTTPS(raw string) error { return checkURL(raw, true) }
-
+// checkURL is the scheme and form check of a responseURL.
 func checkURL(raw string, allowHTTP bool) error {
 	u, err := url.Parse(raw)
 	if err != nil {
