@@ -112,8 +112,8 @@ type IssuingService struct {
 	DocumentSignerList func(ctx context.Context) ([]byte, error)
 	// Mode decides how a RequestCertificate is processed (nil: always synchronously).
 	Mode func(h *Holder, m Message) Mode
-	// CheckResponseURL vets a responseURL before a callback to it is promised (nil: an
-	// absolute https URL is required).
+	// CheckResponseURL vets a responseURL before a callback to it is promised (nil:
+	// URLPolicy{}.Check, an absolute https URL naming no non-public address).
 	CheckResponseURL func(string) error
 	// Receiver answers SendCertificates (callbacks for requests this gateway sent, and
 	// notifications of new CA certificates); nil: every messageID is unknown.
