@@ -33,7 +33,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCertificate$$' -fuzztime $(FUZZTIME) ./cvc/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./cvc/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME) ./server/
-	$(GO) test -run '^$$' -fuzz '^FuzzIssuingService$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzIssuingService$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./ra/
 	$(GO) test -run '^$$' -fuzz '^FuzzSPOCService$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./spoc/
 	$(GO) test -run '^$$' -fuzz '^FuzzGatewaySOAP$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./gateway/
 

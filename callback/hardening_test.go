@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"eacgate/authority"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -43,7 +45,7 @@ func start(t *testing.T, w *Worker) {
 // sendCertificates is a stored callback to deliver (kind deliver).
 func sendCertificates(t *testing.T, st *store.Store, target, messageID string) *store.OutboxItem {
 	t.Helper()
-	payload, err := server.EncodeRequest(server.DVProtocols[0], server.Message{Operation: "SendCertificates", MessageID: messageID,
+	payload, err := server.EncodeRequest(server.DVProtocols[0], msg.Message{Operation: "SendCertificates", MessageID: messageID,
 		CallerID: "UT", StatusInfo: string(authority.FailureRequestNotAccepted)})
 	if err != nil {
 		t.Fatal(err)
@@ -73,9 +75,9 @@ func TestBlackHoleTargetDoesNotStallOthers(t *testing.T) {
 	defer close(release) // before hole.Close: its handlers return
 	var got sync.Map
 	good := httptest.NewServer(&server.Endpoint{Protocols: server.DVProtocols, Service: serviceFunc(
-		func(_ context.Context, _ server.Caller, m server.Message) server.Answer {
+		func(_ context.Context, _ msg.Caller, m msg.Message) msg.Answer {
 			got.Store(m.MessageID, true)
-			return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+			return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 		})})
 	defer good.Close()
 	for i := range 6 { // the silent target's items are due first
@@ -118,18 +120,18 @@ func TestHolderQueueQuota(t *testing.T) {
 		for i := range 3 {
 			f.enqueueFor(t, h, fmt.Sprintf("q-%d", i), i == 0) // held ones count too
 		}
-		if err := f.reg.Enqueue(ctx, h.ID, f.request(t, h, "q-3"), false); !errors.Is(err, server.ErrQueueFull) {
+		if err := f.reg.Enqueue(ctx, h.ID, f.request(t, h, "q-3"), false); !errors.Is(err, ra.ErrQueueFull) {
 			t.Fatalf("beyond the quota: %v", err)
 		}
-		if err := f.reg.Enqueue(ctx, h.ID, f.request(t, h, "q-1"), false); !errors.Is(err, server.ErrDuplicate) {
+		if err := f.reg.Enqueue(ctx, h.ID, f.request(t, h, "q-1"), false); !errors.Is(err, ra.ErrDuplicate) {
 			t.Fatalf("repeat of an acknowledged request: %v", err)
 		}
 		// Another holder is not affected.
 		f.enqueue(t, "o-1", false)
 		// The issuing service answers the refusal.
-		svc := &server.IssuingService{Issuer: f.cvca, Registry: f.reg, CheckResponseURL: server.CheckHTTPS,
-			Mode: func(*server.Holder, server.Message) server.Mode { return server.ModeAsync }}
-		if got := svc.Handle(ctx, server.Caller{Fingerprint: h.TLSFingerprint}, f.request(t, h, "q-4")).ReturnCode; got != authority.FailureRequestNotAccepted {
+		svc := &ra.IssuingService{Issuer: f.cvca, Registry: f.reg, CheckResponseURL: server.CheckHTTPS,
+			Mode: func(*ra.Holder, msg.Message) ra.Mode { return ra.ModeAsync }}
+		if got := svc.Handle(ctx, msg.Caller{Fingerprint: h.TLSFingerprint}, f.request(t, h, "q-4")).ReturnCode; got != authority.FailureRequestNotAccepted {
 			t.Fatalf("issuing service: %s, want failure_request_not_accepted", got)
 		}
 		pending, _ := f.st.PendingApprovals(ctx)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"eacgate/authority"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -14,11 +15,11 @@ import (
 // interface they came in (the CVCA for /cvca, the DV for /dv), checking the holder and the
 // request again at processing time: a holder suspended after the acknowledgement is refused.
 type IssuerProcessor struct {
-	Registry *server.StoreRegistry
+	Registry *ra.StoreRegistry
 	// Issuer returns the issuer for a request that came in namespace ns (nil: none).
 	Issuer func(ns string) *authority.Issuer
 	// ByCAR, when set, returns another chain's issuer for requests that came in namespace ns
-	// and name one of its certificates as inner CAR (see server.IssuingService.ByCAR).
+	// and name one of its certificates as inner CAR (see ra.IssuingService.ByCAR).
 	ByCAR func(ns, car string) *authority.Issuer
 }
 
@@ -32,7 +33,7 @@ func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (author
 		return "", nil, fmt.Errorf("callback: no issuer for protocol %q", m.Protocol)
 	}
 	h, err := p.Registry.HolderByID(ctx, *m.HolderID)
-	if errors.Is(err, server.ErrUnknown) {
+	if errors.Is(err, ra.ErrUnknown) {
 		return authority.FailureRequestNotAccepted, nil, nil
 	}
 	if err != nil {
@@ -44,7 +45,7 @@ func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (author
 	if p.ByCAR != nil {
 		byCAR = func(car string) *authority.Issuer { return p.ByCAR(m.Protocol, car) }
 	}
-	choice, err := server.ChooseIssuer(ctx, p.Registry, h, issuer, byCAR, m.Request)
+	choice, err := ra.ChooseIssuer(ctx, p.Registry, h, issuer, byCAR, m.Request)
 	if err != nil {
 		return "", nil, err
 	}

@@ -9,7 +9,8 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
-	"eacgate/server"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/store"
 )
 
@@ -19,7 +20,7 @@ import (
 // Receiving is idempotent: a repeated delivery is acknowledged again and stores nothing new.
 type Receiver struct {
 	Store    *store.Store
-	Registry *server.StoreRegistry
+	Registry *ra.StoreRegistry
 	Logger   *slog.Logger
 }
 
@@ -31,14 +32,14 @@ func (r *Receiver) logger() *slog.Logger {
 }
 
 // Handle is the IssuingService.Receiver.
-func (r *Receiver) Handle(ctx context.Context, h *server.Holder, m server.Message) server.Answer {
+func (r *Receiver) Handle(ctx context.Context, h *ra.Holder, m msg.Message) msg.Answer {
 	log := r.logger().With("op", "SendCertificates", "messageID", m.MessageID, "sender", h.Country+h.Mnemonic)
 	certs := make([]*cvc.Certificate, 0, len(m.Certificates))
 	for _, raw := range m.Certificates {
 		c, err := cvc.ParseCertificate(raw)
 		if err != nil {
 			log.Info("SendCertificates with an unparsable certificate", "err", err)
-			return server.Answer{ReturnCode: authority.FailureSyntax}
+			return msg.Answer{ReturnCode: authority.FailureSyntax}
 		}
 		certs = append(certs, c)
 	}
@@ -46,76 +47,76 @@ func (r *Receiver) Handle(ctx context.Context, h *server.Holder, m server.Messag
 		return r.notification(ctx, log, h, m, certs)
 	}
 	out, err := r.Store.OutgoingByMessageID(ctx, m.MessageID)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && out.Peer != server.Originator(h.ID)) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && out.Peer != ra.Originator(h.ID)) {
 		log.Info("SendCertificates for a messageID we did not send to this peer")
-		return server.Answer{ReturnCode: authority.FailureMessageIDUnknown}
+		return msg.Answer{ReturnCode: authority.FailureMessageIDUnknown}
 	}
 	if err != nil {
 		log.Error("look up outgoing message", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	if out.State == store.MessageAnswered {
 		log.Info("repeated SendCertificates: acknowledged again")
-		return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+		return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 	}
 	var rows []*store.Certificate
 	var result []byte
 	if m.StatusInfo == string(authority.OKCertAvailable) {
 		if out.HolderID == nil {
 			log.Error("outgoing message without its holder", "message", out.ID)
-			return server.Answer{ReturnCode: authority.FailureInternalError}
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
 		rows, result, err = r.Registry.AnswerRows(ctx, *out.HolderID, out.Request, m.Certificates, time.Now())
-		if errors.Is(err, server.ErrAnswerUnverified) {
+		if errors.Is(err, ra.ErrAnswerUnverified) {
 			log.Warn("certificates refused: they do not answer our request", "err", err)
-			return server.Answer{ReturnCode: authority.FailureSyntax}
+			return msg.Answer{ReturnCode: authority.FailureSyntax}
 		}
 		if err != nil {
 			log.Error("check certificates", "err", err)
-			return server.Answer{ReturnCode: authority.FailureInternalError}
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
 	}
 	err = r.Store.AnswerMessage(ctx, out.ID, m.StatusInfo, result, rows...)
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		log.Error("store received certificates", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	log.Info("answer to our request received", "status", m.StatusInfo, "certificates", len(rows))
-	return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+	return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 }
 
 // notification takes announced CVCA certificates from a registered CVCA of the same
 // country. Link certificates that verify against the stored chain are added to it; anything
 // else is kept with the message for an operator to look at, never trusted automatically.
-func (r *Receiver) notification(ctx context.Context, log *slog.Logger, h *server.Holder, m server.Message, certs []*cvc.Certificate) server.Answer {
+func (r *Receiver) notification(ctx context.Context, log *slog.Logger, h *ra.Holder, m msg.Message, certs []*cvc.Certificate) msg.Answer {
 	if h.Role != cvc.RoleCVCA {
 		log.Info("certificate notification from a sender that is not a CVCA")
-		return server.Answer{ReturnCode: authority.FailureMessageIDUnknown}
+		return msg.Answer{ReturnCode: authority.FailureMessageIDUnknown}
 	}
 	var raw []byte
 	for _, c := range certs {
 		raw = append(raw, c.Raw...)
 	}
 	hid := h.ID
-	msg := &store.Message{Originator: server.Originator(h.ID), Operation: "SendCertificates", Request: raw,
+	stored := &store.Message{Originator: ra.Originator(h.ID), Operation: "SendCertificates", Request: raw,
 		HolderID: &hid, Protocol: m.Namespace, State: store.MessageAnswered, ReturnCode: string(authority.OKReceivedCorrectly)}
-	if err := r.Store.AcceptMessage(ctx, msg, nil); err != nil {
+	if err := r.Store.AcceptMessage(ctx, stored, nil); err != nil {
 		log.Error("record notification", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	for _, c := range certs {
 		if err := r.addLink(ctx, h, c); err != nil {
-			log.Warn("announced certificate not added to the trusted chain (kept with the message for an operator)", "chr", c.CHR, "message", msg.ID, "reason", err)
+			log.Warn("announced certificate not added to the trusted chain (kept with the message for an operator)", "chr", c.CHR, "message", stored.ID, "reason", err)
 			continue
 		}
 		log.Info("new CVCA certificate added", "chr", c.CHR, "car", c.CAR)
 	}
-	return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+	return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 }
 
 // addLink stores c if it is a CVCA certificate of the sender's country that chains to the
 // stored ones (a link certificate); one already stored is fine.
-func (r *Receiver) addLink(ctx context.Context, h *server.Holder, c *cvc.Certificate) error {
+func (r *Receiver) addLink(ctx context.Context, h *ra.Holder, c *cvc.Certificate) error {
 	if len(c.CHR) < 2 || c.CHR[:2] != h.Country {
 		return fmt.Errorf("not a CVCA certificate of %s", h.Country)
 	}

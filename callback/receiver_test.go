@@ -11,7 +11,8 @@ import (
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/ecc"
-	"eacgate/server"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/store"
 )
 
@@ -31,7 +32,7 @@ func TestReceiver(t *testing.T) {
 		pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, f.dvKey.Public(), true)
 		req, _ := cvc.NewRequest(cvc.RequestTemplate{CHR: "UTDVA00001"}, pub, f.dvKey)
 		out := &store.Message{Originator: "self", MessageID: "our-1", Operation: "RequestCertificate", Direction: store.Outgoing,
-			Peer: server.Originator(cvcaHolder.ID), HolderID: &dvID, State: store.MessageProcessing, Request: req.Raw}
+			Peer: ra.Originator(cvcaHolder.ID), HolderID: &dvID, State: store.MessageProcessing, Request: req.Raw}
 		if err := f.st.AcceptMessage(ctx, out, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -55,20 +56,20 @@ func TestReceiver(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := &Receiver{Store: f.st, Registry: f.reg}
-		peer := &server.Holder{ID: cvcaHolder.ID, Country: "UT", Mnemonic: "CVCA", Role: cvc.RoleCVCA, Status: authority.StatusActive}
-		stranger := &server.Holder{ID: other.ID, Country: "UT", Mnemonic: "OTHERCVCA", Role: cvc.RoleCVCA, Status: authority.StatusActive}
-		send := server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{issued.Raw}}
+		peer := &ra.Holder{ID: cvcaHolder.ID, Country: "UT", Mnemonic: "CVCA", Role: cvc.RoleCVCA, Status: authority.StatusActive}
+		stranger := &ra.Holder{ID: other.ID, Country: "UT", Mnemonic: "OTHERCVCA", Role: cvc.RoleCVCA, Status: authority.StatusActive}
+		send := msg.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{issued.Raw}}
 		for name, tc := range map[string]struct {
-			h    *server.Holder
-			m    server.Message
+			h    *ra.Holder
+			m    msg.Message
 			want authority.ReturnCode
 		}{
-			"unknown messageID": {peer, server.Message{Operation: "SendCertificates", MessageID: "never", StatusInfo: "ok_cert_available"}, authority.FailureMessageIDUnknown},
+			"unknown messageID": {peer, msg.Message{Operation: "SendCertificates", MessageID: "never", StatusInfo: "ok_cert_available"}, authority.FailureMessageIDUnknown},
 			"wrong peer":        {stranger, send, authority.FailureMessageIDUnknown},
-			"garbage":           {peer, server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{{1, 2}}}, authority.FailureSyntax},
-			"another key":       {peer, server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{otherKeyCert.Raw}}, authority.FailureSyntax},
-			"forged signature":  {peer, server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{forged.Raw}}, authority.FailureSyntax},
-			"no certificate":    {peer, server.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available"}, authority.FailureSyntax},
+			"garbage":           {peer, msg.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{{1, 2}}}, authority.FailureSyntax},
+			"another key":       {peer, msg.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{otherKeyCert.Raw}}, authority.FailureSyntax},
+			"forged signature":  {peer, msg.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available", Certificates: [][]byte{forged.Raw}}, authority.FailureSyntax},
+			"no certificate":    {peer, msg.Message{Operation: "SendCertificates", MessageID: "our-1", StatusInfo: "ok_cert_available"}, authority.FailureSyntax},
 		} {
 			if got := r.Handle(ctx, tc.h, tc.m).ReturnCode; got != tc.want {
 				t.Errorf("%s: %s, want %s", name, got, tc.want)
@@ -104,8 +105,8 @@ func TestReceiver(t *testing.T) {
 		}
 		strangerRoot, _ := authority.NewCVCA(authority.CVCASpec{CHR: "UTCVCA00009", Algorithm: cvc.ECDSA_SHA256,
 			CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3), Effective: today, Expiration: today.AddDays(365)}, newKey)
-		note := server.Message{Operation: "SendCertificates", Certificates: [][]byte{link.Raw, strangerRoot.Raw}}
-		dvSender := &server.Holder{ID: f.dv.ID, Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
+		note := msg.Message{Operation: "SendCertificates", Certificates: [][]byte{link.Raw, strangerRoot.Raw}}
+		dvSender := &ra.Holder{ID: f.dv.ID, Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
 		if got := r.Handle(ctx, dvSender, note).ReturnCode; got != authority.FailureMessageIDUnknown {
 			t.Fatalf("notification from a DV: %s", got)
 		}

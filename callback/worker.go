@@ -4,7 +4,7 @@
 // receiving side for the SendCertificates that answer requests this gateway sent.
 //
 // Nothing acknowledged is lost: a request is acknowledged only after it and its outbox item
-// are committed (server.Registry.Enqueue); workers lease items (FOR UPDATE SKIP LOCKED on
+// are committed (ra.Registry.Enqueue); workers lease items (FOR UPDATE SKIP LOCKED on
 // PostgreSQL, so several instances share one queue), and an item whose worker died is taken
 // again when its lease runs out (on SQLite, where one process works the queue, at once when
 // the gateway restarts). Errors of our own (keystore, database) are retried without
@@ -35,6 +35,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/msg"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -509,7 +510,7 @@ func (w *Worker) payload(ctx context.Context, item *store.OutboxItem, log *slog.
 // sendCertificates builds the SendCertificates message that delivers an answer (its
 // certificates: result, the concatenated encodings).
 func (w *Worker) sendCertificates(proto server.Protocol, messageID string, code authority.ReturnCode, result []byte) ([]byte, error) {
-	send := server.Message{Operation: "SendCertificates", MessageID: messageID, CallerID: w.Country, StatusInfo: statusInfo(proto, code)}
+	send := msg.Message{Operation: "SendCertificates", MessageID: messageID, CallerID: w.Country, StatusInfo: statusInfo(proto, code)}
 	if len(result) > 0 {
 		tlvs, err := cvc.ParseSequence(result)
 		if err != nil {

@@ -19,6 +19,8 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/internal/pgtest"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -28,7 +30,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 // fixture is a store with a CVCA, one registered DV and a SOAP receiver for callbacks.
 type fixture struct {
 	st     *store.Store
-	reg    *server.StoreRegistry
+	reg    *ra.StoreRegistry
 	cvca   *authority.Issuer
 	dv     *store.Holder
 	dvKey  *ecc.PrivateKey
@@ -43,7 +45,7 @@ type receiver struct {
 	failFirst int
 	delay     time.Duration // each answer takes this long
 	calls     int
-	got       map[string][]server.Message // by messageID
+	got       map[string][]msg.Message // by messageID
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -57,18 +59,18 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
 	}
-	ep := &server.Endpoint{Protocols: server.DVProtocols, Service: serviceFunc(func(_ context.Context, _ server.Caller, m server.Message) server.Answer {
+	ep := &server.Endpoint{Protocols: server.DVProtocols, Service: serviceFunc(func(_ context.Context, _ msg.Caller, m msg.Message) msg.Answer {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.got[m.MessageID] = append(r.got[m.MessageID], m)
-		return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+		return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 	})}
 	ep.ServeHTTP(w, req)
 }
 
-type serviceFunc func(context.Context, server.Caller, server.Message) server.Answer
+type serviceFunc func(context.Context, msg.Caller, msg.Message) msg.Answer
 
-func (f serviceFunc) Handle(ctx context.Context, c server.Caller, m server.Message) server.Answer {
+func (f serviceFunc) Handle(ctx context.Context, c msg.Caller, m msg.Message) msg.Answer {
 	return f(ctx, c, m)
 }
 
@@ -96,9 +98,9 @@ func newFixture(t *testing.T, dsn string, failFirst int) *fixture {
 		t.Fatal(err)
 	}
 	dvKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
-	f := &fixture{st: st, reg: &server.StoreRegistry{Store: st}, dv: dv, dvKey: dvKey,
+	f := &fixture{st: st, reg: &ra.StoreRegistry{Store: st}, dv: dv, dvKey: dvKey,
 		cvca: &authority.Issuer{Path: []*cvc.Certificate{root}, Signer: key, Policy: authority.DefaultPolicy()},
-		recv: &receiver{failFirst: failFirst, got: map[string][]server.Message{}}}
+		recv: &receiver{failFirst: failFirst, got: map[string][]msg.Message{}}}
 	f.server = httptest.NewTLSServer(f.recv)
 	t.Cleanup(f.server.Close)
 	return f
@@ -120,7 +122,7 @@ func (f *fixture) enqueueFor(t *testing.T, h *store.Holder, messageID string, he
 
 // request is an initial request of h for asynchronous processing, answered at the
 // fixture's receiver, with a key of its own (a key is certified once).
-func (f *fixture) request(t *testing.T, h *store.Holder, messageID string) server.Message {
+func (f *fixture) request(t *testing.T, h *store.Holder, messageID string) msg.Message {
 	t.Helper()
 	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
 	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
@@ -128,7 +130,7 @@ func (f *fixture) request(t *testing.T, h *store.Holder, messageID string) serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	return server.Message{Operation: "RequestCertificate", Namespace: server.CVCAProtocols[0].Namespace, MessageID: messageID,
+	return msg.Message{Operation: "RequestCertificate", Namespace: server.CVCAProtocols[0].Namespace, MessageID: messageID,
 		CallbackPossible: true, ResponseURL: f.server.URL + "/dv", CertReq: req.Raw}
 }
 
@@ -370,17 +372,17 @@ func TestSlowDeliveryKeepsItsLease(t *testing.T) {
 // to a partner SPOC) is delivered as the operation its element names, and its answer read.
 func TestDeliverDocumentLiteral(t *testing.T) {
 	f := newFixture(t, filepath.Join(t.TempDir(), "eacgate.db"), 0)
-	var got []server.Message
+	var got []msg.Message
 	var mu sync.Mutex
 	partner := httptest.NewTLSServer(&server.Endpoint{Protocols: server.SPOCProtocols,
-		Service: serviceFunc(func(_ context.Context, _ server.Caller, m server.Message) server.Answer {
+		Service: serviceFunc(func(_ context.Context, _ msg.Caller, m msg.Message) msg.Answer {
 			mu.Lock()
 			defer mu.Unlock()
 			got = append(got, m)
-			return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+			return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 		})})
 	defer partner.Close()
-	payload, err := server.EncodeRequest(server.SPOCProtocols[0], server.Message{Operation: "SendCertificates", CallerID: "UT",
+	payload, err := server.EncodeRequest(server.SPOCProtocols[0], msg.Message{Operation: "SendCertificates", CallerID: "UT",
 		StatusInfo: string(authority.NewCertificateAvailableNotification), Certificates: [][]byte{f.cvca.Certificate().Raw}})
 	if err != nil {
 		t.Fatal(err)

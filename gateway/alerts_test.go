@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"eacgate/internal/testenv"
+	"eacgate/msg"
 	"eacgate/server"
 )
 
@@ -45,7 +46,7 @@ func TestAlertRulesUseExposedMetrics(t *testing.T) {
 	srv := httptest.NewServer(g.Handler)
 	defer srv.Close()
 	// One SOAP request, so that the request counters have a series.
-	body, err := server.EncodeRequest(server.CVCAProtocols[0], server.Message{Operation: "GetCACertificates"})
+	body, err := server.EncodeRequest(server.CVCAProtocols[0], msg.Message{Operation: "GetCACertificates"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,26 +11,28 @@ import (
 
 	"eacgate/authority"
 	"eacgate/callback"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
 
 // modes reads Options.Processing into a per-role decision for the issuing services.
-func (o Options) modes() (func(*server.Holder, server.Message) server.Mode, error) {
-	byRole := map[store.Role]server.Mode{}
+func (o Options) modes() (func(*ra.Holder, msg.Message) ra.Mode, error) {
+	byRole := map[store.Role]ra.Mode{}
 	for role, name := range o.Processing {
 		r := store.Role(role)
 		if r != store.RoleDVDomestic && r != store.RoleDVForeign && r != store.RoleTerminal {
 			return nil, fmt.Errorf("gateway: processing: unknown role %q (dv_domestic, dv_foreign, terminal)", role)
 		}
-		m, err := server.ParseMode(name)
+		m, err := ra.ParseMode(name)
 		if err != nil {
 			return nil, fmt.Errorf("gateway: processing.%s: %w", role, err)
 		}
 		byRole[r] = m
 	}
-	return func(h *server.Holder, _ server.Message) server.Mode {
-		return byRole[server.RoleToStore(h.Role)]
+	return func(h *ra.Holder, _ msg.Message) ra.Mode {
+		return byRole[ra.RoleToStore(h.Role)]
 	}, nil
 }
 
@@ -134,7 +136,7 @@ func (g *Gateway) Worker() (*callback.Worker, error) {
 	}
 	w := &callback.Worker{
 		Store:       g.Store,
-		Processor:   &callback.IssuerProcessor{Registry: &server.StoreRegistry{Store: g.Store}, Issuer: g.issuerFor, ByCAR: g.foreignIssuerFor},
+		Processor:   &callback.IssuerProcessor{Registry: &ra.StoreRegistry{Store: g.Store}, Issuer: g.issuerFor, ByCAR: g.foreignIssuerFor},
 		HTTP:        &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Config:      o.Config,
 		Country:     g.Options.Country,

@@ -11,6 +11,8 @@ import (
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/hsm"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -104,7 +106,7 @@ func (g *Gateway) refreshCVCA(ctx context.Context) error {
 // named. Nil otherwise: the request goes to the issuer in use.
 func (g *Gateway) cvcaByCAR(car string) *authority.Issuer {
 	cur := g.CurrentCVCA()
-	if cur == nil || len(car) < 2 || car[:2] != g.Options.Country || slices.Contains(server.IssuerCHRs(cur), car) {
+	if cur == nil || len(car) < 2 || car[:2] != g.Options.Country || slices.Contains(ra.IssuerCHRs(cur), car) {
 		return nil
 	}
 	return g.takeUpNamed(&g.cvcaLookup, car, cur, g.refreshCVCA, g.CurrentCVCA)
@@ -250,7 +252,7 @@ func (g *Gateway) RolloverCVCA(ctx context.Context, chr string, spec hsm.KeySpec
 		return nil, err
 	}
 	g.logger.Info("CVCA rolled over", "chr", link.CHR, "car", link.CAR, "algorithm", key.Algorithm().String(),
-		"sha256", server.CertificateSHA256(link))
+		"sha256", ra.CertificateSHA256(link))
 	if err := g.notifyPartners(ctx, link); err != nil {
 		return link, err
 	}
@@ -263,7 +265,7 @@ func (g *Gateway) RolloverCVCA(ctx context.Context, chr string, spec hsm.KeySpec
 // notifyPartners queues a new_cer_available_notification with cert for every SPOC partner.
 func (g *Gateway) notifyPartners(ctx context.Context, cert *cvc.Certificate) error {
 	for _, p := range g.Options.SPOC.Partners {
-		payload, err := server.EncodeRequest(server.SPOCProtocols[0], server.Message{Operation: "SendCertificates",
+		payload, err := server.EncodeRequest(server.SPOCProtocols[0], msg.Message{Operation: "SendCertificates",
 			CallerID: g.Options.Country, StatusInfo: string(authority.NewCertificateAvailableNotification), Certificates: [][]byte{cert.Raw}})
 		if err != nil {
 			return err

@@ -11,6 +11,8 @@ import (
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/hsm"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -45,15 +47,15 @@ func (g *Gateway) cvcaClient() (*http.Client, error) {
 }
 
 // callCVCA sends one TR-03129 request (CVCA protocol v1.1) to the CVCA.
-func (g *Gateway) callCVCA(ctx context.Context, m server.Message) (server.Answer, error) {
+func (g *Gateway) callCVCA(ctx context.Context, m msg.Message) (msg.Answer, error) {
 	hc, err := g.cvcaClient()
 	if err != nil {
-		return server.Answer{}, err
+		return msg.Answer{}, err
 	}
 	p := server.CVCAProtocols[0]
 	body, err := server.EncodeRequest(p, m)
 	if err != nil {
-		return server.Answer{}, err
+		return msg.Answer{}, err
 	}
 	return server.Call(ctx, hc, g.Options.DVClient.CVCAURL, p, m.Operation, body)
 }
@@ -63,24 +65,24 @@ func (g *Gateway) callCVCA(ctx context.Context, m server.Message) (server.Answer
 // authenticated TLS connection to the configured CVCA, later ones only as link certificates
 // that verify against the stored chain. It returns how many were added.
 func (g *Gateway) FetchCVCACertificates(ctx context.Context) (int, error) {
-	a, err := g.callCVCA(ctx, server.Message{Operation: "GetCACertificates"})
+	a, err := g.callCVCA(ctx, msg.Message{Operation: "GetCACertificates"})
 	if err != nil {
 		return 0, err
 	}
 	if a.ReturnCode != authority.OKCertAvailable {
 		return 0, fmt.Errorf("gateway: GetCACertificates answered %s", a.ReturnCode)
 	}
-	reg := &server.StoreRegistry{Store: g.Store}
+	reg := &ra.StoreRegistry{Store: g.Store}
 	added := 0
 	for _, raw := range a.Certificates {
 		c, err := cvc.ParseCertificate(raw)
 		if err != nil || c.Role() != cvc.RoleCVCA || c.CHR[:2] != g.Options.Country {
 			continue
 		}
-		trusted, pinned := server.FirstRootTrust(c, g.Options.DVClient.CVCASHA256)
+		trusted, pinned := ra.FirstRootTrust(c, g.Options.DVClient.CVCASHA256)
 		ok, err := reg.AddCVCACertificate(ctx, c, trusted)
-		if errors.Is(err, server.ErrUnverified) {
-			g.logger.Warn("CVCA certificate from the CVCA ignored", "chr", c.CHR, "sha256", server.CertificateSHA256(c), "err", err)
+		if errors.Is(err, ra.ErrUnverified) {
+			g.logger.Warn("CVCA certificate from the CVCA ignored", "chr", c.CHR, "sha256", ra.CertificateSHA256(c), "err", err)
 			continue
 		}
 		if err != nil {
@@ -88,7 +90,7 @@ func (g *Gateway) FetchCVCACertificates(ctx context.Context) (int, error) {
 		}
 		if ok {
 			added++
-			g.logger.Info("CVCA certificate stored", "chr", c.CHR, "sha256", server.CertificateSHA256(c), "pinned", pinned)
+			g.logger.Info("CVCA certificate stored", "chr", c.CHR, "sha256", ra.CertificateSHA256(c), "pinned", pinned)
 		}
 	}
 	return added, nil
@@ -133,7 +135,7 @@ func (g *Gateway) InitDVRemote(ctx context.Context, chr string, spec hsm.KeySpec
 	if err != nil {
 		return nil, err
 	}
-	a, err := g.callCVCA(ctx, server.Message{Operation: "RequestCertificate", MessageID: "init-" + chr, CertReq: req.Raw})
+	a, err := g.callCVCA(ctx, msg.Message{Operation: "RequestCertificate", MessageID: "init-" + chr, CertReq: req.Raw})
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +149,7 @@ func (g *Gateway) InitDVRemote(ctx context.Context, chr string, spec hsm.KeySpec
 	if _, err := cvc.Verify(cert, cvc.VerifyOptions{Anchors: chain[:1], Intermediates: chain[1:]}); err != nil {
 		return nil, fmt.Errorf("gateway: certificate from the CVCA: %w", err)
 	}
-	return cert, (&server.StoreRegistry{Store: g.Store}).RecordCertificate(ctx, h.ID, cert)
+	return cert, (&ra.StoreRegistry{Store: g.Store}).RecordCertificate(ctx, h.ID, cert)
 }
 
 // renewRemote sends the DV's renewal request to the remote CVCA. A synchronous answer is
@@ -155,7 +157,7 @@ func (g *Gateway) InitDVRemote(ctx context.Context, chr string, spec hsm.KeySpec
 // CVCA's SendCertificates (to dv_client.response_url, our /dv) stores the certificate, which
 // the next check picks up.
 func (g *Gateway) renewRemote(ctx context.Context, holder *store.Holder, chr string, req []byte) (*cvc.Certificate, error) {
-	m := server.Message{Operation: "RequestCertificate", MessageID: "renew-" + chr + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), CertReq: req}
+	m := msg.Message{Operation: "RequestCertificate", MessageID: "renew-" + chr + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), CertReq: req}
 	code, rows, err := g.requestRemote(ctx, holder, m)
 	switch {
 	case err != nil:
@@ -174,11 +176,11 @@ func (g *Gateway) renewRemote(ctx context.Context, holder *store.Holder, chr str
 // requestRemote sends a certificate request of the DV (its renewal, or RequestForeignCertificate
 // for a foreign CVCA through the national SPOC) to the CVCA at dv_client.cvca_url, recorded
 // first as an outgoing message. Certificates answered at once are checked against the
-// request (server.StoreRegistry.AnswerRows) and stored with the answer, and their rows are
+// request (ra.StoreRegistry.AnswerRows) and stored with the answer, and their rows are
 // returned. An acknowledgement (ok_syntax, ok_reception_ack, ok_request_forwarded) leaves the
 // message waiting for SendCertificates to dv_client.response_url, and is returned without an
 // error; a refusal is stored and returned as an error.
-func (g *Gateway) requestRemote(ctx context.Context, holder *store.Holder, m server.Message) (authority.ReturnCode, []*store.Certificate, error) {
+func (g *Gateway) requestRemote(ctx context.Context, holder *store.Holder, m msg.Message) (authority.ReturnCode, []*store.Certificate, error) {
 	o := g.Options.DVClient
 	hid := holder.ID
 	out := &store.Message{Originator: "self", MessageID: m.MessageID, Operation: m.Operation, Request: m.CertReq, HolderID: &hid,
@@ -190,7 +192,7 @@ func (g *Gateway) requestRemote(ctx context.Context, holder *store.Holder, m ser
 	}
 	if o.ResponseURL != "" && len(cvcas) > 0 {
 		m.CallbackPossible, m.ResponseURL = true, o.ResponseURL
-		out.Peer = server.Originator(cvcas[0].ID)
+		out.Peer = ra.Originator(cvcas[0].ID)
 	}
 	if err := g.Store.AcceptMessage(ctx, out, nil); err != nil {
 		return "", nil, err
@@ -213,8 +215,8 @@ func (g *Gateway) requestRemote(ctx context.Context, holder *store.Holder, m ser
 		_ = g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), nil)
 		return a.ReturnCode, nil, fmt.Errorf("gateway: the CVCA refused %s: %s", m.Operation, a.ReturnCode)
 	}
-	rows, result, err := (&server.StoreRegistry{Store: g.Store}).AnswerRows(ctx, holder.ID, m.CertReq, a.Certificates, time.Now())
-	if errors.Is(err, server.ErrAnswerUnverified) {
+	rows, result, err := (&ra.StoreRegistry{Store: g.Store}).AnswerRows(ctx, holder.ID, m.CertReq, a.Certificates, time.Now())
+	if errors.Is(err, ra.ErrAnswerUnverified) {
 		_ = g.Store.AnswerMessage(ctx, out.ID, string(authority.FailureSyntax), nil)
 		return a.ReturnCode, nil, fmt.Errorf("gateway: the CVCA's answer to %s: %w", m.Operation, err)
 	}

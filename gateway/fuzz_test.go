@@ -22,6 +22,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/internal/testenv"
+	"eacgate/msg"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -59,7 +60,7 @@ func FuzzGatewaySOAP(f *testing.F) {
 		protos []server.Protocol
 	}{{"/cvca", server.CVCAProtocols}, {"/dv", server.DVProtocols}} {
 		for _, proto := range p.protos {
-			for _, m := range []server.Message{
+			for _, m := range []msg.Message{
 				{Operation: "RequestCertificate", MessageID: "s1", CertReq: dvReq.Raw},
 				{Operation: "RequestCertificate", MessageID: "s2", CertReq: termReq.Raw, CallbackPossible: true, ResponseURL: "https://dv.example/cb"},
 				{Operation: "GetCACertificates"},

@@ -27,6 +27,7 @@ import (
 	"eacgate/callback"
 	"eacgate/cvc"
 	"eacgate/hsm"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/spoc"
 	"eacgate/store"
@@ -435,7 +436,7 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reg := &server.StoreRegistry{Store: g.Store}
+	reg := &ra.StoreRegistry{Store: g.Store}
 	dvCert, err := reg.CurrentCertificate(ctx, holder.ID)
 	if err != nil {
 		return fmt.Errorf("gateway: DV %s%s has no current certificate (expired? renew it): %w", o.Country, o.DVMnemonic, err)
@@ -547,12 +548,12 @@ func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cv
 		return nil, err
 	}
 	g.logger.Info("created DV", "chr", cert.CHR)
-	reg := &server.StoreRegistry{Store: g.Store}
+	reg := &ra.StoreRegistry{Store: g.Store}
 	return cert, reg.RecordCertificate(ctx, h.ID, cert)
 }
 
 func (g *Gateway) routes() (http.Handler, error) {
-	reg := &server.StoreRegistry{Store: g.Store, QueueQuota: g.Options.Callback.HolderQueueQuota}
+	reg := &ra.StoreRegistry{Store: g.Store, QueueQuota: g.Options.Callback.HolderQueueQuota}
 	mode, err := g.Options.modes()
 	if err != nil {
 		return nil, err
@@ -562,9 +563,9 @@ func (g *Gateway) routes() (http.Handler, error) {
 	metrics.AddGauges(g.gauges)
 	metrics.AddGauges(g.tlsExpiry)
 	mux := http.NewServeMux()
-	var cvcaService *server.IssuingService
+	var cvcaService *ra.IssuingService
 	if g.CVCA != nil {
-		cvcaService = &server.IssuingService{IssuerFunc: g.CurrentCVCA, ByCAR: g.cvcaByCAR, Registry: reg, Chain: g.cvcaChain, Logger: g.logger,
+		cvcaService = &ra.IssuingService{IssuerFunc: g.CurrentCVCA, ByCAR: g.cvcaByCAR, Registry: reg, Chain: g.cvcaChain, Logger: g.logger,
 			Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}
 		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics, Service: cvcaService})
 	}
@@ -585,7 +586,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		} else {
 			// A SPOC without a CVCA still takes its DVs' foreign requests at /cvca.
 			mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics,
-				Service: &server.IssuingService{Registry: reg, Logger: g.logger, Foreign: fwd.Forward, Receiver: receiver.Handle}})
+				Service: &ra.IssuingService{Registry: reg, Logger: g.logger, Foreign: fwd.Forward, Receiver: receiver.Handle}})
 		}
 		svc := &spoc.Service{Config: g.Options.SPOC, Store: g.Store, Registry: reg, CVCA: cvcaService, Forwarder: fwd,
 			Logger: g.logger.With("component", "spoc")}
@@ -596,7 +597,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 	}
 	if g.DV != nil {
 		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger, Name: "dv", Metrics: metrics,
-			Service: &server.IssuingService{IssuerFunc: g.CurrentDV, ByCAR: g.dvByCAR, Registry: reg, Logger: g.logger,
+			Service: &ra.IssuingService{IssuerFunc: g.CurrentDV, ByCAR: g.dvByCAR, Registry: reg, Logger: g.logger,
 				Chain:              g.dvChains,
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
 	}
@@ -622,7 +623,7 @@ var oidSignedData = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 2}
 func (g *Gateway) documentSignerList(context.Context) ([]byte, error) {
 	b, err := os.ReadFile(g.Options.DocumentSignerList)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, server.ErrUnknown
+		return nil, ra.ErrUnknown
 	}
 	if err != nil {
 		return nil, fmt.Errorf("gateway: document signer list: %w", err)

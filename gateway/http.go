@@ -12,7 +12,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/hsm"
-	"eacgate/server"
+	"eacgate/msg"
 )
 
 // health answers /healthz: the process is up.
@@ -108,7 +108,7 @@ func withRequestLog(log *slog.Logger, next http.Handler) http.Handler {
 		w.Header().Set("X-Request-ID", id)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
-		ctx, note := server.WithLogNote(r.Context())
+		ctx, note := msg.WithLogNote(r.Context())
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		attrs := append([]slog.Attr{slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status), slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),

@@ -10,7 +10,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
-	"eacgate/server"
+	"eacgate/ra"
 	"eacgate/store"
 )
 
@@ -95,7 +95,7 @@ func (s *issuerStatus) check(cert *cvc.Certificate) error {
 // read decides from the store: the issuer certificate's row (by CHR and CAR) must be valid,
 // and its holder (the row's, or for a CVCA certificate without one a holder registered under
 // the CVCA's name) active, with its newest certificate not suspended or revoked (the rule for
-// applicants, server.StoreRegistry.HolderByID). An issuer unknown to the store is active.
+// applicants, ra.StoreRegistry.HolderByID). An issuer unknown to the store is active.
 func (s *issuerStatus) read(ctx context.Context, cert *cvc.Certificate) (refused string, err error) {
 	name := "DV"
 	if cert.Role() == cvc.RoleCVCA {
@@ -115,10 +115,10 @@ func (s *issuerStatus) read(ctx context.Context, cert *cvc.Certificate) (refused
 		}
 		holderID = r.HolderID
 	}
-	reg := &server.StoreRegistry{Store: s.store}
+	reg := &ra.StoreRegistry{Store: s.store}
 	if holderID != nil {
 		h, err := reg.HolderByID(ctx, *holderID)
-		if errors.Is(err, server.ErrUnknown) {
+		if errors.Is(err, ra.ErrUnknown) {
 			return "", nil
 		}
 		if err != nil {

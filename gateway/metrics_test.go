@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"eacgate/msg"
 	"eacgate/server"
 )
 
@@ -32,7 +33,7 @@ func scrape(t *testing.T, g *Gateway) string {
 	t.Helper()
 	srv := httptest.NewServer(g.Handler)
 	defer srv.Close()
-	body, err := server.EncodeRequest(server.CVCAProtocols[0], server.Message{Operation: "GetCACertificates"})
+	body, err := server.EncodeRequest(server.CVCAProtocols[0], msg.Message{Operation: "GetCACertificates"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/hsm"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/spoc"
 	"eacgate/store"
@@ -82,7 +84,7 @@ func (g *Gateway) dvByCAR(car string) *authority.Issuer {
 	}
 	cur := g.CurrentDV()
 	prefix := g.Options.Country + g.Options.DVMnemonic
-	if cur == nil || len(car) != len(prefix)+5 || !strings.HasPrefix(car, prefix) || slices.Contains(server.IssuerCHRs(cur), car) {
+	if cur == nil || len(car) != len(prefix)+5 || !strings.HasPrefix(car, prefix) || slices.Contains(ra.IssuerCHRs(cur), car) {
 		return nil
 	}
 	return g.takeUpNamed(&g.dvLookup, car, cur, g.refreshDV, g.CurrentDV)
@@ -306,7 +308,7 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	if err != nil {
 		return nil, err
 	}
-	reg := &server.StoreRegistry{Store: g.Store}
+	reg := &ra.StoreRegistry{Store: g.Store}
 	if err := reg.RecordCertificate(ctx, holder.ID, cert); err != nil {
 		return nil, err
 	}
@@ -447,13 +449,13 @@ func (g *Gateway) obtainForeign(ctx context.Context, o DVClientOptions, country 
 	if req, err = req.Authenticate(curCert.CHR, cur.Signer, curCert.PublicKey.Algorithm); err != nil {
 		return "", err
 	}
-	m := server.Message{Operation: "RequestForeignCertificate", Namespace: server.CVCAProtocols[0].Namespace,
+	m := msg.Message{Operation: "RequestForeignCertificate", Namespace: server.CVCAProtocols[0].Namespace,
 		MessageID: "dv-client-" + chr + "-" + strconv.FormatInt(now.UnixNano(), 36), ForeignCAR: foreignCVCA.CHR, CertReq: req.Raw}
 	if remote {
 		code, _, err := g.requestRemote(ctx, holder, m)
 		return code, err
 	}
-	h := &server.Holder{ID: holder.ID, Country: holder.Country, Mnemonic: holder.Mnemonic, Role: cvc.RoleDVDomestic,
+	h := &ra.Holder{ID: holder.ID, Country: holder.Country, Mnemonic: holder.Mnemonic, Role: cvc.RoleDVDomestic,
 		Status: authority.HolderStatus(holder.Status)}
 	a := g.forwarder.Forward(ctx, h, m)
 	if !a.ReturnCode.OK() {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"eacgate/msg"
 )
 
 // ErrPeer is the class of errors where the peer answered, but not with a usable SOAP response
@@ -30,7 +32,7 @@ func CallbackProtocol(ns string) Protocol {
 }
 
 // EncodeRequest returns the SOAP 1.1 envelope of m (m.Operation) in protocol p.
-func EncodeRequest(p Protocol, m Message) ([]byte, error) {
+func EncodeRequest(p Protocol, m msg.Message) ([]byte, error) {
 	req, _, ok := p.NewRequest(m.Operation)
 	if !ok { // document/literal: the element is named after the input message
 		req, _, ok = p.NewRequest(m.Operation + "Request")
@@ -47,31 +49,31 @@ func EncodeRequest(p Protocol, m Message) ([]byte, error) {
 }
 
 // DecodeResponse reads the SOAP response to operation op in protocol p.
-func DecodeResponse(p Protocol, op string, body []byte) (Answer, error) {
+func DecodeResponse(p Protocol, op string, body []byte) (msg.Answer, error) {
 	env, err := ParseEnvelope(body)
 	if err != nil {
-		return Answer{}, fmt.Errorf("%w: %v", ErrPeer, err)
+		return msg.Answer{}, fmt.Errorf("%w: %v", ErrPeer, err)
 	}
 	if env.Operation.Local == "Fault" {
-		return Answer{}, fmt.Errorf("%w: SOAP Fault: %s", ErrPeer, faultString(body))
+		return msg.Answer{}, fmt.Errorf("%w: SOAP Fault: %s", ErrPeer, faultString(body))
 	}
 	resp, ok := p.NewResponse(op)
 	if !ok {
-		return Answer{}, fmt.Errorf("server: %s has no operation %s", p.Namespace, op)
+		return msg.Answer{}, fmt.Errorf("server: %s has no operation %s", p.Namespace, op)
 	}
 	// WS-I BP names the rpc response wrapper operation+"Response"; some stacks (zeep's
 	// server side) use the WSDL message's name, such as SendCertificates_Res. Both are
 	// taken when in the protocol's namespace.
 	want := xml.Name{Space: p.Namespace, Local: op + "Response"}
 	if env.Operation.Space != p.Namespace || !strings.HasPrefix(env.Operation.Local, op) || env.Operation.Local == op {
-		return Answer{}, fmt.Errorf("%w: expected %sResponse, got {%s}%s", ErrPeer, op, env.Operation.Space, env.Operation.Local)
+		return msg.Answer{}, fmt.Errorf("%w: expected %sResponse, got {%s}%s", ErrPeer, op, env.Operation.Space, env.Operation.Local)
 	}
 	if err := env.decodeOperation(resp, &want); err != nil {
-		return Answer{}, fmt.Errorf("%w: %v", ErrPeer, err)
+		return msg.Answer{}, fmt.Errorf("%w: %v", ErrPeer, err)
 	}
 	a := answerFrom(resp)
 	if a.ReturnCode == "" {
-		return Answer{}, fmt.Errorf("%w: %sResponse without returnCode", ErrPeer, op)
+		return msg.Answer{}, fmt.Errorf("%w: %sResponse without returnCode", ErrPeer, op)
 	}
 	return a, nil
 }
@@ -98,31 +100,31 @@ const MaxResponseBody = 4 << 20
 
 // Call posts a SOAP request to url and decodes the response to operation op. The HTTP
 // client carries the TLS configuration and timeouts; ctx bounds the call.
-func Call(ctx context.Context, hc *http.Client, url string, p Protocol, op string, body []byte) (Answer, error) {
+func Call(ctx context.Context, hc *http.Client, url string, p Protocol, op string, body []byte) (msg.Answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return Answer{}, fmt.Errorf("server: call %s: %w", url, err)
+		return msg.Answer{}, fmt.Errorf("server: call %s: %w", url, err)
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	req.Header.Set("SOAPAction", `""`)
 	resp, err := hc.Do(req)
 	if err != nil {
-		return Answer{}, fmt.Errorf("server: call %s: %w", url, err)
+		return msg.Answer{}, fmt.Errorf("server: call %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody+1))
 	if err != nil {
-		return Answer{}, fmt.Errorf("%w: read response of %s: %v", ErrPeer, url, err)
+		return msg.Answer{}, fmt.Errorf("%w: read response of %s: %v", ErrPeer, url, err)
 	}
 	if len(b) > MaxResponseBody {
-		return Answer{}, fmt.Errorf("%w: response of %s exceeds %d bytes", ErrPeer, url, MaxResponseBody)
+		return msg.Answer{}, fmt.Errorf("%w: response of %s exceeds %d bytes", ErrPeer, url, MaxResponseBody)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusInternalServerError {
-		return Answer{}, fmt.Errorf("%w: %s answered HTTP %d", ErrPeer, url, resp.StatusCode)
+		return msg.Answer{}, fmt.Errorf("%w: %s answered HTTP %d", ErrPeer, url, resp.StatusCode)
 	}
 	a, err := DecodeResponse(p, op, b)
 	if err != nil {
-		return Answer{}, fmt.Errorf("%s: %w", url, err)
+		return msg.Answer{}, fmt.Errorf("%s: %w", url, err)
 	}
 	return a, nil
 }

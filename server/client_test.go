@@ -8,20 +8,21 @@ import (
 	"testing"
 
 	"eacgate/authority"
+	"eacgate/msg"
 )
 
 // TestSendCertificatesRoundTrip encodes SendCertificates in both DV protocol versions,
 // serves it to a real Endpoint, and decodes the answer.
 func TestSendCertificatesRoundTrip(t *testing.T) {
-	var got Message
-	ep := &Endpoint{Protocols: DVProtocols, Service: serviceFunc(func(_ context.Context, _ Caller, m Message) Answer {
+	var got msg.Message
+	ep := &Endpoint{Protocols: DVProtocols, Service: serviceFunc(func(_ context.Context, _ msg.Caller, m msg.Message) msg.Answer {
 		got = m
-		return Answer{ReturnCode: authority.OKReceivedCorrectly}
+		return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 	})}
 	srv := httptest.NewServer(ep)
 	defer srv.Close()
 	for _, p := range DVProtocols {
-		want := Message{Operation: "SendCertificates", MessageID: "msg-" + p.Namespace, StatusInfo: "ok_cert_available",
+		want := msg.Message{Operation: "SendCertificates", MessageID: "msg-" + p.Namespace, StatusInfo: "ok_cert_available",
 			Certificates: [][]byte{{0x7f, 0x21, 0x00}, {1, 2, 3}}}
 		body, err := EncodeRequest(p, want)
 		if err != nil {
@@ -47,7 +48,7 @@ func TestSendCertificatesRoundTrip(t *testing.T) {
 
 func TestCallErrors(t *testing.T) {
 	p := DVProtocols[0]
-	body, _ := EncodeRequest(p, Message{Operation: "SendCertificates", MessageID: "x", StatusInfo: "ok_cert_available"})
+	body, _ := EncodeRequest(p, msg.Message{Operation: "SendCertificates", MessageID: "x", StatusInfo: "ok_cert_available"})
 	for name, h := range map[string]http.HandlerFunc{
 		"503": func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "busy", http.StatusServiceUnavailable) },
 		"fault": func(w http.ResponseWriter, _ *http.Request) {
@@ -69,6 +70,8 @@ func TestCallErrors(t *testing.T) {
 	}
 }
 
-type serviceFunc func(context.Context, Caller, Message) Answer
+type serviceFunc func(context.Context, msg.Caller, msg.Message) msg.Answer
 
-func (f serviceFunc) Handle(ctx context.Context, c Caller, m Message) Answer { return f(ctx, c, m) }
+func (f serviceFunc) Handle(ctx context.Context, c msg.Caller, m msg.Message) msg.Answer {
+	return f(ctx, c, m)
+}

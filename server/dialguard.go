@@ -136,3 +136,26 @@ func (p URLPolicy) Check(raw string) error {
 	}
 	return nil
 }
+
+// CheckHTTPS accepts absolute https URLs with a host and nothing else (the scheme part of
+// URLPolicy, which is the default CheckResponseURL). Callbacks carry certificates; they never
+// go over plain HTTP unless the operator allows it.
+func CheckHTTPS(raw string) error { return checkURL(raw, false) }
+
+// checkURL is the scheme and form check of a responseURL.
+func checkURL(raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("responseURL: %w", err)
+	}
+	if u.Host == "" || u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("responseURL %q: need scheme://host/path without user or fragment", raw)
+	}
+	if u.Scheme != "https" && !(allowHTTP && u.Scheme == "http") {
+		return fmt.Errorf("responseURL %q: scheme %q not allowed", raw, u.Scheme)
+	}
+	if len(raw) > 2048 {
+		return errors.New("responseURL too long")
+	}
+	return nil
+}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"eacgate/generated/dv10"
 	"eacgate/generated/dv11"
 	"eacgate/generated/spoc"
+	"eacgate/msg"
 	"eacgate/wsdl"
 )
 
@@ -44,18 +44,9 @@ var (
 	SPOCProtocols = []Protocol{{spoc.Namespace, wsdl.SPOC, spoc.NewRequest, spoc.NewResponse}}
 )
 
-// Caller is the peer of a request as the transport identifies it.
-type Caller struct {
-	// Certificate is the verified TLS client certificate (nil on plain HTTP, which is only
-	// for local demos), and Fingerprint its hex SHA-256: the key holders are registered by.
-	Certificate *x509.Certificate
-	Fingerprint string
-	RemoteAddr  string
-}
-
 // Service is a role answering one interface's messages.
 type Service interface {
-	Handle(ctx context.Context, caller Caller, m Message) Answer
+	Handle(ctx context.Context, caller msg.Caller, m msg.Message) msg.Answer
 }
 
 // Admitter is a Service that can tell from the transport alone (TLS client certificate,
@@ -64,7 +55,7 @@ type Service interface {
 // unknown callers cannot make the gateway buffer large bodies. Admit may return a context
 // carrying what it looked up, for Handle to use.
 type Admitter interface {
-	Admit(ctx context.Context, c Caller) (context.Context, bool)
+	Admit(ctx context.Context, c msg.Caller) (context.Context, bool)
 }
 
 // UnidentifiedMaxBody bounds the body of a caller a Service does not admit: enough for any
@@ -164,24 +155,24 @@ func (e *Endpoint) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		e.fault(w, env.SOAP12, true, http.StatusInternalServerError, "unknown operation "+env.Operation.Local)
 		return
 	}
-	var answer Answer
+	var answer msg.Answer
 	start := time.Now()
 	defer func() {
 		e.Metrics.Observe(e.Name, op, string(answer.ReturnCode), time.Since(start))
-		note(r.Context(), slog.String("op", op), slog.String("code", string(answer.ReturnCode)))
+		msg.Note(r.Context(), slog.String("op", op), slog.String("code", string(answer.ReturnCode)))
 	}()
 	if err := env.DecodeOperation(req); err != nil {
 		// A well-formed envelope whose content does not fit the schema (garbage base64, a
 		// wrong enumeration value) gets the return code, not a fault.
 		e.logger().Info("undecodable SOAP operation", "op", op, "remote", r.RemoteAddr, "err", err)
-		answer = Answer{ReturnCode: authority.FailureSyntax}
+		answer = msg.Answer{ReturnCode: authority.FailureSyntax}
 	} else {
-		m := messageFrom(op, req)
+		m := MessageFrom(op, req)
 		m.Namespace = proto.Namespace
 		answer = e.handle(ctx, caller, m)
 	}
 	resp, _ := proto.NewResponse(op)
-	if err := fillResponse(resp, answer); err != nil {
+	if err := FillResponse(resp, answer); err != nil {
 		e.logger().Error("fill response", "op", op, "err", err)
 		e.fault(w, env.SOAP12, false, http.StatusInternalServerError, "internal error")
 		return
@@ -197,11 +188,11 @@ func (e *Endpoint) serveSOAP(w http.ResponseWriter, r *http.Request) {
 }
 
 // handle calls the service; a panic becomes failure_internal_error, logged with its cause.
-func (e *Endpoint) handle(ctx context.Context, c Caller, m Message) (a Answer) {
+func (e *Endpoint) handle(ctx context.Context, c msg.Caller, m msg.Message) (a msg.Answer) {
 	defer func() {
 		if p := recover(); p != nil {
 			e.logger().Error("panic in service", "op", m.Operation, "messageID", m.MessageID, "panic", p)
-			a = Answer{ReturnCode: authority.FailureInternalError}
+			a = msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
 	}()
 	return e.Service.Handle(ctx, c, m)
@@ -226,8 +217,8 @@ func (e *Endpoint) fault(w http.ResponseWriter, soap12, client bool, status int,
 	_ = WriteFault(w, soap12, client, reason)
 }
 
-func callerOf(r *http.Request) Caller {
-	c := Caller{RemoteAddr: r.RemoteAddr}
+func callerOf(r *http.Request) msg.Caller {
+	c := msg.Caller{RemoteAddr: r.RemoteAddr}
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		c.Certificate = r.TLS.PeerCertificates[0]
 		sum := sha256.Sum256(c.Certificate.Raw)

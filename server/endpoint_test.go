@@ -13,25 +13,26 @@ import (
 	"eacgate/authority"
 	"eacgate/generated/dv10"
 	"eacgate/generated/dv11"
+	"eacgate/msg"
 )
 
 // echoService answers with what it was given, so the tests can see the decoded message.
-type echoService struct{ last Message }
+type echoService struct{ last msg.Message }
 
-func (s *echoService) Handle(_ context.Context, _ Caller, m Message) Answer {
+func (s *echoService) Handle(_ context.Context, _ msg.Caller, m msg.Message) msg.Answer {
 	s.last = m
 	switch m.Operation {
 	case "RequestCertificate":
 		if string(m.CertReq) == "panic" {
 			panic("boom")
 		}
-		return Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{m.CertReq}}
+		return msg.Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{m.CertReq}}
 	case "GetCACertificates":
-		return Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{{0x7F, 0x21, 0x00}, {0x00, 0xFF}}}
+		return msg.Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{{0x7F, 0x21, 0x00}, {0x00, 0xFF}}}
 	case "GetDocumentSignerList":
-		return Answer{ReturnCode: authority.FailureListNotAvailable}
+		return msg.Answer{ReturnCode: authority.FailureListNotAvailable}
 	}
-	return Answer{ReturnCode: authority.FailureSyntax}
+	return msg.Answer{ReturnCode: authority.FailureSyntax}
 }
 
 func envelope(ns, body string) string {
@@ -140,12 +141,12 @@ func TestEndpoint(t *testing.T) {
 
 // Absent optional parts decode as empty strings, never as reflect's "<invalid Value>".
 func TestMessageFromEmptyParts(t *testing.T) {
-	m := messageFrom("GetCACertificates", &dv11.GetCACertificatesRequest{})
+	m := MessageFrom("GetCACertificates", &dv11.GetCACertificatesRequest{})
 	if m.MessageID != "" || m.ResponseURL != "" || m.CallbackPossible || m.CertReq != nil {
 		t.Fatalf("%+v", m)
 	}
 	id := dv11.MessageIDType("m-7")
-	m = messageFrom("GetCACertificates", &dv11.GetCACertificatesRequest{MessageID: &dv11.OptionalMessageIDType{MessageID: &id}})
+	m = MessageFrom("GetCACertificates", &dv11.GetCACertificatesRequest{MessageID: &dv11.OptionalMessageIDType{MessageID: &id}})
 	if m.MessageID != "m-7" {
 		t.Fatalf("%+v", m)
 	}
@@ -177,16 +178,16 @@ type admitService struct{ sawAdmitted bool }
 
 type admitKey struct{}
 
-func (s *admitService) Admit(ctx context.Context, c Caller) (context.Context, bool) {
+func (s *admitService) Admit(ctx context.Context, c msg.Caller) (context.Context, bool) {
 	if c.RemoteAddr == "" || !strings.HasPrefix(c.RemoteAddr, "127.") {
 		return ctx, false
 	}
 	return context.WithValue(ctx, admitKey{}, true), true
 }
 
-func (s *admitService) Handle(ctx context.Context, _ Caller, _ Message) Answer {
+func (s *admitService) Handle(ctx context.Context, _ msg.Caller, _ msg.Message) msg.Answer {
 	s.sawAdmitted, _ = ctx.Value(admitKey{}).(bool)
-	return Answer{ReturnCode: authority.OKCertAvailable}
+	return msg.Answer{ReturnCode: authority.OKCertAvailable}
 }
 
 // A caller the service does not admit cannot make the endpoint read a large body: past

@@ -5,38 +5,15 @@ import (
 	"reflect"
 
 	"eacgate/authority"
+	"eacgate/msg"
 	"eacgate/wsdl/soapenc"
 )
 
-// Message is a TR-03129 request with the protocol version taken out: the generated types of
-// v1.0 and v1.1 (and of the CVCA and DV interfaces) have the same shape in different
-// namespaces, and the roles should not care which one a peer spoke.
-type Message struct {
-	Operation        string // "RequestCertificate", "GetCACertificates", ...
-	Namespace        string // the protocol (SOAP namespace) the message came in
-	CallerID         string // CSN 36 9791: the calling SPOC's country
-	Subject, Body    string // CSN 36 9791 GeneralMessage
-	CallbackPossible bool
-	MessageID        string
-	ResponseURL      string
-	ForeignCAR       string   // RequestForeignCertificate
-	CertReq          []byte   // RequestCertificate, RequestForeignCertificate
-	StatusInfo       string   // SendCertificates
-	Certificates     [][]byte // SendCertificates
-}
-
-// Answer is what a role answers to a Message.
-type Answer struct {
-	ReturnCode   authority.ReturnCode
-	Certificates [][]byte // certificateSeq
-	List         []byte   // GetDocumentSignerList: CMS SignedData
-}
-
-// messageFrom reads a generated request value (pointer to struct) into a Message. The
+// MessageFrom reads a generated request value (pointer to struct) into a msg.Message. The
 // generated field names are the contract: CallbackIndicator, MessageID.MessageID,
 // ResponseURL.Astring, ForeignCAR, CertReq, StatusInfo, CertificateSeq.Certificate.
-func messageFrom(op string, v any) Message {
-	m := Message{Operation: op}
+func MessageFrom(op string, v any) msg.Message {
+	m := msg.Message{Operation: op}
 	s := reflect.ValueOf(v).Elem()
 	m.CallbackPossible = str(field(s, "CallbackIndicator")) == "callback_possible"
 	if id := field(s, "MessageID"); id.Kind() == reflect.String {
@@ -105,9 +82,9 @@ func field(v reflect.Value, name string) reflect.Value {
 	return f
 }
 
-// fillResponse writes an Answer into a generated response value (pointer to a struct with a
+// FillResponse writes an msg.Answer into a generated response value (pointer to a struct with a
 // Result field).
-func fillResponse(resp any, a Answer) error {
+func FillResponse(resp any, a msg.Answer) error {
 	r := reflect.ValueOf(resp).Elem().FieldByName("Result")
 	if r.IsValid() && r.Kind() == reflect.String {
 		// CSN 36 9791: result and certificateSequence side by side.
@@ -136,7 +113,7 @@ func fillResponse(resp any, a Answer) error {
 // messageTo fills a generated request value (pointer to struct, from Protocol.NewRequest)
 // from m: the reverse of messageFrom, for requests this gateway sends (SendCertificates
 // callbacks, RequestCertificate to a CVCA).
-func messageTo(v any, m Message) {
+func messageTo(v any, m msg.Message) {
 	s := reflect.ValueOf(v).Elem()
 	if f := s.FieldByName("CallbackIndicator"); f.IsValid() {
 		ind := "callback_not_possible"
@@ -198,9 +175,9 @@ func setString(f reflect.Value, v string) {
 	f.SetString(v)
 }
 
-// answerFrom reads a generated response value into an Answer.
-func answerFrom(resp any) Answer {
-	var a Answer
+// answerFrom reads a generated response value into an msg.Answer.
+func answerFrom(resp any) msg.Answer {
+	var a msg.Answer
 	r := field(reflect.ValueOf(resp), "Result")
 	if r.Kind() == reflect.String { // CSN 36 9791
 		a.ReturnCode = authority.ReturnCode(r.String())

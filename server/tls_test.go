@@ -16,13 +16,14 @@ import (
 
 	"eacgate/authority"
 	"eacgate/generated/dv11"
+	"eacgate/msg"
 )
 
-type callerRecorder struct{ got Caller }
+type callerRecorder struct{ got msg.Caller }
 
-func (c *callerRecorder) Handle(_ context.Context, caller Caller, _ Message) Answer {
+func (c *callerRecorder) Handle(_ context.Context, caller msg.Caller, _ msg.Message) msg.Answer {
 	c.got = caller
-	return Answer{ReturnCode: authority.OKCertAvailable}
+	return msg.Answer{ReturnCode: authority.OKCertAvailable}
 }
 
 // The client certificate's fingerprint reaches the service over real mutual TLS.

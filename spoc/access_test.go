@@ -9,7 +9,8 @@ import (
 
 	"eacgate/authority"
 	"eacgate/internal/testenv"
-	"eacgate/server"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/store"
 )
 
@@ -34,16 +35,16 @@ func TestPartnerAddressAndCertificateValidity(t *testing.T) {
 		}
 	}
 	svc := &Service{Config: Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}}, Store: st,
-		Registry: &server.StoreRegistry{Store: st}}
-	msg := server.Message{Operation: "GetCACertificates", CallerID: "ZZ"}
+		Registry: &ra.StoreRegistry{Store: st}}
+	m := msg.Message{Operation: "GetCACertificates", CallerID: "ZZ"}
 	svc.Chain = func(context.Context) ([][]byte, error) { return [][]byte{{0x7f, 0x21, 0}}, nil }
-	if got := svc.Handle(ctx, server.Caller{Certificate: cert, Fingerprint: fp, RemoteAddr: "192.0.2.1:443"}, msg).ReturnCode; got != authority.OKCertAvailable {
+	if got := svc.Handle(ctx, msg.Caller{Certificate: cert, Fingerprint: fp, RemoteAddr: "192.0.2.1:443"}, m).ReturnCode; got != authority.OKCertAvailable {
 		t.Fatalf("from a registered address: %s", got)
 	}
-	if got := svc.Handle(ctx, server.Caller{Certificate: cert, Fingerprint: fp, RemoteAddr: "127.0.0.1:443"}, msg).ReturnCode; got != authority.FailureRequestNotAccepted {
+	if got := svc.Handle(ctx, msg.Caller{Certificate: cert, Fingerprint: fp, RemoteAddr: "127.0.0.1:443"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
 		t.Errorf("from another address: %s", got)
 	}
-	if got := svc.Handle(ctx, server.Caller{Certificate: expired, Fingerprint: expiredFP, RemoteAddr: "127.0.0.1:443"}, msg).ReturnCode; got != authority.FailureRequestNotAccepted {
+	if got := svc.Handle(ctx, msg.Caller{Certificate: expired, Fingerprint: expiredFP, RemoteAddr: "127.0.0.1:443"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
 		t.Errorf("expired certificate: %s", got)
 	}
 }

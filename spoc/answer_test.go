@@ -15,6 +15,8 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/internal/catest"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -36,12 +38,12 @@ type fakePartner struct {
 	calls atomic.Int32
 }
 
-func (p *fakePartner) Handle(_ context.Context, _ server.Caller, m server.Message) server.Answer {
+func (p *fakePartner) Handle(_ context.Context, _ msg.Caller, m msg.Message) msg.Answer {
 	if m.Operation != "GetCACertificates" {
-		return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 	}
 	p.calls.Add(1)
-	return server.Answer{ReturnCode: authority.OKCertAvailable, Certificates: p.roots}
+	return msg.Answer{ReturnCode: authority.OKCertAvailable, Certificates: p.roots}
 }
 
 // The certificates a partner SPOC returns for a forwarded request are relayed only when they
@@ -59,8 +61,8 @@ func TestForwardedAnswerChecked(t *testing.T) {
 	partner := &fakePartner{roots: [][]byte{zz.Certificate().Raw}}
 	srv := httptest.NewTLSServer(&server.Endpoint{Protocols: server.SPOCProtocols, Service: partner})
 	defer srv.Close()
-	f := &Forwarder{Country: "UT", Store: st, Registry: &server.StoreRegistry{Store: st},
-		Config:  Config{Partners: []Partner{{Country: "ZZ", URL: srv.URL, CVCASHA256: []string{server.CertificateSHA256(zz.Certificate())}}}},
+	f := &Forwarder{Country: "UT", Store: st, Registry: &ra.StoreRegistry{Store: st},
+		Config:  Config{Partners: []Partner{{Country: "ZZ", URL: srv.URL, CVCASHA256: []string{ra.CertificateSHA256(zz.Certificate())}}}},
 		Clients: map[string]*http.Client{"ZZ": srv.Client()}}
 
 	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
@@ -97,7 +99,7 @@ func TestForwardedAnswerChecked(t *testing.T) {
 		"expired":           {issue(expired, req.Raw)},
 		"answer plus extra": {issue(zz, req.Raw), issue(zz, otherReq.Raw)},
 	} {
-		if _, _, err := f.AnswerRows(ctx, out, certs); !errors.Is(err, server.ErrAnswerUnverified) {
+		if _, _, err := f.AnswerRows(ctx, out, certs); !errors.Is(err, ra.ErrAnswerUnverified) {
 			t.Errorf("%s: %v, want ErrAnswerUnverified", name, err)
 		}
 	}
@@ -120,8 +122,8 @@ func TestForwardedAnswerChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	partner.roots = [][]byte{impostor.Certificate().Raw}
-	f.Store, f.Registry = st2, &server.StoreRegistry{Store: st2}
-	if _, _, err := f.AnswerRows(ctx, out, [][]byte{issue(impostor, req.Raw)}); !errors.Is(err, server.ErrNoCVCAChain) {
+	f.Store, f.Registry = st2, &ra.StoreRegistry{Store: st2}
+	if _, _, err := f.AnswerRows(ctx, out, [][]byte{issue(impostor, req.Raw)}); !errors.Is(err, ra.ErrNoCVCAChain) {
 		t.Fatalf("unpinned root: %v, want ErrNoCVCAChain", err)
 	}
 	if chain, _ := st2.CVCAChain(ctx, "ZZ"); len(chain) != 0 {
@@ -132,7 +134,7 @@ func TestForwardedAnswerChecked(t *testing.T) {
 	// nor refused (an error the partner is answered failure_internal_error for, and retries).
 	srv.Close()
 	_, _, err = f.AnswerRows(ctx, out, [][]byte{issue(zz, req.Raw)})
-	if err == nil || errors.Is(err, server.ErrAnswerUnverified) {
+	if err == nil || errors.Is(err, ra.ErrAnswerUnverified) {
 		t.Fatalf("partner unreachable: %v, want an error other than ErrAnswerUnverified", err)
 	}
 }
@@ -153,7 +155,7 @@ func TestUnverifiedLateAnswerTellsDV(t *testing.T) {
 	}
 	zz := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
 	impostor := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
-	reg := &server.StoreRegistry{Store: st}
+	reg := &ra.StoreRegistry{Store: st}
 	if _, err := reg.AddCVCACertificate(ctx, zz.Certificate(), true); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +163,7 @@ func TestUnverifiedLateAnswerTellsDV(t *testing.T) {
 	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
 	req, _ := cvc.NewRequest(cvc.RequestTemplate{CAR: "ZZCVCA00001", CHR: "UTDVN00002"}, pub, key)
 	hid := dv.ID
-	in := &store.Message{Originator: server.Originator(dv.ID), MessageID: "dv-1", Operation: "RequestForeignCertificate",
+	in := &store.Message{Originator: ra.Originator(dv.ID), MessageID: "dv-1", Operation: "RequestForeignCertificate",
 		Request: req.Raw, HolderID: &hid, ResponseURL: "https://dv.example/cb", State: store.MessageProcessing}
 	if err := st.AcceptMessage(ctx, in, nil); err != nil {
 		t.Fatal(err)
@@ -177,7 +179,7 @@ func TestUnverifiedLateAnswerTellsDV(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := &Service{Store: st, Registry: reg}
-	m := server.Message{Operation: "SendCertificates", MessageID: "fwd-1", StatusInfo: string(authority.OKCertAvailable),
+	m := msg.Message{Operation: "SendCertificates", MessageID: "fwd-1", StatusInfo: string(authority.OKCertAvailable),
 		Certificates: [][]byte{bogus.Raw}}
 	if got := svc.sendCertificates(ctx, svc.logger(), zzSPOC, m).ReturnCode; got != authority.FailureSyntax {
 		t.Fatalf("partner answered %s, want failure_syntax", got)

@@ -13,6 +13,8 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -24,7 +26,7 @@ type Forwarder struct {
 	Config   Config
 	Clients  map[string]*http.Client // per partner country (Config.Clients)
 	Store    *store.Store
-	Registry *server.StoreRegistry
+	Registry *ra.StoreRegistry
 	// Domestic returns the issuer chain of our CVCA (for the DV certificate's domain
 	// parameters and chain); nil when not known.
 	Domestic func() []*cvc.Certificate
@@ -51,11 +53,11 @@ func Outgoing(country string) string { return "spoc:" + country }
 // the foreign answer relayed: ok_cert_available with the certificates when the foreign SPOC
 // answers at once, ok_request_forwarded when it will answer later (SendCertificates, passed
 // on to h's responseURL).
-func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Message) server.Answer {
+func (f *Forwarder) Forward(ctx context.Context, h *ra.Holder, m msg.Message) msg.Answer {
 	log := f.logger().With("op", m.Operation, "messageID", m.MessageID, "holder", h.Country+h.Mnemonic, "foreignCAR", m.ForeignCAR)
 	code := f.check(ctx, log, h, m)
 	if code != "" {
-		return server.Answer{ReturnCode: code}
+		return msg.Answer{ReturnCode: code}
 	}
 	if m.CallbackPossible {
 		// The answer may go to this URL later (a callback): it passes the same policy as
@@ -66,12 +68,12 @@ func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Mess
 		}
 		if err := check(m.ResponseURL); err != nil {
 			log.Info("foreign request refused: responseURL not allowed", "responseURL", m.ResponseURL, "err", err)
-			return server.Answer{ReturnCode: authority.FailureSyntax}
+			return msg.Answer{ReturnCode: authority.FailureSyntax}
 		}
 	}
 	country := m.ForeignCAR[:2]
 	hid := h.ID
-	in := &store.Message{Originator: server.Originator(h.ID), MessageID: m.MessageID, Operation: m.Operation, Request: m.CertReq,
+	in := &store.Message{Originator: ra.Originator(h.ID), MessageID: m.MessageID, Operation: m.Operation, Request: m.CertReq,
 		HolderID: &hid, Protocol: m.Namespace, ResponseURL: m.ResponseURL, State: store.MessageProcessing}
 	if !m.CallbackPossible {
 		in.ResponseURL = ""
@@ -81,7 +83,7 @@ func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Mess
 			return f.previous(ctx, log, h, m)
 		}
 		log.Error("record request", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	out := &store.Message{Originator: "self", MessageID: newMessageID(), Operation: "RequestCertificate", Request: m.CertReq,
 		HolderID: &hid, Protocol: server.SPOCProtocols[0].Namespace, Direction: store.Outgoing, Peer: Outgoing(country),
@@ -90,7 +92,7 @@ func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Mess
 		log.Error("record forwarded request", "err", err)
 		return f.answer(ctx, log, in.ID, authority.FailureInternalError)
 	}
-	a, err := f.call(ctx, country, server.Message{Operation: "RequestCertificate", CallerID: f.Country, MessageID: out.MessageID, CertReq: m.CertReq})
+	a, err := f.call(ctx, country, msg.Message{Operation: "RequestCertificate", CallerID: f.Country, MessageID: out.MessageID, CertReq: m.CertReq})
 	if err != nil && in.ResponseURL != "" {
 		// The DV takes a callback: the forwarding is retried by the outbox workers, and
 		// the answer reaches the DV later.
@@ -104,7 +106,7 @@ func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Mess
 			log.Error("queue forwarding", "err", err)
 			return f.answer(ctx, log, in.ID, authority.FailureNotForwarded)
 		}
-		return server.Answer{ReturnCode: authority.OKRequestForwarded}
+		return msg.Answer{ReturnCode: authority.OKRequestForwarded}
 	}
 	if err != nil {
 		log.Warn("foreign SPOC unreachable", "country", country, "err", err)
@@ -117,7 +119,7 @@ func (f *Forwarder) Forward(ctx context.Context, h *server.Holder, m server.Mess
 // settle records the foreign SPOC's answer to forwarded request out and relays it to the
 // national request in: stored, and, when in is answered later than its own HTTP exchange,
 // delivered to its responseURL by the outbox workers.
-func (f *Forwarder) settle(ctx context.Context, log *slog.Logger, out, in *store.Message, a server.Answer) server.Answer {
+func (f *Forwarder) settle(ctx context.Context, log *slog.Logger, out, in *store.Message, a msg.Answer) msg.Answer {
 	var deliver *store.OutboxItem
 	if in.ReturnCode == string(authority.OKRequestForwarded) && in.ResponseURL != "" {
 		deliver = &store.OutboxItem{Kind: store.OutboxProcess, TargetURL: in.ResponseURL}
@@ -131,31 +133,31 @@ func (f *Forwarder) settle(ctx context.Context, log *slog.Logger, out, in *store
 			log.Error("record forwarding", "err", err)
 		}
 		log.Info("request forwarded; the foreign SPOC answers later")
-		return server.Answer{ReturnCode: authority.OKRequestForwarded}
+		return msg.Answer{ReturnCode: authority.OKRequestForwarded}
 	case authority.OKCertAvailable:
 		rows, result, err := f.AnswerRows(ctx, out, a.Certificates)
-		if errors.Is(err, server.ErrAnswerUnverified) {
+		if errors.Is(err, ra.ErrAnswerUnverified) {
 			log.Warn("foreign certificates refused: not relayed", "err", err)
 			_ = f.Store.RelayAnswer(ctx, out.ID, string(authority.FailureSyntax), in.ID, string(authority.FailureRequestNotAcceptedForeign), nil, nil, deliver)
-			return server.Answer{ReturnCode: authority.FailureRequestNotAcceptedForeign}
+			return msg.Answer{ReturnCode: authority.FailureRequestNotAcceptedForeign}
 		}
 		if err != nil {
 			log.Error("check foreign certificates", "err", err)
-			return server.Answer{ReturnCode: authority.FailureInternalError}
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
 		if err := f.Store.RelayAnswer(ctx, out.ID, string(a.ReturnCode), in.ID, string(a.ReturnCode), result, rows, deliver); err != nil {
 			log.Error("store foreign certificates", "err", err)
-			return server.Answer{ReturnCode: authority.FailureInternalError}
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
 		log.Info("foreign certificate relayed", "certificates", len(rows))
-		return server.Answer{ReturnCode: authority.OKCertAvailable, Certificates: a.Certificates}
+		return msg.Answer{ReturnCode: authority.OKCertAvailable, Certificates: a.Certificates}
 	}
 	relayed := ForeignRefusal(a.ReturnCode)
 	if err := f.Store.RelayAnswer(ctx, out.ID, string(a.ReturnCode), in.ID, string(relayed), nil, nil, deliver); err != nil {
 		log.Error("record foreign refusal", "err", err)
 	}
 	log.Info("foreign SPOC refused the request")
-	return server.Answer{ReturnCode: relayed}
+	return msg.Answer{ReturnCode: relayed}
 }
 
 // Resend forwards a queued request again (outbox kind forward): nil when the partner
@@ -179,7 +181,7 @@ func (f *Forwarder) Resend(ctx context.Context, item *store.OutboxItem) error {
 	if f.Clients[country] == nil {
 		return ErrNoPartner
 	}
-	a, err := f.call(ctx, country, server.Message{Operation: "RequestCertificate", CallerID: f.Country, MessageID: out.MessageID, CertReq: out.Request})
+	a, err := f.call(ctx, country, msg.Message{Operation: "RequestCertificate", CallerID: f.Country, MessageID: out.MessageID, CertReq: out.Request})
 	if err != nil {
 		return err
 	}
@@ -199,7 +201,7 @@ func ForeignRefusal(code authority.ReturnCode) authority.ReturnCode {
 }
 
 // check applies the national rules; a non-empty code refuses the request.
-func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *server.Holder, m server.Message) authority.ReturnCode {
+func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *ra.Holder, m msg.Message) authority.ReturnCode {
 	if h.Role != cvc.RoleDVDomestic || h.Status != authority.StatusActive {
 		log.Info("foreign request refused: not an active domestic DV", "role", h.Role, "status", h.Status)
 		return authority.FailureRequestNotAccepted
@@ -245,7 +247,7 @@ func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *server.Holde
 		return authority.FailureOuterSignature
 	}
 	current, err := f.Registry.CurrentCertificate(ctx, h.ID)
-	if errors.Is(err, server.ErrUnknown) {
+	if errors.Is(err, ra.ErrUnknown) {
 		return authority.FailureOuterSignature
 	}
 	if err != nil {
@@ -272,13 +274,13 @@ func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *server.Holde
 
 // previous answers a repeated messageID like the first time (or ok_request_forwarded while
 // the foreign answer is outstanding).
-func (f *Forwarder) previous(ctx context.Context, log *slog.Logger, h *server.Holder, m server.Message) server.Answer {
-	prev, err := f.Store.MessageByOriginator(ctx, server.Originator(h.ID), m.MessageID)
+func (f *Forwarder) previous(ctx context.Context, log *slog.Logger, h *ra.Holder, m msg.Message) msg.Answer {
+	prev, err := f.Store.MessageByOriginator(ctx, ra.Originator(h.ID), m.MessageID)
 	if err != nil {
 		log.Error("previous message", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
-	a := server.Answer{ReturnCode: authority.ReturnCode(prev.ReturnCode)}
+	a := msg.Answer{ReturnCode: authority.ReturnCode(prev.ReturnCode)}
 	if prev.State != store.MessageAnswered {
 		if a.ReturnCode == "" {
 			a.ReturnCode = authority.FailureRequestNotAccepted // the first is still being forwarded
@@ -288,7 +290,7 @@ func (f *Forwarder) previous(ctx context.Context, log *slog.Logger, h *server.Ho
 	if len(prev.Result) > 0 {
 		tlvs, err := cvc.ParseSequence(prev.Result)
 		if err != nil {
-			return server.Answer{ReturnCode: authority.FailureInternalError}
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
 		for _, t := range tlvs {
 			a.Certificates = append(a.Certificates, t.Raw)
@@ -298,26 +300,26 @@ func (f *Forwarder) previous(ctx context.Context, log *slog.Logger, h *server.Ho
 	return a
 }
 
-func (f *Forwarder) answer(ctx context.Context, log *slog.Logger, id int64, code authority.ReturnCode) server.Answer {
+func (f *Forwarder) answer(ctx context.Context, log *slog.Logger, id int64, code authority.ReturnCode) msg.Answer {
 	if err := f.Store.AnswerMessage(ctx, id, string(code), nil); err != nil {
 		log.Error("store answer", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
-	return server.Answer{ReturnCode: code}
+	return msg.Answer{ReturnCode: code}
 }
 
 // call sends a CSN 36 9791 request to a partner.
-func (f *Forwarder) call(ctx context.Context, country string, m server.Message) (server.Answer, error) {
+func (f *Forwarder) call(ctx context.Context, country string, m msg.Message) (msg.Answer, error) {
 	p, _ := f.Config.Partner(country)
 	body, err := server.EncodeRequest(server.SPOCProtocols[0], m)
 	if err != nil {
-		return server.Answer{}, err
+		return msg.Answer{}, err
 	}
 	return server.Call(ctx, f.Clients[country], p.URL, server.SPOCProtocols[0], m.Operation, body)
 }
 
 // AnswerRows checks the certificates a partner sent in answer to forwarded request out (see
-// server.StoreRegistry.AnswerRows) and returns their rows and the result to relay. When they
+// ra.StoreRegistry.AnswerRows) and returns their rows and the result to relay. When they
 // do not chain to the partner country's stored CVCA certificates, the partner's current
 // CVCA certificates are fetched (GetCACertificates: a new link certificate, or the first
 // root under the partner's pin) and the check is made once more.
@@ -326,7 +328,7 @@ func (f *Forwarder) AnswerRows(ctx context.Context, out *store.Message, certs []
 		return nil, nil, errors.New("spoc: forwarded request without its holder")
 	}
 	rows, result, err := f.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, time.Now())
-	if !errors.Is(err, server.ErrAnswerUnverified) {
+	if !errors.Is(err, ra.ErrAnswerUnverified) {
 		return rows, result, err
 	}
 	country := strings.TrimPrefix(out.Peer, "spoc:")
@@ -363,7 +365,7 @@ func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (in
 	if f.Clients[country] == nil {
 		return 0, ErrNoPartner
 	}
-	a, err := f.call(ctx, country, server.Message{Operation: "GetCACertificates", CallerID: f.Country, MessageID: newMessageID()})
+	a, err := f.call(ctx, country, msg.Message{Operation: "GetCACertificates", CallerID: f.Country, MessageID: newMessageID()})
 	if err != nil {
 		return 0, err
 	}
@@ -377,11 +379,11 @@ func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (in
 			continue
 		}
 		p, _ := f.Config.Partner(country)
-		trusted, pinned := server.FirstRootTrust(c, p.CVCASHA256)
+		trusted, pinned := ra.FirstRootTrust(c, p.CVCASHA256)
 		ok, err := f.Registry.AddCVCACertificate(ctx, c, trusted)
-		if errors.Is(err, server.ErrUnverified) {
+		if errors.Is(err, ra.ErrUnverified) {
 			f.logger().Warn("CVCA certificate from the partner ignored", "country", country, "chr", c.CHR,
-				"sha256", server.CertificateSHA256(c), "err", err)
+				"sha256", ra.CertificateSHA256(c), "err", err)
 			continue
 		}
 		if err != nil {
@@ -390,7 +392,7 @@ func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (in
 		if ok {
 			added++
 			f.logger().Info("CVCA certificate of a partner stored", "country", country, "chr", c.CHR,
-				"sha256", server.CertificateSHA256(c), "pinned", pinned)
+				"sha256", ra.CertificateSHA256(c), "pinned", pinned)
 		}
 	}
 	return added, nil

@@ -16,6 +16,8 @@ import (
 	"eacgate/ecc"
 	"eacgate/internal/catest"
 	"eacgate/internal/testenv"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -32,8 +34,8 @@ func FuzzSPOCService(f *testing.F) {
 		f.Fatal(err)
 	}
 	ut := catest.CVCA(f, "UTCVCA00001", "brainpoolP256r1")
-	reg := &server.StoreRegistry{Store: st}
-	cvca := &server.IssuingService{Issuer: ut, Registry: reg, Mode: func(*server.Holder, server.Message) server.Mode { return server.ModeSync }}
+	reg := &ra.StoreRegistry{Store: st}
+	cvca := &ra.IssuingService{Issuer: ut, Registry: reg, Mode: func(*ra.Holder, msg.Message) ra.Mode { return ra.ModeSync }}
 	chain := func(context.Context) ([][]byte, error) { return [][]byte{ut.Certificate().Raw}, nil }
 	var logs testenv.Buffer
 	cfg := Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}}
@@ -43,7 +45,7 @@ func FuzzSPOCService(f *testing.F) {
 	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
 	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
 	req, _ := cvc.NewRequest(cvc.RequestTemplate{CAR: "UTCVCA00001", CHR: "ZZDVA00001"}, pub, key)
-	for _, m := range []server.Message{
+	for _, m := range []msg.Message{
 		{Operation: "RequestCertificate", CallerID: "ZZ", MessageID: "r-1", CertReq: req.Raw},
 		{Operation: "SendCertificates", CallerID: "ZZ", MessageID: "unknown", StatusInfo: "ok_cert_available", Certificates: [][]byte{ut.Certificate().Raw}},
 		{Operation: "SendCertificates", CallerID: "ZZ", StatusInfo: "new_cer_available_notification", Certificates: [][]byte{ut.Certificate().Raw}},

@@ -14,6 +14,8 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/internal/catest"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -24,7 +26,7 @@ import (
 func TestForwardChecksResponseURL(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	reg := &server.StoreRegistry{Store: st}
+	reg := &ra.StoreRegistry{Store: st}
 	dv := &store.Holder{Country: "UT", Mnemonic: "DVN", Role: store.RoleDVDomestic, Status: store.HolderActive}
 	if err := st.CreateHolder(ctx, dv); err != nil {
 		t.Fatal(err)
@@ -45,16 +47,16 @@ func TestForwardChecksResponseURL(t *testing.T) {
 	}
 	var calls atomic.Int32
 	partner := httptest.NewTLSServer(&server.Endpoint{Protocols: server.SPOCProtocols,
-		Service: serviceFunc(func(context.Context, server.Caller, server.Message) server.Answer {
+		Service: serviceFunc(func(context.Context, msg.Caller, msg.Message) msg.Answer {
 			calls.Add(1)
-			return server.Answer{ReturnCode: authority.OKReceptionAck}
+			return msg.Answer{ReturnCode: authority.OKReceptionAck}
 		})})
 	defer partner.Close()
 	f := &Forwarder{Country: "UT", Store: st, Registry: reg,
 		Config:   Config{Partners: []Partner{{Country: "ZZ", URL: partner.URL}}},
 		Clients:  map[string]*http.Client{"ZZ": partner.Client()},
 		Domestic: func() []*cvc.Certificate { return ut.Path }}
-	h := &server.Holder{ID: dv.ID, Country: "UT", Mnemonic: "DVN", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
+	h := &ra.Holder{ID: dv.ID, Country: "UT", Mnemonic: "DVN", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
 	n := 0
 	forward := func(responseURL string) authority.ReturnCode {
 		t.Helper()
@@ -66,7 +68,7 @@ func TestForwardChecksResponseURL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return f.Forward(ctx, h, server.Message{Operation: "RequestForeignCertificate", Namespace: server.CVCAProtocols[0].Namespace,
+		return f.Forward(ctx, h, msg.Message{Operation: "RequestForeignCertificate", Namespace: server.CVCAProtocols[0].Namespace,
 			MessageID: fmt.Sprintf("dv-%d", n), ForeignCAR: "ZZCVCA00001", CertReq: req.Raw,
 			CallbackPossible: true, ResponseURL: responseURL}).ReturnCode
 	}
@@ -98,8 +100,8 @@ func TestForwardChecksResponseURL(t *testing.T) {
 	}
 }
 
-type serviceFunc func(context.Context, server.Caller, server.Message) server.Answer
+type serviceFunc func(context.Context, msg.Caller, msg.Message) msg.Answer
 
-func (f serviceFunc) Handle(ctx context.Context, c server.Caller, m server.Message) server.Answer {
+func (f serviceFunc) Handle(ctx context.Context, c msg.Caller, m msg.Message) msg.Answer {
 	return f(ctx, c, m)
 }

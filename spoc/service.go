@@ -10,6 +10,8 @@ import (
 	"eacgate/authority"
 	"eacgate/callback"
 	"eacgate/cvc"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -22,10 +24,10 @@ import (
 type Service struct {
 	Config   Config
 	Store    *store.Store
-	Registry *server.StoreRegistry
+	Registry *ra.StoreRegistry
 	// CVCA issues foreign DV certificates (through its Mode, sync or by callback to the
 	// partner's URL); nil: this gateway has no CVCA and refuses such requests.
-	CVCA *server.IssuingService
+	CVCA *ra.IssuingService
 	// Chain is our CVCA chain for GetCACertificates.
 	Chain func(ctx context.Context) ([][]byte, error)
 	// Forwarder checks the certificates partners send for requests it forwarded (and fetches
@@ -70,7 +72,7 @@ func refusal(op string) authority.ReturnCode {
 }
 
 // Handle implements server.Service.
-func (s *Service) Handle(ctx context.Context, c server.Caller, m server.Message) server.Answer {
+func (s *Service) Handle(ctx context.Context, c msg.Caller, m msg.Message) msg.Answer {
 	log := s.logger().With("op", m.Operation, "messageID", m.MessageID, "callerID", m.CallerID, "remote", c.RemoteAddr)
 	sp, _ := ctx.Value(admittedPartner{}).(*store.Holder)
 	var err error
@@ -78,17 +80,17 @@ func (s *Service) Handle(ctx context.Context, c server.Caller, m server.Message)
 		sp, err = s.partner(ctx, c)
 	}
 	if err != nil {
-		if !errors.Is(err, server.ErrUnknown) {
+		if !errors.Is(err, ra.ErrUnknown) {
 			log.Error("identify SPOC", "err", err)
-			return server.Answer{ReturnCode: authority.FailureInternalError}
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
 		log.Info("SPOC request refused", "reason", err)
-		return server.Answer{ReturnCode: refusal(m.Operation)}
+		return msg.Answer{ReturnCode: refusal(m.Operation)}
 	}
 	log = log.With("spoc", sp.Country)
 	if m.CallerID != sp.Country {
 		log.Info("callerID is not the country of the calling SPOC")
-		return server.Answer{ReturnCode: refusal(m.Operation)}
+		return msg.Answer{ReturnCode: refusal(m.Operation)}
 	}
 	switch m.Operation {
 	case "RequestCertificate":
@@ -97,18 +99,18 @@ func (s *Service) Handle(ctx context.Context, c server.Caller, m server.Message)
 		return s.sendCertificates(ctx, log, sp, m)
 	case "GetCACertificates":
 		if s.Chain == nil {
-			return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+			return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 		}
 		certs, err := s.Chain(ctx)
 		if err != nil {
 			log.Error("CA chain", "err", err)
-			return server.Answer{ReturnCode: authority.FailureInternalError}
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
-		return server.Answer{ReturnCode: authority.OKCertAvailable, Certificates: certs}
+		return msg.Answer{ReturnCode: authority.OKCertAvailable, Certificates: certs}
 	case "GeneralMessage":
 		return s.generalMessage(ctx, log, sp, m)
 	}
-	return server.Answer{ReturnCode: refusal(m.Operation)}
+	return msg.Answer{ReturnCode: refusal(m.Operation)}
 }
 
 // partner identifies the calling SPOC: an active holder with role spoc registered with this
@@ -119,7 +121,7 @@ type admittedPartner struct{}
 
 // Admit implements server.Admitter: only a registered, active partner SPOC calling from its
 // addresses with a usable certificate may send a body of full size.
-func (s *Service) Admit(ctx context.Context, c server.Caller) (context.Context, bool) {
+func (s *Service) Admit(ctx context.Context, c msg.Caller) (context.Context, bool) {
 	sp, err := s.partner(ctx, c)
 	if err != nil {
 		return ctx, false
@@ -127,54 +129,54 @@ func (s *Service) Admit(ctx context.Context, c server.Caller) (context.Context, 
 	return context.WithValue(ctx, admittedPartner{}, sp), true
 }
 
-func (s *Service) partner(ctx context.Context, c server.Caller) (*store.Holder, error) {
+func (s *Service) partner(ctx context.Context, c msg.Caller) (*store.Holder, error) {
 	if c.Fingerprint == "" || c.Certificate == nil {
-		return nil, errors.Join(server.ErrUnknown, errors.New("no TLS client certificate"))
+		return nil, errors.Join(ra.ErrUnknown, errors.New("no TLS client certificate"))
 	}
 	if err := server.CheckClientCertificate(c.Certificate, s.now()); err != nil {
-		return nil, errors.Join(server.ErrUnknown, err)
+		return nil, errors.Join(ra.ErrUnknown, err)
 	}
 	h, err := s.Store.HolderByFingerprint(ctx, c.Fingerprint)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, errors.Join(server.ErrUnknown, errors.New("unregistered TLS client certificate"))
+		return nil, errors.Join(ra.ErrUnknown, errors.New("unregistered TLS client certificate"))
 	}
 	if err != nil {
 		return nil, err
 	}
 	if h.Role != store.RoleSPOC || h.Status != store.HolderActive {
-		return nil, errors.Join(server.ErrUnknown, errors.New("not an active SPOC: "+string(h.Role)+" "+string(h.Status)))
+		return nil, errors.Join(ra.ErrUnknown, errors.New("not an active SPOC: "+string(h.Role)+" "+string(h.Status)))
 	}
 	ranges, err := s.Registry.IPRanges(h.IPRanges)
 	if err != nil {
 		return nil, err
 	}
-	if !server.AddrInRanges(ranges, c.RemoteAddr) {
-		return nil, errors.Join(server.ErrUnknown, errors.New("the address is not in the SPOC's registered IP ranges"))
+	if !ra.AddrInRanges(ranges, c.RemoteAddr) {
+		return nil, errors.Join(ra.ErrUnknown, errors.New("the address is not in the SPOC's registered IP ranges"))
 	}
 	if s.Config.requireEKU() && !HasEKU(c.Certificate, OIDTLSClient) {
-		return nil, errors.Join(server.ErrUnknown, errors.New("TLS client certificate lacks the CSN 36 9791 client usage"))
+		return nil, errors.Join(ra.ErrUnknown, errors.New("TLS client certificate lacks the CSN 36 9791 client usage"))
 	}
 	if _, ok := s.Config.Partner(h.Country); !ok {
-		return nil, errors.Join(server.ErrUnknown, errors.New("no routing entry for "+h.Country))
+		return nil, errors.Join(ra.ErrUnknown, errors.New("no routing entry for "+h.Country))
 	}
 	return h, nil
 }
 
 // requestCertificate issues (or queues) a certificate for a DV of the calling SPOC's
 // country.
-func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *store.Holder, m server.Message) server.Answer {
+func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *store.Holder, m msg.Message) msg.Answer {
 	if s.CVCA == nil {
 		log.Info("no CVCA here")
-		return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 	}
 	req, err := cvc.ParseRequest(m.CertReq)
 	if err != nil || len(req.CHR) < 8 {
-		return server.Answer{ReturnCode: authority.FailureSyntax}
+		return msg.Answer{ReturnCode: authority.FailureSyntax}
 	}
 	country, mnemonic := req.CHR[:2], req.CHR[2:len(req.CHR)-5]
 	if country != sp.Country {
 		log.Info("a SPOC may only act for DVs of its own country", "chr", req.CHR)
-		return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 	}
 	dv, err := s.Store.HolderByName(ctx, country, mnemonic)
 	switch {
@@ -183,7 +185,7 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 		if err := s.Store.CreateHolder(ctx, dv); err != nil {
 			if dv, err = s.Store.HolderByName(ctx, country, mnemonic); err != nil { // created concurrently?
 				log.Error("register foreign DV", "err", err)
-				return server.Answer{ReturnCode: authority.FailureInternalError}
+				return msg.Answer{ReturnCode: authority.FailureInternalError}
 			}
 		} else {
 			log.Info("foreign DV registered on its first request", "dv", country+mnemonic)
@@ -192,23 +194,23 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 		}
 	case errors.Is(err, store.ErrNotFound):
 		log.Info("foreign DV not registered", "dv", country+mnemonic)
-		return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 	case err != nil:
 		log.Error("look up foreign DV", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	if dv.Role != store.RoleDVForeign {
 		log.Info("holder is not a foreign DV", "dv", country+mnemonic, "role", dv.Role)
-		return server.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 	}
-	h := &server.Holder{ID: dv.ID, Country: dv.Country, Mnemonic: dv.Mnemonic, Role: cvc.RoleDVForeign,
+	h := &ra.Holder{ID: dv.ID, Country: dv.Country, Mnemonic: dv.Mnemonic, Role: cvc.RoleDVForeign,
 		Status: authority.HolderStatus(dv.Status), Vouched: true}
 	// Answers that come later go to the partner's configured URL (the protocol has no
 	// responseURL); messageIDs are unique per calling SPOC.
 	p, _ := s.Config.Partner(sp.Country)
 	m.CallbackPossible, m.ResponseURL = true, p.URL
 	a := s.CVCA.RequestCertificate(ctx, h, m)
-	return server.Answer{ReturnCode: csnCode(a.ReturnCode), Certificates: a.Certificates}
+	return msg.Answer{ReturnCode: csnCode(a.ReturnCode), Certificates: a.Certificates}
 }
 
 // csnCode maps a TR-03129 answer to RequestCertificate's result enumeration of CSN 36 9791.
@@ -226,27 +228,27 @@ func csnCode(c authority.ReturnCode) authority.ReturnCode {
 // sendCertificates takes a foreign SPOC's answer to a request we forwarded, relays it to the
 // national DV (stored, and delivered to its responseURL when it gave one), or a notification
 // of new CVCA certificates of the partner's country.
-func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *store.Holder, m server.Message) server.Answer {
+func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *store.Holder, m msg.Message) msg.Answer {
 	if m.MessageID == "" || m.StatusInfo == string(authority.NewCertificateAvailableNotification) {
 		return s.notification(ctx, log, sp, m)
 	}
 	out, err := s.Store.OutgoingByMessageID(ctx, m.MessageID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && out.Peer != Outgoing(sp.Country)) {
 		log.Info("SendCertificates for a messageID we did not send to this SPOC")
-		return server.Answer{ReturnCode: authority.FailureMessageIDUnknown}
+		return msg.Answer{ReturnCode: authority.FailureMessageIDUnknown}
 	}
 	if err != nil {
 		log.Error("outgoing message", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	if out.State == store.MessageAnswered || out.ParentID == nil || out.HolderID == nil {
 		log.Info("repeated SendCertificates: acknowledged again")
-		return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+		return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 	}
 	parent, err := s.Store.MessageByID(ctx, *out.ParentID)
 	if err != nil {
 		log.Error("relayed message", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	var deliver *store.OutboxItem
 	if parent.ResponseURL != "" {
@@ -257,7 +259,7 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 	var result []byte
 	if code == authority.OKCertAvailable {
 		rows, result, err = s.answerRows(ctx, out, m.Certificates)
-		if errors.Is(err, server.ErrAnswerUnverified) {
+		if errors.Is(err, ra.ErrAnswerUnverified) {
 			// As on the synchronous path: the DV learns that the foreign answer was
 			// unusable instead of waiting for one that will not come.
 			log.Warn("certificates refused: the DV is told the foreign request failed", "err", err)
@@ -265,13 +267,13 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 				string(authority.FailureRequestNotAcceptedForeign), nil, nil, deliver)
 			if err != nil && !errors.Is(err, store.ErrConflict) {
 				log.Error("record the refused answer", "err", err)
-				return server.Answer{ReturnCode: authority.FailureInternalError}
+				return msg.Answer{ReturnCode: authority.FailureInternalError}
 			}
-			return server.Answer{ReturnCode: authority.FailureSyntax}
+			return msg.Answer{ReturnCode: authority.FailureSyntax}
 		}
 		if err != nil {
 			log.Error("check certificates", "err", err)
-			return server.Answer{ReturnCode: authority.FailureInternalError}
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
 	} else {
 		code = ForeignRefusal(code)
@@ -279,17 +281,17 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 	err = s.Store.RelayAnswer(ctx, out.ID, m.StatusInfo, parent.ID, string(code), result, rows, deliver)
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		log.Error("relay answer", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	log.Info("foreign answer received and relayed", "status", m.StatusInfo, "certificates", len(rows), "toDV", parent.ResponseURL)
-	return server.Answer{ReturnCode: authority.OKReceivedCorrectly}
+	return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 }
 
 // notification records announced CVCA certificates of the partner's country; link
 // certificates that verify against the stored chain are added to it.
-func (s *Service) notification(ctx context.Context, log *slog.Logger, sp *store.Holder, m server.Message) server.Answer {
+func (s *Service) notification(ctx context.Context, log *slog.Logger, sp *store.Holder, m msg.Message) msg.Answer {
 	r := &callback.Receiver{Store: s.Store, Registry: s.Registry, Logger: s.Logger}
-	h := &server.Holder{ID: sp.ID, Country: sp.Country, Mnemonic: sp.Mnemonic, Role: cvc.RoleCVCA, Status: authority.StatusActive}
+	h := &ra.Holder{ID: sp.ID, Country: sp.Country, Mnemonic: sp.Mnemonic, Role: cvc.RoleCVCA, Status: authority.StatusActive}
 	m.MessageID = ""
 	a := r.Handle(ctx, h, m)
 	log.Info("certificate notification", "certificates", len(m.Certificates), "code", a.ReturnCode)
@@ -297,16 +299,16 @@ func (s *Service) notification(ctx context.Context, log *slog.Logger, sp *store.
 }
 
 // generalMessage stores a GeneralMessage for the operators (eacgate spoc messages).
-func (s *Service) generalMessage(ctx context.Context, log *slog.Logger, sp *store.Holder, m server.Message) server.Answer {
+func (s *Service) generalMessage(ctx context.Context, log *slog.Logger, sp *store.Holder, m msg.Message) msg.Answer {
 	body, _ := json.Marshal(map[string]string{"subject": m.Subject, "body": m.Body})
 	hid := sp.ID
-	msg := &store.Message{Originator: server.Originator(sp.ID), MessageID: m.MessageID, Operation: "GeneralMessage", Request: body,
+	stored := &store.Message{Originator: ra.Originator(sp.ID), MessageID: m.MessageID, Operation: "GeneralMessage", Request: body,
 		HolderID: &hid, Protocol: m.Namespace, State: store.MessageAnswered, ReturnCode: "ok"}
-	err := s.Store.AcceptMessage(ctx, msg, nil)
+	err := s.Store.AcceptMessage(ctx, stored, nil)
 	if err != nil && !errors.Is(err, store.ErrDuplicateMessage) {
 		log.Error("store general message", "err", err)
-		return server.Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	log.Info("general message received", "subject", m.Subject)
-	return server.Answer{ReturnCode: "ok"}
+	return msg.Answer{ReturnCode: "ok"}
 }

@@ -10,7 +10,8 @@ import (
 
 	"eacgate/authority"
 	"eacgate/internal/testenv"
-	"eacgate/server"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/store"
 )
 
@@ -83,29 +84,29 @@ func TestPartnerIdentification(t *testing.T) {
 		}
 	}
 	svc := &Service{Config: Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}}, Store: st,
-		Registry: &server.StoreRegistry{Store: st}}
-	msg := func(caller string) server.Message {
-		return server.Message{Operation: "GeneralMessage", CallerID: caller, MessageID: "g-" + caller, Subject: "s", Body: "b"}
+		Registry: &ra.StoreRegistry{Store: st}}
+	message := func(caller string) msg.Message {
+		return msg.Message{Operation: "GeneralMessage", CallerID: caller, MessageID: "g-" + caller, Subject: "s", Body: "b"}
 	}
-	if got := svc.Handle(ctx, server.Caller{Certificate: withEKU, Fingerprint: fp1}, msg("ZZ")).ReturnCode; got != "ok" {
+	if got := svc.Handle(ctx, msg.Caller{Certificate: withEKU, Fingerprint: fp1}, message("ZZ")).ReturnCode; got != "ok" {
 		t.Fatalf("registered SPOC with EKU: %s", got)
 	}
 	for name, tc := range map[string]struct {
-		c      server.Caller
+		c      msg.Caller
 		caller string
 	}{
-		"no EKU":         {server.Caller{Certificate: without, Fingerprint: fp2}, "ZZ"},
-		"wrong callerID": {server.Caller{Certificate: withEKU, Fingerprint: fp1}, "QQ"},
-		"no routing":     {server.Caller{Certificate: stranger, Fingerprint: fp3}, "QQ"},
-		"no certificate": {server.Caller{}, "ZZ"},
+		"no EKU":         {msg.Caller{Certificate: without, Fingerprint: fp2}, "ZZ"},
+		"wrong callerID": {msg.Caller{Certificate: withEKU, Fingerprint: fp1}, "QQ"},
+		"no routing":     {msg.Caller{Certificate: stranger, Fingerprint: fp3}, "QQ"},
+		"no certificate": {msg.Caller{}, "ZZ"},
 	} {
-		if got := svc.Handle(ctx, tc.c, msg(tc.caller)).ReturnCode; got != authority.FailureInternalError {
+		if got := svc.Handle(ctx, tc.c, message(tc.caller)).ReturnCode; got != authority.FailureInternalError {
 			t.Errorf("%s: %s", name, got)
 		}
 	}
 	no := false
 	svc.Config.RequireEKU = &no
-	if got := svc.Handle(ctx, server.Caller{Certificate: without, Fingerprint: fp2}, msg("ZZ")).ReturnCode; got != "ok" {
+	if got := svc.Handle(ctx, msg.Caller{Certificate: without, Fingerprint: fp2}, message("ZZ")).ReturnCode; got != "ok" {
 		t.Fatalf("EKU not required: %s", got)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/generated/dv11"
+	"eacgate/msg"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -87,13 +88,13 @@ func envelope(op, messageID string, certReq []byte) []byte {
 }
 
 // post sends a timed renewal over the terminal's kept-alive connection to url.
-func (t *terminal) post(ctx context.Context, url string, body []byte) (server.Answer, error) {
+func (t *terminal) post(ctx context.Context, url string, body []byte) (msg.Answer, error) {
 	k := t.conns[url]
 	if k == nil {
 		tr := t.client.Transport.(*http.Transport)
 		var err error
 		if k, err = newKeepAliveConn(url, tr.TLSClientConfig, t.client.Timeout); err != nil {
-			return server.Answer{}, err
+			return msg.Answer{}, err
 		}
 		if t.conns == nil {
 			t.conns = map[string]*keepAliveConn{}
@@ -102,7 +103,7 @@ func (t *terminal) post(ctx context.Context, url string, body []byte) (server.An
 	}
 	status, b, err := k.post(ctx, body)
 	if err != nil {
-		return server.Answer{}, err
+		return msg.Answer{}, err
 	}
 	return answerOf(status, "RequestCertificate", b)
 }
@@ -115,29 +116,29 @@ func (t *terminal) closeConns() {
 }
 
 // answerOf decodes a SOAP answer to op that came with HTTP status.
-func answerOf(status int, op string, b []byte) (server.Answer, error) {
+func answerOf(status int, op string, b []byte) (msg.Answer, error) {
 	if status != http.StatusOK {
-		return server.Answer{}, fmt.Errorf("HTTP %d: %.200s", status, b)
+		return msg.Answer{}, fmt.Errorf("HTTP %d: %.200s", status, b)
 	}
 	return server.DecodeResponse(server.DVProtocols[0], op, b)
 }
 
 // call posts one SOAP request and decodes the answer.
-func call(ctx context.Context, c *http.Client, url, op string, body []byte) (server.Answer, error) {
+func call(ctx context.Context, c *http.Client, url, op string, body []byte) (msg.Answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return server.Answer{}, err
+		return msg.Answer{}, err
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 	req.Header.Set("SOAPAction", `""`)
 	resp, err := c.Do(req)
 	if err != nil {
-		return server.Answer{}, err
+		return msg.Answer{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return server.Answer{}, err
+		return msg.Answer{}, err
 	}
 	return answerOf(resp.StatusCode, op, b)
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"eacgate/cvc"
-	"eacgate/server"
+	"eacgate/ra"
 	"eacgate/store"
 )
 
@@ -152,7 +152,7 @@ func showCertificate(ctx context.Context, w io.Writer, st *store.Store, sc store
 		tw.Flush()
 		return
 	}
-	fmt.Fprintf(tw, "SHA-256:\t%s\n", server.CertificateSHA256(cert))
+	fmt.Fprintf(tw, "SHA-256:\t%s\n", ra.CertificateSHA256(cert))
 	tw.Flush()
 	_ = cert.Describe(w)
 }

@@ -19,6 +19,8 @@ import (
 	eacgw "eacgate/gateway"
 	"eacgate/internal/openpace"
 	"eacgate/internal/testenv"
+	"eacgate/msg"
+	"eacgate/ra"
 	"eacgate/server"
 )
 
@@ -81,7 +83,7 @@ func (g *gateway) caChain(t *testing.T, path string, c client, p server.Protocol
 	cfg := server.BaseTLSConfig()
 	cfg.RootCAs, cfg.Certificates = roots, []tls.Certificate{tlsCert}
 	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
-	body, err := server.EncodeRequest(p, server.Message{Operation: "GetCACertificates"})
+	body, err := server.EncodeRequest(p, msg.Message{Operation: "GetCACertificates"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +164,7 @@ func (g *gateway) expiredState(t *testing.T, mnemonic string, chain []*cvc.Certi
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&server.StoreRegistry{Store: gw.Store}).RecordCertificate(ctx, h.ID, cert); err != nil {
+	if err := (&ra.StoreRegistry{Store: gw.Store}).RecordCertificate(ctx, h.ID, cert); err != nil {
 		t.Fatal(err)
 	}
 	der, err := ecc.MarshalPKCS8PrivateKey(key)

@@ -25,6 +25,7 @@ import (
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/ecc"
+	"eacgate/msg"
 	"eacgate/server"
 )
 
@@ -58,7 +59,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// 1. The CA chain: the country's CVCA certificates (link certificates included, the
 	// newest last), and at /dv then the DV certificate terminals are issued under.
-	a, err := call(ctx, hc, url, cfg.Protocol, server.Message{Operation: "GetCACertificates"})
+	a, err := call(ctx, hc, url, cfg.Protocol, msg.Message{Operation: "GetCACertificates"})
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,7 @@ func request(ctx context.Context, hc *http.Client, url string, proto server.Prot
 	}
 	// The messageID makes the request idempotent: the gateway answers a repeated messageID
 	// with its first answer and issues nothing twice. Use a fresh one per request.
-	a, err := call(ctx, hc, url, proto, server.Message{Operation: "RequestCertificate", MessageID: messageID(), CertReq: req.Raw})
+	a, err := call(ctx, hc, url, proto, msg.Message{Operation: "RequestCertificate", MessageID: messageID(), CertReq: req.Raw})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -184,18 +185,18 @@ func request(ctx context.Context, hc *http.Client, url string, proto server.Prot
 
 // call sends one operation in protocol p (TR-03129 v1.1) and returns the answer if
 // its return code is ok_cert_available.
-func call(ctx context.Context, hc *http.Client, url string, p server.Protocol, m server.Message) (server.Answer, error) {
+func call(ctx context.Context, hc *http.Client, url string, p server.Protocol, m msg.Message) (msg.Answer, error) {
 	body, err := server.EncodeRequest(p, m)
 	if err != nil {
-		return server.Answer{}, fmt.Errorf("%s: %w", m.Operation, err)
+		return msg.Answer{}, fmt.Errorf("%s: %w", m.Operation, err)
 	}
 	a, err := server.Call(ctx, hc, url, p, m.Operation, body)
 	if err != nil {
-		return server.Answer{}, fmt.Errorf("%s: %w", m.Operation, err)
+		return msg.Answer{}, fmt.Errorf("%s: %w", m.Operation, err)
 	}
 	if a.ReturnCode != authority.OKCertAvailable {
 		// A failure code is a well-formed answer: the gateway's log says why.
-		return server.Answer{}, fmt.Errorf("%s: return code %s", m.Operation, a.ReturnCode)
+		return msg.Answer{}, fmt.Errorf("%s: return code %s", m.Operation, a.ReturnCode)
 	}
 	return a, nil
 }

@@ -1,4 +1,4 @@
-package server
+package ra
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 
 	"eacgate/authority"
 	"eacgate/internal/testenv"
+	"eacgate/msg"
+	"eacgate/server"
 	"eacgate/store"
 )
 
@@ -47,7 +49,7 @@ func TestCheckClientCertificate(t *testing.T) {
 		"email usage only":  {now.Add(-year), now.Add(year), []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}, "extended key usage"},
 	} {
 		c, _ := clientCert(t, tc.from, tc.to, tc.ekus...)
-		err := CheckClientCertificate(c, now)
+		err := server.CheckClientCertificate(c, now)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%s: refused: %v", name, err)
@@ -55,7 +57,7 @@ func TestCheckClientCertificate(t *testing.T) {
 			t.Errorf("%s: got %v, want an error with %q", name, err, tc.want)
 		}
 	}
-	if CheckClientCertificate(nil, now) == nil {
+	if server.CheckClientCertificate(nil, now) == nil {
 		t.Error("no certificate accepted")
 	}
 }
@@ -82,7 +84,7 @@ func TestHolderIPRangesEnforced(t *testing.T) {
 		Chain:              func(context.Context) ([][]byte, error) { return [][]byte{{0x7f, 0x21, 0}}, nil },
 		DocumentSignerList: func(context.Context) ([]byte, error) { return []byte{0x30, 0}, nil }}
 	call := func(c *x509.Certificate, fp, remote, op string) authority.ReturnCode {
-		return svc.Handle(ctx, Caller{Certificate: c, Fingerprint: fp, RemoteAddr: remote}, Message{Operation: op}).ReturnCode
+		return svc.Handle(ctx, msg.Caller{Certificate: c, Fingerprint: fp, RemoteAddr: remote}, msg.Message{Operation: op}).ReturnCode
 	}
 	for _, remote := range []string{"192.0.2.7:50000", "[2001:db8::1]:443", "[::ffff:192.0.2.9]:1"} {
 		if got := call(cert, fp, remote, "GetCACertificates"); got != authority.OKCertAvailable {
@@ -130,7 +132,7 @@ func TestClientCertificateCheckedAtUse(t *testing.T) {
 		Now:   func() time.Time { return now },
 		Chain: func(context.Context) ([][]byte, error) { return [][]byte{{0x7f, 0x21, 0}}, nil }}
 	call := func(c *x509.Certificate, fp, op string) authority.ReturnCode {
-		return svc.Handle(ctx, Caller{Certificate: c, Fingerprint: fp, RemoteAddr: "127.0.0.1:1"}, Message{Operation: op}).ReturnCode
+		return svc.Handle(ctx, msg.Caller{Certificate: c, Fingerprint: fp, RemoteAddr: "127.0.0.1:1"}, msg.Message{Operation: op}).ReturnCode
 	}
 	if got := call(good, goodFP, "GetCACertificates"); got != authority.OKCertAvailable {
 		t.Fatalf("valid certificate: %s", got)

@@ -1,4 +1,4 @@
-package server
+package ra
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/msg"
 	"eacgate/store"
 )
 
@@ -204,7 +205,7 @@ func parsedRow(c *store.Certificate, err error) (*cvc.Certificate, error) {
 
 // Begin implements Registry: a read of an earlier request with the same messageID (requests
 // without a messageID cannot be repeated by ID).
-func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m Message) (*Answer, error) {
+func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m msg.Message) (*msg.Answer, error) {
 	if m.MessageID == "" {
 		return nil, nil
 	}
@@ -217,7 +218,7 @@ func (r *StoreRegistry) Begin(ctx context.Context, holderID int64, m Message) (*
 
 // previous returns the answer to an earlier request, or ErrDuplicate without an answer while
 // that request is in progress (asynchronous processing), or store.ErrNotFound.
-func (r *StoreRegistry) previous(ctx context.Context, holderID int64, messageID string) (*Answer, error) {
+func (r *StoreRegistry) previous(ctx context.Context, holderID int64, messageID string) (*msg.Answer, error) {
 	prev, err := r.Store.MessageAnswerByOriginator(ctx, Originator(holderID), messageID)
 	if err != nil {
 		return nil, err
@@ -225,7 +226,7 @@ func (r *StoreRegistry) previous(ctx context.Context, holderID int64, messageID 
 	if prev.State != store.MessageAnswered {
 		return nil, ErrDuplicate
 	}
-	a := Answer{ReturnCode: authority.ReturnCode(prev.ReturnCode)}
+	a := msg.Answer{ReturnCode: authority.ReturnCode(prev.ReturnCode)}
 	if len(prev.Result) > 0 {
 		tlvs, err := cvc.ParseSequence(prev.Result)
 		if err != nil {
@@ -243,21 +244,21 @@ func Originator(holderID int64) string { return fmt.Sprintf("holder:%d", holderI
 
 // Enqueue implements Registry: the message and its outbox item (kind process, held when the
 // request waits for approval) in one transaction.
-func (r *StoreRegistry) Enqueue(ctx context.Context, holderID int64, m Message, held bool) error {
+func (r *StoreRegistry) Enqueue(ctx context.Context, holderID int64, m msg.Message, held bool) error {
 	hid := holderID
-	msg := &store.Message{
+	stored := &store.Message{
 		Originator: Originator(holderID), MessageID: m.MessageID, HolderID: &hid, Protocol: m.Namespace,
 		Operation: m.Operation, Request: m.CertReq, State: store.MessageReceived, ResponseURL: m.ResponseURL,
 	}
 	out := &store.OutboxItem{Kind: store.OutboxProcess, TargetURL: m.ResponseURL, State: store.OutboxPending}
 	if held {
-		msg.Approval = store.ApprovalPending
+		stored.Approval = store.ApprovalPending
 		out.State = store.OutboxHeld
 	}
 	if err := r.checkQuota(ctx, holderID, m.MessageID); err != nil {
 		return err
 	}
-	err := r.Store.AcceptMessage(ctx, msg, out)
+	err := r.Store.AcceptMessage(ctx, stored, out)
 	if errors.Is(err, store.ErrDuplicateMessage) {
 		return ErrDuplicate
 	}
@@ -297,7 +298,7 @@ func (r *StoreRegistry) checkQuota(ctx context.Context, holderID int64, messageI
 // Finish implements Registry: the request, its answer and the issued certificate in one
 // transaction. A concurrent repeat of the messageID that was stored first wins: its answer
 // is returned and this certificate (signed, but never stored nor handed out) is dropped.
-func (r *StoreRegistry) Finish(ctx context.Context, holderID int64, m Message, a Answer, issued *cvc.Certificate) (*Answer, error) {
+func (r *StoreRegistry) Finish(ctx context.Context, holderID int64, m msg.Message, a msg.Answer, issued *cvc.Certificate) (*msg.Answer, error) {
 	var row *store.Certificate
 	if issued != nil {
 		var err error
@@ -310,15 +311,15 @@ func (r *StoreRegistry) Finish(ctx context.Context, holderID int64, m Message, a
 		result = append(result, c...)
 	}
 	hid := holderID
-	msg := &store.Message{Originator: Originator(holderID), MessageID: m.MessageID, HolderID: &hid, Protocol: m.Namespace,
+	stored := &store.Message{Originator: Originator(holderID), MessageID: m.MessageID, HolderID: &hid, Protocol: m.Namespace,
 		Operation: m.Operation, Request: m.CertReq, ReturnCode: string(a.ReturnCode), Result: result}
-	err := r.Store.AcceptAnswered(ctx, msg, row)
+	err := r.Store.AcceptAnswered(ctx, stored, row)
 	if errors.Is(err, store.ErrDuplicateCertificate) {
 		// Signed but never stored nor handed out: the request is recorded as refused.
-		refused := Answer{ReturnCode: authority.FailureRequestNotAccepted}
-		msg = &store.Message{Originator: msg.Originator, MessageID: msg.MessageID, HolderID: msg.HolderID, Protocol: msg.Protocol,
-			Operation: msg.Operation, Request: msg.Request, ReturnCode: string(refused.ReturnCode)}
-		if err = r.Store.AcceptAnswered(ctx, msg); err == nil {
+		refused := msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		stored = &store.Message{Originator: stored.Originator, MessageID: stored.MessageID, HolderID: stored.HolderID, Protocol: stored.Protocol,
+			Operation: stored.Operation, Request: stored.Request, ReturnCode: string(refused.ReturnCode)}
+		if err = r.Store.AcceptAnswered(ctx, stored); err == nil {
 			return &refused, fmt.Errorf("%w: %s under %s", ErrCertificateExists, issued.CHR, issued.CAR)
 		}
 	}
@@ -328,7 +329,7 @@ func (r *StoreRegistry) Finish(ctx context.Context, holderID int64, m Message, a
 			return prev, nil
 		}
 		if perr == nil || errors.Is(perr, ErrDuplicate) {
-			return &Answer{ReturnCode: authority.FailureRequestNotAccepted}, nil
+			return &msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}, nil
 		}
 		return nil, perr
 	}

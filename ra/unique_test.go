@@ -1,4 +1,4 @@
-package server
+package ra
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/internal/catest"
+	"eacgate/msg"
 	"eacgate/store"
 )
 
@@ -64,7 +65,7 @@ func dvKey(t *testing.T) *ecc.PrivateKey {
 
 // request sends a request for chr with key (authenticated by outer under outerCHR when not
 // nil) as holder mn and returns the answer.
-func (f *uniqueFixture) request(t *testing.T, mn, chr string, key, outer *ecc.PrivateKey, outerCHR string) Answer {
+func (f *uniqueFixture) request(t *testing.T, mn, chr string, key, outer *ecc.PrivateKey, outerCHR string) msg.Answer {
 	t.Helper()
 	pub, err := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
 	if err != nil {
@@ -80,8 +81,8 @@ func (f *uniqueFixture) request(t *testing.T, mn, chr string, key, outer *ecc.Pr
 		}
 	}
 	f.n++
-	m := Message{Operation: "RequestCertificate", MessageID: "m-" + chr + "-" + string(rune('a'+f.n)), CertReq: req.Raw}
-	return f.svc.Handle(context.Background(), Caller{Fingerprint: "fp-" + mn, RemoteAddr: "127.0.0.1:1"}, m)
+	m := msg.Message{Operation: "RequestCertificate", MessageID: "m-" + chr + "-" + string(rune('a'+f.n)), CertReq: req.Raw}
+	return f.svc.Handle(context.Background(), msg.Caller{Fingerprint: "fp-" + mn, RemoteAddr: "127.0.0.1:1"}, m)
 }
 
 // A key certified before, not only the current one, is refused: for the same holder's

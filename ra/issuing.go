@@ -1,4 +1,4 @@
-package server
+package ra
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/msg"
+	"eacgate/server"
 )
 
 // Holder is a registered peer as the issuing service needs it.
@@ -78,18 +80,18 @@ type Registry interface {
 	CurrentCertificateFrom(ctx context.Context, holderID int64, cars []string) (*cvc.Certificate, error)
 	// Begin looks for an earlier request with the same messageID from the holder: one gives
 	// ErrDuplicate and its answer (nil while that one is in progress).
-	Begin(ctx context.Context, holderID int64, m Message) (previous *Answer, err error)
+	Begin(ctx context.Context, holderID int64, m msg.Message) (previous *msg.Answer, err error)
 	// Finish stores the request with its answer (and the issued certificate, if any) in one
 	// transaction, before the answer is sent. If the same messageID was stored meanwhile
 	// (a concurrent repeat), nothing is stored and that first answer is returned. If the
 	// certificate repeats a CHR or a key (ErrCertificateExists), the request is stored with
 	// failure_request_not_accepted instead, and that answer is returned with the error.
-	Finish(ctx context.Context, holderID int64, m Message, a Answer, issued *cvc.Certificate) (previous *Answer, err error)
+	Finish(ctx context.Context, holderID int64, m msg.Message, a msg.Answer, issued *cvc.Certificate) (previous *msg.Answer, err error)
 	// Enqueue records a request to be processed asynchronously together with the outbox
 	// item that will process it and deliver the answer to m.ResponseURL, in one
 	// transaction; held items wait for an operator's approval. A messageID the holder used
 	// before gives ErrDuplicate.
-	Enqueue(ctx context.Context, holderID int64, m Message, held bool) error
+	Enqueue(ctx context.Context, holderID int64, m msg.Message, held bool) error
 }
 
 // IssuingService answers RequestCertificate and GetCACertificates for one issuer: the CVCA
@@ -111,15 +113,15 @@ type IssuingService struct {
 	// GetDocumentSignerList, or ErrUnknown when there is none. Nil: no list is offered.
 	DocumentSignerList func(ctx context.Context) ([]byte, error)
 	// Mode decides how a RequestCertificate is processed (nil: always synchronously).
-	Mode func(h *Holder, m Message) Mode
+	Mode func(h *Holder, m msg.Message) Mode
 	// CheckResponseURL vets a responseURL before a callback to it is promised (nil:
 	// URLPolicy{}.Check, an absolute https URL naming no non-public address).
 	CheckResponseURL func(string) error
 	// Receiver answers SendCertificates (callbacks for requests this gateway sent, and
 	// notifications of new CA certificates); nil: every messageID is unknown.
-	Receiver func(ctx context.Context, h *Holder, m Message) Answer
+	Receiver func(ctx context.Context, h *Holder, m msg.Message) msg.Answer
 	// Foreign answers RequestForeignCertificate (the SPOC's national side); nil: refused.
-	Foreign func(ctx context.Context, h *Holder, m Message) Answer
+	Foreign func(ctx context.Context, h *Holder, m msg.Message) msg.Answer
 	Logger  *slog.Logger
 	// Now is the clock the callers' TLS certificates are checked with (time.Now when nil).
 	Now func() time.Time
@@ -147,7 +149,7 @@ func (s *IssuingService) logger() *slog.Logger {
 }
 
 // Handle implements Service for the synchronous path.
-func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer {
+func (s *IssuingService) Handle(ctx context.Context, c msg.Caller, m msg.Message) msg.Answer {
 	log := s.logger().With("op", m.Operation, "messageID", m.MessageID, "remote", c.RemoteAddr)
 	holder, _ := ctx.Value(admittedHolder{}).(*Holder)
 	if holder == nil {
@@ -155,58 +157,58 @@ func (s *IssuingService) Handle(ctx context.Context, c Caller, m Message) Answer
 		if holder, err = s.identify(ctx, c); err != nil {
 			if !errors.Is(err, ErrUnknown) {
 				log.Error("look up caller", "err", err)
-				return Answer{ReturnCode: authority.FailureInternalError}
+				return msg.Answer{ReturnCode: authority.FailureInternalError}
 			}
 			log.Info("request refused", "fingerprint", c.Fingerprint, "reason", err)
-			return Answer{ReturnCode: refusal(m.Operation)}
+			return msg.Answer{ReturnCode: refusal(m.Operation)}
 		}
 	}
 	log = log.With("holder", holder.Country+holder.Mnemonic)
 	switch m.Operation {
 	case "GetCACertificates":
 		if holder.Status == authority.StatusRevoked {
-			return Answer{ReturnCode: authority.FailureRequestNotAccepted}
+			return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 		}
 		if s.Chain == nil {
 			log.Info("GetCACertificates but this endpoint offers no CA chain")
-			return Answer{ReturnCode: authority.FailureRequestNotAccepted}
+			return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 		}
 		certs, err := s.Chain(ctx)
 		if err != nil {
 			log.Error("CA chain", "err", err)
-			return Answer{ReturnCode: authority.FailureInternalError}
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
-		return Answer{ReturnCode: authority.OKCertAvailable, Certificates: certs}
+		return msg.Answer{ReturnCode: authority.OKCertAvailable, Certificates: certs}
 	case "RequestCertificate":
 		return s.requestCertificate(ctx, log, holder, m)
 	case "RequestForeignCertificate":
 		if s.Foreign == nil {
 			log.Info("RequestForeignCertificate but this gateway is no SPOC")
-			return Answer{ReturnCode: authority.FailureRequestNotAccepted}
+			return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 		}
 		return s.Foreign(ctx, holder, m)
 	case "GetDocumentSignerList":
 		if s.DocumentSignerList == nil || holder.Status != authority.StatusActive {
-			return Answer{ReturnCode: authority.FailureListNotAvailable}
+			return msg.Answer{ReturnCode: authority.FailureListNotAvailable}
 		}
 		list, err := s.DocumentSignerList(ctx)
 		if errors.Is(err, ErrUnknown) {
-			return Answer{ReturnCode: authority.FailureListNotAvailable}
+			return msg.Answer{ReturnCode: authority.FailureListNotAvailable}
 		}
 		if err != nil {
 			log.Error("document signer list", "err", err)
-			return Answer{ReturnCode: authority.FailureInternalError}
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
-		return Answer{ReturnCode: authority.OKListAvailable, List: list}
+		return msg.Answer{ReturnCode: authority.OKListAvailable, List: list}
 	case "SendCertificates":
 		if s.Receiver == nil || holder.Status != authority.StatusActive {
 			log.Info("SendCertificates not accepted here", "status", holder.Status)
-			return Answer{ReturnCode: authority.FailureMessageIDUnknown}
+			return msg.Answer{ReturnCode: authority.FailureMessageIDUnknown}
 		}
 		return s.Receiver(ctx, holder, m)
 	}
 	log.Info("operation not offered here")
-	return Answer{ReturnCode: refusal(m.Operation)}
+	return msg.Answer{ReturnCode: refusal(m.Operation)}
 }
 
 // admittedHolder is the context key of the holder Admit identified.
@@ -214,7 +216,7 @@ type admittedHolder struct{}
 
 // Admit implements Admitter: the caller is a registered holder whose certificate may be used
 // now and whose address is in its ranges. The holder goes with the context to Handle.
-func (s *IssuingService) Admit(ctx context.Context, c Caller) (context.Context, bool) {
+func (s *IssuingService) Admit(ctx context.Context, c msg.Caller) (context.Context, bool) {
 	h, err := s.identify(ctx, c)
 	if err != nil {
 		return ctx, false // Handle looks again and answers (or logs a database failure)
@@ -225,9 +227,9 @@ func (s *IssuingService) Admit(ctx context.Context, c Caller) (context.Context, 
 // identify finds the holder a caller is: its TLS client certificate valid for client use
 // now, registered, and called from one of the holder's registered addresses. A caller it
 // cannot accept is an error wrapping ErrUnknown that says why.
-func (s *IssuingService) identify(ctx context.Context, c Caller) (*Holder, error) {
+func (s *IssuingService) identify(ctx context.Context, c msg.Caller) (*Holder, error) {
 	if c.Certificate != nil {
-		if err := CheckClientCertificate(c.Certificate, s.now()); err != nil {
+		if err := server.CheckClientCertificate(c.Certificate, s.now()); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrUnknown, err)
 		}
 	}
@@ -259,12 +261,12 @@ func refusal(op string) authority.ReturnCode {
 
 // RequestCertificate answers a certificate request from a holder identified by other means
 // than its own TLS certificate (a foreign DV's request relayed by its SPOC).
-func (s *IssuingService) RequestCertificate(ctx context.Context, h *Holder, m Message) Answer {
+func (s *IssuingService) RequestCertificate(ctx context.Context, h *Holder, m msg.Message) msg.Answer {
 	log := s.logger().With("op", m.Operation, "messageID", m.MessageID, "holder", h.Country+h.Mnemonic)
 	return s.requestCertificate(ctx, log, h, m)
 }
 
-func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logger, h *Holder, m Message) Answer {
+func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logger, h *Holder, m msg.Message) msg.Answer {
 	mode := ModeSync
 	if s.Mode != nil {
 		mode = s.Mode(h, m)
@@ -279,24 +281,24 @@ func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logge
 	if mode == ModeApproval {
 		// Only an operator can decide, and the requester cannot wait for one.
 		log.Info("request needs approval but the sender cannot take a callback")
-		return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.FailureSynchronousProcessingNotPossible}, nil)
+		return s.finish(ctx, log, h, m, msg.Answer{ReturnCode: authority.FailureSynchronousProcessingNotPossible}, nil)
 	}
 	choice, err := ChooseIssuer(ctx, s.Registry, h, s.issuer(), s.ByCAR, m.CertReq)
 	if err != nil {
 		log.Error("current certificate", "err", err)
-		return s.finish(ctx, log, h, m, Answer{ReturnCode: authority.FailureInternalError}, nil)
+		return s.finish(ctx, log, h, m, msg.Answer{ReturnCode: authority.FailureInternalError}, nil)
 	}
 	cert, err := choice.Issue(m.CertReq)
 	code := authority.CodeFor(err)
 	if err != nil {
 		logRefusal(log, code, err)
-		return s.finish(ctx, log, h, m, Answer{ReturnCode: code}, nil)
+		return s.finish(ctx, log, h, m, msg.Answer{ReturnCode: code}, nil)
 	}
-	a := s.finish(ctx, log, h, m, Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
+	a := s.finish(ctx, log, h, m, msg.Answer{ReturnCode: authority.OKCertAvailable, Certificates: [][]byte{cert.Raw}}, cert)
 	if a.ReturnCode == authority.OKCertAvailable && len(a.Certificates) == 1 && bytes.Equal(a.Certificates[0], cert.Raw) {
 		issued := []slog.Attr{slog.String("holder", h.Country+h.Mnemonic), slog.String("chr", cert.CHR),
 			slog.String("expires", cert.ExpirationDate.String())}
-		if !note(ctx, issued...) {
+		if !msg.Note(ctx, issued...) {
 			log.LogAttrs(ctx, slog.LevelInfo, "certificate issued", issued...)
 		}
 	}
@@ -305,19 +307,19 @@ func (s *IssuingService) requestCertificate(ctx context.Context, log *slog.Logge
 
 // begun interprets Registry.Begin's result: done is true when the request must not be
 // processed (a repeated messageID, or the request could not be recorded) and a is the answer.
-func (s *IssuingService) begun(log *slog.Logger, previous *Answer, err error) (a Answer, done bool) {
+func (s *IssuingService) begun(log *slog.Logger, previous *msg.Answer, err error) (a msg.Answer, done bool) {
 	switch {
 	case errors.Is(err, ErrDuplicate) && previous != nil:
 		log.Info("duplicate messageID: answering as before", "code", previous.ReturnCode)
 		return *previous, true
 	case errors.Is(err, ErrDuplicate):
 		log.Info("duplicate messageID while the first is in progress")
-		return Answer{ReturnCode: authority.FailureRequestNotAccepted}, true
+		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}, true
 	case err != nil:
 		log.Error("record request", "err", err)
-		return Answer{ReturnCode: authority.FailureInternalError}, true
+		return msg.Answer{ReturnCode: authority.FailureInternalError}, true
 	}
-	return Answer{}, false
+	return msg.Answer{}, false
 }
 
 // ApplicantFor describes holder h to an issuer, with its current certificate from reg.
@@ -428,7 +430,7 @@ func logRefusal(log *slog.Logger, code authority.ReturnCode, err error) {
 
 // finish stores the answer; if that fails the certificate is not handed out (it would be
 // unrecorded), and the peer gets failure_internal_error.
-func (s *IssuingService) finish(ctx context.Context, log *slog.Logger, h *Holder, m Message, a Answer, cert *cvc.Certificate) Answer {
+func (s *IssuingService) finish(ctx context.Context, log *slog.Logger, h *Holder, m msg.Message, a msg.Answer, cert *cvc.Certificate) msg.Answer {
 	previous, err := s.Registry.Finish(ctx, h.ID, m, a, cert)
 	switch {
 	case errors.Is(err, ErrCertificateExists) && previous != nil:
@@ -436,7 +438,7 @@ func (s *IssuingService) finish(ctx context.Context, log *slog.Logger, h *Holder
 		return *previous
 	case err != nil:
 		log.Error("store answer", "err", err)
-		return Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	case previous != nil:
 		log.Info("a repeat of this messageID was answered first: answering as it was")
 		return *previous

@@ -1,4 +1,4 @@
-package server
+package ra
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/msg"
+	"eacgate/server"
 )
 
 // FuzzIssuingService feeds SOAP envelopes through the decoding the endpoint does into the
@@ -20,18 +22,18 @@ func FuzzIssuingService(f *testing.F) {
 	issuer := &authority.Issuer{Path: []*cvc.Certificate{cvcaCert}, Signer: cvcaKey, Policy: authority.DefaultPolicy()}
 	full := &IssuingService{Issuer: issuer, Registry: reg,
 		Chain: func(context.Context) ([][]byte, error) { return [][]byte{cvcaCert.Raw}, nil },
-		Mode: func(_ *Holder, m Message) Mode {
+		Mode: func(_ *Holder, m msg.Message) Mode {
 			if strings.HasPrefix(m.MessageID, "a") {
 				return ModeAsync
 			}
 			return ModeSync
 		}}
 	bare := &IssuingService{Registry: reg}
-	protocols := append(append([]Protocol{}, CVCAProtocols...), DVProtocols...)
-	dv := Caller{Fingerprint: "fp-dv"}
+	protocols := append(append([]server.Protocol{}, server.CVCAProtocols...), server.DVProtocols...)
+	dv := msg.Caller{Fingerprint: "fp-dv"}
 
 	initial, dvKey := testRequest(f, "brainpoolP256r1", "UTDVA00001", "UTCVCA00001", nil, nil)
-	a := full.Handle(context.Background(), dv, Message{Operation: "RequestCertificate", MessageID: "seed", CertReq: initial})
+	a := full.Handle(context.Background(), dv, msg.Message{Operation: "RequestCertificate", MessageID: "seed", CertReq: initial})
 	if a.ReturnCode != authority.OKCertAvailable {
 		f.Fatalf("seed request: %s", a.ReturnCode)
 	}
@@ -41,7 +43,7 @@ func FuzzIssuingService(f *testing.F) {
 	}
 	renewal, _ := testRequest(f, "brainpoolP256r1", "UTDVA00002", "UTCVCA00001", dvCert, dvKey)
 	for _, p := range protocols {
-		for _, m := range []Message{
+		for _, m := range []msg.Message{
 			{Operation: "RequestCertificate", MessageID: "s1", CertReq: initial},
 			{Operation: "RequestCertificate", MessageID: "s2", CertReq: renewal},
 			{Operation: "RequestCertificate", MessageID: "a3", CertReq: renewal, CallbackPossible: true, ResponseURL: "https://dv.example/cb"},
@@ -50,18 +52,18 @@ func FuzzIssuingService(f *testing.F) {
 			{Operation: "GetDocumentSignerList"},
 			{Operation: "RequestForeignCertificate", MessageID: "s5", CertReq: renewal, ForeignCAR: "ZZCVCA00001"},
 		} {
-			if env, err := EncodeRequest(p, m); err == nil {
+			if env, err := server.EncodeRequest(p, m); err == nil {
 				f.Add(env, false)
 				f.Add(env, true)
 			}
 		}
 	}
 	f.Fuzz(func(t *testing.T, body []byte, useBare bool) {
-		env, err := ParseEnvelope(body)
+		env, err := server.ParseEnvelope(body)
 		if err != nil {
 			return
 		}
-		var proto Protocol
+		var proto server.Protocol
 		for _, p := range protocols {
 			if p.Namespace == env.Operation.Space {
 				proto = p
@@ -74,7 +76,7 @@ func FuzzIssuingService(f *testing.F) {
 		if !ok || env.DecodeOperation(req) != nil {
 			return
 		}
-		m := messageFrom(op, req)
+		m := server.MessageFrom(op, req)
 		m.Namespace = proto.Namespace
 		svc := full
 		if useBare {
@@ -85,10 +87,10 @@ func FuzzIssuingService(f *testing.F) {
 		if !ok {
 			t.Fatalf("%s: no response type", op)
 		}
-		if err := fillResponse(resp, answer); err != nil {
+		if err := server.FillResponse(resp, answer); err != nil {
 			t.Fatalf("%s answered %+v: %v", op, answer, err)
 		}
-		if err := WriteEnvelope(io.Discard, env.SOAP12, resp); err != nil {
+		if err := server.WriteEnvelope(io.Discard, env.SOAP12, resp); err != nil {
 			t.Fatalf("%s: write response: %v", op, err)
 		}
 	})

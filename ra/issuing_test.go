@@ -1,4 +1,4 @@
-package server
+package ra
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/ecc"
+	"eacgate/msg"
 )
 
 // memRegistry is an in-memory Registry for the service tests.
@@ -19,19 +20,19 @@ type memRegistry struct {
 	mu      sync.Mutex
 	holders map[string]*Holder
 	certs   map[int64][]*cvc.Certificate
-	msgs    map[string]*Answer // holderID/messageID -> answer (nil while in progress)
+	msgs    map[string]*msg.Answer // holderID/messageID -> answer (nil while in progress)
 	issued  int
 	queued  []queued
 }
 
 type queued struct {
 	holder int64
-	m      Message
+	m      msg.Message
 	held   bool
 }
 
 func newMemRegistry() *memRegistry {
-	return &memRegistry{holders: map[string]*Holder{}, certs: map[int64][]*cvc.Certificate{}, msgs: map[string]*Answer{}}
+	return &memRegistry{holders: map[string]*Holder{}, certs: map[int64][]*cvc.Certificate{}, msgs: map[string]*msg.Answer{}}
 }
 
 func (r *memRegistry) HolderByFingerprint(_ context.Context, fp string) (*Holder, error) {
@@ -65,7 +66,7 @@ func (r *memRegistry) CurrentCertificateFrom(_ context.Context, id int64, cars [
 	return nil, ErrUnknown
 }
 
-func (r *memRegistry) Begin(_ context.Context, id int64, m Message) (*Answer, error) {
+func (r *memRegistry) Begin(_ context.Context, id int64, m msg.Message) (*msg.Answer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := fmt.Sprintf("%d/%s", id, m.MessageID)
@@ -75,7 +76,7 @@ func (r *memRegistry) Begin(_ context.Context, id int64, m Message) (*Answer, er
 	return nil, nil
 }
 
-func (r *memRegistry) Finish(_ context.Context, id int64, m Message, a Answer, cert *cvc.Certificate) (*Answer, error) {
+func (r *memRegistry) Finish(_ context.Context, id int64, m msg.Message, a msg.Answer, cert *cvc.Certificate) (*msg.Answer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := fmt.Sprintf("%d/%s", id, m.MessageID)
@@ -90,7 +91,7 @@ func (r *memRegistry) Finish(_ context.Context, id int64, m Message, a Answer, c
 	return nil, nil
 }
 
-func (r *memRegistry) Enqueue(_ context.Context, id int64, m Message, held bool) error {
+func (r *memRegistry) Enqueue(_ context.Context, id int64, m msg.Message, held bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := fmt.Sprintf("%d/%s", id, m.MessageID)
@@ -125,14 +126,14 @@ func TestIssuingService(t *testing.T) {
 		Registry: reg,
 		Chain:    func(context.Context) ([][]byte, error) { return [][]byte{cvcaCert.Raw}, nil },
 	}
-	dv := Caller{Fingerprint: "fp-dv"}
+	dv := msg.Caller{Fingerprint: "fp-dv"}
 	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
 	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
 	req, err := cvc.NewRequest(cvc.RequestTemplate{CHR: "UTDVA00001"}, pub, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := Message{Operation: "RequestCertificate", MessageID: "m1", CertReq: req.Raw}
+	m := msg.Message{Operation: "RequestCertificate", MessageID: "m1", CertReq: req.Raw}
 	a := svc.Handle(context.Background(), dv, m)
 	if a.ReturnCode != authority.OKCertAvailable || len(a.Certificates) != 1 {
 		t.Fatalf("%+v", a)
@@ -153,14 +154,14 @@ func TestIssuingService(t *testing.T) {
 	if got := svc.Handle(context.Background(), dv, m).ReturnCode; got != authority.FailureRequestNotAccepted {
 		t.Fatalf("suspended: %s", got)
 	}
-	if got := svc.Handle(context.Background(), Caller{Fingerprint: "nobody"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
+	if got := svc.Handle(context.Background(), msg.Caller{Fingerprint: "nobody"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
 		t.Fatalf("unregistered: %s", got)
 	}
-	ca := svc.Handle(context.Background(), dv, Message{Operation: "GetCACertificates"})
+	ca := svc.Handle(context.Background(), dv, msg.Message{Operation: "GetCACertificates"})
 	if ca.ReturnCode != authority.OKCertAvailable || len(ca.Certificates) != 1 {
 		t.Fatalf("GetCACertificates: %+v", ca)
 	}
-	if got := svc.Handle(context.Background(), dv, Message{Operation: "RequestCertificate", MessageID: "m4", CertReq: []byte{1, 2}}).ReturnCode; got != authority.FailureRequestNotAccepted {
+	if got := svc.Handle(context.Background(), dv, msg.Message{Operation: "RequestCertificate", MessageID: "m4", CertReq: []byte{1, 2}}).ReturnCode; got != authority.FailureRequestNotAccepted {
 		// suspended still
 		t.Fatalf("garbage while suspended: %s", got)
 	}
@@ -170,15 +171,15 @@ func TestIssuingService(t *testing.T) {
 		"GetDocumentSignerList": authority.FailureListNotAvailable,
 		"GetCACertificates":     authority.FailureRequestNotAccepted,
 	} {
-		if got := svc.Handle(context.Background(), Caller{Fingerprint: "nobody"}, Message{Operation: op}).ReturnCode; got != want {
+		if got := svc.Handle(context.Background(), msg.Caller{Fingerprint: "nobody"}, msg.Message{Operation: op}).ReturnCode; got != want {
 			t.Errorf("unregistered %s: %s, want %s", op, got, want)
 		}
 	}
-	if got := svc.Handle(context.Background(), dv, Message{Operation: "SendCertificates", MessageID: "never-sent"}).ReturnCode; got != authority.FailureMessageIDUnknown {
+	if got := svc.Handle(context.Background(), dv, msg.Message{Operation: "SendCertificates", MessageID: "never-sent"}).ReturnCode; got != authority.FailureMessageIDUnknown {
 		t.Fatalf("SendCertificates: %s", got)
 	}
 	reg.holders["fp-dv"].Status = authority.StatusActive
-	if got := svc.Handle(context.Background(), dv, Message{Operation: "RequestCertificate", MessageID: "m5", CertReq: []byte{1, 2}}).ReturnCode; got != authority.FailureSyntax {
+	if got := svc.Handle(context.Background(), dv, msg.Message{Operation: "RequestCertificate", MessageID: "m5", CertReq: []byte{1, 2}}).ReturnCode; got != authority.FailureSyntax {
 		t.Fatalf("garbage: %s", got)
 	}
 }
@@ -189,9 +190,9 @@ func TestIssuingServiceAsync(t *testing.T) {
 	svc := &IssuingService{
 		Issuer:   &authority.Issuer{Path: []*cvc.Certificate{cvcaCert}, Signer: cvcaKey, Policy: authority.DefaultPolicy()},
 		Registry: reg,
-		Mode:     func(*Holder, Message) Mode { return mode },
+		Mode:     func(*Holder, msg.Message) Mode { return mode },
 	}
-	dv := Caller{Fingerprint: "fp-dv"}
+	dv := msg.Caller{Fingerprint: "fp-dv"}
 	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
 	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
 	req, err := cvc.NewRequest(cvc.RequestTemplate{CHR: "UTDVA00001"}, pub, key)
@@ -200,7 +201,7 @@ func TestIssuingServiceAsync(t *testing.T) {
 	}
 	ctx := context.Background()
 	call := func(id string, callback bool, url string, body []byte) authority.ReturnCode {
-		return svc.Handle(ctx, dv, Message{Operation: "RequestCertificate", MessageID: id, CallbackPossible: callback, ResponseURL: url, CertReq: body}).ReturnCode
+		return svc.Handle(ctx, dv, msg.Message{Operation: "RequestCertificate", MessageID: id, CallbackPossible: callback, ResponseURL: url, CertReq: body}).ReturnCode
 	}
 	// Approval without a callback: cannot be done synchronously.
 	if got := call("a1", false, "", req.Raw); got != authority.FailureSynchronousProcessingNotPossible {

@@ -1,4 +1,4 @@
-package server
+package ra
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/internal/catest"
+	"eacgate/msg"
 )
 
 // testRequest makes a request for chr with a new key on curve, naming car (may be empty),
@@ -56,13 +57,13 @@ func TestTerminalInTwoChains(t *testing.T) {
 		}
 		return nil
 	}}
-	term := Caller{Fingerprint: "fp-t"}
+	term := msg.Caller{Fingerprint: "fp-t"}
 	n := 0
-	send := func(raw []byte) Answer {
+	send := func(raw []byte) msg.Answer {
 		n++
-		return svc.Handle(ctx, term, Message{Operation: "RequestCertificate", MessageID: "m" + string(rune('a'+n)), CertReq: raw})
+		return svc.Handle(ctx, term, msg.Message{Operation: "RequestCertificate", MessageID: "m" + string(rune('a'+n)), CertReq: raw})
 	}
-	issued := func(t *testing.T, a Answer, car string, anchor *cvc.Certificate, dv *cvc.Certificate) *cvc.Certificate {
+	issued := func(t *testing.T, a msg.Answer, car string, anchor *cvc.Certificate, dv *cvc.Certificate) *cvc.Certificate {
 		t.Helper()
 		if a.ReturnCode != authority.OKCertAvailable {
 			t.Fatalf("%s", a.ReturnCode)
@@ -121,15 +122,15 @@ func TestNoIssuerRefuses(t *testing.T) {
 	reg.holders["fp-dv"] = &Holder{ID: 1, Country: "UT", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
 	raw, _ := testRequest(t, "brainpoolP256r1", "UTDVA00001", "", nil, nil)
 	for _, mode := range []Mode{ModeSync, ModeAsync} {
-		svc := &IssuingService{Registry: reg, Mode: func(*Holder, Message) Mode { return mode }}
-		m := Message{Operation: "RequestCertificate", MessageID: "n-" + mode.String(), CertReq: raw, CallbackPossible: true, ResponseURL: "https://dv.example/cb"}
-		if got := svc.Handle(context.Background(), Caller{Fingerprint: "fp-dv"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
+		svc := &IssuingService{Registry: reg, Mode: func(*Holder, msg.Message) Mode { return mode }}
+		m := msg.Message{Operation: "RequestCertificate", MessageID: "n-" + mode.String(), CertReq: raw, CallbackPossible: true, ResponseURL: "https://dv.example/cb"}
+		if got := svc.Handle(context.Background(), msg.Caller{Fingerprint: "fp-dv"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
 			t.Errorf("%s: %s", mode, got)
 		}
 	}
 	svc := &IssuingService{Registry: reg}
-	m := Message{Operation: "GetCACertificates", MessageID: "chain"}
-	if got := svc.Handle(context.Background(), Caller{Fingerprint: "fp-dv"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
+	m := msg.Message{Operation: "GetCACertificates", MessageID: "chain"}
+	if got := svc.Handle(context.Background(), msg.Caller{Fingerprint: "fp-dv"}, m).ReturnCode; got != authority.FailureRequestNotAccepted {
 		t.Errorf("GetCACertificates without a chain: %s", got)
 	}
 }

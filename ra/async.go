@@ -1,13 +1,14 @@
-package server
+package ra
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 
 	"eacgate/authority"
+	"eacgate/msg"
+	"eacgate/server"
 )
 
 // Mode is how a certificate request is processed.
@@ -45,77 +46,54 @@ func (m Mode) String() string {
 	return "sync"
 }
 
-// CheckHTTPS accepts absolute https URLs with a host and nothing else (the scheme part of
-// URLPolicy, which is the default CheckResponseURL). Callbacks carry certificates; they never
-// go over plain HTTP unless the operator allows it.
-func CheckHTTPS(raw string) error { return checkURL(raw, false) }
-
-// checkURL is the scheme and form check of a responseURL.
-func checkURL(raw string, allowHTTP bool) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return fmt.Errorf("responseURL: %w", err)
-	}
-	if u.Host == "" || u.User != nil || u.Fragment != "" {
-		return fmt.Errorf("responseURL %q: need scheme://host/path without user or fragment", raw)
-	}
-	if u.Scheme != "https" && !(allowHTTP && u.Scheme == "http") {
-		return fmt.Errorf("responseURL %q: scheme %q not allowed", raw, u.Scheme)
-	}
-	if len(raw) > 2048 {
-		return errors.New("responseURL too long")
-	}
-	return nil
-}
-
 // requestAsync accepts a request for asynchronous processing. The request is checked at
 // once (a request that would be refused is refused synchronously, with its code); an
 // acceptable one is recorded together with its outbox item before ok_syntax is answered, so
 // an acknowledged request cannot be lost.
-func (s *IssuingService) requestAsync(ctx context.Context, log *slog.Logger, h *Holder, m Message, mode Mode) Answer {
+func (s *IssuingService) requestAsync(ctx context.Context, log *slog.Logger, h *Holder, m msg.Message, mode Mode) msg.Answer {
 	check := s.CheckResponseURL
 	if check == nil {
-		check = URLPolicy{}.Check
+		check = server.URLPolicy{}.Check
 	}
 	if m.MessageID == "" || check(m.ResponseURL) != nil {
 		// Without a messageID the callback could not be matched; without a usable
 		// responseURL it could not be delivered.
 		log.Info("callback offered without a usable messageID or responseURL", "responseURL", m.ResponseURL)
 		if mode == ModeApproval {
-			return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: authority.FailureSynchronousProcessingNotPossible})
+			return s.syncAnswer(ctx, log, h, m, msg.Answer{ReturnCode: authority.FailureSynchronousProcessingNotPossible})
 		}
-		return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: authority.FailureSyntax})
+		return s.syncAnswer(ctx, log, h, m, msg.Answer{ReturnCode: authority.FailureSyntax})
 	}
 	choice, err := ChooseIssuer(ctx, s.Registry, h, s.issuer(), s.ByCAR, m.CertReq)
 	if err != nil {
 		log.Error("current certificate", "err", err)
-		return Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	if err := choice.Check(m.CertReq); err != nil {
 		code := authority.CodeFor(err)
 		logRefusal(log, code, err)
-		return s.syncAnswer(ctx, log, h, m, Answer{ReturnCode: code})
+		return s.syncAnswer(ctx, log, h, m, msg.Answer{ReturnCode: code})
 	}
 	err = s.Registry.Enqueue(ctx, h.ID, m, mode == ModeApproval)
 	switch {
 	case errors.Is(err, ErrDuplicate):
 		log.Info("duplicate messageID of an asynchronous request: acknowledged before")
-		return Answer{ReturnCode: authority.OKSyntax}
+		return msg.Answer{ReturnCode: authority.OKSyntax}
 	case errors.Is(err, ErrQueueFull):
 		// Not recorded: the same messageID may be sent again once the queue has drained.
 		log.Warn("asynchronous request refused: the holder's queue is full", "err", err)
-		return Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 	case err != nil:
 		log.Error("record asynchronous request", "err", err)
-		return Answer{ReturnCode: authority.FailureInternalError}
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	log.Info("request accepted for asynchronous processing", "mode", mode.String(), "responseURL", m.ResponseURL)
-	return Answer{ReturnCode: authority.OKSyntax}
+	return msg.Answer{ReturnCode: authority.OKSyntax}
 }
 
 // syncAnswer records a request and its immediate answer (so that a repeat of its messageID
 // gets the same answer).
-func (s *IssuingService) syncAnswer(ctx context.Context, log *slog.Logger, h *Holder, m Message, a Answer) Answer {
+func (s *IssuingService) syncAnswer(ctx context.Context, log *slog.Logger, h *Holder, m msg.Message, a msg.Answer) msg.Answer {
 	previous, err := s.Registry.Begin(ctx, h.ID, m)
 	if prev, done := s.begun(log, previous, err); done {
 		return prev
