@@ -73,4 +73,3 @@ func TestImportsGoDownwards(t *testing.T) {
 		}
 	}
 }
-
