@@ -85,6 +85,23 @@ func ResponseFrom(operation string, a msg.Answer) (resp any, ok bool) {
 	return nil, false
 }
 
+// FillResponse overwrites resp, a response of this package, with a; ok is false for a value
+// of another type.
+func FillResponse(resp any, a msg.Answer) (ok bool) {
+	switch r := resp.(type) {
+	case *RequestCertificateResponse:
+		*r = *RequestCertificateResponseFrom(a)
+		return true
+	case *RequestForeignCertificateResponse:
+		*r = *RequestForeignCertificateResponseFrom(a)
+		return true
+	case *GetCACertificatesResponse:
+		*r = *GetCACertificatesResponseFrom(a)
+		return true
+	}
+	return false
+}
+
 // MessageFromRequestCertificateRequest converts a RequestCertificate request to a msg.Message.
 func MessageFromRequestCertificateRequest(r *RequestCertificateRequest) msg.Message {
 	m := msg.Message{Operation: "RequestCertificate"}

@@ -102,7 +102,13 @@ func genAdapt(pkg, src string, ops []adaptOp, structs map[string][]goField) ([]b
 	for _, o := range ops {
 		p("\tcase %q:\n\t\treturn %sFrom(a), true\n", o.Name, o.Response)
 	}
-	p("\t}\n\treturn nil, false\n}\n")
+	p("\t}\n\treturn nil, false\n}\n\n")
+	p("// FillResponse overwrites resp, a response of this package, with a; ok is false for a value\n// of another type.\n")
+	p("func FillResponse(resp any, a msg.Answer) (ok bool) {\n\tswitch r := resp.(type) {\n")
+	for _, o := range ops {
+		p("\tcase *%s:\n\t\t*r = *%sFrom(a)\n\t\treturn true\n", o.Response, o.Response)
+	}
+	p("\t}\n\treturn false\n}\n")
 
 	for _, o := range ops {
 		req, ok := structs[o.Request]
