@@ -144,7 +144,7 @@ func TestRefusalsStayInTheVersionsEnumeration(t *testing.T) {
 	type refusal struct {
 		name, caller string
 		m            msg.Message
-		first        *msg.Message       // sent before, with the same messageID
+		first        *msg.Message        // sent before, with the same messageID
 		edit         func([]byte) []byte // on the encoded request
 	}
 	rc := func(id string, req []byte) msg.Message {
