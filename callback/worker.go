@@ -526,21 +526,7 @@ func (w *Worker) sendCertificates(proto server.Protocol, messageID string, code 
 // statusInfo maps a return code to SendCertificates' statusInfo enumeration of the
 // protocol (TR-03129 v1.0 and CSN 36 9791 know fewer failure codes than v1.1).
 func statusInfo(p server.Protocol, code authority.ReturnCode) string {
-	allowed := []authority.ReturnCode{authority.OKCertAvailable, authority.FailureInnerSignature,
-		authority.FailureOuterSignature, authority.FailureSyntax, authority.FailureRequestNotAccepted}
-	switch p.Namespace {
-	case server.DVProtocols[0].Namespace:
-		allowed = append(allowed, authority.FailureExpired, authority.FailureDomainParameters, authority.FailureInternalError,
-			authority.FailureForeignCARUnknown, authority.FailureNotForwarded, authority.FailureRequestNotAcceptedForeign)
-	case server.SPOCProtocols[0].Namespace:
-		allowed = append(allowed, authority.FailureInternalError)
-	}
-	for _, c := range allowed {
-		if c == code {
-			return string(c)
-		}
-	}
-	return string(authority.FailureRequestNotAccepted)
+	return string(server.StatusInfoFor(p, code))
 }
 
 // release gives an item back unchanged when the work context ended (shutdown grace over):

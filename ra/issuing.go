@@ -248,15 +248,9 @@ func (s *IssuingService) identify(ctx context.Context, c msg.Caller) (*Holder, e
 
 // refusal is the code that refuses an operation from a caller who may not use it: each
 // operation's result type allows only some codes (SendCertificates and GetDocumentSignerList
-// have no failure_request_not_accepted).
+// have no failure_request_not_accepted); server.Refusal reads them from the enumerations.
 func refusal(op string) authority.ReturnCode {
-	switch op {
-	case "SendCertificates":
-		return authority.FailureMessageIDUnknown
-	case "GetDocumentSignerList":
-		return authority.FailureListNotAvailable
-	}
-	return authority.FailureRequestNotAccepted
+	return server.Refusal(op, append(append([]server.Protocol{}, server.CVCAProtocols...), server.DVProtocols...)...)
 }
 
 // RequestCertificate answers a certificate request from a holder identified by other means

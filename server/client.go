@@ -33,14 +33,10 @@ func CallbackProtocol(ns string) Protocol {
 
 // EncodeRequest returns the SOAP 1.1 envelope of m (m.Operation) in protocol p.
 func EncodeRequest(p Protocol, m msg.Message) ([]byte, error) {
-	req, _, ok := p.NewRequest(m.Operation)
-	if !ok { // document/literal: the element is named after the input message
-		req, _, ok = p.NewRequest(m.Operation + "Request")
-	}
+	req, ok := p.RequestFrom(m)
 	if !ok {
 		return nil, fmt.Errorf("server: %s has no operation %s", p.Namespace, m.Operation)
 	}
-	messageTo(req, m)
 	var buf bytes.Buffer
 	if err := WriteEnvelope(&buf, false, req); err != nil {
 		return nil, err
@@ -71,7 +67,7 @@ func DecodeResponse(p Protocol, op string, body []byte) (msg.Answer, error) {
 	if err := env.decodeOperation(resp, &want); err != nil {
 		return msg.Answer{}, fmt.Errorf("%w: %v", ErrPeer, err)
 	}
-	a := answerFrom(resp)
+	a, _ := p.AnswerFrom(resp)
 	if a.ReturnCode == "" {
 		return msg.Answer{}, fmt.Errorf("%w: %sResponse without returnCode", ErrPeer, op)
 	}

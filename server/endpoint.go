@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,27 +22,42 @@ import (
 	"eacgate/wsdl"
 )
 
-// Protocol is one version of one TR-03129 interface, as generated from wsdl/.
+// Protocol is one version of one TR-03129 interface, as generated from wsdl/: the functions
+// come from one package of eacgate/generated (rpc.go and adapt.go there).
 type Protocol struct {
 	Namespace   string
 	WSDL        string // file name in package wsdl
 	NewRequest  func(local string) (req any, operation string, ok bool)
 	NewResponse func(operation string) (resp any, ok bool)
+	// Typed conversions between the generated types and msg.Message / msg.Answer.
+	MessageFrom  func(req any) (msg.Message, bool)
+	RequestFrom  func(m msg.Message) (req any, ok bool)
+	AnswerFrom   func(resp any) (msg.Answer, bool)
+	FillResponse func(resp any, a msg.Answer) bool
+	// ReturnCodes and StatusInfoCodes are the XSD enumerations of each operation's return
+	// code and of SendCertificates' statusInfo (see CodeFor).
+	ReturnCodes     func(operation string) []authority.ReturnCode
+	StatusInfoCodes func() []authority.ReturnCode
 }
 
 // The interfaces the gateway serves. The first protocol of each is the default (its WSDL is
 // served at ?wsdl); older versions are accepted.
 var (
 	CVCAProtocols = []Protocol{
-		{cvca11.Namespace, "cvca-1.1.wsdl", cvca11.NewRequest, cvca11.NewResponse},
-		{cvca10.Namespace, "cvca-1.0.wsdl", cvca10.NewRequest, cvca10.NewResponse},
+		{cvca11.Namespace, "cvca-1.1.wsdl", cvca11.NewRequest, cvca11.NewResponse,
+			cvca11.MessageFrom, cvca11.RequestFrom, cvca11.AnswerFrom, cvca11.FillResponse, cvca11.ReturnCodes, cvca11.StatusInfoCodes},
+		{cvca10.Namespace, "cvca-1.0.wsdl", cvca10.NewRequest, cvca10.NewResponse,
+			cvca10.MessageFrom, cvca10.RequestFrom, cvca10.AnswerFrom, cvca10.FillResponse, cvca10.ReturnCodes, cvca10.StatusInfoCodes},
 	}
 	DVProtocols = []Protocol{
-		{dv11.Namespace, "dv-1.1.wsdl", dv11.NewRequest, dv11.NewResponse},
-		{dv10.Namespace, "dv-1.0.wsdl", dv10.NewRequest, dv10.NewResponse},
+		{dv11.Namespace, "dv-1.1.wsdl", dv11.NewRequest, dv11.NewResponse,
+			dv11.MessageFrom, dv11.RequestFrom, dv11.AnswerFrom, dv11.FillResponse, dv11.ReturnCodes, dv11.StatusInfoCodes},
+		{dv10.Namespace, "dv-1.0.wsdl", dv10.NewRequest, dv10.NewResponse,
+			dv10.MessageFrom, dv10.RequestFrom, dv10.AnswerFrom, dv10.FillResponse, dv10.ReturnCodes, dv10.StatusInfoCodes},
 	}
 	// SPOCProtocols is the SPOC-to-SPOC interface of CSN 36 9791 (document/literal).
-	SPOCProtocols = []Protocol{{spoc.Namespace, wsdl.SPOC, spoc.NewRequest, spoc.NewResponse}}
+	SPOCProtocols = []Protocol{{spoc.Namespace, wsdl.SPOC, spoc.NewRequest, spoc.NewResponse,
+		spoc.MessageFrom, spoc.RequestFrom, spoc.AnswerFrom, spoc.FillResponse, spoc.ReturnCodes, spoc.StatusInfoCodes}}
 )
 
 // Service is a role answering one interface's messages.
@@ -167,13 +183,16 @@ func (e *Endpoint) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		e.logger().Info("undecodable SOAP operation", "op", op, "remote", r.RemoteAddr, "err", err)
 		answer = msg.Answer{ReturnCode: authority.FailureSyntax}
 	} else {
-		m := MessageFrom(op, req)
-		m.Namespace = proto.Namespace
+		m, _ := proto.MessageFrom(req)
+		m.Operation, m.Namespace = op, proto.Namespace
 		answer = e.handle(ctx, caller, m)
 	}
+	// Only codes the peer's version has for this operation go on the wire (a client
+	// generated from the v1.0 WSDL rejects a v1.1-only code).
+	answer.ReturnCode = CodeFor(proto, op, answer.ReturnCode)
 	resp, _ := proto.NewResponse(op)
-	if err := FillResponse(resp, answer); err != nil {
-		e.logger().Error("fill response", "op", op, "err", err)
+	if !proto.FillResponse(resp, answer) {
+		e.logger().Error("fill response", "op", op, "type", fmt.Sprintf("%T", resp))
 		e.fault(w, env.SOAP12, false, http.StatusInternalServerError, "internal error")
 		return
 	}

@@ -62,13 +62,7 @@ func (s *Service) logger() *slog.Logger {
 
 // refusal is the code with which an operation refuses a caller (within its enumeration).
 func refusal(op string) authority.ReturnCode {
-	switch op {
-	case "SendCertificates":
-		return authority.FailureMessageIDUnknown
-	case "GeneralMessage":
-		return authority.FailureInternalError
-	}
-	return authority.FailureRequestNotAccepted
+	return server.Refusal(op, server.SPOCProtocols...)
 }
 
 // Handle implements server.Service.
@@ -215,14 +209,7 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 
 // csnCode maps a TR-03129 answer to RequestCertificate's result enumeration of CSN 36 9791.
 func csnCode(c authority.ReturnCode) authority.ReturnCode {
-	switch c {
-	case authority.OKCertAvailable, authority.FailureInnerSignature, authority.FailureOuterSignature,
-		authority.FailureSyntax, authority.FailureRequestNotAccepted, authority.FailureInternalError:
-		return c
-	case authority.OKSyntax, authority.OKReceptionAck:
-		return authority.OKReceptionAck
-	}
-	return authority.FailureRequestNotAccepted
+	return server.CodeFor(server.SPOCProtocols[0], "RequestCertificate", c)
 }
 
 // sendCertificates takes a foreign SPOC's answer to a request we forwarded, relays it to the

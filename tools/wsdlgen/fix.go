@@ -35,6 +35,9 @@ const soapencPath = "eacgate/wsdl/soapenc"
 //     the client now sends the quoted value ("" or "Action") as SOAP 1.1 says.
 //  5. Server stubs: any server*.go gowsdl wrote is deleted (they fail go vet).
 //
+// It also writes dir/adapt.go (see genAdapt): the operations' return codes from the XSD
+// enumerations and typed conversions to and from eacgate/msg.
+//
 // The output is gofmt'ed and stays marked "Code generated ... DO NOT EDIT.".
 func fix(in, dir, file, src string) error {
 	m, err := loadModel(in)
@@ -173,6 +176,23 @@ func fix(in, dir, file, src string) error {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "rpc.go"), rpc, 0o644); err != nil {
+		return err
+	}
+
+	codes, err := enumerations(in, m)
+	if err != nil {
+		return err
+	}
+	var aops []adaptOp
+	for _, o := range m.ops {
+		req, resp := opTypes(m, o)
+		aops = append(aops, adaptOp{Name: o.Name, Request: req, Response: resp, Codes: codes[o.Name]})
+	}
+	adapt, err := genAdapt(f.Name.Name, src, aops, structFields(f))
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "adapt.go"), adapt, 0o644); err != nil {
 		return err
 	}
 
@@ -351,8 +371,8 @@ func genRPC(m *model, pkg, src string, wrapperFields map[string]map[string]strin
 	var ops []tmplOp
 	for _, o := range m.ops {
 		x := tmplOp{rpcOp: rpcOp{Name: o.Name, Doc: o.Doc}}
+		x.Request, x.Response = opTypes(m, o)
 		if m.style == styleRPC {
-			x.Request, x.Response = goTypeName(o.Name)+"Request", goTypeName(o.Name)+"Response"
 			x.RequestElem, x.ResponseElem = o.Name, o.Name+"Response"
 			for i, parts := range [][]opPart{o.In, o.Out} {
 				typ := x.Request
@@ -377,7 +397,6 @@ func genRPC(m *model, pkg, src string, wrapperFields map[string]map[string]strin
 			if in.Space != m.ns || out.Space != m.ns {
 				return nil, fmt.Errorf("operation %s: message elements outside the target namespace", o.Name)
 			}
-			x.Request, x.Response = goTypeName(in.Local), goTypeName(out.Local)
 			x.RequestElem, x.ResponseElem = in.Local, out.Local
 		}
 		ops = append(ops, x)
@@ -404,4 +423,12 @@ func keys(m map[string]string) []string {
 	}
 	sort.Strings(k)
 	return k
+}
+
+// opTypes returns the Go type names of operation o's request and response.
+func opTypes(m *model, o op) (req, resp string) {
+	if m.style == styleRPC {
+		return goTypeName(o.Name) + "Request", goTypeName(o.Name) + "Response"
+	}
+	return goTypeName(o.In[0].Elem.Local), goTypeName(o.Out[0].Elem.Local)
 }
