@@ -351,7 +351,8 @@ func newMessageID() string {
 // stores those not yet known: the first root only when its SHA-256 is pinned in the partner's
 // cvca_sha256, or without pins on trust of the mutual TLS connection to the configured
 // partner (logged with its SHA-256, for operators to compare with the one exchanged through
-// diplomatic channels); later ones only when they chain to the stored ones.
+// diplomatic channels); later ones only when they chain to the stored ones (see
+// trust.Store.AddFromPeer).
 func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (int, error) {
 	if f.Clients[country] == nil {
 		return 0, ErrNoPartner
@@ -363,28 +364,6 @@ func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (in
 	if a.ReturnCode != authority.OKCertAvailable {
 		return 0, fmt.Errorf("%w: %s", errCACertificatesRefused, a.ReturnCode)
 	}
-	added := 0
-	for _, raw := range a.Certificates {
-		c, err := cvc.ParseCertificate(raw)
-		if err != nil || c.Role() != cvc.RoleCVCA || !strings.HasPrefix(c.CHR, country) {
-			continue
-		}
-		p, _ := f.Config.Partner(country)
-		trusted, pinned := trust.FirstRootTrust(c, p.CVCASHA256)
-		ok, err := f.Registry.Trust().AddCVCACertificate(ctx, c, trusted)
-		if errors.Is(err, trust.ErrUnverified) {
-			f.logger().Warn("CVCA certificate from the partner ignored", "country", country, "chr", c.CHR,
-				"sha256", trust.CertificateSHA256(c), "err", err)
-			continue
-		}
-		if err != nil {
-			return added, err
-		}
-		if ok {
-			added++
-			f.logger().Info("CVCA certificate of a partner stored", "country", country, "chr", c.CHR,
-				"sha256", trust.CertificateSHA256(c), "pinned", pinned)
-		}
-	}
-	return added, nil
+	p, _ := f.Config.Partner(country)
+	return f.Registry.Trust().AddFromPeer(ctx, country, a.Certificates, p.CVCASHA256, f.logger())
 }

@@ -3,7 +3,9 @@ package trust
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 
 	"eacgate/cvc"
 	"eacgate/store"
@@ -53,4 +55,34 @@ func (s *Store) AddLink(ctx context.Context, country string, c *cvc.Certificate)
 	}
 	_, err := s.AddCVCACertificate(ctx, c, false)
 	return err
+}
+
+// AddFromPeer stores the CVCA certificates of country among certs, the answer to
+// GetCACertificates from a configured peer over mutual TLS (a partner SPOC, or the remote
+// CVCA of our DV): the country's first root only when FirstRootTrust(pins) trusts it, later
+// ones only when they chain to the stored ones. Anything else in certs is skipped;
+// certificates that do not verify are logged with their SHA-256 (for operators to compare
+// with the one exchanged out of band) and skipped. It returns how many were added.
+func (s *Store) AddFromPeer(ctx context.Context, country string, certs [][]byte, pins []string, log *slog.Logger) (int, error) {
+	added := 0
+	for _, raw := range certs {
+		c, err := cvc.ParseCertificate(raw)
+		if err != nil || c.Role() != cvc.RoleCVCA || len(c.CHR) < 2 || c.CHR[:2] != country {
+			continue // not the peer's to vouch for
+		}
+		trusted, pinned := FirstRootTrust(c, pins)
+		ok, err := s.AddCVCACertificate(ctx, c, trusted)
+		if errors.Is(err, ErrUnverified) {
+			log.Warn("CVCA certificate from a peer ignored", "country", country, "chr", c.CHR, "sha256", CertificateSHA256(c), "err", err)
+			continue
+		}
+		if err != nil {
+			return added, err
+		}
+		if ok {
+			added++
+			log.Info("CVCA certificate of a peer stored", "country", country, "chr", c.CHR, "sha256", CertificateSHA256(c), "pinned", pinned)
+		}
+	}
+	return added, nil
 }

@@ -1,9 +1,11 @@
 package trust
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -288,5 +290,51 @@ func TestVerifyOuter(t *testing.T) {
 		if err := VerifyOuter(tc.req, current, tc.domain, tc.now); !errors.Is(err, tc.want) {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
 		}
+	}
+}
+
+// From a peer's GetCACertificates only the CVCA certificates of the peer's country are
+// taken: the first root under its pin, then links that verify; the rest is skipped, and a
+// refused root is logged with its SHA-256 for the operators.
+func TestAddFromPeer(t *testing.T) {
+	ctx := context.Background()
+	s := New(openStore(t))
+	zz := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
+	impostor := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
+	qq := catest.CVCA(t, "QQCVCA00001", "brainpoolP256r1")
+	link, _ := newLink(t, zz, "ZZCVCA00002")
+	req, _ := newRequest(t, "ZZDVA00001", "", "", nil)
+	dv, err := zz.Issue(req.Raw, authority.Applicant{Country: "ZZ", Mnemonic: "DVA", Role: cvc.RoleDVDomestic, Status: authority.StatusActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	pins := []string{CertificateSHA256(zz.Certificate())}
+
+	n, err := s.AddFromPeer(ctx, "ZZ", [][]byte{impostor.Certificate().Raw, link.Raw}, pins, log)
+	if err != nil || n != 0 {
+		t.Fatalf("unpinned root: %d added, %v", n, err)
+	}
+	if !strings.Contains(logs.String(), CertificateSHA256(impostor.Certificate())) {
+		t.Fatalf("the refused root's SHA-256 is not logged: %s", logs.String())
+	}
+	certs := [][]byte{{0x7f, 0x21, 0x01}, qq.Certificate().Raw, dv.Raw, zz.Certificate().Raw, link.Raw, impostor.Certificate().Raw}
+	if n, err := s.AddFromPeer(ctx, "ZZ", certs, pins, log); err != nil || n != 2 {
+		t.Fatalf("pinned root and link: %d added, %v", n, err)
+	}
+	if n, err := s.AddFromPeer(ctx, "ZZ", certs, pins, log); err != nil || n != 0 {
+		t.Fatalf("again: %d added, %v", n, err)
+	}
+	if got := chrs(t, s, "ZZ") + " / " + chrs(t, s, "QQ"); got != "ZZCVCA00001 ZZCVCA00002 / " {
+		t.Fatalf("chains: %q", got)
+	}
+	// Without pins the first root is taken on first use (the peer is authenticated by TLS),
+	// but only one of the peer's own country.
+	if n, err := s.AddFromPeer(ctx, "ZZ", [][]byte{qq.Certificate().Raw}, nil, log); err != nil || n != 0 {
+		t.Fatalf("another country's root from ZZ: %d added, %v", n, err)
+	}
+	if n, err := s.AddFromPeer(ctx, "QQ", [][]byte{qq.Certificate().Raw}, nil, log); err != nil || n != 1 {
+		t.Fatalf("first use: %d added, %v", n, err)
 	}
 }
