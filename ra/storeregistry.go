@@ -18,6 +18,7 @@ import (
 // StoreRegistry is the Registry of the issuing services on top of the store: holders, their
 // certificates, and the messages of their requests. Build it with NewStoreRegistry.
 type StoreRegistry struct {
+	// Store keeps the holders, messages and certificates (set by NewStoreRegistry).
 	Store *store.Store
 	// QueueQuota bounds a holder's unfinished asynchronous requests (held or pending outbox
 	// items): a request beyond it is refused with ErrQueueFull (0: DefaultQueueQuota,

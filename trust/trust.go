@@ -5,6 +5,8 @@
 // certificates only as link certificates that verify against them, checks the certificates
 // received in answer to a request this gateway sent, and checks the outer signature of a
 // request before it goes abroad. Nothing else decides these; callers only act on the result.
+// The EU trust model of issue #18 (partner registration, foreign requests checked against
+// the registered certificates of their country) extends this package.
 package trust
 
 import (
