@@ -3,7 +3,6 @@ package callback
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"eacgate/msg"
 	"eacgate/ra"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // Receiver answers SendCertificates: the asynchronous answers to requests this gateway sent
@@ -67,7 +67,7 @@ func (r *Receiver) Handle(ctx context.Context, h *ra.Holder, m msg.Message) msg.
 			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
 		rows, result, err = r.Registry.AnswerRows(ctx, *out.HolderID, out.Request, m.Certificates, time.Now())
-		if errors.Is(err, ra.ErrAnswerUnverified) {
+		if errors.Is(err, trust.ErrAnswerUnverified) {
 			log.Warn("certificates refused: they do not answer our request", "err", err)
 			return msg.Answer{ReturnCode: authority.FailureSyntax}
 		}
@@ -105,21 +105,11 @@ func (r *Receiver) notification(ctx context.Context, log *slog.Logger, h *ra.Hol
 		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	for _, c := range certs {
-		if err := r.addLink(ctx, h, c); err != nil {
+		if err := r.Registry.Trust().AddLink(ctx, h.Country, c); err != nil {
 			log.Warn("announced certificate not added to the trusted chain (kept with the message for an operator)", "chr", c.CHR, "message", stored.ID, "reason", err)
 			continue
 		}
 		log.Info("new CVCA certificate added", "chr", c.CHR, "car", c.CAR)
 	}
 	return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
-}
-
-// addLink stores c if it is a CVCA certificate of the sender's country that chains to the
-// stored ones (a link certificate); one already stored is fine.
-func (r *Receiver) addLink(ctx context.Context, h *ra.Holder, c *cvc.Certificate) error {
-	if len(c.CHR) < 2 || c.CHR[:2] != h.Country {
-		return fmt.Errorf("not a CVCA certificate of %s", h.Country)
-	}
-	_, err := r.Registry.AddCVCACertificate(ctx, c, false)
-	return err
 }

@@ -98,7 +98,7 @@ func newFixture(t *testing.T, dsn string, failFirst int) *fixture {
 		t.Fatal(err)
 	}
 	dvKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
-	f := &fixture{st: st, reg: &ra.StoreRegistry{Store: st}, dv: dv, dvKey: dvKey,
+	f := &fixture{st: st, reg: ra.NewStoreRegistry(st), dv: dv, dvKey: dvKey,
 		cvca: &authority.Issuer{Path: []*cvc.Certificate{root}, Signer: key, Policy: authority.DefaultPolicy()},
 		recv: &receiver{failFirst: failFirst, got: map[string][]msg.Message{}}}
 	f.server = httptest.NewTLSServer(f.recv)

@@ -136,7 +136,7 @@ func (g *Gateway) Worker() (*callback.Worker, error) {
 	}
 	w := &callback.Worker{
 		Store:       g.Store,
-		Processor:   &callback.IssuerProcessor{Registry: &ra.StoreRegistry{Store: g.Store}, Issuer: g.issuerFor, ByCAR: g.foreignIssuerFor},
+		Processor:   &callback.IssuerProcessor{Registry: ra.NewStoreRegistry(g.Store), Issuer: g.issuerFor, ByCAR: g.foreignIssuerFor},
 		HTTP:        &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		Config:      o.Config,
 		Country:     g.Options.Country,

@@ -15,6 +15,7 @@ import (
 	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // CurrentCVCA returns the CVCA issuer in use: the key of the newest CVCA certificate, which a
@@ -252,7 +253,7 @@ func (g *Gateway) RolloverCVCA(ctx context.Context, chr string, spec hsm.KeySpec
 		return nil, err
 	}
 	g.logger.Info("CVCA rolled over", "chr", link.CHR, "car", link.CAR, "algorithm", key.Algorithm().String(),
-		"sha256", ra.CertificateSHA256(link))
+		"sha256", trust.CertificateSHA256(link))
 	if err := g.notifyPartners(ctx, link); err != nil {
 		return link, err
 	}

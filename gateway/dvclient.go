@@ -15,6 +15,7 @@ import (
 	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // The DV as a client of a CVCA in another gateway (dv_client.cvca_url): its first
@@ -72,17 +73,17 @@ func (g *Gateway) FetchCVCACertificates(ctx context.Context) (int, error) {
 	if a.ReturnCode != authority.OKCertAvailable {
 		return 0, fmt.Errorf("gateway: GetCACertificates answered %s", a.ReturnCode)
 	}
-	reg := &ra.StoreRegistry{Store: g.Store}
+	reg := trust.New(g.Store)
 	added := 0
 	for _, raw := range a.Certificates {
 		c, err := cvc.ParseCertificate(raw)
 		if err != nil || c.Role() != cvc.RoleCVCA || c.CHR[:2] != g.Options.Country {
 			continue
 		}
-		trusted, pinned := ra.FirstRootTrust(c, g.Options.DVClient.CVCASHA256)
+		trusted, pinned := trust.FirstRootTrust(c, g.Options.DVClient.CVCASHA256)
 		ok, err := reg.AddCVCACertificate(ctx, c, trusted)
-		if errors.Is(err, ra.ErrUnverified) {
-			g.logger.Warn("CVCA certificate from the CVCA ignored", "chr", c.CHR, "sha256", ra.CertificateSHA256(c), "err", err)
+		if errors.Is(err, trust.ErrUnverified) {
+			g.logger.Warn("CVCA certificate from the CVCA ignored", "chr", c.CHR, "sha256", trust.CertificateSHA256(c), "err", err)
 			continue
 		}
 		if err != nil {
@@ -90,7 +91,7 @@ func (g *Gateway) FetchCVCACertificates(ctx context.Context) (int, error) {
 		}
 		if ok {
 			added++
-			g.logger.Info("CVCA certificate stored", "chr", c.CHR, "sha256", ra.CertificateSHA256(c), "pinned", pinned)
+			g.logger.Info("CVCA certificate stored", "chr", c.CHR, "sha256", trust.CertificateSHA256(c), "pinned", pinned)
 		}
 	}
 	return added, nil
@@ -149,7 +150,7 @@ func (g *Gateway) InitDVRemote(ctx context.Context, chr string, spec hsm.KeySpec
 	if _, err := cvc.Verify(cert, cvc.VerifyOptions{Anchors: chain[:1], Intermediates: chain[1:]}); err != nil {
 		return nil, fmt.Errorf("gateway: certificate from the CVCA: %w", err)
 	}
-	return cert, (&ra.StoreRegistry{Store: g.Store}).RecordCertificate(ctx, h.ID, cert)
+	return cert, ra.NewStoreRegistry(g.Store).RecordCertificate(ctx, h.ID, cert)
 }
 
 // renewRemote sends the DV's renewal request to the remote CVCA. A synchronous answer is
@@ -215,8 +216,8 @@ func (g *Gateway) requestRemote(ctx context.Context, holder *store.Holder, m msg
 		_ = g.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), nil)
 		return a.ReturnCode, nil, fmt.Errorf("gateway: the CVCA refused %s: %s", m.Operation, a.ReturnCode)
 	}
-	rows, result, err := (&ra.StoreRegistry{Store: g.Store}).AnswerRows(ctx, holder.ID, m.CertReq, a.Certificates, time.Now())
-	if errors.Is(err, ra.ErrAnswerUnverified) {
+	rows, result, err := ra.NewStoreRegistry(g.Store).AnswerRows(ctx, holder.ID, m.CertReq, a.Certificates, time.Now())
+	if errors.Is(err, trust.ErrAnswerUnverified) {
 		_ = g.Store.AnswerMessage(ctx, out.ID, string(authority.FailureSyntax), nil)
 		return a.ReturnCode, nil, fmt.Errorf("gateway: the CVCA's answer to %s: %w", m.Operation, err)
 	}

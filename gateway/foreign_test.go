@@ -30,7 +30,7 @@ func TestForeignDVChains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := &ra.StoreRegistry{Store: g.Store}
+	reg := ra.NewStoreRegistry(g.Store)
 	prefix := g.Options.Country + g.Options.DVMnemonic
 	// foreignCert makes a foreign CVCA (stored), a DV key under the label the DV client
 	// uses (unless keyless), and the DV's certificate from that CVCA, issued at issuedAt.

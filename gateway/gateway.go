@@ -436,7 +436,7 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	reg := &ra.StoreRegistry{Store: g.Store}
+	reg := ra.NewStoreRegistry(g.Store)
 	dvCert, err := reg.CurrentCertificate(ctx, holder.ID)
 	if err != nil {
 		return fmt.Errorf("gateway: DV %s%s has no current certificate (expired? renew it): %w", o.Country, o.DVMnemonic, err)
@@ -548,12 +548,12 @@ func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cv
 		return nil, err
 	}
 	g.logger.Info("created DV", "chr", cert.CHR)
-	reg := &ra.StoreRegistry{Store: g.Store}
+	reg := ra.NewStoreRegistry(g.Store)
 	return cert, reg.RecordCertificate(ctx, h.ID, cert)
 }
 
 func (g *Gateway) routes() (http.Handler, error) {
-	reg := &ra.StoreRegistry{Store: g.Store, QueueQuota: g.Options.Callback.HolderQueueQuota}
+	reg := ra.NewStoreRegistry(g.Store, ra.WithQueueQuota(g.Options.Callback.HolderQueueQuota))
 	mode, err := g.Options.modes()
 	if err != nil {
 		return nil, err

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // The client certificate of outgoing connections (remote CVCA, SPOC partners, callbacks) is
@@ -110,7 +110,7 @@ func TestRemoteCVCARootPinning(t *testing.T) {
 		added int
 	}{
 		{"wrong pin", []string{strings.Repeat("ab", 32)}, 0},
-		{"pinned", []string{"  " + strings.ToUpper(ra.CertificateSHA256(root))}, 1},
+		{"pinned", []string{"  " + strings.ToUpper(trust.CertificateSHA256(root))}, 1},
 		{"first use", nil, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

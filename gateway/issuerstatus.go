@@ -115,7 +115,7 @@ func (s *issuerStatus) read(ctx context.Context, cert *cvc.Certificate) (refused
 		}
 		holderID = r.HolderID
 	}
-	reg := &ra.StoreRegistry{Store: s.store}
+	reg := ra.NewStoreRegistry(s.store)
 	if holderID != nil {
 		h, err := reg.HolderByID(ctx, *holderID)
 		if errors.Is(err, ra.ErrUnknown) {

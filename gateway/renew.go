@@ -308,7 +308,7 @@ func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	if err != nil {
 		return nil, err
 	}
-	reg := &ra.StoreRegistry{Store: g.Store}
+	reg := ra.NewStoreRegistry(g.Store)
 	if err := reg.RecordCertificate(ctx, holder.ID, cert); err != nil {
 		return nil, err
 	}

@@ -80,7 +80,7 @@ func TestHolderIPRangesEnforced(t *testing.T) {
 		}
 	}
 	var logs testenv.Buffer
-	svc := &IssuingService{Registry: &StoreRegistry{Store: st}, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	svc := &IssuingService{Registry: NewStoreRegistry(st), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Chain:              func(context.Context) ([][]byte, error) { return [][]byte{{0x7f, 0x21, 0}}, nil },
 		DocumentSignerList: func(context.Context) ([]byte, error) { return []byte{0x30, 0}, nil }}
 	call := func(c *x509.Certificate, fp, remote, op string) authority.ReturnCode {
@@ -128,7 +128,7 @@ func TestClientCertificateCheckedAtUse(t *testing.T) {
 		}
 	}
 	var logs testenv.Buffer
-	svc := &IssuingService{Registry: &StoreRegistry{Store: st}, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	svc := &IssuingService{Registry: NewStoreRegistry(st), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 		Now:   func() time.Time { return now },
 		Chain: func(context.Context) ([][]byte, error) { return [][]byte{{0x7f, 0x21, 0}}, nil }}
 	call := func(c *x509.Certificate, fp, op string) authority.ReturnCode {

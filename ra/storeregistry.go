@@ -1,14 +1,10 @@
 package ra
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,10 +12,13 @@ import (
 	"eacgate/cvc"
 	"eacgate/msg"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
-// StoreRegistry is the Registry of the issuing services on top of the store.
+// StoreRegistry is the Registry of the issuing services on top of the store: holders, their
+// certificates, and the messages of their requests. Build it with NewStoreRegistry.
 type StoreRegistry struct {
+	// Store keeps the holders, messages and certificates (set by NewStoreRegistry).
 	Store *store.Store
 	// QueueQuota bounds a holder's unfinished asynchronous requests (held or pending outbox
 	// items): a request beyond it is refused with ErrQueueFull (0: DefaultQueueQuota,
@@ -30,6 +29,32 @@ type StoreRegistry struct {
 	issuers sync.Map // CHR -> row ID
 	// ranges caches the parsed IP ranges of the holders: the stored text -> []netip.Prefix.
 	ranges sync.Map
+	trust  *trust.Store
+}
+
+// StoreOption sets an optional parameter of NewStoreRegistry.
+type StoreOption func(*StoreRegistry)
+
+// WithQueueQuota bounds a holder's unfinished asynchronous requests (see
+// StoreRegistry.QueueQuota).
+func WithQueueQuota(n int) StoreOption { return func(r *StoreRegistry) { r.QueueQuota = n } }
+
+// NewStoreRegistry returns the Registry kept in st, with the trust store kept there too.
+func NewStoreRegistry(st *store.Store, opts ...StoreOption) *StoreRegistry {
+	r := &StoreRegistry{Store: st, trust: trust.New(st)}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// Trust returns the trust store the registry checks received certificates with: the one of
+// its store.
+func (r *StoreRegistry) Trust() *trust.Store {
+	if r.trust == nil {
+		return trust.New(r.Store) // a registry not built by NewStoreRegistry
+	}
+	return r.trust
 }
 
 // IPRanges returns the parsed prefixes of a holder's stored ip_ranges, parsing each
@@ -376,121 +401,18 @@ func (r *StoreRegistry) certificateRow(ctx context.Context, holderID int64, issu
 	return row, nil
 }
 
-// CertificateSHA256 is the hex SHA-256 of a CV certificate's encoding: the fingerprint
-// operators compare out of band and pin (cvca_sha256).
-func CertificateSHA256(c *cvc.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(sum[:])
-}
-
-// FirstRootTrust decides whether a CVCA root received without a stored chain may be taken:
-// when pins are configured, only a pinned one; otherwise on first use (pinned reports false).
-func FirstRootTrust(c *cvc.Certificate, pins []string) (trusted, pinned bool) {
-	if len(pins) == 0 {
-		return true, false
-	}
-	fp := CertificateSHA256(c)
-	for _, p := range pins {
-		if strings.EqualFold(strings.TrimSpace(p), fp) {
-			return true, true
-		}
-	}
-	return false, false
-}
-
-// ErrUnverified is returned by AddCVCACertificate for a CVCA certificate that does not chain
-// to the stored certificates of its country.
-var ErrUnverified = errors.New("server: CVCA certificate does not chain to the stored ones")
-
-// AddCVCACertificate stores a CVCA certificate (root or link) received from a partner: one
-// already stored is left alone (added false); a new one must verify against the stored
-// chain of its country. Without a stored chain it is taken only when firstRoot is set (trust
-// on first use over an authenticated connection), else ErrUnverified.
-func (r *StoreRegistry) AddCVCACertificate(ctx context.Context, c *cvc.Certificate, firstRoot bool) (added bool, err error) {
-	if c.Role() != cvc.RoleCVCA || len(c.CHR) < 2 {
-		return false, fmt.Errorf("%w: %s is not a CVCA certificate", ErrUnverified, c.CHR)
-	}
-	rows, err := r.Store.CVCAChain(ctx, c.CHR[:2])
-	if err != nil {
-		return false, err
-	}
-	var chain []*cvc.Certificate
-	for _, row := range rows {
-		if bytes.Equal(row.Raw, c.Raw) {
-			return false, nil
-		}
-		sc, err := cvc.ParseCertificate(row.Raw)
-		if err != nil {
-			return false, fmt.Errorf("server: stored CVCA certificate %s: %w", row.CHR, err)
-		}
-		chain = append(chain, sc)
-	}
-	switch {
-	case len(chain) > 0:
-		if _, err := cvc.Verify(c, cvc.VerifyOptions{Anchors: chain[:1], Intermediates: chain[1:]}); err != nil {
-			return false, fmt.Errorf("%w: %v", ErrUnverified, err)
-		}
-	case !firstRoot:
-		return false, fmt.Errorf("%w: no stored CVCA certificate of %s", ErrUnverified, c.CHR[:2])
-	}
-	err = r.Store.AddCertificate(ctx, &store.Certificate{CHR: c.CHR, CAR: c.CAR, Role: store.RoleCVCA,
-		NotBefore: c.EffectiveDate.Time(), NotAfter: c.ExpirationDate.Time(), Status: store.CertValid, Raw: c.Raw})
-	return err == nil, err
-}
-
-// ErrAnswerUnverified is returned by AnswerRows for certificates that do not answer the
-// request they came for: another holder or key, a signature that does not chain to the
-// stored CVCA certificates of the issuing country, an expired certificate.
-var ErrAnswerUnverified = errors.New("server: received certificates do not answer the request")
-
-// ErrNoCVCAChain is returned (wrapped in ErrAnswerUnverified) when no CVCA certificate of the
-// issuing country is stored, so that received certificates cannot be checked yet.
-var ErrNoCVCAChain = errors.New("server: no stored CVCA certificate of the issuing country")
-
 // AnswerRows checks the certificates received in answer to request (a certificate request
-// this gateway sent, for itself or relayed for holderID) and returns the store rows of those
-// issued to holderID and all of them concatenated (the result to store and pass on).
-//
-// Every certificate is either a CVCA certificate (passed on with the answer, used to build
-// the path, not stored as the holder's) or answers the request: the request's CHR and public
-// key, signed through a path to the stored CVCA certificates of its issuer's country, not
-// expired. At least one must answer the request. Failures wrap ErrAnswerUnverified (and
-// ErrNoCVCAChain when the issuing country's CVCA certificates are not known here yet); store
-// failures are returned as they are.
+// this gateway sent, for itself or relayed for holderID) with the trust store (see
+// trust.Store.VerifyAnswer: failures wrap trust.ErrAnswerUnverified) and returns the store
+// rows of those issued to holderID and all of them concatenated (the result to store and
+// pass on).
 func (r *StoreRegistry) AnswerRows(ctx context.Context, holderID int64, request []byte, certs [][]byte, now time.Time) ([]*store.Certificate, []byte, error) {
-	req, err := cvc.ParseRequest(request)
+	issued, result, err := r.Trust().VerifyAnswer(ctx, request, certs, now)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: the request sent: %v", ErrAnswerUnverified, err)
+		return nil, nil, err
 	}
-	var issued, cvcas []*cvc.Certificate
-	var result []byte
-	for _, raw := range certs {
-		c, err := cvc.ParseCertificate(raw)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %v", ErrAnswerUnverified, err)
-		}
-		result = append(result, c.Raw...)
-		switch {
-		case c.Role() == cvc.RoleCVCA:
-			cvcas = append(cvcas, c)
-		case c.CHR != req.CHR || !c.PublicKey.Equal(&req.PublicKey):
-			return nil, nil, fmt.Errorf("%w: certificate %s is not for the request %s (holder or key differs)", ErrAnswerUnverified, c.CHR, req.CHR)
-		default:
-			issued = append(issued, c)
-		}
-	}
-	if len(issued) == 0 {
-		return nil, nil, fmt.Errorf("%w: no certificate for the request %s", ErrAnswerUnverified, req.CHR)
-	}
-	today := cvc.DateOf(now)
-	var rows []*store.Certificate
+	rows := make([]*store.Certificate, 0, len(issued))
 	for _, c := range issued {
-		if err := r.verifyReceived(ctx, c, cvcas); err != nil {
-			return nil, nil, err
-		}
-		if c.ExpirationDate.Before(today) {
-			return nil, nil, fmt.Errorf("%w: certificate %s expired on %s", ErrAnswerUnverified, c.CHR, c.ExpirationDate)
-		}
 		row, err := r.certificateRow(ctx, holderID, c)
 		if err != nil {
 			return nil, nil, err
@@ -498,33 +420,4 @@ func (r *StoreRegistry) AnswerRows(ctx context.Context, holderID int64, request 
 		rows = append(rows, row)
 	}
 	return rows, result, nil
-}
-
-// verifyReceived checks c's signatures, linkage and roles up to the stored CVCA certificates
-// of its issuer's country, through the CVCA certificates received with it. Dates are left to
-// the caller: a CVCA in another time zone may issue a certificate effective on its today.
-func (r *StoreRegistry) verifyReceived(ctx context.Context, c *cvc.Certificate, received []*cvc.Certificate) error {
-	if len(c.CAR) < 2 {
-		return fmt.Errorf("%w: certificate %s names no issuer country", ErrAnswerUnverified, c.CHR)
-	}
-	rows, err := r.Store.CVCAChain(ctx, c.CAR[:2])
-	if err != nil {
-		return err
-	}
-	if len(rows) == 0 {
-		return fmt.Errorf("%w: %w %s", ErrAnswerUnverified, ErrNoCVCAChain, c.CAR[:2])
-	}
-	chain := make([]*cvc.Certificate, 0, len(rows)+len(received))
-	for _, row := range rows {
-		sc, err := cvc.ParseCertificate(row.Raw)
-		if err != nil {
-			return fmt.Errorf("server: stored CVCA certificate %s: %w", row.CHR, err)
-		}
-		chain = append(chain, sc)
-	}
-	opts := cvc.VerifyOptions{Anchors: chain[:1], Intermediates: append(chain[1:], received...), IgnoreDates: true}
-	if _, err := cvc.Verify(c, opts); err != nil {
-		return fmt.Errorf("%w: certificate %s: %v", ErrAnswerUnverified, c.CHR, err)
-	}
-	return nil
 }

@@ -51,7 +51,7 @@ func newUniqueFixture(t *testing.T) *uniqueFixture {
 			t.Fatal(err)
 		}
 	}
-	return &uniqueFixture{st: st, cvca: cvca, svc: &IssuingService{Issuer: cvca, Registry: &StoreRegistry{Store: st}}}
+	return &uniqueFixture{st: st, cvca: cvca, svc: &IssuingService{Issuer: cvca, Registry: NewStoreRegistry(st)}}
 }
 
 func dvKey(t *testing.T) *ecc.PrivateKey {

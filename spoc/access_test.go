@@ -35,7 +35,7 @@ func TestPartnerAddressAndCertificateValidity(t *testing.T) {
 		}
 	}
 	svc := &Service{Config: Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}}, Store: st,
-		Registry: &ra.StoreRegistry{Store: st}}
+		Registry: ra.NewStoreRegistry(st)}
 	m := msg.Message{Operation: "GetCACertificates", CallerID: "ZZ"}
 	svc.Chain = func(context.Context) ([][]byte, error) { return [][]byte{{0x7f, 0x21, 0}}, nil }
 	if got := svc.Handle(ctx, msg.Caller{Certificate: cert, Fingerprint: fp, RemoteAddr: "192.0.2.1:443"}, m).ReturnCode; got != authority.OKCertAvailable {

@@ -19,6 +19,7 @@ import (
 	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // openStore opens an SQLite store in the test's directory, closed at its end.
@@ -61,8 +62,8 @@ func TestForwardedAnswerChecked(t *testing.T) {
 	partner := &fakePartner{roots: [][]byte{zz.Certificate().Raw}}
 	srv := httptest.NewTLSServer(&server.Endpoint{Protocols: server.SPOCProtocols, Service: partner})
 	defer srv.Close()
-	f := &Forwarder{Country: "UT", Store: st, Registry: &ra.StoreRegistry{Store: st},
-		Config:  Config{Partners: []Partner{{Country: "ZZ", URL: srv.URL, CVCASHA256: []string{ra.CertificateSHA256(zz.Certificate())}}}},
+	f := &Forwarder{Country: "UT", Store: st, Registry: ra.NewStoreRegistry(st),
+		Config:  Config{Partners: []Partner{{Country: "ZZ", URL: srv.URL, CVCASHA256: []string{trust.CertificateSHA256(zz.Certificate())}}}},
 		Clients: map[string]*http.Client{"ZZ": srv.Client()}}
 
 	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
@@ -99,7 +100,7 @@ func TestForwardedAnswerChecked(t *testing.T) {
 		"expired":           {issue(expired, req.Raw)},
 		"answer plus extra": {issue(zz, req.Raw), issue(zz, otherReq.Raw)},
 	} {
-		if _, _, err := f.AnswerRows(ctx, out, certs); !errors.Is(err, ra.ErrAnswerUnverified) {
+		if _, _, err := f.AnswerRows(ctx, out, certs); !errors.Is(err, trust.ErrAnswerUnverified) {
 			t.Errorf("%s: %v, want ErrAnswerUnverified", name, err)
 		}
 	}
@@ -122,8 +123,8 @@ func TestForwardedAnswerChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	partner.roots = [][]byte{impostor.Certificate().Raw}
-	f.Store, f.Registry = st2, &ra.StoreRegistry{Store: st2}
-	if _, _, err := f.AnswerRows(ctx, out, [][]byte{issue(impostor, req.Raw)}); !errors.Is(err, ra.ErrNoCVCAChain) {
+	f.Store, f.Registry = st2, ra.NewStoreRegistry(st2)
+	if _, _, err := f.AnswerRows(ctx, out, [][]byte{issue(impostor, req.Raw)}); !errors.Is(err, trust.ErrNoCVCAChain) {
 		t.Fatalf("unpinned root: %v, want ErrNoCVCAChain", err)
 	}
 	if chain, _ := st2.CVCAChain(ctx, "ZZ"); len(chain) != 0 {
@@ -134,7 +135,7 @@ func TestForwardedAnswerChecked(t *testing.T) {
 	// nor refused (an error the partner is answered failure_internal_error for, and retries).
 	srv.Close()
 	_, _, err = f.AnswerRows(ctx, out, [][]byte{issue(zz, req.Raw)})
-	if err == nil || errors.Is(err, ra.ErrAnswerUnverified) {
+	if err == nil || errors.Is(err, trust.ErrAnswerUnverified) {
 		t.Fatalf("partner unreachable: %v, want an error other than ErrAnswerUnverified", err)
 	}
 }
@@ -155,8 +156,8 @@ func TestUnverifiedLateAnswerTellsDV(t *testing.T) {
 	}
 	zz := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
 	impostor := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
-	reg := &ra.StoreRegistry{Store: st}
-	if _, err := reg.AddCVCACertificate(ctx, zz.Certificate(), true); err != nil {
+	reg := ra.NewStoreRegistry(st)
+	if _, err := reg.Trust().AddCVCACertificate(ctx, zz.Certificate(), true); err != nil {
 		t.Fatal(err)
 	}
 	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)

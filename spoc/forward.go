@@ -17,6 +17,7 @@ import (
 	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // Forwarder is the national side of the SPOC: RequestForeignCertificate from the country's
@@ -136,7 +137,7 @@ func (f *Forwarder) settle(ctx context.Context, log *slog.Logger, out, in *store
 		return msg.Answer{ReturnCode: authority.OKRequestForwarded}
 	case authority.OKCertAvailable:
 		rows, result, err := f.AnswerRows(ctx, out, a.Certificates)
-		if errors.Is(err, ra.ErrAnswerUnverified) {
+		if errors.Is(err, trust.ErrAnswerUnverified) {
 			log.Warn("foreign certificates refused: not relayed", "err", err)
 			_ = f.Store.RelayAnswer(ctx, out.ID, string(authority.FailureSyntax), in.ID, string(authority.FailureRequestNotAcceptedForeign), nil, nil, deliver)
 			return msg.Answer{ReturnCode: authority.FailureRequestNotAcceptedForeign}
@@ -227,16 +228,10 @@ func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *ra.Holder, m
 	}
 	// The inner signature: with the foreign CVCA's domain parameters when we know its
 	// certificates, else with the parameters the request carries.
-	foreign, err := f.Store.CVCAChain(ctx, m.ForeignCAR[:2])
+	chain, err := f.Registry.Trust().Chain(ctx, m.ForeignCAR[:2])
 	if err != nil {
 		log.Error("foreign CVCA chain", "err", err)
 		return authority.FailureInternalError
-	}
-	var chain []*cvc.Certificate
-	for _, row := range foreign {
-		if c, err := cvc.ParseCertificate(row.Raw); err == nil {
-			chain = append(chain, c)
-		}
 	}
 	if err := req.VerifyInner(cvc.Domain(chain)); err != nil {
 		log.Info("foreign request refused", "err", err)
@@ -254,20 +249,16 @@ func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *ra.Holder, m
 		log.Error("current certificate", "err", err)
 		return authority.FailureInternalError
 	}
-	if req.OuterCAR != current.CHR {
-		log.Info("foreign request refused: outer CAR is not the DV's current domestic certificate", "outerCAR", req.OuterCAR)
-		return authority.FailureOuterSignature
-	}
 	var domestic []*cvc.Certificate
 	if f.Domestic != nil {
 		domestic = f.Domestic()
 	}
-	if err := req.VerifyOuterWith(current, cvc.Domain(domestic)); err != nil {
-		log.Info("foreign request refused", "err", err)
-		return authority.FailureOuterSignature
-	}
-	if !current.ValidAt(time.Now()) {
+	switch err := trust.VerifyOuter(req, current, domestic, time.Now()); {
+	case errors.Is(err, cvc.ErrExpired):
 		return authority.FailureExpired
+	case err != nil:
+		log.Info("foreign request refused: not authenticated by the DV's current domestic certificate", "outerCAR", req.OuterCAR, "err", err)
+		return authority.FailureOuterSignature
 	}
 	return ""
 }
@@ -319,7 +310,7 @@ func (f *Forwarder) call(ctx context.Context, country string, m msg.Message) (ms
 }
 
 // AnswerRows checks the certificates a partner sent in answer to forwarded request out (see
-// ra.StoreRegistry.AnswerRows) and returns their rows and the result to relay. When they
+// trust.Store.VerifyAnswer) and returns their rows and the result to relay. When they
 // do not chain to the partner country's stored CVCA certificates, the partner's current
 // CVCA certificates are fetched (GetCACertificates: a new link certificate, or the first
 // root under the partner's pin) and the check is made once more.
@@ -328,7 +319,7 @@ func (f *Forwarder) AnswerRows(ctx context.Context, out *store.Message, certs []
 		return nil, nil, errors.New("spoc: forwarded request without its holder")
 	}
 	rows, result, err := f.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, time.Now())
-	if !errors.Is(err, ra.ErrAnswerUnverified) {
+	if !errors.Is(err, trust.ErrAnswerUnverified) {
 		return rows, result, err
 	}
 	country := strings.TrimPrefix(out.Peer, "spoc:")
@@ -360,7 +351,8 @@ func newMessageID() string {
 // stores those not yet known: the first root only when its SHA-256 is pinned in the partner's
 // cvca_sha256, or without pins on trust of the mutual TLS connection to the configured
 // partner (logged with its SHA-256, for operators to compare with the one exchanged through
-// diplomatic channels); later ones only when they chain to the stored ones.
+// diplomatic channels); later ones only when they chain to the stored ones (see
+// trust.Store.AddFromPeer).
 func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (int, error) {
 	if f.Clients[country] == nil {
 		return 0, ErrNoPartner
@@ -372,28 +364,6 @@ func (f *Forwarder) FetchCACertificates(ctx context.Context, country string) (in
 	if a.ReturnCode != authority.OKCertAvailable {
 		return 0, fmt.Errorf("%w: %s", errCACertificatesRefused, a.ReturnCode)
 	}
-	added := 0
-	for _, raw := range a.Certificates {
-		c, err := cvc.ParseCertificate(raw)
-		if err != nil || c.Role() != cvc.RoleCVCA || !strings.HasPrefix(c.CHR, country) {
-			continue
-		}
-		p, _ := f.Config.Partner(country)
-		trusted, pinned := ra.FirstRootTrust(c, p.CVCASHA256)
-		ok, err := f.Registry.AddCVCACertificate(ctx, c, trusted)
-		if errors.Is(err, ra.ErrUnverified) {
-			f.logger().Warn("CVCA certificate from the partner ignored", "country", country, "chr", c.CHR,
-				"sha256", ra.CertificateSHA256(c), "err", err)
-			continue
-		}
-		if err != nil {
-			return added, err
-		}
-		if ok {
-			added++
-			f.logger().Info("CVCA certificate of a partner stored", "country", country, "chr", c.CHR,
-				"sha256", ra.CertificateSHA256(c), "pinned", pinned)
-		}
-	}
-	return added, nil
+	p, _ := f.Config.Partner(country)
+	return f.Registry.Trust().AddFromPeer(ctx, country, a.Certificates, p.CVCASHA256, f.logger())
 }

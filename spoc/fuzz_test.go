@@ -34,7 +34,7 @@ func FuzzSPOCService(f *testing.F) {
 		f.Fatal(err)
 	}
 	ut := catest.CVCA(f, "UTCVCA00001", "brainpoolP256r1")
-	reg := &ra.StoreRegistry{Store: st}
+	reg := ra.NewStoreRegistry(st)
 	cvca := &ra.IssuingService{Issuer: ut, Registry: reg, Mode: func(*ra.Holder, msg.Message) ra.Mode { return ra.ModeSync }}
 	chain := func(context.Context) ([][]byte, error) { return [][]byte{ut.Certificate().Raw}, nil }
 	var logs testenv.Buffer

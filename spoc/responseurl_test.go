@@ -26,13 +26,13 @@ import (
 func TestForwardChecksResponseURL(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	reg := &ra.StoreRegistry{Store: st}
+	reg := ra.NewStoreRegistry(st)
 	dv := &store.Holder{Country: "UT", Mnemonic: "DVN", Role: store.RoleDVDomestic, Status: store.HolderActive}
 	if err := st.CreateHolder(ctx, dv); err != nil {
 		t.Fatal(err)
 	}
 	ut := catest.CVCA(t, "UTCVCA00001", "brainpoolP256r1")
-	if _, err := reg.AddCVCACertificate(ctx, ut.Certificate(), true); err != nil {
+	if _, err := reg.Trust().AddCVCACertificate(ctx, ut.Certificate(), true); err != nil {
 		t.Fatal(err)
 	}
 	dvKey, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)

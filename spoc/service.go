@@ -14,6 +14,7 @@ import (
 	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // Service answers foreign SPOCs at /spoc (CSN 36 9791): RequestCertificate for their DVs
@@ -246,7 +247,7 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 	var result []byte
 	if code == authority.OKCertAvailable {
 		rows, result, err = s.answerRows(ctx, out, m.Certificates)
-		if errors.Is(err, ra.ErrAnswerUnverified) {
+		if errors.Is(err, trust.ErrAnswerUnverified) {
 			// As on the synchronous path: the DV learns that the foreign answer was
 			// unusable instead of waiting for one that will not come.
 			log.Warn("certificates refused: the DV is told the foreign request failed", "err", err)

@@ -84,7 +84,7 @@ func TestPartnerIdentification(t *testing.T) {
 		}
 	}
 	svc := &Service{Config: Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}}, Store: st,
-		Registry: &ra.StoreRegistry{Store: st}}
+		Registry: ra.NewStoreRegistry(st)}
 	message := func(caller string) msg.Message {
 		return msg.Message{Operation: "GeneralMessage", CallerID: caller, MessageID: "g-" + caller, Subject: "s", Body: "b"}
 	}

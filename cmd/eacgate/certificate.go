@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"eacgate/cvc"
-	"eacgate/ra"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 const certificateUsage = `list [--status S] [--role ROLE] [--country CC] [--expiring-within DAYS]
@@ -152,7 +152,7 @@ func showCertificate(ctx context.Context, w io.Writer, st *store.Store, sc store
 		tw.Flush()
 		return
 	}
-	fmt.Fprintf(tw, "SHA-256:\t%s\n", ra.CertificateSHA256(cert))
+	fmt.Fprintf(tw, "SHA-256:\t%s\n", trust.CertificateSHA256(cert))
 	tw.Flush()
 	_ = cert.Describe(w)
 }

@@ -9,8 +9,8 @@ import (
 	"eacgate/cvc"
 	"eacgate/gateway"
 	"eacgate/hsm"
-	"eacgate/ra"
 	"eacgate/server"
+	"eacgate/trust"
 )
 
 const initUsage = `usage: eacgate init cvca --config FILE --chr CHR [--alg ALG] [--curve CURVE | --rsa-bits N] [--years N]
@@ -163,7 +163,7 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 		return 1
 	}
 	if role == "rollover" {
-		fmt.Fprintf(c.stdout, "\nlink certificate %s stored (SHA-256 %s); serving gateways issue under it within a minute\n", cert.CHR, ra.CertificateSHA256(cert))
+		fmt.Fprintf(c.stdout, "\nlink certificate %s stored (SHA-256 %s); serving gateways issue under it within a minute\n", cert.CHR, trust.CertificateSHA256(cert))
 		if err != nil {
 			return 1
 		}

@@ -9,8 +9,8 @@ import (
 	"text/tabwriter"
 
 	"eacgate/cvc"
-	"eacgate/ra"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // runTrust: eacgate trust add FILE... [--sha256 HEX] | list [--country CC] — the CVCA
@@ -37,7 +37,7 @@ func runTrust(ctx context.Context, c cli) int {
 		fmt.Fprintln(c.stderr, "trust add needs CVCA certificate files")
 		return 2
 	}
-	reg := &ra.StoreRegistry{Store: st}
+	ts := trust.New(st)
 	for _, path := range rest {
 		raw, err := readTLVFile(path)
 		if err != nil {
@@ -49,12 +49,12 @@ func runTrust(ctx context.Context, c cli) int {
 			fmt.Fprintf(c.stderr, "%s: %v\n", path, err)
 			return 1
 		}
-		fp := ra.CertificateSHA256(cert)
-		trusted, _ := ra.FirstRootTrust(cert, []string{sum})
-		added, err := reg.AddCVCACertificate(ctx, cert, sum != "" && trusted)
-		if errors.Is(err, ra.ErrUnverified) && sum == "" {
+		fp := trust.CertificateSHA256(cert)
+		trusted, _ := trust.FirstRootTrust(cert, []string{sum})
+		added, err := ts.AddCVCACertificate(ctx, cert, sum != "" && trusted)
+		if errors.Is(err, trust.ErrUnverified) && sum == "" {
 			err = fmt.Errorf("%w (a first root needs --sha256 %s once its SHA-256 is confirmed out of band)", err, fp)
-		} else if errors.Is(err, ra.ErrUnverified) && !trusted {
+		} else if errors.Is(err, trust.ErrUnverified) && !trusted {
 			err = fmt.Errorf("%w, and its SHA-256 is %s, not the one given", err, fp)
 		}
 		if code := audited(ctx, c, st, auditEvent("trust.add", "certificate:"+cert.CHR), err); code != 0 {
@@ -84,7 +84,7 @@ func listTrust(ctx context.Context, c cli, st *store.Store, country string) int 
 			fmt.Fprintf(tw, "%s\t(unreadable: %v)\n", r.CHR, err)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cert.CHR, cert.CAR, cert.EffectiveDate, cert.ExpirationDate, ra.CertificateSHA256(cert))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cert.CHR, cert.CAR, cert.EffectiveDate, cert.ExpirationDate, trust.CertificateSHA256(cert))
 	}
 	tw.Flush()
 	return 0

@@ -505,7 +505,7 @@ func (g *gateway) expiredCertificate(t *testing.T, mnemonic string, chain []*cvc
 	if err != nil {
 		return nil, err
 	}
-	if err := (&ra.StoreRegistry{Store: gw.Store}).RecordCertificate(ctx, h.ID, cert); err != nil {
+	if err := ra.NewStoreRegistry(gw.Store).RecordCertificate(ctx, h.ID, cert); err != nil {
 		return nil, err
 	}
 	renewal, _ := newRequest(t, "brainpoolP256r1", "UT"+mnemonic+"00002", chain[1].CHR, cert.CHR, key)

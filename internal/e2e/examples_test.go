@@ -164,7 +164,7 @@ func (g *gateway) expiredState(t *testing.T, mnemonic string, chain []*cvc.Certi
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&ra.StoreRegistry{Store: gw.Store}).RecordCertificate(ctx, h.ID, cert); err != nil {
+	if err := ra.NewStoreRegistry(gw.Store).RecordCertificate(ctx, h.ID, cert); err != nil {
 		t.Fatal(err)
 	}
 	der, err := ecc.MarshalPKCS8PrivateKey(key)

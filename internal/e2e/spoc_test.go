@@ -15,9 +15,9 @@ import (
 
 	"eacgate/cvc"
 	"eacgate/internal/openpace"
-	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // country is one country's gateway in the two-country test, with its TLS identity made in
@@ -112,7 +112,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	ut.run(t, "init", "dv", "--chr", "UTDVHOME00001")
 	zz.run(t, "init", "cvca", "--chr", "ZZCVCA00001")
 	// UT pins ZZ's CVCA root, as exchanged out of band.
-	ut.partnerPin = ra.CertificateSHA256(certByCHR(t, openStore(t, filepath.Join(zz.data, "eacgate.db")), "ZZCVCA00001"))
+	ut.partnerPin = trust.CertificateSHA256(certByCHR(t, openStore(t, filepath.Join(zz.data, "eacgate.db")), "ZZCVCA00001"))
 	ut.configure(t, zz, recv.certFile, "dv_client:\n  check_interval: 300ms\n  foreign: [ZZ]\n")
 	// Each SPOC registers the other by its TLS certificate.
 	ut.run(t, "holder", "add", "--country", "ZZ", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", zz.client().cert)
@@ -540,7 +540,7 @@ func TestDVThroughNationalSPOC(t *testing.T) {
 	zz.configure(t, ut, filepath.Join(ut.data, "tls.crt"), "processing:\n  dv_foreign: sync\n")
 	zz.run(t, "init", "cvca", "--chr", "ZZCVCA00001")
 	zzRoot := certByCHR(t, openStore(t, filepath.Join(zz.data, "eacgate.db")), "ZZCVCA00001")
-	ut.partnerPin = ra.CertificateSHA256(zzRoot)
+	ut.partnerPin = trust.CertificateSHA256(zzRoot)
 	ut.configure(t, zz, filepath.Join(dvg.data, "tls.crt"), "")
 	ut.run(t, "init", "cvca", "--chr", "UTCVCA00001")
 	ut.run(t, "holder", "add", "--country", "ZZ", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", zz.client().cert)
@@ -567,11 +567,11 @@ dv_client:
 	os.WriteFile(rootFile, zzRoot.Raw, 0o600)
 	for _, args := range [][]string{{}, {"--sha256", strings.Repeat("0", 64)}} {
 		cmd := exec.Command(dvg.bin, append(append([]string{"trust", "add", rootFile}, args...), append([]string{"--data", dvg.data}, dvg.extra...)...)...)
-		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), ra.CertificateSHA256(zzRoot)) {
+		if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), trust.CertificateSHA256(zzRoot)) {
 			t.Fatalf("trust add %v: %v\n%s", args, err, out)
 		}
 	}
-	if out := dvg.run(t, "trust", "add", rootFile, "--sha256", ra.CertificateSHA256(zzRoot)); !strings.Contains(out, "ZZCVCA00001 added") {
+	if out := dvg.run(t, "trust", "add", rootFile, "--sha256", trust.CertificateSHA256(zzRoot)); !strings.Contains(out, "ZZCVCA00001 added") {
 		t.Fatalf("trust add: %s", out)
 	}
 	if out := dvg.run(t, "trust", "list", "--country", "zz"); !strings.Contains(out, "ZZCVCA00001") || strings.Contains(out, "UTCVCA") {
