@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"eacgate/gateway"
+	"eacgate/config"
 	"eacgate/store"
 )
 
@@ -111,7 +111,7 @@ func runBackup(ctx context.Context, c cli) int {
 	fs := flag.NewFlagSet("eacgate backup", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	out := fs.String("out", "", "archive to write")
-	config := fs.String("config", "", "YAML configuration")
+	configFile := fs.String("config", "", "YAML configuration")
 	data := fs.String("data", "eacgate-data", "data directory")
 	dsn := fs.String("db", "", "database DSN or SQLite file")
 	if err := fs.Parse(c.args); err != nil {
@@ -126,10 +126,10 @@ func runBackup(ctx context.Context, c cli) int {
 		fmt.Fprintf(c.stderr, "eacgate backup: --out FILE is required (and no other arguments)\n\n%s", backupUsage)
 		return 2
 	}
-	opts := gateway.Options{}
-	if *config != "" {
+	opts := config.Config{}
+	if *configFile != "" {
 		var err error
-		if opts, err = gateway.LoadOptions(*config); err != nil {
+		if opts, err = config.Load(*configFile); err != nil {
 			fmt.Fprintf(c.stderr, "eacgate backup: %v\n", err)
 			return 1
 		}
