@@ -112,7 +112,7 @@ func runBackup(ctx context.Context, c cli) int {
 	fs.SetOutput(io.Discard)
 	out := fs.String("out", "", "archive to write")
 	configFile := fs.String("config", "", "YAML configuration")
-	data := fs.String("data", "eacgate-data", "data directory")
+	data := fs.String("data", config.Config{}.WithDefaults().DataDir, "data directory")
 	dsn := fs.String("db", "", "database DSN or SQLite file")
 	if err := fs.Parse(c.args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -142,9 +142,7 @@ func runBackup(ctx context.Context, c cli) int {
 	if set["db"] {
 		opts.DSN = *dsn
 	}
-	if opts.DSN == "" {
-		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
-	}
+	opts = opts.WithDefaults()
 	ks := backupKeystore{Backend: "soft", Included: true}
 	keysDir := filepath.Join(opts.DataDir, "keys")
 	if k := opts.Keystore; k != nil {
