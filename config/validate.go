@@ -116,7 +116,7 @@ func checkURL(name, raw string) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("%s %q: need http(s)://host/...", name, raw)
+		return fmt.Errorf("%s %q: need an http(s) URL with a host", name, raw)
 	}
 	return nil
 }

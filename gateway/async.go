@@ -56,9 +56,9 @@ func (g *Gateway) foreignIssuerFor(ns, car string) *authority.Issuer {
 	return nil
 }
 
-// Worker returns the outbox worker of this gateway. clientCert, if not nil, is presented to
-// receivers that ask for a TLS client certificate (normally the gateway's own server
-// certificate, which partners register).
+// Worker returns the outbox worker of this gateway. Its deliveries present the gateway's
+// TLS identity (Options.ClientCertificate, the server certificate partners register) to
+// receivers that ask for a client certificate.
 func (g *Gateway) Worker() (*callback.Worker, error) {
 	o := g.Options.Callback
 	policy, err := o.URLPolicy()
