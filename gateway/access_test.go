@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"eacgate/authority"
+	"eacgate/config"
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/generated/dv11"
@@ -173,7 +174,7 @@ func TestSuspendedIssuerIssuesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	later()
-	renew := DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
+	renew := config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
 	if _, err := g.RenewDV(ctx, renew, time.Now()); !errors.Is(err, authority.ErrNotAccepted) || !strings.Contains(err.Error(), "issuer CVCA UTCVCA00001 is suspended") {
 		t.Fatalf("DV renewal under a suspended CVCA: %v", err)
 	}

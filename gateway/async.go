@@ -2,68 +2,26 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"slices"
-	"time"
 
 	"eacgate/authority"
 	"eacgate/callback"
 	"eacgate/msg"
 	"eacgate/ra"
 	"eacgate/server"
-	"eacgate/store"
 )
 
-// modes reads Options.Processing into a per-role decision for the issuing services.
-func (o Options) modes() (func(*ra.Holder, msg.Message) ra.Mode, error) {
-	byRole := map[store.Role]ra.Mode{}
-	for role, name := range o.Processing {
-		r := store.Role(role)
-		if r != store.RoleDVDomestic && r != store.RoleDVForeign && r != store.RoleTerminal {
-			return nil, fmt.Errorf("gateway: processing: unknown role %q (dv_domestic, dv_foreign, terminal)", role)
-		}
-		m, err := ra.ParseMode(name)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: processing.%s: %w", role, err)
-		}
-		byRole[r] = m
+// modes is Options.Processing as the issuing services' per-role decision.
+func (g *Gateway) modes() (func(*ra.Holder, msg.Message) ra.Mode, error) {
+	byRole, err := g.Options.ProcessingModes()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	return func(h *ra.Holder, _ msg.Message) ra.Mode {
 		return byRole[ra.RoleToStore(h.Role)]
 	}, nil
-}
-
-// urlPolicy is the responseURL policy of Options.Callback: https (http only with
-// allow_http), under one of allowed_url_prefixes when set, and, for callbacks to
-// requester-supplied URLs, only public addresses unless allow_private_addresses or
-// allowed_networks say otherwise (checked on the URL's IP literal at acceptance, and on
-// the resolved address at every connection).
-func (o Options) urlPolicy() (server.URLPolicy, error) {
-	p := server.URLPolicy{AllowHTTP: o.Callback.AllowHTTP, AllowedPrefixes: o.Callback.AllowedURLPrefixes,
-		Network: server.NetworkPolicy{AllowPrivate: o.Callback.AllowPrivateAddresses}}
-	var errs []error
-	for _, n := range o.Callback.AllowedNetworks {
-		pre, err := netip.ParsePrefix(n)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("gateway: callback.allowed_networks: %w", err))
-			continue
-		}
-		p.Network.Allowed = append(p.Network.Allowed, pre.Masked())
-	}
-	return p, errors.Join(errs...)
-}
-
-// checkResponseURL is the check of every operation that takes a responseURL (an invalid
-// configuration refuses every URL; Worker reports it at start).
-func (o Options) checkResponseURL() func(string) error {
-	p, err := o.urlPolicy()
-	if err != nil {
-		return func(string) error { return err }
-	}
-	return p.Check
 }
 
 // issuerFor returns the issuer answering requests that came in protocol namespace ns.
@@ -98,14 +56,14 @@ func (g *Gateway) foreignIssuerFor(ns, car string) *authority.Issuer {
 	return nil
 }
 
-// Worker returns the outbox worker of this gateway. clientCert, if not nil, is presented to
-// receivers that ask for a TLS client certificate (normally the gateway's own server
-// certificate, which partners register).
+// Worker returns the outbox worker of this gateway. Its deliveries present the gateway's
+// TLS identity (Options.ClientCertificate, the server certificate partners register) to
+// receivers that ask for a client certificate.
 func (g *Gateway) Worker() (*callback.Worker, error) {
 	o := g.Options.Callback
-	policy, err := g.Options.urlPolicy()
+	policy, err := o.URLPolicy()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	// Receivers' certificates: the system's roots, callback.ca_file, and the partner SPOCs'
 	// CAs (answers to foreign SPOCs go to their configured URLs).
@@ -122,22 +80,17 @@ func (g *Gateway) Worker() (*callback.Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: callback trust: %w", err)
 	}
-	tlsCfg := server.BaseTLSConfig()
-	tlsCfg.RootCAs, tlsCfg.GetClientCertificate = roots, g.Options.clientCertificate()
-	transport := &http.Transport{
-		TLSClientConfig: tlsCfg,
-		// The dial guard: requester-supplied URLs never reach loopback, private or metadata
-		// addresses (checked after resolution). No proxy: it would hide the address.
-		DialContext:           policy.Network.DialContext(10*time.Second, 30*time.Second),
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
+	// The dial guard: requester-supplied URLs never reach loopback, private or metadata
+	// addresses (checked after resolution). Each delivery is bounded by callback.call_timeout.
+	hc, err := server.NewPeerClient(server.PeerClientOptions{Name: "callback receiver", Identity: g.Options.ClientCertificate(),
+		Roots: roots, Network: &policy.Network})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: callback client: %w", err)
 	}
 	w := &callback.Worker{
 		Store:       g.Store,
 		Processor:   &callback.IssuerProcessor{Registry: ra.NewStoreRegistry(g.Store), Issuer: g.issuerFor, ByCAR: g.foreignIssuerFor},
-		HTTP:        &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		HTTP:        hc,
 		Config:      o.Config,
 		Country:     g.Options.Country,
 		Logger:      g.logger.With("component", "callback"),

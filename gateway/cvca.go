@@ -73,7 +73,7 @@ func (g *Gateway) cvcaIssuer(ctx context.Context, chain []*cvc.Certificate) (*au
 	for _, c := range chain[:len(chain)-1] {
 		own = append(own, c.CHR)
 	}
-	return g.withStatus(&authority.Issuer{Path: chain, Signer: g.timed(label, key), Policy: g.Options.policy(), OwnCHRs: own}), nil
+	return g.withStatus(&authority.Issuer{Path: chain, Signer: g.timed(label, key), Policy: g.Options.Policy(), OwnCHRs: own}), nil
 }
 
 // refreshCVCA takes up a CVCA rollover made since the issuer was loaded (by the CLI or by

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"eacgate/authority"
+	"eacgate/config"
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/hsm"
@@ -95,7 +96,7 @@ func TestCVCARollover(t *testing.T) {
 		t.Fatalf("GetCACertificates at /dv: %d certificates", len(dvChain))
 	}
 
-	dv, err := serving.RenewDV(ctx, DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
+	dv, err := serving.RenewDV(ctx, config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
 	if err != nil || dv == nil {
 		t.Fatalf("DV renewal: %v", err)
 	}
@@ -183,7 +184,7 @@ func TestCVCARolloverToAnotherCurve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dv, err := g.RenewDV(ctx, DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
+	dv, err := g.RenewDV(ctx, config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
 	if err != nil || dv == nil {
 		t.Fatalf("DV renewal across the change of curve: %v", err)
 	}
@@ -240,7 +241,7 @@ func TestRenewedDVTakenUpOnRequest(t *testing.T) {
 	if b.dvByCAR("UTDVDEMO00099") != nil {
 		t.Fatal("ByCAR answered for a DV certificate that does not exist")
 	}
-	renewed, err := a.RenewDV(ctx, DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
+	renewed, err := a.RenewDV(ctx, config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
 	if err != nil || renewed == nil {
 		t.Fatalf("renewal: %v", err)
 	}

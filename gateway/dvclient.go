@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -25,33 +24,11 @@ import (
 // remoteCVCA reports whether the DV's CVCA is reached over the network.
 func (g *Gateway) remoteCVCA() bool { return g.Options.DVClient.CVCAURL != "" }
 
-// cvcaClient is the HTTP client towards the CVCA: our TLS identity, the CVCA's trust.
-func (g *Gateway) cvcaClient() (*http.Client, error) {
-	o := g.Options.DVClient
-	var files []string
-	if o.CVCACAFile != "" {
-		files = append(files, o.CVCACAFile)
-	}
-	roots, err := server.CertPool(o.CVCACAFile == "", files...)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: dv_client.cvca_ca_file: %w", err)
-	}
-	cfg := server.BaseTLSConfig()
-	cfg.RootCAs = roots
-	cfg.GetClientCertificate = g.Options.clientCertificate()
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: cfg},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, nil
-}
-
 // callCVCA sends one TR-03129 request (CVCA protocol v1.1) to the CVCA.
 func (g *Gateway) callCVCA(ctx context.Context, m msg.Message) (msg.Answer, error) {
-	hc, err := g.cvcaClient()
-	if err != nil {
-		return msg.Answer{}, err
+	hc := g.cvcaHTTP
+	if hc == nil {
+		return msg.Answer{}, errors.New("gateway: no remote CVCA configured (dv_client.cvca_url)")
 	}
 	p := server.CVCAProtocols[0]
 	body, err := server.EncodeRequest(p, m)

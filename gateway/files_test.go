@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 
 	"context"
+	"eacgate/config"
 	"eacgate/hsm"
 	"errors"
 	"os"
@@ -69,7 +70,7 @@ func TestDataDirectoryIsOwnerOnly(t *testing.T) {
 // With a metrics token configured, /metrics answers only a scraper that sends it.
 func TestMetricsToken(t *testing.T) {
 	g, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true,
-		Metrics: MetricsOptions{Token: hsm.Secret{Value: []byte("scrape-secret")}}})
+		Metrics: config.MetricsOptions{Token: hsm.Secret{Value: []byte("scrape-secret")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestMetricsToken(t *testing.T) {
 		}
 	}
 	// On its own listener, /metrics leaves the gateway's.
-	g2, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true, Metrics: MetricsOptions{Listen: "127.0.0.1:0"}})
+	g2, err := Open(context.Background(), Options{DataDir: t.TempDir(), Demo: true, Metrics: config.MetricsOptions{Listen: "127.0.0.1:0"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -142,7 +142,7 @@ func (g *Gateway) foreignIssuer(ctx context.Context, country string, certs []sto
 			issuedBy[c.CHR] = c.CAR
 		}
 	}
-	return g.withStatus(&authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey+"-"+country, key), Policy: g.Options.policy(), OwnCHRs: own,
+	return g.withStatus(&authority.Issuer{Path: path, Signer: g.timed(g.Options.DVKey+"-"+country, key), Policy: g.Options.Policy(), OwnCHRs: own,
 		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))}), nil
 }
 

@@ -5,10 +5,8 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/asn1"
 	"encoding/hex"
 	"errors"
@@ -20,11 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"eacgate/admin"
 	"eacgate/authority"
 	"eacgate/callback"
+	"eacgate/config"
 	"eacgate/cvc"
 	"eacgate/hsm"
 	"eacgate/ra"
@@ -33,173 +30,9 @@ import (
 	"eacgate/store"
 )
 
-// Options configure a gateway; it is also the YAML configuration file (eacgate serve
-// --config). Zero values mean the embedded defaults.
-type Options struct {
-	DataDir string `yaml:"data"`   // default "eacgate-data"
-	DSN     string `yaml:"db"`     // default DataDir/eacgate.db (SQLite); a postgres:// DSN for PostgreSQL
-	Listen  string `yaml:"listen"` // default 127.0.0.1:8443 (used by eacgate serve)
-	// TLSCert and TLSKey are the PEM files of the gateway's TLS server certificate (default
-	// DataDir/tls.crt and tls.key, a self-signed pair created on first start when neither
-	// exists). eacgate serve reloads them when they change and on SIGHUP.
-	TLSCert string `yaml:"tls_cert"`
-	TLSKey  string `yaml:"tls_key"`
-	Country string `yaml:"country"` // the CVCA's country; default "UT" (the demo country)
-	// Keystore holds the CA keys. Nil: a software keystore in DataDir/keys whose passphrase
-	// is EACGATE_KEYSTORE_PASSPHRASE (see GenerateKeystorePassphrase).
-	Keystore *hsm.Config `yaml:"keystore"`
-	// GenerateKeystorePassphrase lets a gateway without a keystore section and without
-	// EACGATE_KEYSTORE_PASSPHRASE create DataDir/keystore.pass on first start (test setups:
-	// the CA keys are then protected by file permissions only). The embedded default (Demo)
-	// does so always.
-	GenerateKeystorePassphrase bool `yaml:"generate_keystore_passphrase"`
-	// CVCAKey and DVKey are the key labels (default "cvca" and "dv"); DVMnemonic is the
-	// DV's holder mnemonic (default "DVDEMO").
-	CVCAKey    string `yaml:"cvca_key"`
-	DVKey      string `yaml:"dv_key"`
-	DVMnemonic string `yaml:"dv_mnemonic"`
-	// Demo creates a demo CVCA and DV on first start when none exist: the embedded default
-	// (eacgate serve without --config). A configured gateway is set up with eacgate init.
-	Demo bool `yaml:"-"`
-	// DocumentSignerList is the file holding the current document signer list, a CMS
-	// SignedData (DER) made by the national PKD tooling, served by GetDocumentSignerList;
-	// default DataDir/document-signer-list.p7s. It is read on every request, so replacing
-	// the file takes effect at once.
-	DocumentSignerList string `yaml:"document_signer_list"`
-	// Policy: certificate validity in days per role (defaults: DV 90, foreign DV 30,
-	// terminal 30).
-	Validity struct {
-		DVDomestic int `yaml:"dv_domestic"`
-		DVForeign  int `yaml:"dv_foreign"`
-		Terminal   int `yaml:"terminal"`
-	} `yaml:"validity_days"`
-	// Processing says per applicant role (dv_domestic, dv_foreign, terminal) how requests
-	// are processed: sync (default), async (senders offering a callback are answered by
-	// SendCertificates) or approval (an operator approves each request; senders that cannot
-	// take a callback get failure_synchronous_processing_not_possible).
-	Processing map[string]string `yaml:"processing"`
-	// EMCA bounds the emCA endpoints' password checks (concurrency, lockout).
-	EMCA admin.EMCAOptions `yaml:"emca"`
-	// Limits bound connections, header size and memory.
-	Limits LimitOptions `yaml:"limits"`
-	// Metrics: where /metrics is served and who may read it.
-	Metrics MetricsOptions `yaml:"metrics"`
-	// Retention: how long finished requests and emCA nonces are kept (default: always).
-	Retention RetentionOptions `yaml:"retention"`
-	// Callback tunes the outbox workers and the deliveries to responseURLs.
-	Callback CallbackOptions `yaml:"callback"`
-	// DVClient: automatic renewal of the DV's own certificate.
-	DVClient DVClientOptions `yaml:"dv_client"`
-	// SPOC enables the SPOC role: the routing table of foreign SPOCs.
-	SPOC spoc.Config `yaml:"spoc"`
-	// Identity is the gateway's TLS certificate, presented as client certificate to
-	// foreign SPOCs, a remote CVCA and callback receivers (nil on plain HTTP).
-	Identity *tls.Certificate `yaml:"-"`
-	// IdentityFunc, when set, is asked for that certificate at every TLS handshake instead
-	// (eacgate serve: the certificate of the TLS reloader, so that a renewed TLS certificate
-	// is presented to partners without a restart).
-	IdentityFunc func() *tls.Certificate `yaml:"-"`
-	Logger       *slog.Logger            `yaml:"-"`
-}
-
-// clientCertificate returns the tls.Config.GetClientCertificate of the gateway's outgoing
-// connections, or nil without an identity.
-func (o Options) clientCertificate() func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	switch {
-	case o.IdentityFunc != nil:
-		return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return o.IdentityFunc(), nil }
-	case o.Identity != nil:
-		id := o.Identity
-		return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id, nil }
-	}
-	return nil
-}
-
-// CallbackOptions configure asynchronous processing and callback delivery.
-type CallbackOptions struct {
-	callback.Config `yaml:",inline"`
-	// CAFile is a PEM bundle of CAs trusted for the receivers' TLS server certificates, in
-	// addition to the system's.
-	CAFile string `yaml:"ca_file"`
-	// AllowHTTP lets requesters name plain http responseURLs (test setups only).
-	AllowHTTP bool `yaml:"allow_http"`
-	// AllowedURLPrefixes, when set, restricts responseURLs to these prefixes (for example
-	// the partners' https://host:port/ addresses).
-	AllowedURLPrefixes []string `yaml:"allowed_url_prefixes"`
-	// AllowPrivateAddresses lets callbacks to responseURLs connect to loopback, private,
-	// link-local and other non-public addresses (refused by default; test setups).
-	AllowPrivateAddresses bool `yaml:"allow_private_addresses"`
-	// AllowedNetworks are CIDRs callbacks may connect to although not public (for example a
-	// receivers' network 10.20.0.0/16).
-	AllowedNetworks []string `yaml:"allowed_networks"`
-	// HolderQueueQuota bounds a holder's unfinished asynchronous requests; beyond it new ones
-	// get failure_request_not_accepted (default 100, negative: no bound).
-	HolderQueueQuota int `yaml:"holder_queue_quota"`
-}
-
-// LoadOptions reads a YAML configuration file; unknown keys are an error.
-func LoadOptions(path string) (Options, error) {
-	var o Options
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return o, fmt.Errorf("gateway: config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&o); err != nil {
-		return o, fmt.Errorf("gateway: config %s: %w", path, err)
-	}
-	return o, nil
-}
-
-// withDefaults fills in the embedded defaults.
-func (o Options) withDefaults() Options {
-	if o.DataDir == "" {
-		o.DataDir = "eacgate-data"
-	}
-	if o.Country == "" {
-		o.Country = "UT"
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.DSN == "" {
-		o.DSN = filepath.Join(o.DataDir, "eacgate.db")
-	}
-	if o.Listen == "" {
-		o.Listen = "127.0.0.1:8443"
-	}
-	if o.TLSCert == "" {
-		o.TLSCert = filepath.Join(o.DataDir, "tls.crt")
-	}
-	if o.TLSKey == "" {
-		o.TLSKey = filepath.Join(o.DataDir, "tls.key")
-	}
-	if o.CVCAKey == "" {
-		o.CVCAKey = "cvca"
-	}
-	if o.DVKey == "" {
-		o.DVKey = "dv"
-	}
-	if o.DVMnemonic == "" {
-		o.DVMnemonic = "DVDEMO"
-	}
-	o.Limits = o.Limits.Defaults()
-	if o.DocumentSignerList == "" {
-		o.DocumentSignerList = filepath.Join(o.DataDir, "document-signer-list.p7s")
-	}
-	return o
-}
-
-func (o Options) policy() authority.Policy {
-	p := authority.DefaultPolicy()
-	for role, days := range map[cvc.Role]int{cvc.RoleDVDomestic: o.Validity.DVDomestic, cvc.RoleDVForeign: o.Validity.DVForeign, cvc.RoleTerminal: o.Validity.Terminal} {
-		if days > 0 {
-			p.Validity[role] = days
-		}
-	}
-	return p
-}
+// Options configure a gateway: the configuration file's schema, defaults and validation
+// live in package config.
+type Options = config.Config
 
 // Gateway is an assembled gateway.
 type Gateway struct {
@@ -221,6 +54,9 @@ type Gateway struct {
 	dvCurrent atomic.Pointer[authority.Issuer]
 	// dvForeign are the DV's issuers under its foreign certificates (see loadForeignDV).
 	dvForeign atomic.Pointer[foreignDV]
+	// cvcaHTTP is the client towards a remote CVCA (dv_client.cvca_url; nil without), built
+	// once when the gateway opens (see cvcaHTTPClient).
+	cvcaHTTP *http.Client
 	// forwarder is the SPOC's national side (nil without the SPOC role).
 	forwarder *spoc.Forwarder
 	metrics   *server.Metrics
@@ -263,7 +99,7 @@ func Open(ctx context.Context, opts Options) (*Gateway, error) {
 // OpenStores opens only the store and the keystore (for eacgate init and the operator
 // commands).
 func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
-	opts = opts.withDefaults()
+	opts = opts.WithDefaults()
 	if err := privateDir(opts.DataDir, opts.Logger); err != nil {
 		return nil, err
 	}
@@ -293,7 +129,33 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	g.Keys = ks
 	g.closeFns = append(g.closeFns, ks.Close)
+	if opts.DVClient.CVCAURL != "" {
+		if g.cvcaHTTP, err = g.cvcaHTTPClient(); err != nil {
+			g.Close()
+			return nil, err
+		}
+	}
 	return g, nil
+}
+
+// cvcaHTTPClient builds the HTTP client towards the remote CVCA (dv_client): our TLS
+// identity, the CVCA's trust anchors (cvca_ca_file, else the system's), its timeout.
+func (g *Gateway) cvcaHTTPClient() (*http.Client, error) {
+	o := g.Options.DVClient
+	var files []string
+	if o.CVCACAFile != "" {
+		files = append(files, o.CVCACAFile)
+	}
+	roots, err := server.CertPool(o.CVCACAFile == "", files...)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: dv_client.cvca_ca_file: %w", err)
+	}
+	hc, err := server.NewPeerClient(server.PeerClientOptions{Name: "CVCA " + o.CVCAURL, Identity: g.Options.ClientCertificate(),
+		Roots: roots, Timeout: o.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: dv_client: %w", err)
+	}
+	return hc, nil
 }
 
 // newInstanceID names this gateway process: host, process ID and a random suffix.
@@ -469,7 +331,7 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 			issuedBy[r.CHR] = r.CAR
 		}
 	}
-	iss := g.withStatus(&authority.Issuer{Path: path, Signer: g.timed(o.DVKey, key), Policy: o.policy(), OwnCHRs: own,
+	iss := g.withStatus(&authority.Issuer{Path: path, Signer: g.timed(o.DVKey, key), Policy: o.Policy(), OwnCHRs: own,
 		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))})
 	if g.DV == nil {
 		g.DV = iss
@@ -554,7 +416,7 @@ func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cv
 
 func (g *Gateway) routes() (http.Handler, error) {
 	reg := ra.NewStoreRegistry(g.Store, ra.WithQueueQuota(g.Options.Callback.HolderQueueQuota))
-	mode, err := g.Options.modes()
+	mode, err := g.modes()
 	if err != nil {
 		return nil, err
 	}
@@ -566,19 +428,19 @@ func (g *Gateway) routes() (http.Handler, error) {
 	var cvcaService *ra.IssuingService
 	if g.CVCA != nil {
 		cvcaService = &ra.IssuingService{IssuerFunc: g.CurrentCVCA, ByCAR: g.cvcaByCAR, Registry: reg, Chain: g.cvcaChain, Logger: g.logger,
-			Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}
+			Mode: mode, CheckResponseURL: g.Options.Callback.CheckResponseURL(), Receiver: receiver.Handle}
 		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics, Service: cvcaService})
 	}
 	if g.Options.SPOC.Enabled() {
 		if err := g.Options.SPOC.Validate(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("gateway: %w", err)
 		}
-		clients, err := g.Options.SPOC.Clients(g.Options.clientCertificate())
+		clients, err := g.Options.SPOC.Clients(g.Options.ClientCertificate())
 		if err != nil {
 			return nil, err
 		}
 		fwd := &spoc.Forwarder{Country: g.Options.Country, Config: g.Options.SPOC, Clients: clients, Store: g.Store, Registry: reg,
-			CheckResponseURL: g.Options.checkResponseURL(), Logger: g.logger.With("component", "spoc")}
+			CheckResponseURL: g.Options.Callback.CheckResponseURL(), Logger: g.logger.With("component", "spoc")}
 		g.forwarder = fwd
 		if g.CVCA != nil {
 			fwd.Domestic = func() []*cvc.Certificate { return g.CurrentCVCA().Path }
@@ -599,7 +461,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger, Name: "dv", Metrics: metrics,
 			Service: &ra.IssuingService{IssuerFunc: g.CurrentDV, ByCAR: g.dvByCAR, Registry: reg, Logger: g.logger,
 				Chain:              g.dvChains,
-				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
+				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.Callback.CheckResponseURL(), Receiver: receiver.Handle}})
 	}
 	adminAPI := (&admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin"),
 		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper()}).Routes()

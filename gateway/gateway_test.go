@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"eacgate/config"
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/generated/dv11"
@@ -160,7 +161,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestMetricsGauges(t *testing.T) {
 	g := openDemo(t, t.TempDir())
 	// A sign through the wrapped CVCA key.
-	if _, err := g.RenewDV(context.Background(), DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now()); err != nil {
+	if _, err := g.RenewDV(context.Background(), config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Store.EnqueueOutbox(context.Background(), &store.OutboxItem{TargetURL: "https://dv.example/cb", Payload: []byte("x")}); err != nil {
@@ -207,7 +208,7 @@ func TestMetricsGauges(t *testing.T) {
 func TestResponseURLPolicy(t *testing.T) {
 	var o Options
 	o.Callback.AllowedURLPrefixes = []string{"https://dv.example:8443/"}
-	check := o.checkResponseURL()
+	check := o.Callback.CheckResponseURL()
 	for u, ok := range map[string]bool{
 		"https://dv.example:8443/cb":      true,
 		"https://dv.example:8443.evil/cb": false,
@@ -220,7 +221,7 @@ func TestResponseURLPolicy(t *testing.T) {
 	}
 	o.Callback.AllowedURLPrefixes = nil
 	o.Callback.AllowHTTP = true
-	if err := o.checkResponseURL()("http://test.local/cb"); err != nil {
+	if err := o.Callback.CheckResponseURL()("http://test.local/cb"); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -240,7 +241,7 @@ func TestConcurrentDVRenewalOnce(t *testing.T) {
 		gs = append(gs, g)
 	}
 	before := gs[0].CurrentDV().Certificate().CHR
-	o := DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
+	o := config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
 	for round := range 3 {
 		var wg sync.WaitGroup
 		for _, g := range gs {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"eacgate/config"
 	"eacgate/server"
 	"eacgate/store"
 	"eacgate/trust"
@@ -49,8 +50,8 @@ func TestClientIdentityFollowsReload(t *testing.T) {
 	}
 	var current atomic.Pointer[tls.Certificate]
 	current.Store(identity("first"))
-	g := &Gateway{Options: Options{IdentityFunc: current.Load, DVClient: DVClientOptions{CVCAURL: srv.URL, CVCACAFile: caFile}}}
-	client, err := g.cvcaClient()
+	g := &Gateway{Options: Options{IdentityFunc: current.Load, DVClient: config.DVClientOptions{CVCAURL: srv.URL, CVCACAFile: caFile}}}
+	client, err := g.cvcaHTTPClient()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestRemoteCVCARootPinning(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dv, err := OpenStores(ctx, Options{DataDir: t.TempDir(), Identity: &id, GenerateKeystorePassphrase: true,
-				DVClient: DVClientOptions{CVCAURL: srv.URL + "/cvca", CVCACAFile: caFile, CVCASHA256: tc.pins}})
+				DVClient: config.DVClientOptions{CVCAURL: srv.URL + "/cvca", CVCACAFile: caFile, CVCASHA256: tc.pins}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"eacgate/authority"
+	"eacgate/config"
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/hsm"
@@ -20,50 +21,6 @@ import (
 	"eacgate/spoc"
 	"eacgate/store"
 )
-
-// DVClientOptions configure the DV as a client of its CVCA: automatic renewal of its own
-// certificate.
-type DVClientOptions struct {
-	// RenewBefore: the DV requests a new certificate when its current one expires within
-	// this (default 720h, 30 days).
-	RenewBefore time.Duration `yaml:"renew_before"`
-	// CheckInterval is how often the certificate is looked at (default 1h).
-	CheckInterval time.Duration `yaml:"check_interval"`
-	// MinInterval: at most one renewal per this (default 24h), so that a validity shorter
-	// than RenewBefore does not make the DV renew on every check.
-	MinInterval time.Duration `yaml:"min_interval"`
-	// Foreign lists the countries whose CVCAs the DV gets certificates from, through this
-	// gateway's SPOC; they are renewed like the domestic one.
-	Foreign []string `yaml:"foreign"`
-	// Disabled turns automatic renewal off.
-	Disabled bool `yaml:"disabled"`
-	// CVCAURL is the CVCA endpoint (/cvca) of another gateway that certifies this DV; empty:
-	// the CVCA of this gateway. CVCACAFile holds the CAs trusted for its TLS certificate
-	// (default the system's), Timeout bounds each call (default 30s).
-	CVCAURL    string        `yaml:"cvca_url"`
-	CVCACAFile string        `yaml:"cvca_ca_file"`
-	Timeout    time.Duration `yaml:"timeout"`
-	// CVCASHA256 pins the remote CVCA's root (SHA-256 of its CV certificate, hex); without
-	// it the first root is taken on trust of the TLS connection and logged with its SHA-256.
-	CVCASHA256 []string `yaml:"cvca_sha256"`
-	// ResponseURL is this gateway's /dv address, where the remote CVCA may answer renewals
-	// later (SendCertificates); callbacks are accepted from the CVCA registered here as a
-	// holder with role cvca. Empty: renewals are requested synchronously.
-	ResponseURL string `yaml:"response_url"`
-}
-
-func (o DVClientOptions) withDefaults() DVClientOptions {
-	if o.RenewBefore <= 0 {
-		o.RenewBefore = 30 * 24 * time.Hour
-	}
-	if o.CheckInterval <= 0 {
-		o.CheckInterval = time.Hour
-	}
-	if o.MinInterval <= 0 {
-		o.MinInterval = 24 * time.Hour
-	}
-	return o
-}
 
 // CurrentDV returns the DV issuer in use (the newest certificate after automatic renewals),
 // nil when the gateway has no DV.
@@ -107,7 +64,7 @@ func (g *Gateway) dvSigner(ctx context.Context, chr string) (hsm.Signer, error) 
 // CheckInterval it picks up a renewal another instance made, and renews when the
 // certificate expires within RenewBefore.
 func (g *Gateway) RunDVClient(ctx context.Context) {
-	o := g.Options.DVClient.withDefaults()
+	o := g.Options.DVClient.WithDefaults()
 	if o.Disabled || g.CurrentDV() == nil {
 		return
 	}
@@ -218,7 +175,7 @@ func (g *Gateway) withDVLease(ctx context.Context, fn func() error) (ran bool, e
 // with the current key, issued by the local CVCA, stored, and put in use at once. Terminal
 // requests that name the previous certificate as CAR are still accepted (OwnCHRs). Nothing
 // happens (nil, nil) while another instance on the database is renewing.
-func (g *Gateway) RenewDV(ctx context.Context, o DVClientOptions, now time.Time) (*cvc.Certificate, error) {
+func (g *Gateway) RenewDV(ctx context.Context, o config.DVClientOptions, now time.Time) (*cvc.Certificate, error) {
 	var cert *cvc.Certificate
 	_, err := g.withDVLease(ctx, func() (err error) {
 		cert, err = g.renewDV(ctx, o, now)
@@ -227,8 +184,8 @@ func (g *Gateway) RenewDV(ctx context.Context, o DVClientOptions, now time.Time)
 	return cert, err
 }
 
-func (g *Gateway) renewDV(ctx context.Context, o DVClientOptions, now time.Time) (*cvc.Certificate, error) {
-	o = o.withDefaults()
+func (g *Gateway) renewDV(ctx context.Context, o config.DVClientOptions, now time.Time) (*cvc.Certificate, error) {
+	o = o.WithDefaults()
 	cur := g.CurrentDV()
 	if cur == nil {
 		return nil, nil
@@ -363,7 +320,7 @@ func nextCHR(chr string) (string, error) {
 // answer (at once or by the partner's later SendCertificates) is stored with the DV. The
 // returned code is the SPOC's answer ("" when nothing was due, or while another instance on
 // the database holds the DV client's lease).
-func (g *Gateway) ObtainForeign(ctx context.Context, o DVClientOptions, country string, now time.Time) (authority.ReturnCode, error) {
+func (g *Gateway) ObtainForeign(ctx context.Context, o config.DVClientOptions, country string, now time.Time) (authority.ReturnCode, error) {
 	var code authority.ReturnCode
 	_, err := g.withDVLease(ctx, func() (err error) {
 		code, err = g.obtainForeign(ctx, o, country, now)
@@ -372,8 +329,8 @@ func (g *Gateway) ObtainForeign(ctx context.Context, o DVClientOptions, country 
 	return code, err
 }
 
-func (g *Gateway) obtainForeign(ctx context.Context, o DVClientOptions, country string, now time.Time) (authority.ReturnCode, error) {
-	o = o.withDefaults()
+func (g *Gateway) obtainForeign(ctx context.Context, o config.DVClientOptions, country string, now time.Time) (authority.ReturnCode, error) {
+	o = o.WithDefaults()
 	cur := g.CurrentDV()
 	// Through our own SPOC, or through the national SPOC at dv_client.cvca_url.
 	remote := g.forwarder == nil

@@ -7,29 +7,6 @@ import (
 	"eacgate/store"
 )
 
-// RetentionOptions say how long rows that grow with traffic are kept, in days; 0 (the
-// default) keeps them. TR-03139 asks for request records to be archived, so set these only
-// where records are archived elsewhere.
-type RetentionOptions struct {
-	// MessagesDays: finished requests and their finished callback deliveries.
-	MessagesDays int `yaml:"messages_days"`
-	// EMCANoncesDays: nonces of emCA API requests (replay protection: a request older
-	// than this could be replayed).
-	EMCANoncesDays int `yaml:"emca_nonces_days"`
-}
-
-// retention is the store's retention at time now.
-func (o RetentionOptions) retention(now time.Time) store.Retention {
-	var r store.Retention
-	if o.MessagesDays > 0 {
-		r.MessagesBefore = now.AddDate(0, 0, -o.MessagesDays)
-	}
-	if o.EMCANoncesDays > 0 {
-		r.NoncesBefore = now.AddDate(0, 0, -o.EMCANoncesDays)
-	}
-	return r
-}
-
 const (
 	retentionInterval = time.Hour
 	retentionBatch    = 10000
@@ -41,7 +18,7 @@ const (
 // RunRetention deletes what the retention no longer keeps, at start and every hour, until
 // ctx ends. Nothing runs when every retention is 0.
 func (g *Gateway) RunRetention(ctx context.Context) {
-	if g.Options.Retention == (RetentionOptions{}) {
+	if !g.Options.Retention.Enabled() {
 		return
 	}
 	g.pruneOnce(ctx, time.Now())
@@ -50,7 +27,7 @@ func (g *Gateway) RunRetention(ctx context.Context) {
 
 // pruneOnce deletes in batches until a batch comes back short.
 func (g *Gateway) pruneOnce(ctx context.Context, now time.Time) {
-	r := g.Options.Retention.retention(now)
+	r := g.Options.Retention.At(now)
 	for range retentionRounds {
 		p, err := g.Store.Prune(ctx, r, retentionBatch)
 		if err != nil {

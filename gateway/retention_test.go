@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"eacgate/config"
 	"eacgate/store"
 )
 
@@ -24,7 +25,7 @@ func TestRetentionDeletesOldMessages(t *testing.T) {
 	if err := g.Store.AnswerMessage(ctx, m.ID, "ok_cert_available", nil); err != nil {
 		t.Fatal(err)
 	}
-	g.Options.Retention = RetentionOptions{MessagesDays: 30}
+	g.Options.Retention = config.RetentionOptions{MessagesDays: 30}
 	g.pruneOnce(ctx, time.Now().AddDate(0, 0, 29))
 	if _, err := g.Store.MessageByID(ctx, m.ID); err != nil {
 		t.Fatalf("a 29-day-old message was deleted: %v", err)

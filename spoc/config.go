@@ -5,14 +5,17 @@
 package spoc
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"eacgate/server"
@@ -33,7 +36,7 @@ type Partner struct {
 	// CAFile is a PEM bundle trusted for the partner's TLS server certificate (default:
 	// the system's roots).
 	CAFile  string        `yaml:"ca_file"`
-	Timeout time.Duration `yaml:"timeout"` // per call (default 30s)
+	Timeout time.Duration `yaml:"timeout"` // per call (default config.DefaultPeerTimeout, 30s)
 	// CVCASHA256 pins the partner's CVCA root: the SHA-256 (hex) of its CV certificate,
 	// exchanged through diplomatic channels. Without it the first root the partner sends is
 	// taken on trust of the mutual TLS connection (and logged with its SHA-256 to compare).
@@ -56,24 +59,38 @@ func (c Config) Enabled() bool { return len(c.Partners) > 0 }
 
 func (c Config) requireEKU() bool { return c.RequireEKU == nil || *c.RequireEKU }
 
-// Validate checks the routing table.
+// Validate checks the routing table and reports every problem found, joined.
 func (c Config) Validate() error {
+	var errs []error
 	seen := map[string]bool{}
-	for _, p := range c.Partners {
+	for i, p := range c.Partners {
 		if len(p.Country) != 2 || p.URL == "" {
-			return fmt.Errorf("spoc: partner %+v: need a two-letter country and a url", p)
+			errs = append(errs, fmt.Errorf("spoc: partner %d (%q): need a two-letter country and a url", i+1, p.Country))
+		}
+		if p.URL != "" {
+			if u, err := url.Parse(p.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				errs = append(errs, fmt.Errorf("spoc: partner %s: url %q: need http(s)://host/path", p.Country, p.URL))
+			}
 		}
 		if seen[p.Country] {
-			return fmt.Errorf("spoc: partner %s listed twice", p.Country)
+			errs = append(errs, fmt.Errorf("spoc: partner %s listed twice", p.Country))
 		}
 		seen[p.Country] = true
+		if p.Timeout < 0 {
+			errs = append(errs, fmt.Errorf("spoc: partner %s: negative timeout %v", p.Country, p.Timeout))
+		}
+		for _, pin := range p.CVCASHA256 {
+			if b, err := hex.DecodeString(strings.TrimSpace(pin)); err != nil || len(b) != sha256.Size {
+				errs = append(errs, fmt.Errorf("spoc: partner %s: cvca_sha256 %q is not a hex SHA-256", p.Country, pin))
+			}
+		}
 	}
 	switch c.ForeignDVs {
 	case "", "auto", "registered":
 	default:
-		return fmt.Errorf("spoc: foreign_dvs %q: auto or registered", c.ForeignDVs)
+		errs = append(errs, fmt.Errorf("spoc: foreign_dvs %q: auto or registered", c.ForeignDVs))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Partner returns the routing entry of a country.
@@ -90,9 +107,10 @@ func HasEKU(cert *x509.Certificate, oid asn1.ObjectIdentifier) bool {
 	return slices.ContainsFunc(cert.UnknownExtKeyUsage, oid.Equal)
 }
 
-// Clients builds one HTTP client per partner: mutual TLS with our certificate (own is
-// asked at every handshake; nil: none), the partner's trust anchors, its timeout, and the
-// server EKU check when required.
+// Clients builds one HTTP client per partner (server.NewPeerClient): mutual TLS with our
+// certificate (own is asked at every handshake; nil: none), the partner's trust anchors,
+// its timeout (0: none besides the transport's bounds; config.Config.WithDefaults sets
+// one), and the server EKU check when required.
 func (c Config) Clients(own func(*tls.CertificateRequestInfo) (*tls.Certificate, error)) (map[string]*http.Client, error) {
 	out := map[string]*http.Client{}
 	for _, p := range c.Partners {
@@ -105,31 +123,15 @@ func (c Config) Clients(own func(*tls.CertificateRequestInfo) (*tls.Certificate,
 		if err != nil {
 			return nil, fmt.Errorf("spoc: partner %s: %w", p.Country, err)
 		}
-		cfg := server.BaseTLSConfig()
-		cfg.RootCAs, cfg.GetClientCertificate = roots, own
+		o := server.PeerClientOptions{Name: "SPOC " + p.Country, Identity: own, Roots: roots, Timeout: p.Timeout}
 		if c.requireEKU() {
-			country := p.Country
-			cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-				if len(cs.PeerCertificates) == 0 || !HasEKU(cs.PeerCertificates[0], OIDTLSServer) {
-					return fmt.Errorf("spoc: %s's TLS certificate lacks the CSN 36 9791 server usage", country)
-				}
-				return nil
-			}
+			o.RequireEKU, o.EKUName = OIDTLSServer, "CSN 36 9791 server"
 		}
-		timeout := p.Timeout
-		if timeout <= 0 {
-			timeout = 30 * time.Second
+		hc, err := server.NewPeerClient(o)
+		if err != nil {
+			return nil, fmt.Errorf("spoc: partner %s: %w", p.Country, err)
 		}
-		out[p.Country] = &http.Client{
-			Timeout: timeout,
-			Transport: &http.Transport{
-				TLSClientConfig:     cfg,
-				DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-				TLSHandshakeTimeout: 10 * time.Second,
-				MaxIdleConnsPerHost: 4,
-			},
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+		out[p.Country] = hc
 	}
 	return out, nil
 }

@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"eacgate/gateway"
+	"eacgate/config"
 	"eacgate/store"
 )
 
@@ -111,8 +111,8 @@ func runBackup(ctx context.Context, c cli) int {
 	fs := flag.NewFlagSet("eacgate backup", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	out := fs.String("out", "", "archive to write")
-	config := fs.String("config", "", "YAML configuration")
-	data := fs.String("data", "eacgate-data", "data directory")
+	configFile := fs.String("config", "", "YAML configuration")
+	data := fs.String("data", config.Config{}.WithDefaults().DataDir, "data directory")
 	dsn := fs.String("db", "", "database DSN or SQLite file")
 	if err := fs.Parse(c.args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -126,10 +126,10 @@ func runBackup(ctx context.Context, c cli) int {
 		fmt.Fprintf(c.stderr, "eacgate backup: --out FILE is required (and no other arguments)\n\n%s", backupUsage)
 		return 2
 	}
-	opts := gateway.Options{}
-	if *config != "" {
+	opts := config.Config{}
+	if *configFile != "" {
 		var err error
-		if opts, err = gateway.LoadOptions(*config); err != nil {
+		if opts, err = config.Load(*configFile); err != nil {
 			fmt.Fprintf(c.stderr, "eacgate backup: %v\n", err)
 			return 1
 		}
@@ -142,9 +142,7 @@ func runBackup(ctx context.Context, c cli) int {
 	if set["db"] {
 		opts.DSN = *dsn
 	}
-	if opts.DSN == "" {
-		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
-	}
+	opts = opts.WithDefaults()
 	ks := backupKeystore{Backend: "soft", Included: true}
 	keysDir := filepath.Join(opts.DataDir, "keys")
 	if k := opts.Keystore; k != nil {

@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"eacgate/config"
 	"eacgate/cvc"
-	"eacgate/gateway"
 	"eacgate/hsm"
 )
 
@@ -102,7 +102,7 @@ func (f *keyFlags) openConfigured(ctx context.Context, log *slog.Logger) (hsm.Ke
 		f.module != "" || f.token != "" || f.pinFile != "" || f.pinEnv != "" {
 		return nil, errors.New("--config names the keystore: give it or the keystore flags, not both")
 	}
-	opts, err := gateway.LoadOptions(f.config)
+	opts, err := config.Load(f.config)
 	if err != nil {
 		return nil, err
 	}

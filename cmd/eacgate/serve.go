@@ -23,6 +23,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"eacgate/config"
 	"eacgate/gateway"
 	"eacgate/server"
 	"eacgate/store"
@@ -406,22 +407,22 @@ type optionFlags struct {
 
 func (f *optionFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.config, "config", "", "YAML configuration (see README, Configuration); none: the embedded default")
-	fs.StringVar(&f.data, "data", "eacgate-data", "data directory (SQLite database, software keystore, TLS certificate)")
+	fs.StringVar(&f.data, "data", config.Config{}.WithDefaults().DataDir, "data directory (SQLite database, software keystore, TLS certificate)")
 	fs.StringVar(&f.db, "db", "", "database: SQLite file or postgres:// DSN (default DATA/eacgate.db)")
 }
 
 // registerListen adds --listen, which only serve has.
 func (f *optionFlags) registerListen(fs *flag.FlagSet) {
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:8443", "address to listen on")
+	fs.StringVar(&f.listen, "listen", config.Config{}.WithDefaults().Listen, "address to listen on")
 }
 
 // options loads the configuration (or the embedded default, which creates a demo PKI) and
 // applies the flags given explicitly on top.
-func (f *optionFlags) options(fs *flag.FlagSet, log *slog.Logger) (gateway.Options, error) {
-	opts := gateway.Options{Demo: true}
+func (f *optionFlags) options(fs *flag.FlagSet, log *slog.Logger) (config.Config, error) {
+	opts := config.Config{Demo: true}
 	if f.config != "" {
 		var err error
-		if opts, err = gateway.LoadOptions(f.config); err != nil {
+		if opts, err = config.Load(f.config); err != nil {
 			return opts, err
 		}
 	}

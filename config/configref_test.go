@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// The README's configuration reference promises every option: each YAML key of Options,
+// The README's configuration reference promises every option: each YAML key of Config,
 // down through its nested structures, appears in it.
 func TestConfigReferenceHasEveryOption(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
@@ -42,7 +42,7 @@ func TestConfigReferenceHasEveryOption(t *testing.T) {
 			walk(path+name+".", f.Type)
 		}
 	}
-	walk("", reflect.TypeFor[Options]())
+	walk("", reflect.TypeFor[Config]())
 	if len(seen) < 5 {
 		t.Fatalf("only %d configuration structures walked", len(seen))
 	}
