@@ -58,7 +58,9 @@ var auditedCases = []auditedCase{
 			return err == nil
 		}},
 	{"SetHolderStatus", newHolder,
-		func(s *Store, id int64, ev AuditEvent) error { return s.SetHolderStatusAudited(ctx(), id, HolderSuspended, ev) },
+		func(s *Store, id int64, ev AuditEvent) error {
+			return s.SetHolderStatusAudited(ctx(), id, HolderSuspended, ev)
+		},
 		func(t *testing.T, s *Store, id int64) bool {
 			h, err := s.HolderByID(ctx(), id)
 			if err != nil {
@@ -78,7 +80,9 @@ var auditedCases = []auditedCase{
 			return c.Status == CertRevoked
 		}},
 	{"ApproveMessage", newHeldMessage,
-		func(s *Store, id int64, ev AuditEvent) error { return s.ApproveMessageAudited(ctx(), id, "operator:olga", ev) },
+		func(s *Store, id int64, ev AuditEvent) error {
+			return s.ApproveMessageAudited(ctx(), id, "operator:olga", ev)
+		},
 		func(t *testing.T, s *Store, id int64) bool { return messageApproval(t, s, id) == ApprovalApproved }},
 	{"RejectMessage", newHeldMessage,
 		func(s *Store, id int64, ev AuditEvent) error {
