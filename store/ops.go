@@ -25,18 +25,21 @@ func (s *Store) audited(ctx context.Context, op string, ev AuditEvent, change fu
 	if ev.Action == "" {
 		return fmt.Errorf("store: %s: audit event without an action", op)
 	}
-	var refused error // the change's own error, already worded by the method that made it
+	// The change's own error is returned as the method that made it worded it; a failed
+	// append is the database's failure, never a conflict of the change.
+	var refused, auditErr error
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if refused = change(s.inTx(tx)); refused != nil {
 			return refused
 		}
-		if _, err := s.appendAuditTx(tx, ev); err != nil {
-			return fmt.Errorf("append audit: %w", err)
-		}
-		return nil
+		_, auditErr = s.appendAuditTx(tx, ev)
+		return auditErr
 	})
-	if refused != nil {
+	switch {
+	case refused != nil:
 		return refused
+	case auditErr != nil:
+		return fmt.Errorf("store: %s: append audit: %w", op, auditErr)
 	}
 	return wrap(op, err)
 }
@@ -48,7 +51,7 @@ func (s *Store) CreateHolderAudited(ctx context.Context, h *Holder, ev AuditEven
 		// On PostgreSQL the failed insert aborted the transaction before the conflict
 		// could be named; name it now that the transaction is over.
 		if c := s.holderConflict(ctx, h); c != nil {
-			return wrap("create holder", c)
+			return c // as CreateHolder words it
 		}
 	}
 	return err
@@ -97,10 +100,10 @@ func (s *Store) CreateOperatorAudited(ctx context.Context, o *Operator, ev Audit
 	err := s.audited(ctx, "create operator", ev, func(tx *Store) error { return tx.CreateOperator(ctx, o) })
 	if err != nil && !isNamedConflict(err) && IsConstraintViolation(err) {
 		if _, ok := s.firstValue(ctx, &Operator{}, "name", "name = ?", o.Name); ok {
-			return wrap("create operator", &ConflictError{Msg: "operator " + o.Name + " already exists"})
+			return &ConflictError{Msg: "operator " + o.Name + " already exists"}
 		}
 		if other, ok := s.firstValue(ctx, &Operator{}, "name", "tls_fingerprint = ? AND tls_fingerprint <> ''", o.TLSFingerprint); ok {
-			return wrap("create operator", &ConflictError{Msg: "an operator with this TLS certificate is already registered: " + other})
+			return &ConflictError{Msg: "an operator with this TLS certificate is already registered: " + other}
 		}
 	}
 	return err
@@ -111,7 +114,7 @@ func (s *Store) CreateAPIClientAudited(ctx context.Context, c *APIClient, ev Aud
 	err := s.audited(ctx, "create API client", ev, func(tx *Store) error { return tx.CreateAPIClient(ctx, c) })
 	if err != nil && !isNamedConflict(err) && IsConstraintViolation(err) {
 		if _, ok := s.firstValue(ctx, &APIClient{}, "user_name", "user_name = ?", c.UserName); ok {
-			return wrap("create API client", &ConflictError{Msg: "API client " + c.UserName + " already exists"})
+			return &ConflictError{Msg: "API client " + c.UserName + " already exists"}
 		}
 	}
 	return err
