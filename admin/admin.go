@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"eacgate/authority"
+	"eacgate/ops"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -57,6 +57,11 @@ func (h *Handler) logger() *slog.Logger {
 		return h.Logger
 	}
 	return slog.Default()
+}
+
+// ops is the operations service the endpoints are adapters over.
+func (h *Handler) ops() *ops.Service {
+	return &ops.Service{Store: h.Store, Country: h.Country, Now: h.Now, Logger: h.Logger}
 }
 
 func (h *Handler) now() time.Time {
@@ -154,7 +159,7 @@ func (h *Handler) endpoint(need store.OperatorRole, fn func(*request) (any, erro
 		}
 		req.operator = op
 		if !allowed(op.Role, need) {
-			h.audit(r.Context(), req, "admin.denied", r.Method+" "+r.URL.Path, "forbidden", nil)
+			h.audit(r.Context(), req, ops.ActionDenied, r.Method+" "+r.URL.Path, "forbidden")
 			writeJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf("role %s may not do this (needs %s)", op.Role, need)})
 			return
 		}
@@ -234,19 +239,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// audit records an admin action: who, what, from where, outcome.
-func (h *Handler) audit(ctx context.Context, r *request, action, target, outcome string, details any) {
-	actor := "anonymous"
-	if r.operator != nil {
-		actor = "operator:" + r.operator.Name
-	}
-	var d string
-	if details != nil {
-		b, _ := json.Marshal(details)
-		d = string(b)
-	}
-	if _, err := h.Store.AppendAudit(ctx, store.AuditEvent{Actor: actor, Action: action, Target: target, Source: r.source,
-		Outcome: outcome, Details: d}); err != nil {
+// actor is the operator of an authenticated call, its refusals worded as the API answers them.
+func (r *request) actor() ops.Actor {
+	return ops.Actor{Channel: ops.ChannelREST, Name: r.operator.Name, Role: r.operator.Role, Remote: r.source, Words: publicText}
+}
+
+// audit records a call refused before any action (its outcome as given).
+func (h *Handler) audit(ctx context.Context, r *request, action ops.Action, target, outcome string) {
+	if err := h.ops().Record(ctx, r.actor(), action, target, outcome, nil); err != nil {
 		h.logger().Error("audit", "action", action, "err", err)
 	}
 }
@@ -274,7 +274,7 @@ func storeError(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return fail(http.StatusNotFound, "not found")
-	case errors.Is(err, store.ErrRevokedFinal), errors.Is(err, store.ErrConflict):
+	case errors.Is(err, store.ErrRevokedFinal), errors.Is(err, store.ErrConflict), errors.As(err, new(*ops.TransitionError)):
 		return fail(http.StatusConflict, "%s", publicText(err))
 	}
 	return err
@@ -285,19 +285,10 @@ func storeError(err error) error {
 // error (a constraint violation names tables and columns), which only the log gets.
 func publicText(err error) string {
 	var ae *apiError
-	switch {
-	case errors.As(err, &ae):
+	if errors.As(err, &ae) {
 		return ae.msg
-	case errors.Is(err, store.ErrNotFound):
-		return "not found"
-	case errors.Is(err, store.ErrRevokedFinal):
-		return "revoked is final"
-	case errors.Is(err, store.ErrConflict) && store.IsConstraintViolation(err):
-		return "conflicts with an existing record"
-	case errors.Is(err, store.ErrConflict):
-		return strings.TrimPrefix(err.Error(), "store: ")
 	}
-	return "internal error"
+	return ops.PublicText(err)
 }
 
 // Holder is a holder as the API shows it.
@@ -382,7 +373,7 @@ func (h *Handler) registerHolder(r *request) (any, error) {
 	target := in.Country + in.Mnemonic
 	role := store.Role(in.Role)
 	if len(in.Country) != 2 || in.Mnemonic == "" || !role.Valid() {
-		h.audit(r.Context(), r, "admin.holder.register", target, "failed: invalid", nil)
+		h.audit(r.Context(), r, ops.ActionHolderRegister, target, "failed: invalid")
 		return nil, fail(http.StatusBadRequest, "need country (2 letters), mnemonic and role (dv_domestic, dv_foreign, terminal, spoc, cvca)")
 	}
 	fp := ""
@@ -396,7 +387,7 @@ func (h *Handler) registerHolder(r *request) (any, error) {
 			return nil, fail(http.StatusBadRequest, "tls_certificate: %v", err)
 		}
 		if err := server.CheckClientCertificate(cert, h.now()); err != nil {
-			h.audit(r.Context(), r, "admin.holder.register", target, "failed: "+err.Error(), nil)
+			h.audit(r.Context(), r, ops.ActionHolderRegister, target, "failed: "+err.Error())
 			return nil, fail(http.StatusBadRequest, "tls_certificate: %v", err)
 		}
 		sum := sha256.Sum256(blk.Bytes)
@@ -407,28 +398,18 @@ func (h *Handler) registerHolder(r *request) (any, error) {
 		return nil, fail(http.StatusBadRequest, "ip_ranges: %v", err)
 	}
 	x := &store.Holder{Country: in.Country, Mnemonic: in.Mnemonic, Role: role, Status: store.HolderActive, TLSFingerprint: fp, IPRanges: ranges}
-	if err := h.Store.CreateHolder(r.Context(), x); err != nil {
+	conflict := func(err error) error {
 		if errors.Is(err, store.ErrConflict) {
-			err = fmt.Errorf("%w: %w", fail(http.StatusConflict, "a holder %s or with this TLS certificate is already registered", target), err)
+			return fmt.Errorf("%w: %w", fail(http.StatusConflict, "a holder %s or with this TLS certificate is already registered", target), err)
 		}
-		h.audit(r.Context(), r, "admin.holder.register", target, "failed: "+publicText(err), nil)
-		return nil, err
+		return err
 	}
-	h.audit(r.Context(), r, "admin.holder.register", target, "ok", map[string]string{"role": in.Role})
+	a := r.actor()
+	a.Words = func(err error) string { return publicText(conflict(err)) }
+	if err := h.ops().RegisterHolder(r.Context(), a, x); err != nil {
+		return nil, conflict(err)
+	}
 	return holderOut(*x), nil
-}
-
-// actionStatus maps suspend/reinstate/revoke to the statuses.
-func actionStatus(action string) (store.HolderStatus, store.CertStatus, bool) {
-	switch action {
-	case "suspend":
-		return store.HolderSuspended, store.CertSuspended, true
-	case "reinstate":
-		return store.HolderActive, store.CertValid, true
-	case "revoke":
-		return store.HolderRevoked, store.CertRevoked, true
-	}
-	return "", "", false
 }
 
 type reasonBody struct {
@@ -440,7 +421,10 @@ func (h *Handler) holderAction(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	hs, _, ok := actionStatus(r.PathValue("action"))
+	svc := h.ops()
+	do, ok := map[string]func(context.Context, ops.Actor, int64, string) (*store.Holder, error){
+		"suspend": svc.SuspendHolder, "reinstate": svc.ReinstateHolder, "revoke": svc.RevokeHolder,
+	}[r.PathValue("action")]
 	if !ok {
 		return nil, fail(http.StatusNotFound, "unknown action %q", r.PathValue("action"))
 	}
@@ -448,19 +432,10 @@ func (h *Handler) holderAction(r *request) (any, error) {
 	if err := r.decode(&in); err != nil || in.Reason == "" {
 		return nil, fail(http.StatusBadRequest, "need {\"reason\": ...}")
 	}
-	action := "admin.holder." + r.PathValue("action")
-	x, err := h.Store.HolderByID(r.Context(), id)
+	x, err := do(r.Context(), r.actor(), id, in.Reason)
 	if err != nil {
-		h.audit(r.Context(), r, action, fmt.Sprintf("holder:%d", id), "failed: not found", nil)
 		return nil, storeError(err)
 	}
-	target := x.Country + x.Mnemonic
-	if err := h.Store.SetHolderStatus(r.Context(), id, hs); err != nil {
-		h.audit(r.Context(), r, action, target, "failed: "+publicText(err), reasonBody{in.Reason})
-		return nil, storeError(err)
-	}
-	h.audit(r.Context(), r, action, target, "ok", reasonBody{in.Reason})
-	x.Status = hs
 	return holderOut(*x), nil
 }
 
@@ -521,18 +496,15 @@ func (h *Handler) rawCertificate(r *request) {
 	_, _ = r.w.Write(c.Raw)
 }
 
-// hasStatus reports whether this gateway keeps a status for c: it issued it (its issuer is
-// of this country) and it is not a CVCA certificate.
-func (h *Handler) hasStatus(c *store.Certificate) bool {
-	return c.Role != store.RoleCVCA && strings.HasPrefix(c.CAR, h.Country)
-}
-
 func (h *Handler) certificateAction(r *request) (any, error) {
 	id, err := r.id()
 	if err != nil {
 		return nil, err
 	}
-	_, cs, ok := actionStatus(r.PathValue("action"))
+	svc := h.ops()
+	do, ok := map[string]func(context.Context, ops.Actor, int64, string) (*store.Certificate, error){
+		"suspend": svc.SuspendCertificate, "reinstate": svc.ReinstateCertificate, "revoke": svc.RevokeCertificate,
+	}[r.PathValue("action")]
 	if !ok {
 		return nil, fail(http.StatusNotFound, "unknown action %q", r.PathValue("action"))
 	}
@@ -540,34 +512,11 @@ func (h *Handler) certificateAction(r *request) (any, error) {
 	if err := r.decode(&in); err != nil || in.Reason == "" {
 		return nil, fail(http.StatusBadRequest, "need {\"reason\": ...}")
 	}
-	action := "admin.certificate." + r.PathValue("action")
-	c, err := h.Store.CertificateByID(r.Context(), id)
+	c, err := do(r.Context(), r.actor(), id, in.Reason)
 	if err != nil {
-		h.audit(r.Context(), r, action, fmt.Sprintf("certificate:%d", id), "failed: not found", nil)
 		return nil, storeError(err)
 	}
-	if err := h.setCertificateStatus(r.Context(), c, cs); err != nil {
-		h.audit(r.Context(), r, action, c.CHR, "failed: "+publicText(err), reasonBody{in.Reason})
-		return nil, err
-	}
-	h.audit(r.Context(), r, action, c.CHR, "ok", reasonBody{in.Reason})
-	c.Status = cs
 	return certOut(*c), nil
-}
-
-// setCertificateStatus changes a certificate's status if this gateway keeps one for it and
-// the change is one (suspending a suspended certificate is a conflict).
-func (h *Handler) setCertificateStatus(ctx context.Context, c *store.Certificate, to store.CertStatus) error {
-	if !h.hasStatus(c) {
-		return fail(http.StatusConflict, "no status is kept for %s (not issued by this gateway)", c.CHR)
-	}
-	if c.Status == to {
-		return fail(http.StatusConflict, "%s is already %s", c.CHR, to)
-	}
-	if to == store.CertValid && c.Status != store.CertSuspended {
-		return fail(http.StatusConflict, "%s is %s, not suspended", c.CHR, c.Status)
-	}
-	return storeError(h.Store.SetCertificateStatus(ctx, c.ID, to))
 }
 
 // Request is a request waiting for an operator's decision.
@@ -602,23 +551,17 @@ func (h *Handler) decideRequest(r *request) (any, error) {
 	if err := r.decode(&in); err != nil {
 		return nil, err
 	}
-	actor := "operator:" + r.operator.Name
 	switch action {
 	case "approve":
-		err = h.Store.ApproveMessage(r.Context(), id, actor)
+		err = h.ops().ApproveRequest(r.Context(), r.actor(), id, in.Reason)
 	case "reject":
 		if in.Reason == "" {
 			return nil, fail(http.StatusBadRequest, "need {\"reason\": ...}")
 		}
-		err = h.Store.RejectMessage(r.Context(), id, actor, string(authority.FailureRequestNotAccepted))
+		err = h.ops().RejectRequest(r.Context(), r.actor(), id, in.Reason)
 	default:
 		return nil, fail(http.StatusNotFound, "unknown action %q", action)
 	}
-	outcome := "ok"
-	if err != nil {
-		outcome = "failed: " + publicText(err)
-	}
-	h.audit(r.Context(), r, "admin.request."+action, fmt.Sprintf("message:%d", id), outcome, reasonBody{in.Reason})
 	if err != nil {
 		return nil, storeError(err)
 	}
@@ -654,13 +597,7 @@ func (h *Handler) retryOutbox(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = h.Store.RetryDead(r.Context(), id)
-	outcome := "ok"
-	if err != nil {
-		outcome = "failed: " + publicText(err)
-	}
-	h.audit(r.Context(), r, "admin.outbox.retry", fmt.Sprintf("outbox:%d", id), outcome, nil)
-	if err != nil {
+	if err := h.ops().RetryOutbox(r.Context(), r.actor(), id); err != nil {
 		return nil, storeError(err)
 	}
 	return map[string]any{"id": id, "state": store.OutboxPending}, nil

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
+	"eacgate/ops"
 	"eacgate/store"
 )
 
@@ -67,27 +68,36 @@ type emcaRequest struct {
 // to the action and the client, so that a captured suspend cannot be replayed as a revoke.
 func EMCAAdditionalData(action, emKey string) []byte { return []byte(action + ":" + emKey) }
 
+// emcaActions are the operations service's actions of the emCA endpoints.
+var emcaActions = map[string]ops.Action{
+	"suspend": ops.ActionCertificateSuspend, "reinstate": ops.ActionCertificateReinstate, "revoke": ops.ActionCertificateRevoke,
+}
+
 func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 	check := h.checkPassword
 	if check == nil {
 		check = CheckPassword
 	}
+	opsAction := emcaActions[action]
 	return func(w http.ResponseWriter, r *http.Request) {
 		resp := EMCAResponse{Status: "failure", RequestID: newRequestID()}
 		req := &request{Request: r, w: w, source: remoteIP(r)}
 		serial, userName, remarks := "", "", ""
-		finishStatus := func(status int, result string) {
+		actor := func() ops.Actor {
+			return ops.Actor{Channel: ops.ChannelEMCA, Name: userName, Remote: req.source, RequestID: resp.RequestID}
+		}
+		// respond answers without auditing (the operations service did); finishStatus
+		// audits the refusals the endpoint decides itself.
+		respond := func(status int, result string) {
 			resp.Result = result
-			outcome := "ok"
-			if resp.Status != "success" {
-				outcome = "failed: " + result
-			}
-			if _, err := h.Store.AppendAudit(r.Context(), store.AuditEvent{Actor: "emca:" + userName, Action: "emca." + action,
-				Target: serial, Source: req.source, Outcome: outcome,
-				Details: mustJSON(map[string]string{"requestId": resp.RequestID, "remarks": remarks})}); err != nil {
+			writeJSON(w, status, resp)
+		}
+		finishStatus := func(status int, result string) {
+			if err := h.ops().Record(r.Context(), actor(), opsAction, serial, "failed: "+result,
+				map[string]string{"requestId": resp.RequestID, "remarks": remarks}); err != nil {
 				h.logger().Error("audit", "err", err)
 			}
-			writeJSON(w, status, resp)
+			respond(status, result)
 		}
 		finish := func(result string) { finishStatus(http.StatusOK, result) }
 		var body struct {
@@ -219,9 +229,10 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 			finish("No Data Found For " + serial)
 			return
 		}
+		svc := h.ops()
 		var c *store.Certificate
 		for i := len(certs) - 1; i >= 0; i-- { // the newest one this gateway keeps a status for
-			if h.hasStatus(&certs[i]) {
+			if svc.KeepsStatus(&certs[i]) {
 				c = &certs[i]
 				break
 			}
@@ -235,17 +246,17 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 				resp.SubscriberID = holder.Country + holder.Mnemonic
 			}
 		}
-		result, to := emcaTransition(action, c.Status)
-		if to == "" {
-			finish(result)
-			return
-		}
-		if err := h.Store.SetCertificateStatus(r.Context(), c.ID, to); err != nil {
-			finish(resultInternal)
+		a := actor()
+		a.Words = func(err error) string { return emcaRefusal(action, err) }
+		do := map[string]func(context.Context, ops.Actor, int64, string) (*store.Certificate, error){
+			"suspend": svc.SuspendCertificate, "reinstate": svc.ReinstateCertificate, "revoke": svc.RevokeCertificate,
+		}[action]
+		if _, err := do(r.Context(), a, c.ID, remarks); err != nil {
+			respond(http.StatusOK, emcaRefusal(action, err))
 			return
 		}
 		resp.Status = "success"
-		finish(result)
+		respond(http.StatusOK, emcaSuccess[action])
 	}
 }
 
@@ -253,32 +264,33 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 func (h *Handler) lockout(ctx context.Context, r *request, c *store.APIClient, until time.Time) {
 	h.logger().Warn("emCA: client locked out after repeated authentication failures", "client", c.UserName,
 		"source", r.source, "until", until)
-	if _, err := h.Store.AppendAudit(ctx, store.AuditEvent{Actor: "emca:" + c.UserName, Action: "emca.lockout",
-		Target: "api_client:" + c.UserName, Source: r.source, Outcome: "locked",
-		Details: mustJSON(map[string]string{"until": until.UTC().Format(time.RFC3339)})}); err != nil {
+	a := ops.Actor{Channel: ops.ChannelEMCA, Name: c.UserName, Remote: r.source}
+	if err := h.ops().Record(ctx, a, ops.ActionLockout, "api_client:"+c.UserName, "locked",
+		map[string]string{"until": until.UTC().Format(time.RFC3339)}); err != nil {
 		h.logger().Error("audit", "err", err)
 	}
 }
 
-// emcaTransition is an action's result on a certificate in state from: the new state, or ""
-// and the failure.
-func emcaTransition(action string, from store.CertStatus) (string, store.CertStatus) {
-	if from == store.CertRevoked {
-		return resultAlreadyRevoked, ""
+// emcaSuccess is each action's result when it succeeds.
+var emcaSuccess = map[string]string{
+	"suspend": "Suspended Successfully", "reinstate": "Reinstated Successfully", "revoke": "Revoked Successfully",
+}
+
+// emcaRefusal is the result that answers an action the operations service refused (a
+// revoked certificate stays revoked whatever is asked).
+func emcaRefusal(action string, err error) string {
+	var te *ops.TransitionError
+	switch {
+	case errors.Is(err, store.ErrRevokedFinal), errors.As(err, &te) && te.From == store.CertRevoked:
+		return resultAlreadyRevoked
+	case te != nil && te.NoStatus:
+		return resultNoCRL
+	case te != nil && action == "reinstate":
+		return resultNotSuspended
+	case te != nil && action == "suspend":
+		return resultAlreadySuspended
 	}
-	switch action {
-	case "suspend":
-		if from == store.CertSuspended {
-			return resultAlreadySuspended, ""
-		}
-		return "Suspended Successfully", store.CertSuspended
-	case "reinstate":
-		if from != store.CertSuspended {
-			return resultNotSuspended, ""
-		}
-		return "Reinstated Successfully", store.CertValid
-	}
-	return "Revoked Successfully", store.CertRevoked
+	return resultInternal
 }
 
 // revokeModeOK: suspend needs 6 (certificateHold); reinstate takes 8 (removeFromCRL) or
@@ -363,9 +375,4 @@ func newRequestID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }

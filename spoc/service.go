@@ -184,8 +184,10 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 			}
 		} else {
 			log.Info("foreign DV registered on its first request", "dv", country+mnemonic)
-			_, _ = s.Store.AppendAudit(ctx, store.AuditEvent{Actor: "spoc:" + sp.Country, Action: "holder.auto_register",
-				Target: country + mnemonic, Source: "spoc", Outcome: "ok"})
+			if _, err := s.Store.AppendAudit(ctx, store.AuditEvent{Actor: "spoc:" + sp.Country, Action: "holder.auto_register",
+				Target: country + mnemonic, Source: "spoc", Outcome: "ok"}); err != nil {
+				log.Error("audit foreign DV registration", "dv", country+mnemonic, "err", err)
+			}
 		}
 	case errors.Is(err, store.ErrNotFound):
 		log.Info("foreign DV not registered", "dv", country+mnemonic)

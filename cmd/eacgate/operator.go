@@ -60,8 +60,9 @@ func runOperator(ctx context.Context, c cli) int {
 	}
 	token := randomSecret(32)
 	op := &store.Operator{Name: name, Role: store.OperatorRole(role), TokenHash: admin.TokenHash(token), TLSFingerprint: fp}
-	if code := audited(ctx, c, st, auditEvent("operator.add", name), st.CreateOperator(ctx, op)); code != 0 {
-		return code
+	if err := cliOps(c, st).AddOperator(ctx, cliActor(), op); err != nil {
+		fmt.Fprintln(c.stderr, errText(err))
+		return 1
 	}
 	fmt.Fprintf(c.stdout, "operator %s (%s) registered. Bearer token (shown once, store it now):\n%s\n", name, role, token)
 	return 0
@@ -151,8 +152,9 @@ func addAPIClient(ctx context.Context, c cli, st *store.Store, w store.KeyWrappe
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
-	if code := audited(ctx, c, st, auditEvent("apiclient.add", client.UserName), st.CreateAPIClient(ctx, client)); code != 0 {
-		return code
+	if err := cliOps(c, st).AddAPIClient(ctx, cliActor(), client); err != nil {
+		fmt.Fprintln(c.stderr, errText(err))
+		return 1
 	}
 	fmt.Fprintf(c.stdout, "API client %s registered (shown once, hand over securely):\nemKey: %s\nkey:   %s\n", client.UserName, client.EMKey, base64.StdEncoding.EncodeToString(key))
 	return 0

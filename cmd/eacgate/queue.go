@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,9 +14,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/gateway"
+	"eacgate/ops"
 	"eacgate/store"
 )
 
@@ -123,8 +124,9 @@ func runOutbox(ctx context.Context, c cli) int {
 				fmt.Fprintf(c.stderr, "%q is not an outbox ID\n", a)
 				return 2
 			}
-			if code := audited(ctx, c, st, auditEvent("outbox.retry", fmt.Sprintf("outbox:%d", id)), st.RetryDead(ctx, id)); code != 0 {
-				return code
+			if err := cliOps(c, st).RetryOutbox(ctx, cliActor(), id); err != nil {
+				fmt.Fprintln(c.stderr, errText(err))
+				return 1
 			}
 			fmt.Fprintf(c.stdout, "outbox item %d queued again\n", id)
 		}
@@ -188,25 +190,34 @@ func runRequest(ctx context.Context, c cli) int {
 		fmt.Fprintf(c.stderr, "%q is not a request ID\n", rest[0])
 		return 2
 	}
-	ev := auditEvent("request."+c.args[0], fmt.Sprintf("message:%d", id))
+	svc := cliOps(c, st)
 	if c.args[0] == "approve" {
-		err = st.ApproveMessage(ctx, id, ev.Actor)
+		err = svc.ApproveRequest(ctx, cliActor(), id, reason)
 	} else {
 		if reason == "" {
 			fmt.Fprintln(c.stderr, "request reject needs --reason TEXT")
 			return 2
 		}
-		ev.Details = fmt.Sprintf(`{"reason":%q}`, reason)
-		err = st.RejectMessage(ctx, id, ev.Actor, string(authority.FailureRequestNotAccepted))
+		err = svc.RejectRequest(ctx, cliActor(), id, reason)
 	}
-	if code := audited(ctx, c, st, ev, err); code != 0 {
-		return code
+	if err != nil {
+		fmt.Fprintln(c.stderr, errText(err))
+		return 1
 	}
 	fmt.Fprintf(c.stdout, "request %d %sd; the answer goes to the requester by callback\n", id, c.args[0])
 	return 0
 }
 
-// audited records an operator action's audit event with the outcome err gives, and reports
+// cliOps is the operations service of an operator command: a failure to audit a refusal is
+// said on stderr.
+func cliOps(c cli, st *store.Store) *ops.Service {
+	return &ops.Service{Store: st, Logger: slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+}
+
+// cliActor is the user running the command.
+func cliActor() ops.Actor { return ops.Actor{Channel: ops.ChannelCLI, Name: os.Getenv("USER")} }
+
+// audited records an action's audit event with the outcome err gives, and reports
 // the failure: the exit code (0 when both the action and the record succeeded).
 func audited(ctx context.Context, c cli, st *store.Store, ev store.AuditEvent, err error) int {
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -25,6 +24,7 @@ import (
 
 	"eacgate/config"
 	"eacgate/gateway"
+	"eacgate/ops"
 	"eacgate/server"
 	"eacgate/store"
 )
@@ -284,12 +284,8 @@ func runHolder(ctx context.Context, c cli) int {
 		return 2
 	}
 	h := &store.Holder{Country: country, Mnemonic: mnemonic, Role: r, Status: store.HolderActive, TLSFingerprint: fp, IPRanges: ranges}
-	if err := st.CreateHolder(ctx, h); err != nil {
+	if err := cliOps(c, st).RegisterHolder(ctx, cliActor(), h); err != nil {
 		fmt.Fprintf(c.stderr, "eacgate holder add: %s\n", errText(err))
-		return 1
-	}
-	if _, err := st.AppendAudit(ctx, auditEvent("holder.add", country+mnemonic)); err != nil {
-		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
 	fmt.Fprintf(c.stdout, "registered holder %d: %s%s (%s), TLS fingerprint %s\n", h.ID, h.Country, h.Mnemonic, h.Role, fp)
@@ -381,18 +377,11 @@ func holderSetStatus(ctx context.Context, c cli, st *store.Store, country, mnemo
 	if h == nil {
 		return code
 	}
-	outcome := "ok"
-	err := st.SetHolderStatus(ctx, h.ID, status)
-	if err != nil {
-		outcome = "failed: " + err.Error()
-	}
-	details, _ := json.Marshal(map[string]string{"reason": reason})
-	if _, aerr := st.AppendAudit(ctx, store.AuditEvent{Actor: "cli", Action: "holder." + string(status), Target: country + mnemonic,
-		Source: "local", Outcome: outcome, Details: string(details)}); aerr != nil {
-		fmt.Fprintln(c.stderr, aerr)
-		return 1
-	}
-	if err != nil {
+	svc := cliOps(c, st)
+	set := map[store.HolderStatus]func(context.Context, ops.Actor, int64, string) (*store.Holder, error){
+		store.HolderSuspended: svc.SuspendHolder, store.HolderActive: svc.ReinstateHolder, store.HolderRevoked: svc.RevokeHolder,
+	}[status]
+	if _, err := set(ctx, cliActor(), h.ID, reason); err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
@@ -505,7 +494,8 @@ func serveMetrics(g *gateway.Gateway, addr string, log *slog.Logger) (stop func(
 	return func() { _ = srv.Close() }, nil
 }
 
-// auditEvent is a successful operator action from the command line.
+// auditEvent is a successful action from the command line that is not an operator action of
+// the operations service (those use cliOps).
 func auditEvent(action, target string) store.AuditEvent {
 	return store.AuditEvent{Actor: "cli:" + os.Getenv("USER"), Action: action, Target: target, Source: "local", Outcome: "ok"}
 }
