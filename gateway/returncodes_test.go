@@ -112,7 +112,7 @@ func TestRefusalsStayInTheVersionsEnumeration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := (&ra.StoreRegistry{Store: g.Store}).RecordCertificate(ctx, holders[holder].ID, cert); err != nil {
+		if err := ra.NewStoreRegistry(g.Store).RecordCertificate(ctx, holders[holder].ID, cert); err != nil {
 			t.Fatal(err)
 		}
 		return cert, key
