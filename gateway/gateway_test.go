@@ -254,7 +254,7 @@ func TestConcurrentDVRenewalOnce(t *testing.T) {
 		}
 		wg.Wait()
 		for _, g := range gs {
-			if err := g.refreshDV(ctx); err != nil {
+			if err := g.dv.Refresh(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -298,36 +298,4 @@ func containsAll(s string, parts []string) bool {
 		}
 	}
 	return false
-}
-
-// The DV client's lease is extended while its holder works: another instance cannot take it
-// during a renewal that lasts two lease times, and takes it once it is released.
-func TestDVLeaseExtendedWhileWorking(t *testing.T) {
-	dir := t.TempDir()
-	a, b := openDemo(t, dir), openDemo(t, dir)
-	a.dvLeaseTTL, b.dvLeaseTTL = 1500*time.Millisecond, 1500*time.Millisecond
-	ctx := context.Background()
-	inside := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := a.withDVLease(ctx, func() error {
-			close(inside)
-			time.Sleep(3 * time.Second)
-			return nil
-		})
-		done <- err
-	}()
-	<-inside
-	for range 5 {
-		time.Sleep(500 * time.Millisecond)
-		if ran, err := b.withDVLease(ctx, func() error { return nil }); err != nil || ran {
-			t.Fatalf("the other instance took the lease while it was held (ran %v, %v)", ran, err)
-		}
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if ran, err := b.withDVLease(ctx, func() error { return nil }); err != nil || !ran {
-		t.Fatalf("lease not free after release (ran %v, %v)", ran, err)
-	}
 }
