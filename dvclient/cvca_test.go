@@ -147,7 +147,9 @@ func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 type serviceFunc func(context.Context, msg.Caller, msg.Message) msg.Answer
 
-func (f serviceFunc) Handle(ctx context.Context, c msg.Caller, m msg.Message) msg.Answer { return f(ctx, c, m) }
+func (f serviceFunc) Handle(ctx context.Context, c msg.Caller, m msg.Message) msg.Answer {
+	return f(ctx, c, m)
+}
 
 // A remote CVCA is asked over TR-03129 through the HTTP client it was given: the renewal's
 // certificate answered at once is stored and put in use, the message named by the injected
@@ -191,7 +193,11 @@ func TestRemoteCVCA(t *testing.T) {
 		t.Fatalf("renewed %v (%v)", cert, err)
 	}
 	if want := "renew-UTDVDEMO00002-" + strconv.FormatInt(now.UnixNano(), 36); len(got) != 1 || got[0].MessageID != want {
-		t.Fatalf("the CVCA got %+v, want one request %s", got, want)
+		var ids []string
+		for _, m := range got {
+			ids = append(ids, m.Operation+" "+m.MessageID)
+		}
+		t.Fatalf("the CVCA got %v, want one request %s", ids, want)
 	}
 	n, err := remote.FetchCACertificates(ctx)
 	if err != nil || n != 1 {
