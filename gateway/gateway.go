@@ -564,7 +564,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 	if g.DV != nil {
 		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger, Name: "dv", Metrics: metrics,
 			Service: &ra.IssuingService{IssuerFunc: g.CurrentDV, ByCAR: g.dvByCAR, Registry: reg, Logger: g.logger,
-				Chain:              g.dvChains,
+				Chain:              g.dv.Chains,
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.checkResponseURL(), Receiver: receiver.Handle}})
 	}
 	adminAPI := (&admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin"),

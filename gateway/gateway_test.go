@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"eacgate/cvc"
+	"eacgate/dvclient"
 	"eacgate/ecc"
 	"eacgate/generated/dv11"
 	"eacgate/internal/testenv"
@@ -160,7 +161,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestMetricsGauges(t *testing.T) {
 	g := openDemo(t, t.TempDir())
 	// A sign through the wrapped CVCA key.
-	if _, err := g.RenewDV(context.Background(), DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now()); err != nil {
+	if _, err := g.dv.Renew(context.Background(), dvclient.Options{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Store.EnqueueOutbox(context.Background(), &store.OutboxItem{TargetURL: "https://dv.example/cb", Payload: []byte("x")}); err != nil {
@@ -240,14 +241,14 @@ func TestConcurrentDVRenewalOnce(t *testing.T) {
 		gs = append(gs, g)
 	}
 	before := gs[0].CurrentDV().Certificate().CHR
-	o := DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
+	o := dvclient.Options{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
 	for round := range 3 {
 		var wg sync.WaitGroup
 		for _, g := range gs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := g.RenewDV(ctx, o, time.Now()); err != nil {
+				if _, err := g.dv.Renew(ctx, o, time.Now()); err != nil {
 					t.Error(err)
 				}
 			}()

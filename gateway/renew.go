@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"eacgate/authority"
-	"eacgate/cvc"
 	"eacgate/dvclient"
 )
 
@@ -58,15 +57,6 @@ func (g *Gateway) CurrentDV() *authority.Issuer {
 // dvByCAR serves as the DV endpoint's ByCAR (see dvclient.Client.ByCAR).
 func (g *Gateway) dvByCAR(car string) *authority.Issuer { return g.dv.ByCAR(car) }
 
-// dvChains is the answer of GetCACertificates at /dv: the domestic chain of the DV in use,
-// then the foreign ones.
-func (g *Gateway) dvChains(ctx context.Context) ([][]byte, error) { return g.dv.Chains(ctx) }
-
 // RunDVClient renews the DV's certificates by dv_client until ctx ends (see
 // dvclient.Client.Run).
 func (g *Gateway) RunDVClient(ctx context.Context) { g.dv.Run(ctx) }
-
-// RenewDV renews the DV certificate if it is due at now by o (see dvclient.Client.Renew).
-func (g *Gateway) RenewDV(ctx context.Context, o DVClientOptions, now time.Time) (*cvc.Certificate, error) {
-	return g.dv.Renew(ctx, dvOptions(o), now)
-}
