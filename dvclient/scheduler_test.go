@@ -3,12 +3,16 @@ package dvclient
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
 // The DV client's lease is extended while its holder works: another instance cannot take it
-// during a renewal that lasts two lease times, and takes it once it is released.
-func TestDVLeaseExtendedWhileWorking(t *testing.T) {
+// during a renewal that lasts two lease times, and takes it once it is released. The
+// bubble's clock makes the lease times pass without waiting.
+func TestDVLeaseExtendedWhileWorking(t *testing.T) { synctest.Test(t, testDVLeaseExtendedWhileWorking) }
+
+func testDVLeaseExtendedWhileWorking(t *testing.T) {
 	f := newFixture(t)
 	a, b := f.c, f.client("b")
 	a.LeaseTTL, b.LeaseTTL = 1500*time.Millisecond, 1500*time.Millisecond
