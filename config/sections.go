@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"eacgate/callback"
+	"eacgate/dvclient"
 	"eacgate/hsm"
 	"eacgate/server"
 	"eacgate/store"
@@ -166,17 +167,16 @@ type DVClientOptions struct {
 // WithDefaults fills in the defaults of unset durations (Config.WithDefaults calls it; so
 // may callers given a section on its own).
 func (o DVClientOptions) WithDefaults() DVClientOptions {
-	if o.RenewBefore <= 0 {
-		o.RenewBefore = 30 * 24 * time.Hour
-	}
-	if o.CheckInterval <= 0 {
-		o.CheckInterval = time.Hour
-	}
-	if o.MinInterval <= 0 {
-		o.MinInterval = 24 * time.Hour
-	}
+	s := o.Schedule().WithDefaults()
+	o.RenewBefore, o.CheckInterval, o.MinInterval = s.RenewBefore, s.CheckInterval, s.MinInterval
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultPeerTimeout
 	}
 	return o
+}
+
+// Schedule is the renewal schedule the DV client runs by.
+func (o DVClientOptions) Schedule() dvclient.Options {
+	return dvclient.Options{RenewBefore: o.RenewBefore, CheckInterval: o.CheckInterval, MinInterval: o.MinInterval,
+		Foreign: o.Foreign, Disabled: o.Disabled}
 }

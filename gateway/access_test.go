@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"eacgate/authority"
-	"eacgate/config"
 	"eacgate/cvc"
+	"eacgate/dvclient"
 	"eacgate/ecc"
 	"eacgate/generated/dv11"
 	"eacgate/internal/testenv"
@@ -174,15 +174,15 @@ func TestSuspendedIssuerIssuesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	later()
-	renew := config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
-	if _, err := g.RenewDV(ctx, renew, time.Now()); !errors.Is(err, authority.ErrNotAccepted) || !strings.Contains(err.Error(), "issuer CVCA UTCVCA00001 is suspended") {
+	renew := dvclient.Options{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
+	if _, err := g.dv.Renew(ctx, renew, time.Now()); !errors.Is(err, authority.ErrNotAccepted) || !strings.Contains(err.Error(), "issuer CVCA UTCVCA00001 is suspended") {
 		t.Fatalf("DV renewal under a suspended CVCA: %v", err)
 	}
 	if err := g.Store.SetCertificateStatus(ctx, cvcaRows[0].ID, store.CertValid); err != nil {
 		t.Fatal(err)
 	}
 	later()
-	if renewed, err := g.RenewDV(ctx, renew, time.Now()); err != nil || renewed == nil {
+	if renewed, err := g.dv.Renew(ctx, renew, time.Now()); err != nil || renewed == nil {
 		t.Fatalf("DV renewal under the reinstated CVCA: %v", err)
 	}
 }

@@ -301,3 +301,9 @@ func curveSuffix(curve string) string {
 	}
 	return " on " + curve
 }
+
+// sameKey reports whether signer's public key is the one cert certifies.
+func sameKey(signer hsm.Signer, cert *cvc.Certificate) bool {
+	pub, err := cvc.NewPublicKey(cert.PublicKey.Algorithm, signer.Public(), false)
+	return err == nil && pub.Equal(&cert.PublicKey)
+}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"eacgate/authority"
-	"eacgate/config"
 	"eacgate/cvc"
+	"eacgate/dvclient"
 	"eacgate/ecc"
 	"eacgate/hsm"
 	"eacgate/internal/openpace"
@@ -91,12 +91,12 @@ func TestCVCARollover(t *testing.T) {
 	}
 
 	// The DV's certificate is still under the old key, and terminals get the link already.
-	dvChain, _ := serving.dvChains(ctx)
+	dvChain, _ := serving.dv.Chains(ctx)
 	if len(dvChain) != 3 || string(dvChain[1]) != string(link.Raw) || string(dvChain[2]) != string(serving.CurrentDV().Certificate().Raw) {
 		t.Fatalf("GetCACertificates at /dv: %d certificates", len(dvChain))
 	}
 
-	dv, err := serving.RenewDV(ctx, config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
+	dv, err := serving.dv.Renew(ctx, dvclient.Options{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
 	if err != nil || dv == nil {
 		t.Fatalf("DV renewal: %v", err)
 	}
@@ -184,7 +184,7 @@ func TestCVCARolloverToAnotherCurve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dv, err := g.RenewDV(ctx, config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
+	dv, err := g.dv.Renew(ctx, dvclient.Options{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
 	if err != nil || dv == nil {
 		t.Fatalf("DV renewal across the change of curve: %v", err)
 	}
@@ -241,7 +241,7 @@ func TestRenewedDVTakenUpOnRequest(t *testing.T) {
 	if b.dvByCAR("UTDVDEMO00099") != nil {
 		t.Fatal("ByCAR answered for a DV certificate that does not exist")
 	}
-	renewed, err := a.RenewDV(ctx, config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
+	renewed, err := a.dv.Renew(ctx, dvclient.Options{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now())
 	if err != nil || renewed == nil {
 		t.Fatalf("renewal: %v", err)
 	}

@@ -5,13 +5,14 @@ import (
 	"net/http/httptest"
 
 	"context"
-	"eacgate/config"
-	"eacgate/hsm"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"eacgate/config"
+	"eacgate/hsm"
 )
 
 // A configured gateway does not write the keystore's passphrase beside the keys: without a

@@ -23,6 +23,7 @@ import (
 	"eacgate/callback"
 	"eacgate/config"
 	"eacgate/cvc"
+	"eacgate/dvclient"
 	"eacgate/hsm"
 	"eacgate/ra"
 	"eacgate/server"
@@ -47,23 +48,20 @@ type Gateway struct {
 	closeFns []func() error
 	// cvcaCurrent is the CVCA issuer after key rollovers (see CurrentCVCA).
 	cvcaCurrent atomic.Pointer[authority.Issuer]
-	// cvcaLookup and dvLookup are when a request last made the gateway look for a CVCA
-	// rollover or a DV renewal made elsewhere (Unix ns).
-	cvcaLookup, dvLookup atomic.Int64
-	// dvCurrent is the DV issuer after automatic renewals (see CurrentDV).
-	dvCurrent atomic.Pointer[authority.Issuer]
-	// dvForeign are the DV's issuers under its foreign certificates (see loadForeignDV).
-	dvForeign atomic.Pointer[foreignDV]
-	// cvcaHTTP is the client towards a remote CVCA (dv_client.cvca_url; nil without), built
-	// once when the gateway opens (see cvcaHTTPClient).
-	cvcaHTTP *http.Client
+	// cvcaLookup is when a request last made the gateway look for a CVCA rollover made
+	// elsewhere (Unix ns).
+	cvcaLookup atomic.Int64
+	// dv is the DV as a client of its CVCAs: its issuers and their renewal.
+	dv *dvclient.Client
+	// dvRemote is the CVCA at dv_client.cvca_url (nil without one, or dvRemoteErr when its
+	// HTTP client cannot be built).
+	dvRemote    *dvclient.Remote
+	dvRemoteErr error
 	// forwarder is the SPOC's national side (nil without the SPOC role).
 	forwarder *spoc.Forwarder
 	metrics   *server.Metrics
 	// instance names this process to the other instances on the database (leases).
 	instance string
-	// dvLeaseTTL overrides the DV client's lease time (tests).
-	dvLeaseTTL time.Duration
 	// readyLast is the last readiness result (see readiness); readyProbe replaces the
 	// database write probe (tests).
 	readyLast  atomic.Pointer[readyResult]
@@ -129,12 +127,7 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 	g.Keys = ks
 	g.closeFns = append(g.closeFns, ks.Close)
-	if opts.DVClient.CVCAURL != "" {
-		if g.cvcaHTTP, err = g.cvcaHTTPClient(); err != nil {
-			g.Close()
-			return nil, err
-		}
-	}
+	g.newDVClient()
 	return g, nil
 }
 
@@ -250,6 +243,7 @@ func (g *Gateway) setUpIssuers(ctx context.Context) error {
 	case iss != nil:
 		g.CVCA = iss
 		g.cvcaCurrent.Store(iss)
+		g.useLocalCVCA()
 	}
 
 	_, err = g.Store.HolderByName(ctx, o.Country, o.DVMnemonic)
@@ -291,53 +285,14 @@ func (g *Gateway) cvcaPath(ctx context.Context, country string) ([]*cvc.Certific
 	return path, nil
 }
 
-// loadDV sets up the DV issuer from its current certificate and the chain of its CVCA.
+// loadDV sets up the DV issuers from the store (see dvclient.Client.Load); the first one
+// is also g.DV.
 func (g *Gateway) loadDV(ctx context.Context) error {
-	o := g.Options
-	holder, err := g.Store.HolderByName(ctx, o.Country, o.DVMnemonic)
-	if err != nil {
-		return err
-	}
-	reg := ra.NewStoreRegistry(g.Store)
-	dvCert, err := reg.CurrentCertificate(ctx, holder.ID)
-	if err != nil {
-		return fmt.Errorf("gateway: DV %s%s has no current certificate (expired? renew it): %w", o.Country, o.DVMnemonic, err)
-	}
-	cvcas, err := g.cvcaPath(ctx, dvCert.CAR[:2])
-	if err != nil {
-		return err
-	}
-	if len(cvcas) == 0 {
-		return fmt.Errorf("gateway: no CVCA certificates of %s stored for DV certificate %s", dvCert.CAR[:2], dvCert.CHR)
-	}
-	path, err := cvc.Verify(dvCert, cvc.VerifyOptions{Anchors: cvcas[:1], Intermediates: cvcas[1:]})
-	if err != nil {
-		return fmt.Errorf("gateway: DV certificate %s: %w", dvCert.CHR, err)
-	}
-	key, err := g.dvSigner(ctx, dvCert.CHR)
-	if err != nil {
-		return err
-	}
-	// Terminal requests may still name an earlier DV certificate as CAR.
-	var own []string
-	issuedBy := map[string]string{}
-	rows, err := g.Store.ListCertificatesOfHolder(ctx, holder.ID)
-	if err != nil {
-		return err
-	}
-	for _, r := range rows {
-		if r.Role == store.RoleDVDomestic && r.CHR != dvCert.CHR {
-			own = append(own, r.CHR)
-			issuedBy[r.CHR] = r.CAR
-		}
-	}
-	iss := g.withStatus(&authority.Issuer{Path: path, Signer: g.timed(o.DVKey, key), Policy: o.Policy(), OwnCHRs: own,
-		OwnDomains: ownDomains(cvcas, issuedBy, cvc.Domain(path))})
+	err := g.dv.Load(ctx)
 	if g.DV == nil {
-		g.DV = iss
+		g.DV = g.dv.Current()
 	}
-	g.dvCurrent.Store(iss)
-	return g.loadForeignDV(ctx, time.Now())
+	return err
 }
 
 // InitCVCA creates the country's CVCA: a new key in the keystore (label Options.CVCAKey)
@@ -379,6 +334,7 @@ func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cv
 		}
 		g.CVCA = iss
 		g.cvcaCurrent.Store(iss)
+		g.useLocalCVCA()
 	}
 	if chr[:2] != o.Country || chr[2:len(chr)-5] != o.DVMnemonic {
 		return nil, fmt.Errorf("gateway: DV CHR %s must be %s%s + 5-character sequence number (country and dv_mnemonic)", chr, o.Country, o.DVMnemonic)
@@ -442,6 +398,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		fwd := &spoc.Forwarder{Country: g.Options.Country, Config: g.Options.SPOC, Clients: clients, Store: g.Store, Registry: reg,
 			CheckResponseURL: g.Options.Callback.CheckResponseURL(), Logger: g.logger.With("component", "spoc")}
 		g.forwarder = fwd
+		g.useSPOC(fwd)
 		if g.CVCA != nil {
 			fwd.Domestic = func() []*cvc.Certificate { return g.CurrentCVCA().Path }
 			cvcaService.Foreign = fwd.Forward
@@ -460,7 +417,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 	if g.DV != nil {
 		mux.Handle("/dv", &server.Endpoint{Protocols: server.DVProtocols, Logger: g.logger, Name: "dv", Metrics: metrics,
 			Service: &ra.IssuingService{IssuerFunc: g.CurrentDV, ByCAR: g.dvByCAR, Registry: reg, Logger: g.logger,
-				Chain:              g.dvChains,
+				Chain:              g.dv.Chains,
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.Callback.CheckResponseURL(), Receiver: receiver.Handle}})
 	}
 	adminAPI := (&admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin"),

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
-	"eacgate/config"
 	"eacgate/cvc"
+	"eacgate/dvclient"
 	"eacgate/ecc"
 	"eacgate/generated/dv11"
 	"eacgate/internal/testenv"
@@ -161,7 +161,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestMetricsGauges(t *testing.T) {
 	g := openDemo(t, t.TempDir())
 	// A sign through the wrapped CVCA key.
-	if _, err := g.RenewDV(context.Background(), config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now()); err != nil {
+	if _, err := g.dv.Renew(context.Background(), dvclient.Options{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Store.EnqueueOutbox(context.Background(), &store.OutboxItem{TargetURL: "https://dv.example/cb", Payload: []byte("x")}); err != nil {
@@ -241,21 +241,21 @@ func TestConcurrentDVRenewalOnce(t *testing.T) {
 		gs = append(gs, g)
 	}
 	before := gs[0].CurrentDV().Certificate().CHR
-	o := config.DVClientOptions{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
+	o := dvclient.Options{RenewBefore: 1000 * 24 * time.Hour, MinInterval: time.Nanosecond}
 	for round := range 3 {
 		var wg sync.WaitGroup
 		for _, g := range gs {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := g.RenewDV(ctx, o, time.Now()); err != nil {
+				if _, err := g.dv.Renew(ctx, o, time.Now()); err != nil {
 					t.Error(err)
 				}
 			}()
 		}
 		wg.Wait()
 		for _, g := range gs {
-			if err := g.refreshDV(ctx); err != nil {
+			if err := g.dv.Refresh(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -299,36 +299,4 @@ func containsAll(s string, parts []string) bool {
 		}
 	}
 	return false
-}
-
-// The DV client's lease is extended while its holder works: another instance cannot take it
-// during a renewal that lasts two lease times, and takes it once it is released.
-func TestDVLeaseExtendedWhileWorking(t *testing.T) {
-	dir := t.TempDir()
-	a, b := openDemo(t, dir), openDemo(t, dir)
-	a.dvLeaseTTL, b.dvLeaseTTL = 1500*time.Millisecond, 1500*time.Millisecond
-	ctx := context.Background()
-	inside := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		_, err := a.withDVLease(ctx, func() error {
-			close(inside)
-			time.Sleep(3 * time.Second)
-			return nil
-		})
-		done <- err
-	}()
-	<-inside
-	for range 5 {
-		time.Sleep(500 * time.Millisecond)
-		if ran, err := b.withDVLease(ctx, func() error { return nil }); err != nil || ran {
-			t.Fatalf("the other instance took the lease while it was held (ran %v, %v)", ran, err)
-		}
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if ran, err := b.withDVLease(ctx, func() error { return nil }); err != nil || !ran {
-		t.Fatalf("lease not free after release (ran %v, %v)", ran, err)
-	}
 }

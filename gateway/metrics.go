@@ -90,10 +90,8 @@ func (g *Gateway) issuerExpiry(now time.Time) []server.Gauge {
 	}
 	add("cvca", g.CurrentCVCA())
 	add("dv", g.CurrentDV())
-	if f := g.dvForeign.Load(); f != nil {
-		for _, country := range f.countries {
-			add("dv_foreign", f.byCountry[country])
-		}
+	for _, is := range g.dv.ForeignIssuers() {
+		add("dv_foreign", is)
 	}
 	return out
 }

@@ -32,7 +32,7 @@ func TestAutoRegistrationAuditFailureLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	ut := catest.CVCA(t, "UTCVCA00001", "brainpoolP256r1")
-	reg := &ra.StoreRegistry{Store: st}
+	reg := ra.NewStoreRegistry(st)
 	cvca := &ra.IssuingService{Issuer: ut, Registry: reg, Mode: func(*ra.Holder, msg.Message) ra.Mode { return ra.ModeSync },
 		Logger: slog.New(slog.DiscardHandler)}
 	var logs testenv.Buffer

@@ -1,4 +1,4 @@
-package gateway
+package dvclient
 
 import (
 	"context"
@@ -21,17 +21,11 @@ import (
 // chains after the domestic one.
 func TestForeignDVChains(t *testing.T) {
 	ctx := context.Background()
-	g, err := Open(ctx, Options{DataDir: t.TempDir(), Demo: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	dv, err := g.Store.HolderByName(ctx, g.Options.Country, g.Options.DVMnemonic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := ra.NewStoreRegistry(g.Store)
-	prefix := g.Options.Country + g.Options.DVMnemonic
+	f := newFixture(t)
+	client := f.c
+	dv := f.holder(t)
+	reg := ra.NewStoreRegistry(f.st)
+	prefix := client.Country + client.Mnemonic
 	// foreignCert makes a foreign CVCA (stored), a DV key under the label the DV client
 	// uses (unless keyless), and the DV's certificate from that CVCA, issued at issuedAt.
 	cvcas := map[string]*authority.Issuer{}
@@ -46,7 +40,7 @@ func TestForeignDVChains(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := g.Store.AddCertificate(ctx, &store.Certificate{CHR: root.CHR, CAR: root.CAR, Role: store.RoleCVCA,
+			if err := f.st.AddCertificate(ctx, &store.Certificate{CHR: root.CHR, CAR: root.CAR, Role: store.RoleCVCA,
 				NotBefore: root.EffectiveDate.Time(), NotAfter: root.ExpirationDate.Time(), Status: store.CertValid, Raw: root.Raw}); err != nil {
 				t.Fatal(err)
 			}
@@ -54,9 +48,10 @@ func TestForeignDVChains(t *testing.T) {
 			cvcas[cvcaCHR] = is
 		}
 		var key crypto.Signer
+		var err error
 		if keyless {
 			key, _ = ecc.GenerateKey(ecc.CurveByName(curve), rand.Reader)
-		} else if key, err = g.Keys.Generate(ctx, g.Options.DVKey+"-"+cvcaCHR+"-"+chr, hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: curve}); err != nil {
+		} else if key, err = f.keys.Generate(ctx, client.KeyLabel+"-"+cvcaCHR+"-"+chr, hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: curve}); err != nil {
 			t.Fatal(err)
 		}
 		pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
@@ -65,7 +60,7 @@ func TestForeignDVChains(t *testing.T) {
 			t.Fatal(err)
 		}
 		is.Now = func() time.Time { return issuedAt }
-		cert, err := is.Issue(req.Raw, authority.Applicant{Country: g.Options.Country, Mnemonic: g.Options.DVMnemonic,
+		cert, err := is.Issue(req.Raw, authority.Applicant{Country: client.Country, Mnemonic: client.Mnemonic,
 			Role: cvc.RoleDVForeign, Status: authority.StatusActive})
 		if err != nil {
 			t.Fatal(err)
@@ -78,33 +73,33 @@ func TestForeignDVChains(t *testing.T) {
 	zz := foreignCert("ZZCVCA00001", "P-256", prefix+"00002", time.Now(), false)
 	qq := foreignCert("QQCVCA00001", "brainpoolP256r1", prefix+"00003", time.Now(), true)
 	yy := foreignCert("YYCVCA00001", "brainpoolP256r1", prefix+"00004", time.Now().AddDate(0, 0, -200), false)
-	if err := g.loadForeignDV(ctx, time.Now()); err != nil {
+	if err := client.LoadForeign(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	is := g.foreignDVByCAR(zz.CHR)
+	is := client.ForeignIssuer(zz.CHR)
 	if is == nil || !is.Certificate().Equal(zz) || len(is.Path) != 2 || is.Domain().Name() != "P-256" {
 		t.Fatalf("ZZ issuer: %+v", is)
 	}
-	for _, c := range []*cvc.Certificate{qq, yy, g.CurrentDV().Certificate()} {
-		if g.foreignDVByCAR(c.CHR) != nil {
+	for _, c := range []*cvc.Certificate{qq, yy, client.Current().Certificate()} {
+		if client.ForeignIssuer(c.CHR) != nil {
 			t.Errorf("issuer for %s", c.CHR)
 		}
 	}
-	chains, err := g.dvChains(ctx)
+	chains, err := client.Chains(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(chains) != len(g.CurrentDV().Path)+2 || string(chains[len(chains)-1]) != string(zz.Raw) {
+	if len(chains) != len(client.Current().Path)+2 || string(chains[len(chains)-1]) != string(zz.Raw) {
 		t.Fatalf("GetCACertificates: %d certificates", len(chains))
 	}
 
 	// A renewed ZZ certificate takes over; the earlier one stays accepted as CAR.
 	zz2 := foreignCert("ZZCVCA00001", "P-256", prefix+"00005", time.Now(), false)
-	if err := g.loadForeignDV(ctx, time.Now()); err != nil {
+	if err := client.LoadForeign(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for _, chr := range []string{zz.CHR, zz2.CHR} {
-		if is := g.foreignDVByCAR(chr); is == nil || !is.Certificate().Equal(zz2) {
+		if is := client.ForeignIssuer(chr); is == nil || !is.Certificate().Equal(zz2) {
 			t.Fatalf("issuer for %s: %+v", chr, is)
 		}
 	}
