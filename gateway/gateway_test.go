@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"eacgate/cvc"
@@ -97,10 +98,7 @@ func TestEmbeddedGatewayIssuesTerminalCertificates(t *testing.T) {
 	// One access log line per request, with its outcome (written after the response).
 	want := []string{`"msg":"request"`, `"path":"/dv"`, `"op":"RequestCertificate"`, `"code":"ok_cert_available"`,
 		`"holder":"UTISGATE01"`, `"chr":"UTISGATE0100001"`, `"request_id":"`}
-	deadline := time.Now().Add(5 * time.Second)
-	for !containsAll(logs.String(), want) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 5*time.Second, "the access log line", func() bool { return containsAll(logs.String(), want) })
 	if !containsAll(logs.String(), want) || strings.Contains(logs.String(), "certificate issued") {
 		t.Fatalf("access log:\n%s", logs.String())
 	}
@@ -302,7 +300,9 @@ func containsAll(s string, parts []string) bool {
 
 // The DV client's lease is extended while its holder works: another instance cannot take it
 // during a renewal that lasts two lease times, and takes it once it is released.
-func TestDVLeaseExtendedWhileWorking(t *testing.T) {
+func TestDVLeaseExtendedWhileWorking(t *testing.T) { synctest.Test(t, testDVLeaseExtendedWhileWorking) }
+
+func testDVLeaseExtendedWhileWorking(t *testing.T) {
 	dir := t.TempDir()
 	a, b := openDemo(t, dir), openDemo(t, dir)
 	a.dvLeaseTTL, b.dvLeaseTTL = 1500*time.Millisecond, 1500*time.Millisecond
@@ -312,14 +312,14 @@ func TestDVLeaseExtendedWhileWorking(t *testing.T) {
 	go func() {
 		_, err := a.withDVLease(ctx, func() error {
 			close(inside)
-			time.Sleep(3 * time.Second)
+			time.Sleep(3 * time.Second) // two lease times of work (the bubble's clock)
 			return nil
 		})
 		done <- err
 	}()
 	<-inside
 	for range 5 {
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond) // the bubble's clock: b tries while a works
 		if ran, err := b.withDVLease(ctx, func() error { return nil }); err != nil || ran {
 			t.Fatalf("the other instance took the lease while it was held (ran %v, %v)", ran, err)
 		}
