@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -352,7 +353,17 @@ func TestPKCS11Recovery(t *testing.T) {
 
 	// Trouble while many goroutines sign: every signature still succeeds.
 	stop := make(chan struct{})
-	var failures sync.Map
+	var (
+		failures sync.Map
+		signed   atomic.Int64 // signatures made (and verified) so far
+	)
+	// progress waits until the signers made n more signatures: each disruption hits signing
+	// in full swing, and signing goes on after the last.
+	progress := func(n int64) {
+		t.Helper()
+		from := signed.Load()
+		testenv.Eventually(t, time.Minute, fmt.Sprintf("%d more signatures", n), func() bool { return signed.Load() >= from+n })
+	}
 	for g := range 16 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -368,12 +379,14 @@ func TestPKCS11Recovery(t *testing.T) {
 				}
 				if err != nil {
 					failures.Store(err.Error(), true)
+				} else {
+					signed.Add(1)
 				}
 			}
 		})
 	}
 	for i := range 6 {
-		time.Sleep(20 * time.Millisecond)
+		progress(16)
 		hook := ks.CloseAllSessionsForTest
 		if i%3 == 2 {
 			hook = ks.FinalizeForTest
@@ -382,7 +395,7 @@ func TestPKCS11Recovery(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	time.Sleep(20 * time.Millisecond)
+	progress(16)
 	close(stop)
 	wg.Wait()
 	failures.Range(func(k, _ any) bool {
