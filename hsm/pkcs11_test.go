@@ -496,3 +496,28 @@ func TestPKCS11ForeignKey(t *testing.T) {
 		t.Fatalf("List: %v %v", infos, err)
 	}
 }
+
+// A key's creation date comes from the keystore's clock.
+func TestPKCS11CreatedFromClock(t *testing.T) {
+	tok := softhsmtest.NewToken(t, "clock")
+	at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	ks, err := hsm.OpenPKCS11(context.Background(), hsm.PKCS11Config{
+		ModulePath: tok.Module, TokenLabel: tok.Label,
+		PIN: hsm.Secret{Value: []byte(tok.PIN)}, PoolSize: 1, Logger: quietLog,
+		Now: func() time.Time { return at },
+	})
+	if err != nil {
+		t.Fatalf("OpenPKCS11: %v", err)
+	}
+	defer ks.Close()
+	if _, err := ks.Generate(context.Background(), "k", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256}); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := ks.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 1 || !infos[0].Created.Equal(at) {
+		t.Fatalf("listed %+v, want one key created %v", infos, at)
+	}
+}
