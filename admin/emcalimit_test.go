@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"eacgate/internal/testenv"
 	"eacgate/store"
 )
 
@@ -75,17 +76,6 @@ func (f *emcaFixture) post(t *testing.T, body []byte) (int, EMCAResponse) {
 	return resp.StatusCode, out
 }
 
-// eventually polls cond until it holds, failing the test after a bound.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // blockingCheck is a password check that reports when it starts, records how many run at
 // once, and returns only when released.
 type blockingCheck struct {
@@ -135,7 +125,7 @@ func TestEMCAPasswordChecksBounded(t *testing.T) {
 	}
 	<-b.entered
 	<-b.entered
-	eventually(t, "the other requests to wait for a check slot (or a third check)", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the other requests to wait for a check slot (or a third check)", func() bool {
 		return f.h.limits.waiting.Load() == n-2 || len(b.entered) > 0
 	})
 	if len(b.entered) != 0 || b.peak.Load() != 2 {
@@ -315,7 +305,7 @@ func TestEMCALockoutWhileWaiting(t *testing.T) {
 		_, r := f.post(t, f.request("s3cret"))
 		results <- r
 	}()
-	eventually(t, "the second request to wait for the slot", func() bool { return f.h.limits.waiting.Load() == 1 })
+	testenv.Eventually(t, 10*time.Second, "the second request to wait for the slot", func() bool { return f.h.limits.waiting.Load() == 1 })
 	b.unblock()
 	for range 2 {
 		if r := <-results; r.Result != resultAuthFailed {
@@ -365,11 +355,11 @@ func TestEMCAFreeMemoryRateLimited(t *testing.T) {
 		}
 	}
 	burst(2) // freed once, when the second check ends
-	eventually(t, "memory freed after the burst", func() bool { return freed.Load() >= 1 })
+	testenv.Eventually(t, 10*time.Second, "memory freed after the burst", func() bool { return freed.Load() >= 1 })
 	burst(1) // within 10 s of the last: not freed
 	clock.advance(10 * time.Second)
 	burst(1)
-	eventually(t, "memory freed 10 s later", func() bool { return freed.Load() >= 2 })
+	testenv.Eventually(t, 10*time.Second, "memory freed 10 s later", func() bool { return freed.Load() >= 2 })
 	if n := freed.Load(); n != 2 {
 		t.Fatalf("freed %d times", n)
 	}

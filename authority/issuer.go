@@ -198,7 +198,7 @@ func (is *Issuer) checkRequest(req *cvc.Request, app Applicant) error {
 	case app.Current != nil && app.Current.ValidAt(now):
 		return fmt.Errorf("%w: %s holds a valid certificate; renewals must be authenticated with it", ErrNotAccepted, app.Current.CHR)
 	}
-	if cur := app.Current; cur != nil && len(cur.CHR) == len(req.CHR) && req.CHR[len(req.CHR)-5:] <= cur.CHR[len(cur.CHR)-5:] {
+	if cur := app.Current; cur != nil && sequenceNotAbove(req.CHR, cur.CHR) {
 		// TR-03110 numbers a holder's keys: a CHR names one certificate (the store keeps
 		// (car, chr) unique), and a new key gets a higher sequence number.
 		return fmt.Errorf("%w: CHR %s: the sequence number must be above the current certificate's (%s)", ErrNotAccepted, req.CHR, cur.CHR)
@@ -293,6 +293,17 @@ func (is *Issuer) checkKey(req *cvc.Request) error {
 		return fmt.Errorf("%w: RSA key of about %d bits, policy needs %d", cvc.ErrDomainParameters, bits, minBits)
 	}
 	return nil
+}
+
+// sequenceNotAbove reports whether CHR chr has a sequence number not above that of cur, the
+// holder's current CHR (false when their lengths differ or either is no reference).
+func sequenceNotAbove(chr, cur string) bool {
+	r, err := cvc.ParseReference(chr)
+	if err != nil || len(chr) != len(cur) {
+		return false
+	}
+	c, err := cvc.ParseReference(cur)
+	return err == nil && r.Sequence() <= c.Sequence()
 }
 
 // checkCHR requires the request's CHR to be the applicant's: country code, mnemonic and a

@@ -15,23 +15,12 @@ import (
 	"time"
 
 	"eacgate/authority"
+	"eacgate/internal/testenv"
 	"eacgate/msg"
 	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
 )
-
-// eventually polls cond until it holds or the bound passes (then the test fails).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // start runs w until the test ends.
 func start(t *testing.T, w *Worker) {
@@ -90,7 +79,7 @@ func TestBlackHoleTargetDoesNotStallOthers(t *testing.T) {
 	w := f.worker(cfg)
 	w.HTTP = &http.Client{}
 	start(t, w)
-	eventually(t, "the good target's callback delivered", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the good target's callback delivered", func() bool {
 		o, err := f.st.OutboxByID(context.Background(), item.ID)
 		return err == nil && o.State == store.OutboxDone
 	})

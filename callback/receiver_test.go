@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"net/http"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,20 +124,29 @@ func TestReceiver(t *testing.T) {
 // returned to the queue without counting as an attempt.
 func TestGracefulShutdown(t *testing.T) {
 	for _, tc := range []struct {
-		name      string
-		grace     time.Duration
+		name  string
+		grace time.Duration
+		// finish: the partner answers once shutdown began (else only when the call is
+		// abandoned, after the grace period).
+		finish    bool
 		wantState store.OutboxState
 	}{
-		{"finishes", 5 * time.Second, store.OutboxDone},
-		{"released", 50 * time.Millisecond, store.OutboxPending},
+		{"finishes", 5 * time.Second, true, store.OutboxDone},
+		{"released", 50 * time.Millisecond, false, store.OutboxPending},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, t.TempDir()+"/eacgate.db", 0)
-			var started atomic.Bool
+			started, release := make(chan struct{}), make(chan struct{})
+			var startOnce, releaseOnce sync.Once
+			answer := func() { releaseOnce.Do(func() { close(release) }) }
+			t.Cleanup(answer) // before the fixture's server closes
 			slow := f.server.Config.Handler
 			f.server.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				started.Store(true)
-				time.Sleep(500 * time.Millisecond)
+				startOnce.Do(func() { close(started) })
+				select { // in flight until answered, or abandoned by the worker
+				case <-release:
+				case <-r.Context().Done():
+				}
 				slow.ServeHTTP(w, r)
 			})
 			f.enqueue(t, "m-slow", false)
@@ -147,10 +156,11 @@ func TestGracefulShutdown(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { defer close(done); w.Run(ctx) }()
-			for !started.Load() {
-				time.Sleep(5 * time.Millisecond)
-			}
+			<-started
 			cancel()
+			if tc.finish {
+				answer()
+			}
 			<-done
 			items, _ := f.st.ListOutbox(context.Background(), "")
 			if len(items) != 1 || items[0].State != tc.wantState || items[0].Attempts != 0 || items[0].LockedBy != "" {

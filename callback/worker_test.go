@@ -19,6 +19,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/internal/pgtest"
+	"eacgate/internal/testenv"
 	"eacgate/msg"
 	"eacgate/ra"
 	"eacgate/server"
@@ -54,7 +55,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	fail := r.failFirst < 0 || r.calls <= r.failFirst
 	delay := r.delay
 	r.mu.Unlock()
-	time.Sleep(delay)
+	time.Sleep(delay) // a slow partner in real time: the leases it outlasts are in the database
 	if fail {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 		return
@@ -140,8 +141,8 @@ func (f *fixture) worker(cfg Config) *Worker {
 }
 
 // runInstances runs two workers as two gateway instances on the fixture's store until done
-// holds or the deadline passes, and reports whether done held.
-func (f *fixture) runInstances(cfg Config, deadline time.Duration, done func() bool) bool {
+// holds, failing the test when it has not within the deadline.
+func (f *fixture) runInstances(t *testing.T, cfg Config, deadline time.Duration, what string, done func() bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
@@ -151,14 +152,7 @@ func (f *fixture) runInstances(cfg Config, deadline time.Duration, done func() b
 		wg.Add(1)
 		go func() { defer wg.Done(); w.Run(ctx) }()
 	}
-	end := time.Now().Add(deadline)
-	for !done() {
-		if time.Now().After(end) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
+	testenv.Eventually(t, deadline, what, done)
 }
 
 // done counts the delivered outbox items.
@@ -173,17 +167,10 @@ func runUntil(t *testing.T, w *Worker, cond func() bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			cancel()
-			<-done
-			t.Fatal("condition not reached")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	<-done
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop) // when the wait fails
+	testenv.Eventually(t, 30*time.Second, "the worker to reach the condition", cond)
+	stop()
 }
 
 func fastConfig() Config {
@@ -333,9 +320,7 @@ func TestConcurrentWorkersDeliverOnce(t *testing.T) {
 			}
 			f.enqueueFor(t, h, fmt.Sprintf("c-%d", i), false)
 		}
-		if !f.runInstances(fastConfig(), 60*time.Second, func() bool { return f.done() == n }) {
-			t.Fatalf("%d of %d delivered", f.done(), n)
-		}
+		f.runInstances(t, fastConfig(), 60*time.Second, fmt.Sprintf("all %d items delivered", n), func() bool { return f.done() == n })
 		for i := range n {
 			got := f.recv.got[fmt.Sprintf("c-%d", i)]
 			if len(got) != 1 || got[0].StatusInfo != "ok_cert_available" {
@@ -359,7 +344,7 @@ func TestSlowDeliveryKeepsItsLease(t *testing.T) {
 		cfg := fastConfig()
 		cfg.Lease = minLease
 		cfg.CallTimeout = 10 * time.Second
-		f.runInstances(cfg, 30*time.Second, func() bool { return f.done() == 1 })
+		f.runInstances(t, cfg, 30*time.Second, "the slow item delivered", func() bool { return f.done() == 1 })
 		f.recv.mu.Lock()
 		defer f.recv.mu.Unlock()
 		if f.recv.calls != 1 || len(f.recv.got["slow-1"]) != 1 {

@@ -98,10 +98,7 @@ func TestEmbeddedGatewayIssuesTerminalCertificates(t *testing.T) {
 	// One access log line per request, with its outcome (written after the response).
 	want := []string{`"msg":"request"`, `"path":"/dv"`, `"op":"RequestCertificate"`, `"code":"ok_cert_available"`,
 		`"holder":"UTISGATE01"`, `"chr":"UTISGATE0100001"`, `"request_id":"`}
-	deadline := time.Now().Add(5 * time.Second)
-	for !containsAll(logs.String(), want) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 5*time.Second, "the access log line", func() bool { return containsAll(logs.String(), want) })
 	if !containsAll(logs.String(), want) || strings.Contains(logs.String(), "certificate issued") {
 		t.Fatalf("access log:\n%s", logs.String())
 	}

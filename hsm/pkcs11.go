@@ -162,7 +162,7 @@ func (k *PKCS11Keystore) Generate(ctx context.Context, label string, spec KeySpe
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
 	}
-	created := time.Now().UTC().Truncate(time.Second)
+	created := k.now().UTC().Truncate(time.Second)
 	k.genMu.Lock()
 	defer k.genMu.Unlock()
 	var signer *p11Signer

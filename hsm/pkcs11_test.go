@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -352,7 +353,17 @@ func TestPKCS11Recovery(t *testing.T) {
 
 	// Trouble while many goroutines sign: every signature still succeeds.
 	stop := make(chan struct{})
-	var failures sync.Map
+	var (
+		failures sync.Map
+		signed   atomic.Int64 // signatures made (and verified) so far
+	)
+	// progress waits until the signers made n more signatures: each disruption hits signing
+	// in full swing, and signing goes on after the last.
+	progress := func(n int64) {
+		t.Helper()
+		from := signed.Load()
+		testenv.Eventually(t, time.Minute, fmt.Sprintf("%d more signatures", n), func() bool { return signed.Load() >= from+n })
+	}
 	for g := range 16 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
@@ -368,12 +379,14 @@ func TestPKCS11Recovery(t *testing.T) {
 				}
 				if err != nil {
 					failures.Store(err.Error(), true)
+				} else {
+					signed.Add(1)
 				}
 			}
 		})
 	}
 	for i := range 6 {
-		time.Sleep(20 * time.Millisecond)
+		progress(16)
 		hook := ks.CloseAllSessionsForTest
 		if i%3 == 2 {
 			hook = ks.FinalizeForTest
@@ -382,7 +395,7 @@ func TestPKCS11Recovery(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	time.Sleep(20 * time.Millisecond)
+	progress(16)
 	close(stop)
 	wg.Wait()
 	failures.Range(func(k, _ any) bool {
@@ -481,5 +494,30 @@ func TestPKCS11ForeignKey(t *testing.T) {
 	infos, err := ks.List(context.Background())
 	if err != nil || len(infos) != 3 {
 		t.Fatalf("List: %v %v", infos, err)
+	}
+}
+
+// A key's creation date comes from the keystore's clock.
+func TestPKCS11CreatedFromClock(t *testing.T) {
+	tok := softhsmtest.NewToken(t, "clock")
+	at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	ks, err := hsm.OpenPKCS11(context.Background(), hsm.PKCS11Config{
+		ModulePath: tok.Module, TokenLabel: tok.Label,
+		PIN: hsm.Secret{Value: []byte(tok.PIN)}, PoolSize: 1, Logger: quietLog,
+		Now: func() time.Time { return at },
+	})
+	if err != nil {
+		t.Fatalf("OpenPKCS11: %v", err)
+	}
+	defer ks.Close()
+	if _, err := ks.Generate(context.Background(), "k", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256}); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := ks.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 1 || !infos[0].Created.Equal(at) {
+		t.Fatalf("listed %+v, want one key created %v", infos, at)
 	}
 }

@@ -203,3 +203,43 @@ func TestUnverifiedLateAnswerTellsDV(t *testing.T) {
 		t.Fatalf("%d certificates stored for the DV", len(certs))
 	}
 }
+
+// Without a forwarder, the service checks an answer's certificates at its own clock: one
+// expired today is taken when the service's clock is still within its validity.
+func TestServiceAnswerAtItsClock(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	dv := &store.Holder{Country: "UT", Mnemonic: "DVN", Role: store.RoleDVDomestic, Status: store.HolderActive}
+	if err := st.CreateHolder(ctx, dv); err != nil {
+		t.Fatal(err)
+	}
+	zz := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
+	if err := st.AddCertificate(ctx, &store.Certificate{CHR: zz.Certificate().CHR, CAR: zz.Certificate().CAR,
+		Role: store.RoleCVCA, NotBefore: zz.Certificate().EffectiveDate.Time(), NotAfter: zz.Certificate().ExpirationDate.Time(),
+		Raw: zz.Certificate().Raw}); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	req, _ := cvc.NewRequest(cvc.RequestTemplate{CAR: "ZZCVCA00001", CHR: "UTDVN00002"}, pub, key)
+	hid := dv.ID
+	out := &store.Message{Originator: "self", MessageID: "fwd-1", Operation: "RequestCertificate", Request: req.Raw,
+		HolderID: &hid, Direction: store.Outgoing, Peer: Outgoing("ZZ"), State: store.MessageProcessing}
+	if err := st.AcceptMessage(ctx, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().AddDate(0, 0, -200)
+	expired := &authority.Issuer{Path: zz.Path, Signer: zz.Signer, Policy: zz.Policy, Now: func() time.Time { return past }}
+	c, err := expired.Issue(req.Raw, authority.Applicant{Country: "UT", Mnemonic: "DVN", Role: cvc.RoleDVForeign, Status: authority.StatusActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Service{Registry: &ra.StoreRegistry{Store: st}}
+	if _, _, err := s.answerRows(ctx, out, [][]byte{c.Raw}); !errors.Is(err, trust.ErrAnswerUnverified) {
+		t.Fatalf("today: %v, want ErrAnswerUnverified (expired)", err)
+	}
+	s.Now = func() time.Time { return past }
+	if rows, _, err := s.answerRows(ctx, out, [][]byte{c.Raw}); err != nil || len(rows) != 1 {
+		t.Fatalf("at the service's clock: %d rows, %v", len(rows), err)
+	}
+}

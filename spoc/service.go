@@ -51,7 +51,7 @@ func (s *Service) answerRows(ctx context.Context, out *store.Message, certs [][]
 	if s.Forwarder != nil {
 		return s.Forwarder.AnswerRows(ctx, out, certs)
 	}
-	return s.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, time.Now())
+	return s.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, s.now())
 }
 
 func (s *Service) logger() *slog.Logger {

@@ -267,7 +267,7 @@ func (s *Store) ListCertificates(ctx context.Context, f CertificateFilter) ([]Ce
 	if !f.ExpiringBefore.IsZero() {
 		n := f.Now
 		if n.IsZero() {
-			n = time.Now()
+			n = now()
 		}
 		q = q.Where("not_after >= ? AND not_after < ?", n.UTC().Truncate(24*time.Hour), f.ExpiringBefore.UTC())
 	}

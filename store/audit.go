@@ -63,7 +63,7 @@ func (s *Store) AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, erro
 // transaction).
 func (s *Store) appendAuditTx(tx *gorm.DB, e AuditEvent) (AuditEvent, error) {
 	if e.At.IsZero() {
-		e.At = time.Now()
+		e.At = now()
 	}
 	e.At = e.At.UTC().Truncate(time.Microsecond)
 	if s.dialect == DialectPostgres {

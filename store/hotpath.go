@@ -38,38 +38,66 @@ type hotStatements struct {
 	savepoint, rollbackToSavepoint, releaseSavepoint *sql.Stmt
 }
 
-const (
+// The column lists of the per-request statements, declared once: the statements below are
+// built from them, the argument and scan-target lists follow their order, and
+// hotcolumns_test.go checks them against the gorm models (a column added to a model, or
+// renamed, fails that test until the lists follow). Written only here, at initialisation.
+var (
+	// requestHolderColumns are the holder's columns RequestHolderByFingerprint reads (alias h).
+	requestHolderColumns = []string{"id", "country", "mnemonic", "role", "status", "tls_fingerprint", "ip_ranges"}
+	// messageAnswerColumns are the messages columns MessageAnswerByOriginator reads.
+	messageAnswerColumns = []string{"id", "state", "return_code", "result"}
+	// messageInsertColumns, certificateInsertColumns and outboxInsertColumns are every
+	// column of their table but the generated id, in the order of messageArgs,
+	// certificateArgs and outboxArgs.
+	messageInsertColumns = []string{"originator", "message_id", "operation", "request", "holder_id", "protocol",
+		"response_url", "approval", "decided_by", "direction", "peer", "parent_id", "state", "return_code", "result",
+		"created_at", "updated_at"}
+	certificateInsertColumns = []string{"holder_id", "issuer_id", "chr", "car", "role", "not_before", "not_after",
+		"status", "raw", "key_sha256", "created_at"}
+	outboxInsertColumns = []string{"message_row_id", "kind", "target_url", "payload", "attempts", "next_attempt_at",
+		"locked_by", "locked_until", "last_error", "state", "created_at", "updated_at"}
+	// outboxColumns are the columns ClaimOutbox returns, in the order of outboxScanTargets.
+	outboxColumns = append([]string{"id"}, outboxInsertColumns...)
+)
+
+var (
 	// The holder, its newest certificate's status (the suspension rule) and its current
 	// certificate (the newest valid one), all of the holder's own role.
-	sqlHolderByFingerprint = `SELECT h.id, h.country, h.mnemonic, h.role, h.status, h.tls_fingerprint, h.ip_ranges,
+	sqlHolderByFingerprint = `SELECT ` + columnList("h.", requestHolderColumns) + `,
 	COALESCE(n.status, ''), c.id, c.chr, c.raw
 FROM holders h
 LEFT JOIN certificates n ON n.id = (SELECT id FROM certificates WHERE holder_id = h.id AND role = h.role ORDER BY not_after DESC, id DESC LIMIT 1)
 LEFT JOIN certificates c ON c.id = (SELECT id FROM certificates WHERE holder_id = h.id AND role = h.role AND status = 'valid' ORDER BY not_after DESC, id DESC LIMIT 1)
 WHERE h.tls_fingerprint = ? AND h.tls_fingerprint <> ''`
-	sqlMessageByOriginator = `SELECT id, state, return_code, result FROM messages
+	sqlMessageByOriginator = `SELECT ` + columnList("", messageAnswerColumns) + ` FROM messages
 WHERE originator = ? AND message_id = ? AND message_id <> '' ORDER BY id LIMIT 1`
-	sqlInsertMessage = `INSERT INTO messages (originator, message_id, operation, request, holder_id, protocol,
-	response_url, approval, decided_by, direction, peer, parent_id, state, return_code, result, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
-	sqlInsertCertificate = `INSERT INTO certificates (holder_id, issuer_id, chr, car, role, not_before, not_after,
-	status, raw, key_sha256, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
-	sqlInsertOutbox = `INSERT INTO outbox (message_row_id, kind, target_url, payload, attempts, next_attempt_at,
-	locked_by, locked_until, last_error, state, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	sqlInsertMessage     = insertReturningID(Message{}.TableName(), messageInsertColumns)
+	sqlInsertCertificate = insertReturningID(Certificate{}.TableName(), certificateInsertColumns)
+	sqlInsertOutbox      = insertReturningID(OutboxItem{}.TableName(), outboxInsertColumns)
 	// sqlClaimOutbox leases the oldest due item in one statement (%s: the row lock that lets
 	// PostgreSQL's concurrent claims skip each other's candidates).
 	sqlClaimOutbox = `UPDATE outbox SET locked_by = ?, locked_until = ?, updated_at = ?
 WHERE id = (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?
 	AND (locked_until IS NULL OR locked_until < ?) ORDER BY next_attempt_at, id LIMIT 1%s)
-RETURNING id, message_row_id, kind, target_url, payload, attempts, next_attempt_at, locked_by,
-	locked_until, last_error, state, created_at, updated_at`
+RETURNING ` + columnList("", outboxColumns)
 	// Data-modifying WITH clauses always run to completion, referenced or not.
 	sqlInsertAnsweredWithCertificate = `WITH m AS (` + sqlInsertMessage + `),
 c AS (` + sqlInsertCertificate + `)
 SELECT (SELECT id FROM m), (SELECT id FROM c)`
 )
+
+// columnList joins column names, each with prefix (a table alias and dot, or empty).
+func columnList(prefix string, cols []string) string {
+	return prefix + strings.Join(cols, ", "+prefix)
+}
+
+// insertReturningID is an INSERT of cols into table, one placeholder per column, returning
+// the new row's id.
+func insertReturningID(table string, cols []string) string {
+	return "INSERT INTO " + table + " (" + columnList("", cols) + ")\nVALUES (?" +
+		strings.Repeat(", ?", len(cols)-1) + ") RETURNING id"
+}
 
 // rebind rewrites ? placeholders as $1, $2, ... for PostgreSQL (the statements above hold
 // no literal question marks).
@@ -175,18 +203,17 @@ func (s *Store) RequestHolderByFingerprint(ctx context.Context, fingerprint stri
 		curID     sql.NullInt64
 		curCHR    sql.NullString
 		curRaw    []byte
-		role, st  string
 		rowErrCtx = "request holder by fingerprint"
 	)
-	err := s.hot.holderByFingerprint.QueryRowContext(ctx, fp).Scan(&h.ID, &h.Country, &h.Mnemonic, &role, &st,
-		&h.TLSFingerprint, &h.IPRanges, &newest, &curID, &curCHR, &curRaw)
+	err := s.hot.holderByFingerprint.QueryRowContext(ctx, fp).Scan(append(requestHolderScanTargets(h),
+		&newest, &curID, &curCHR, &curRaw)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: %s: %w", rowErrCtx, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", rowErrCtx, err)
 	}
-	h.Role, h.Status, rh.NewestStatus = Role(role), HolderStatus(st), CertStatus(newest)
+	rh.NewestStatus = CertStatus(newest)
 	if curID.Valid {
 		hid := h.ID
 		rh.Current = &Certificate{ID: curID.Int64, HolderID: &hid, CHR: curCHR.String, Role: h.Role, Status: CertValid, Raw: curRaw}
@@ -206,21 +233,36 @@ type MessageAnswer struct {
 // MessageAnswerByOriginator returns the state and answer of the message an originator sent
 // with the given messageID, or ErrNotFound.
 func (s *Store) MessageAnswerByOriginator(ctx context.Context, originator, messageID string) (*MessageAnswer, error) {
-	var (
-		a     MessageAnswer
-		state string
-	)
-	err := s.hot.messageByOriginator.QueryRowContext(ctx, originator, messageID).Scan(&a.ID, &state, &a.ReturnCode, &a.Result)
+	var a MessageAnswer
+	err := s.hot.messageByOriginator.QueryRowContext(ctx, originator, messageID).Scan(a.scanTargets()...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store: message answer by originator: %w", ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: message answer by originator: %w", err)
 	}
-	a.State = MessageState(state)
 	return &a, nil
 }
 
+// requestHolderScanTargets are the fields of h in the order of requestHolderColumns (the
+// string-typed ones as plain strings, which database/sql assigns without reflection).
+func requestHolderScanTargets(h *Holder) []any {
+	return []any{&h.ID, &h.Country, &h.Mnemonic, (*string)(&h.Role), (*string)(&h.Status), &h.TLSFingerprint, &h.IPRanges}
+}
+
+// scanTargets are the fields of a in the order of messageAnswerColumns.
+func (a *MessageAnswer) scanTargets() []any {
+	return []any{&a.ID, (*string)(&a.State), &a.ReturnCode, &a.Result}
+}
+
+// outboxScanTargets are the fields of o in the order of outboxColumns.
+func outboxScanTargets(o *OutboxItem) []any {
+	return []any{&o.ID, &o.MessageRowID, &o.Kind, &o.TargetURL, &o.Payload, &o.Attempts, &o.NextAttemptAt,
+		&o.LockedBy, &o.LockedUntil, &o.LastError, &o.State, &o.CreatedAt, &o.UpdatedAt}
+}
+
+// messageArgs, outboxArgs and certificateArgs are the values of a row in the order of
+// messageInsertColumns, outboxInsertColumns and certificateInsertColumns.
 func messageArgs(m *Message) []any {
 	return []any{m.Originator, m.MessageID, m.Operation, m.Request, m.HolderID, m.Protocol,
 		m.ResponseURL, string(m.Approval), m.DecidedBy, string(m.Direction), m.Peer, m.ParentID,

@@ -259,9 +259,7 @@ func (s *Store) ClaimOutbox(ctx context.Context, worker string, now time.Time, l
 	until := now.Add(lease).Truncate(time.Microsecond)
 	updated := time.Now().UTC().Truncate(time.Microsecond)
 	var o OutboxItem
-	err := s.hot.claimOutbox.QueryRowContext(ctx, worker, until, updated, now, now).Scan(&o.ID, &o.MessageRowID, &o.Kind,
-		&o.TargetURL, &o.Payload, &o.Attempts, &o.NextAttemptAt, &o.LockedBy, &o.LockedUntil, &o.LastError, &o.State,
-		&o.CreatedAt, &o.UpdatedAt)
+	err := s.hot.claimOutbox.QueryRowContext(ctx, worker, until, updated, now, now).Scan(outboxScanTargets(&o)...)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}

@@ -263,7 +263,11 @@ func localCountry(ctx context.Context, st *store.Store) (string, error) {
 	if len(chrs) == 0 {
 		return "", errors.New("no CVCA certificate in the database: is --db the gateway's?")
 	}
-	return chrs[0][:2], nil
+	ref, err := cvc.ParseReference(chrs[0])
+	if err != nil {
+		return "", fmt.Errorf("country of CVCA %q: %w", chrs[0], err)
+	}
+	return ref.Country(), nil
 }
 
 // percentile of the durations in milliseconds (nearest rank).

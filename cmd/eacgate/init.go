@@ -88,15 +88,16 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 		fmt.Fprintf(c.stderr, "%s needs --config: serve must find the same country, keys and DV mnemonic (without a configuration, serve runs the demo PKI)\n", name)
 		return 2
 	}
-	if len(*chr) < 8 || len(*chr) > 16 {
+	ref, err := cvc.ParseReference(*chr)
+	if err != nil {
 		fmt.Fprintln(c.stderr, "--chr: 8 to 16 characters (country, mnemonic, 5-character sequence number)")
 		return 2
 	}
-	if opts.Country != (*chr)[:2] {
-		fmt.Fprintf(c.stderr, "--chr %s: the configuration's country is %q (set country: %s)\n", *chr, opts.Country, (*chr)[:2])
+	if opts.Country != ref.Country() {
+		fmt.Fprintf(c.stderr, "--chr %s: the configuration's country is %q (set country: %s)\n", *chr, opts.Country, ref.Country())
 		return 2
 	}
-	if mn := (*chr)[2 : len(*chr)-5]; role == "dv" && opts.DVMnemonic != mn {
+	if mn := ref.Mnemonic(); role == "dv" && opts.DVMnemonic != mn {
 		fmt.Fprintf(c.stderr, "--chr %s: the configuration's dv_mnemonic is %q (set dv_mnemonic: %s)\n", *chr, opts.DVMnemonic, mn)
 		return 2
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,7 +186,24 @@ func TestCallbacksSurviveSIGKILL(t *testing.T) {
 			if res[0]["returnCode"] != "ok_syntax" || res[1]["returnCode"] != "failure_synchronous_processing_not_possible" {
 				t.Fatalf("DV: %v / %v", res[0]["returnCode"], res[1]["returnCode"])
 			}
-			time.Sleep(300 * time.Millisecond) // let some work start: processing, failed deliveries
+			st, err := store.Open(context.Background(), dsn, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			// Some work has started (certificates issued, deliveries failed) when it is killed.
+			testenv.EventuallyReport(t, 30*time.Second, func() bool {
+				items, err := st.ListOutbox(context.Background(), "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, it := range items {
+					if it.Attempts > 0 {
+						return true
+					}
+				}
+				return false
+			}, func() string { return "no failed delivery before the kill:\n" + g.run(t, "outbox", "list") })
 			g.kill(t)
 
 			// While the gateway is down, the operator approves the DV's request.
@@ -202,19 +220,10 @@ func TestCallbacksSurviveSIGKILL(t *testing.T) {
 			os.Remove(recv.down)
 			g.start(t, g.extra...)
 			want := terminals + 1
-			deadline := time.Now().Add(60 * time.Second)
-			for len(recv.received(t)) < want {
-				if time.Now().After(deadline) {
-					t.Fatalf("callbacks received: %d of %d\n%s", len(recv.received(t)), want, g.run(t, "outbox", "list"))
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			testenv.EventuallyReport(t, 60*time.Second, func() bool { return len(recv.received(t)) >= want }, func() string {
+				return fmt.Sprintf("callbacks received: %d of %d\n%s", len(recv.received(t)), want, g.run(t, "outbox", "list"))
+			})
 
-			st, err := store.Open(context.Background(), dsn, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
 			got := recv.received(t)
 			check := func(messageID, chr string) {
 				t.Helper()
@@ -253,20 +262,14 @@ func TestCallbacksSurviveSIGKILL(t *testing.T) {
 			}
 			openpace.Verifies(t, chain, leaf)
 			// Nothing left in the queue.
-			deadline = time.Now().Add(20 * time.Second)
-			for {
-				stats, err := st.OutboxStatistics(context.Background())
+			var stats store.OutboxStats
+			testenv.EventuallyReport(t, 20*time.Second, func() bool {
+				stats, err = st.OutboxStatistics(context.Background())
 				if err != nil {
 					t.Fatal(err)
 				}
-				if stats.Pending == 0 && stats.Held == 0 && stats.Dead == 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("outbox not drained: %+v", stats)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+				return stats.Pending == 0 && stats.Held == 0 && stats.Dead == 0
+			}, func() string { return fmt.Sprintf("outbox not drained: %+v", stats) })
 		})
 	}
 }
@@ -294,14 +297,17 @@ func TestTwoInstancesDeliverOnce(t *testing.T) {
 			t.Fatalf("%s: %v", mn, res[0])
 		}
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for len(recv.received(t)) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d of %d", len(recv.received(t)), n)
+	testenv.EventuallyReport(t, 60*time.Second, func() bool { return len(recv.received(t)) >= n }, func() string {
+		return fmt.Sprintf("received %d of %d", len(recv.received(t)), n)
+	})
+	// Both instances stop (SIGTERM: deliveries in flight finish first): a duplicate would
+	// have arrived by the time they have exited.
+	for _, inst := range []*gateway{g, g2} {
+		if err := inst.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		<-inst.exited
 	}
-	time.Sleep(time.Second) // a duplicate would arrive now
 	for id, recs := range recv.received(t) {
 		if len(recs) != 1 || recs[0].StatusInfo != "ok_cert_available" {
 			t.Fatalf("%s delivered %d times: %+v", id, len(recs), recs)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"eacgate/hsm/softhsmtest"
+	"eacgate/internal/testenv"
 	"eacgate/store"
 )
 
@@ -115,8 +116,7 @@ callback:
 		t.Fatal(err)
 	}
 	defer st.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.EventuallyReport(t, 30*time.Second, func() bool {
 		items, err := st.ListOutbox(context.Background(), "")
 		if err != nil {
 			t.Fatal(err)
@@ -127,14 +127,10 @@ callback:
 				tried++
 			}
 		}
-		if len(items) == async && tried == async {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the workers did not try the acknowledged items during the outage:\n%s", g.run(t, "outbox", "list"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(items) == async && tried == async
+	}, func() string {
+		return fmt.Sprintf("the workers did not try the acknowledged items during the outage:\n%s", g.run(t, "outbox", "list"))
+	})
 	if got := recv.received(t); len(got) != 0 {
 		t.Fatalf("delivered while the token was away: %v", got)
 	}
@@ -146,14 +142,10 @@ callback:
 	restored = true
 
 	// Every request acknowledged during the outage is delivered with its certificate.
-	deadline = time.Now().Add(60 * time.Second)
-	for len(recv.received(t)) < async {
-		if time.Now().After(deadline) {
-			t.Fatalf("callbacks received after the token came back: %d of %d\n%s",
-				len(recv.received(t)), async, g.run(t, "outbox", "list"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.EventuallyReport(t, 60*time.Second, func() bool { return len(recv.received(t)) >= async }, func() string {
+		return fmt.Sprintf("callbacks received after the token came back: %d of %d\n%s",
+			len(recv.received(t)), async, g.run(t, "outbox", "list"))
+	})
 	for id, recs := range recv.received(t) {
 		if recs[0].StatusInfo != "ok_cert_available" || len(recs[0].Certificates) != 1 {
 			t.Errorf("%s: received %+v", id, recs[0])

@@ -15,6 +15,7 @@ import (
 
 	"eacgate/cvc"
 	"eacgate/internal/openpace"
+	"eacgate/internal/testenv"
 	"eacgate/server"
 	"eacgate/store"
 	"eacgate/trust"
@@ -148,9 +149,8 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 
 	// UT's own DV gets its ZZ certificate by itself (dv_client.foreign), through the SPOC.
 	utStore := openStore(t, filepath.Join(ut.data, "eacgate.db"))
-	deadline := time.Now().Add(30 * time.Second)
 	var own *cvc.Certificate
-	for {
+	testenv.Eventually(t, 30*time.Second, "UT's DV to obtain a ZZ certificate", func() bool {
 		rows, err := utStore.CertificatesByCAR(context.Background(), "ZZCVCA00001")
 		if err != nil {
 			t.Fatal(err)
@@ -160,35 +160,26 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 				own, _ = cvc.ParseCertificate(r.Raw)
 			}
 		}
-		if own != nil {
-			openpace.Verifies(t, []*cvc.Certificate{zzCVCA}, own)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("UT's DV did not obtain a ZZ certificate")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return own != nil
+	})
+	openpace.Verifies(t, []*cvc.Certificate{zzCVCA}, own)
 
 	// Terminals of UT's DV are certified under the DV's ZZ certificate, for ZZ's documents,
 	// when their request names it as CAR: GetCACertificates at /dv carries the ZZ chain once
 	// the DV has loaded it, and openpace verifies the terminal's certificate under ZZ's CVCA.
 	// A request without CAR is still issued under the domestic DV certificate.
 	term := ut.register(t, "UT", "ISZZ01", "terminal")
-	for deadline = time.Now().Add(30 * time.Second); ; {
+	var caChain []*cvc.Certificate
+	testenv.EventuallyReport(t, 30*time.Second, func() bool {
 		res := ut.zeep(t, "/dv", term, caCall())
 		if res[0]["returnCode"] != "ok_cert_available" {
 			t.Fatalf("GetCACertificates at /dv: %v", res[0])
 		}
-		chain := parseChain(t, certificates(t, res[0]))
-		if len(chain) == 4 && chain[2].Equal(zzCVCA) && chain[3].Equal(own) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/dv GetCACertificates never carried the ZZ chain (%d certificates)", len(chain))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		caChain = parseChain(t, certificates(t, res[0]))
+		return len(caChain) == 4 && caChain[2].Equal(zzCVCA) && caChain[3].Equal(own)
+	}, func() string {
+		return fmt.Sprintf("/dv GetCACertificates never carried the ZZ chain (%d certificates)", len(caChain))
+	})
 	termReq, _ := newRequest(t, "brainpoolP256r1", "UTISZZ0100001", own.CHR, "", nil)
 	domTermReq, _ := newRequest(t, "brainpoolP256r1", "UTISZZ0100002", "", "", nil)
 	res = ut.zeep(t, "/dv", term, requestCall("t-zz-1", termReq), requestCall("t-dom-1", domTermReq))
@@ -221,18 +212,11 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 		t.Fatalf("foreign request (callback): %v", res[0])
 	}
 	var list string
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	testenv.EventuallyReport(t, 30*time.Second, func() bool {
 		list = zz.run(t, "request", "list")
 		ids := requestRow.FindAllStringSubmatch(list, -1)
-		if len(ids) == 2 && strings.Contains(list, "UTDVN00003") && strings.Contains(list, "UTDVN00005") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ZZ pending requests (the queued one should have been forwarded):\n%s", list)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return len(ids) == 2 && strings.Contains(list, "UTDVN00003") && strings.Contains(list, "UTDVN00005")
+	}, func() string { return "ZZ pending requests (the queued one should have been forwarded):\n" + list })
 	// Approved in the order of their sequence numbers (a renewal must name a higher one than
 	// the DV's current certificate), each answered before the next.
 	for _, p := range []struct{ chr, messageID string }{{"UTDVN00003", "f-2"}, {"UTDVN00005", "f-q"}} {
@@ -241,13 +225,9 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 			t.Fatalf("no pending request for %s:\n%s", p.chr, list)
 		}
 		zz.run(t, "request", "approve", row[1])
-		deadline = time.Now().Add(30 * time.Second)
-		for len(recv.received(t)[p.messageID]) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("the DV never got its callback for %s; UT outbox:\n%s\nZZ outbox:\n%s", p.chr, ut.run(t, "outbox", "list"), zz.run(t, "outbox", "list"))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		testenv.EventuallyReport(t, 30*time.Second, func() bool { return len(recv.received(t)[p.messageID]) > 0 }, func() string {
+			return fmt.Sprintf("the DV never got its callback for %s; UT outbox:\n%s\nZZ outbox:\n%s", p.chr, ut.run(t, "outbox", "list"), zz.run(t, "outbox", "list"))
+		})
 	}
 	got := recv.received(t)["f-2"][0]
 	if got.StatusInfo != "ok_cert_available" || len(got.Certificates) != 1 {
@@ -307,13 +287,11 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if out := zz.run(t, "cvca", "rollover", "--chr", "ZZCVCA00002"); !strings.Contains(out, "link certificate ZZCVCA00002 stored") {
 		t.Fatalf("cvca rollover:\n%s", out)
 	}
-	deadline = time.Now().Add(30 * time.Second)
-	for !strings.Contains(ut.run(t, "trust", "list", "--country", "ZZ"), "ZZCVCA00002") {
-		if time.Now().After(deadline) {
-			t.Fatalf("UT never stored ZZ's link certificate; ZZ outbox:\n%s", zz.run(t, "outbox", "list"))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.EventuallyReport(t, 30*time.Second, func() bool {
+		return strings.Contains(ut.run(t, "trust", "list", "--country", "ZZ"), "ZZCVCA00002")
+	}, func() string {
+		return "UT never stored ZZ's link certificate; ZZ outbox:\n" + zz.run(t, "outbox", "list")
+	})
 	link := certByCHR(t, openStore(t, filepath.Join(ut.data, "eacgate.db")), "ZZCVCA00002")
 	if link.CAR != "ZZCVCA00001" {
 		t.Fatalf("link certificate by %s", link.CAR)
@@ -388,17 +366,12 @@ dv_client:
 	// The first renewal happens soon after start (the initial certificate is already due).
 	waitForDV := func(notCHR string) []*cvc.Certificate {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			chain := chainNow()
-			if dv := chain[len(chain)-1]; dv.CHR != notCHR {
-				return chain
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the DV did not renew %s", notCHR)
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
+		var chain []*cvc.Certificate
+		testenv.Eventually(t, 30*time.Second, "the DV to renew "+notCHR, func() bool {
+			chain = chainNow()
+			return chain[len(chain)-1].CHR != notCHR
+		})
+		return chain
 	}
 	chain := waitForDV("UTDVR00001")
 	dv2 := chain[len(chain)-1]
@@ -470,17 +443,12 @@ dv_client:
 
 	term := dvg.register(t, "UT", "ISREM01", "terminal")
 	var chain []*cvc.Certificate
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.EventuallyReport(t, 30*time.Second, func() bool {
 		chain = parseChain(t, certificates(t, dvg.zeep(t, "/dv", term, caCall())[0]))
-		if dv := chain[len(chain)-1]; dv.CHR != "UTDVREM00001" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the DV did not renew through the remote CVCA; CVCA outbox:\n%s", cv.run(t, "outbox", "list", "--state", ""))
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+		return chain[len(chain)-1].CHR != "UTDVREM00001"
+	}, func() string {
+		return "the DV did not renew through the remote CVCA; CVCA outbox:\n" + cv.run(t, "outbox", "list", "--state", "")
+	})
 	renewed := chain[len(chain)-1]
 	if renewed.CAR != "UTCVCA00001" || chain[0].CHR != "UTCVCA00001" {
 		t.Fatalf("chain %s <- %s", chain[0].CHR, renewed.CHR)
@@ -505,17 +473,12 @@ dv_client:
 	if out := cv.run(t, "cvca", "rollover", "--chr", "UTCVCA00002"); !strings.Contains(out, "link certificate UTCVCA00002 stored") {
 		t.Fatalf("cvca rollover:\n%s", out)
 	}
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	testenv.EventuallyReport(t, 30*time.Second, func() bool {
 		chain = parseChain(t, certificates(t, dvg.zeep(t, "/dv", term, caCall())[0]))
-		if dv := chain[len(chain)-1]; dv.CAR == "UTCVCA00002" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the DV was not certified under the new CVCA key; chain ends %s by %s", chain[len(chain)-1].CHR, chain[len(chain)-1].CAR)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+		return chain[len(chain)-1].CAR == "UTCVCA00002"
+	}, func() string {
+		return fmt.Sprintf("the DV was not certified under the new CVCA key; chain ends %s by %s", chain[len(chain)-1].CHR, chain[len(chain)-1].CAR)
+	})
 	if len(chain) != 3 || chain[0].CHR != "UTCVCA00001" || chain[1].CHR != "UTCVCA00002" || chain[1].CAR != "UTCVCA00001" {
 		t.Fatalf("chain after the rollover: %v", chain)
 	}
@@ -581,17 +544,13 @@ dv_client:
 
 	term := dvg.register(t, "UT", "ISB01", "terminal")
 	var own *cvc.Certificate
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testenv.EventuallyReport(t, 30*time.Second, func() bool {
 		chain := parseChain(t, certificates(t, dvg.zeep(t, "/dv", term, caCall())[0]))
-		if last := chain[len(chain)-1]; last.CAR == "ZZCVCA00001" {
-			own = last
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the DV got no ZZ certificate through the national SPOC; UT messages:\n%s", ut.run(t, "request", "list"))
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		own = chain[len(chain)-1]
+		return own.CAR == "ZZCVCA00001"
+	}, func() string {
+		return "the DV got no ZZ certificate through the national SPOC; UT messages:\n" + ut.run(t, "request", "list")
+	})
 	if !strings.HasPrefix(own.CHR, "UTDVBORDER") || own.Role() != cvc.RoleDVForeign {
 		t.Fatalf("foreign DV certificate %s (%s)", own.CHR, own.Role())
 	}
