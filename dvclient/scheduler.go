@@ -235,16 +235,16 @@ func (c *Client) newRequest(ctx context.Context, label string, spec hsm.KeySpec,
 	return req.Authenticate(curCert.CHR, cur.Signer, curCert.PublicKey.Algorithm)
 }
 
-// nextCHR increments a CHR's numeric sequence number (the last five characters).
+// nextCHR is the CHR of the holder's next key (see cvc.Reference.Next).
 func nextCHR(chr string) (string, error) {
-	if len(chr) < 6 {
-		return "", fmt.Errorf("dvclient: CHR %q too short", chr)
+	ref, err := cvc.ParseReference(chr)
+	if err == nil {
+		ref, err = ref.Next()
 	}
-	seq, err := strconv.Atoi(chr[len(chr)-5:])
-	if err != nil || seq >= 99999 {
-		return "", fmt.Errorf("dvclient: CHR %s: sequence number is not a number below 99999", chr)
+	if err != nil {
+		return "", fmt.Errorf("dvclient: CHR %q: %w", chr, err)
 	}
-	return fmt.Sprintf("%s%05d", chr[:len(chr)-5], seq+1), nil
+	return ref.String(), nil
 }
 
 // ObtainForeign gets (or renews) the DV's certificate from a foreign country's CVCA through

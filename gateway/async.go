@@ -11,6 +11,7 @@ import (
 	"eacgate/msg"
 	"eacgate/ra"
 	"eacgate/server"
+	"eacgate/store"
 )
 
 // modes is Options.Processing as the issuing services' per-role decision.
@@ -20,7 +21,7 @@ func (g *Gateway) modes() (func(*ra.Holder, msg.Message) ra.Mode, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	return func(h *ra.Holder, _ msg.Message) ra.Mode {
-		return byRole[ra.RoleToStore(h.Role)]
+		return byRole[store.RoleOf(h.Role)]
 	}, nil
 }
 

@@ -129,10 +129,11 @@ func (s *issuerStatus) read(ctx context.Context, cert *cvc.Certificate) (refused
 		}
 		return "", nil
 	}
-	if len(cert.CHR) < 8 {
+	ref, err := cvc.ParseReference(cert.CHR)
+	if err != nil {
 		return "", nil
 	}
-	h, err := s.store.HolderByName(ctx, cert.CHR[:2], cert.CHR[2:len(cert.CHR)-5])
+	h, err := s.store.HolderByName(ctx, ref.Country(), ref.Mnemonic())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return "", nil

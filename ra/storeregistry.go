@@ -79,34 +79,6 @@ func (r *StoreRegistry) IPRanges(stored string) ([]netip.Prefix, error) {
 
 var _ Registry = (*StoreRegistry)(nil)
 
-// RoleFromStore maps the store's role names to CHAT roles (SPOCs hold no CV certificates).
-func RoleFromStore(r store.Role) (cvc.Role, bool) {
-	switch r {
-	case store.RoleCVCA:
-		return cvc.RoleCVCA, true
-	case store.RoleDVDomestic:
-		return cvc.RoleDVDomestic, true
-	case store.RoleDVForeign:
-		return cvc.RoleDVForeign, true
-	case store.RoleTerminal:
-		return cvc.RoleTerminal, true
-	}
-	return 0, false
-}
-
-// RoleToStore maps a CHAT role to the store's role name.
-func RoleToStore(r cvc.Role) store.Role {
-	switch r {
-	case cvc.RoleCVCA:
-		return store.RoleCVCA
-	case cvc.RoleDVDomestic:
-		return store.RoleDVDomestic
-	case cvc.RoleDVForeign:
-		return store.RoleDVForeign
-	}
-	return store.RoleTerminal
-}
-
 // HolderByID returns a registered certificate applicant by its row ID, or ErrUnknown.
 func (r *StoreRegistry) HolderByID(ctx context.Context, id int64) (*Holder, error) {
 	h, err := r.Store.HolderByID(ctx, id)
@@ -125,7 +97,7 @@ func (r *StoreRegistry) HolderByID(ctx context.Context, id int64) (*Holder, erro
 // "initial" request. Reinstating the certificate restores the holder; a revoked one keeps
 // it refused (revoke is final).
 func (r *StoreRegistry) holderFrom(ctx context.Context, h *store.Holder) (*Holder, error) {
-	if _, ok := RoleFromStore(h.Role); !ok {
+	if _, ok := h.Role.CHAT(); !ok {
 		return nil, ErrUnknown // a SPOC is not a certificate applicant here
 	}
 	var newest store.CertStatus
@@ -144,7 +116,7 @@ func (r *StoreRegistry) holderFrom(ctx context.Context, h *store.Holder) (*Holde
 // holderWithNewest describes holder h whose newest certificate has the given status ("" for
 // none) to the issuing service, applying the rule of holderFrom.
 func holderWithNewest(h *store.Holder, newest store.CertStatus) (*Holder, error) {
-	role, ok := RoleFromStore(h.Role)
+	role, ok := h.Role.CHAT()
 	if !ok {
 		return nil, ErrUnknown // a SPOC is not a certificate applicant here
 	}
@@ -380,7 +352,7 @@ func (r *StoreRegistry) RecordCertificate(ctx context.Context, holderID int64, i
 func (r *StoreRegistry) certificateRow(ctx context.Context, holderID int64, issued *cvc.Certificate) (*store.Certificate, error) {
 	hid := holderID
 	row := &store.Certificate{
-		HolderID: &hid, CHR: issued.CHR, CAR: issued.CAR, Role: RoleToStore(issued.Role()),
+		HolderID: &hid, CHR: issued.CHR, CAR: issued.CAR, Role: store.RoleOf(issued.Role()),
 		NotBefore: issued.EffectiveDate.Time(), NotAfter: issued.ExpirationDate.Time(),
 		Status: store.CertValid, Raw: issued.Raw, KeySHA256: store.PublicKeySHA256(&issued.PublicKey),
 	}

@@ -207,10 +207,11 @@ func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *ra.Holder, m
 		log.Info("foreign request refused: not an active domestic DV", "role", h.Role, "status", h.Status)
 		return authority.FailureRequestNotAccepted
 	}
-	if len(m.ForeignCAR) < 7 {
+	foreignCAR, err := cvc.ParseReference(m.ForeignCAR)
+	if err != nil {
 		return authority.FailureSyntax
 	}
-	if _, ok := f.Config.Partner(m.ForeignCAR[:2]); !ok || f.Clients[m.ForeignCAR[:2]] == nil {
+	if _, ok := f.Config.Partner(foreignCAR.Country()); !ok || f.Clients[foreignCAR.Country()] == nil {
 		log.Info("foreign request refused: no SPOC for that country")
 		return authority.FailureForeignCARUnknown
 	}
@@ -228,7 +229,7 @@ func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *ra.Holder, m
 	}
 	// The inner signature: with the foreign CVCA's domain parameters when we know its
 	// certificates, else with the parameters the request carries.
-	chain, err := f.Registry.Trust().Chain(ctx, m.ForeignCAR[:2])
+	chain, err := f.Registry.Trust().Chain(ctx, foreignCAR.Country())
 	if err != nil {
 		log.Error("foreign CVCA chain", "err", err)
 		return authority.FailureInternalError

@@ -165,10 +165,14 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
 	}
 	req, err := cvc.ParseRequest(m.CertReq)
-	if err != nil || len(req.CHR) < 8 {
+	if err != nil {
 		return msg.Answer{ReturnCode: authority.FailureSyntax}
 	}
-	country, mnemonic := req.CHR[:2], req.CHR[2:len(req.CHR)-5]
+	chr, err := cvc.ParseReference(req.CHR)
+	if err != nil {
+		return msg.Answer{ReturnCode: authority.FailureSyntax}
+	}
+	country, mnemonic := chr.Country(), chr.Mnemonic()
 	if country != sp.Country {
 		log.Info("a SPOC may only act for DVs of its own country", "chr", req.CHR)
 		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}

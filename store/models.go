@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"eacgate/cvc"
+)
 
 // Role is the PKI role of a holder or certificate.
 type Role string
@@ -21,6 +25,36 @@ func (r Role) Valid() bool {
 		return true
 	}
 	return false
+}
+
+// CHAT is the role certificates of holders of role r carry in their CHAT; false for a SPOC,
+// which holds no CV certificates. Role and cvc.Role are one vocabulary: the registry's names
+// of the CHAT roles, plus the SPOC.
+func (r Role) CHAT() (cvc.Role, bool) {
+	switch r {
+	case RoleCVCA:
+		return cvc.RoleCVCA, true
+	case RoleDVDomestic:
+		return cvc.RoleDVDomestic, true
+	case RoleDVForeign:
+		return cvc.RoleDVForeign, true
+	case RoleTerminal:
+		return cvc.RoleTerminal, true
+	}
+	return 0, false
+}
+
+// RoleOf is the holder role of CHAT role r.
+func RoleOf(r cvc.Role) Role {
+	switch r {
+	case cvc.RoleCVCA:
+		return RoleCVCA
+	case cvc.RoleDVDomestic:
+		return RoleDVDomestic
+	case cvc.RoleDVForeign:
+		return RoleDVForeign
+	}
+	return RoleTerminal
 }
 
 // HolderStatus is the administrative status of a holder.
