@@ -22,6 +22,15 @@ type Receiver struct {
 	Store    *store.Store
 	Registry *ra.StoreRegistry
 	Logger   *slog.Logger
+	// Now is the clock (default time.Now): the validity of received certificates.
+	Now func() time.Time
+}
+
+func (r *Receiver) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 func (r *Receiver) logger() *slog.Logger {
@@ -66,7 +75,7 @@ func (r *Receiver) Handle(ctx context.Context, h *ra.Holder, m msg.Message) msg.
 			log.Error("outgoing message without its holder", "message", out.ID)
 			return msg.Answer{ReturnCode: authority.FailureInternalError}
 		}
-		rows, result, err = r.Registry.AnswerRows(ctx, *out.HolderID, out.Request, m.Certificates, time.Now())
+		rows, result, err = r.Registry.AnswerRows(ctx, *out.HolderID, out.Request, m.Certificates, r.now())
 		if errors.Is(err, trust.ErrAnswerUnverified) {
 			log.Warn("certificates refused: they do not answer our request", "err", err)
 			return msg.Answer{ReturnCode: authority.FailureSyntax}

@@ -78,6 +78,11 @@ func TestReceiver(t *testing.T) {
 		if got, _ := f.st.CertificatesByCHR(ctx, "UTDVA00001"); len(got) != 0 {
 			t.Fatal("a refused callback stored a certificate")
 		}
+		// At the receiver's clock ten years on, the certificate has expired: refused.
+		later := &Receiver{Store: f.st, Registry: f.reg, Now: func() time.Time { return time.Now().AddDate(10, 0, 0) }}
+		if got := later.Handle(ctx, peer, send).ReturnCode; got != authority.FailureSyntax {
+			t.Fatalf("a certificate expired at the receiver's clock: %s, want %s", got, authority.FailureSyntax)
+		}
 		// The right peer, twice (at-least-once delivery): stored once, acknowledged twice.
 		for range 2 {
 			if got := r.Handle(ctx, peer, send).ReturnCode; got != authority.OKReceivedCorrectly {

@@ -234,7 +234,7 @@ func TestServiceAnswerAtItsClock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Service{Registry: &ra.StoreRegistry{Store: st}}
+	s := &Service{Registry: ra.NewStoreRegistry(st)}
 	if _, _, err := s.answerRows(ctx, out, [][]byte{c.Raw}); !errors.Is(err, trust.ErrAnswerUnverified) {
 		t.Fatalf("today: %v, want ErrAnswerUnverified (expired)", err)
 	}

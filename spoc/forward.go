@@ -35,6 +35,15 @@ type Forwarder struct {
 	// server.URLPolicy); nil: server.URLPolicy{}.Check (https, public addresses).
 	CheckResponseURL func(string) error
 	Logger           *slog.Logger
+	// Now is the clock (default time.Now): validity of outer signatures and answers.
+	Now func() time.Time
+}
+
+func (f *Forwarder) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
 }
 
 func (f *Forwarder) logger() *slog.Logger {
@@ -254,7 +263,7 @@ func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *ra.Holder, m
 	if f.Domestic != nil {
 		domestic = f.Domestic()
 	}
-	switch err := trust.VerifyOuter(req, current, domestic, time.Now()); {
+	switch err := trust.VerifyOuter(req, current, domestic, f.now()); {
 	case errors.Is(err, cvc.ErrExpired):
 		return authority.FailureExpired
 	case err != nil:
@@ -319,7 +328,7 @@ func (f *Forwarder) AnswerRows(ctx context.Context, out *store.Message, certs []
 	if out.HolderID == nil {
 		return nil, nil, errors.New("spoc: forwarded request without its holder")
 	}
-	rows, result, err := f.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, time.Now())
+	rows, result, err := f.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, f.now())
 	if !errors.Is(err, trust.ErrAnswerUnverified) {
 		return rows, result, err
 	}
@@ -336,7 +345,7 @@ func (f *Forwarder) AnswerRows(ctx context.Context, out *store.Message, certs []
 	if added == 0 {
 		return nil, nil, err
 	}
-	return f.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, time.Now())
+	return f.Registry.AnswerRows(ctx, *out.HolderID, out.Request, certs, f.now())
 }
 
 // errCACertificatesRefused: the partner answered GetCACertificates with a failure code.
