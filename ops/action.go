@@ -20,6 +20,8 @@ const (
 	ActionOutboxRetry          Action = "outbox.retry"
 	ActionOperatorAdd          Action = "operator.add"
 	ActionAPIClientAdd         Action = "apiclient.add"
+	// ActionTrustAdd stores a CVCA certificate as trust anchor or link (eacgate trust add).
+	ActionTrustAdd Action = "trust.add"
 	// ActionDenied: an authenticated operator asked for something its role may not do.
 	ActionDenied Action = "denied"
 	// ActionLockout: an API client was locked out after repeated authentication failures.

@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"eacgate/authority"
+	"eacgate/cvc"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // Actor is who asks for an action, and how.
@@ -311,6 +313,29 @@ func (s *Service) AddAPIClient(ctx context.Context, a Actor, c *store.APIClient)
 		return s.refused(ctx, a, ActionAPIClientAdd, c.UserName, err, nil)
 	}
 	return nil
+}
+
+// AddCVCACertificate stores CVCA certificate c (eacgate trust add): a country's first root
+// only when sha256 (confirmed out of band) is its SHA-256, a later one only as a link
+// certificate that verifies against the stored chain (trust.Store.AddCVCACertificate). added
+// is false when c was stored already; either way the action is audited with c's SHA-256.
+func (s *Service) AddCVCACertificate(ctx context.Context, a Actor, c *cvc.Certificate, sha256 string) (added bool, err error) {
+	target := "certificate:" + c.CHR
+	details := map[string]string{"sha256": trust.CertificateSHA256(c)}
+	ev, err := s.ok(a, ActionTrustAdd, target, details)
+	if err != nil {
+		return false, err
+	}
+	trusted, _ := trust.FirstRootTrust(c, []string{sha256})
+	err = s.Store.Audited(ctx, "add CVCA certificate", ev, func(tx *store.Store) error {
+		var err error
+		added, err = trust.New(tx).AddCVCACertificate(ctx, c, sha256 != "" && trusted)
+		return err
+	})
+	if err != nil {
+		return false, s.refused(ctx, a, ActionTrustAdd, target, err, details)
+	}
+	return added, nil
 }
 
 // PublicText is what operators see of an action's error, in answers and in the audit log:

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"eacgate/internal/catest"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 func newService(t *testing.T) *Service {
@@ -341,3 +343,39 @@ func TestPublicText(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A CVCA certificate is stored as trust anchor only under its confirmed SHA-256, or as a link
+// that verifies; the certificate and its audit event are written together, and nothing is
+// stored when the event cannot be.
+func TestAddCVCACertificate(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t)
+	root := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
+	cert := root.Certificate()
+	sum := trust.CertificateSHA256(cert)
+	target := "certificate:ZZCVCA00001"
+	if _, err := s.AddCVCACertificate(ctx, cli, cert, ""); !errors.Is(err, trust.ErrUnverified) {
+		t.Fatalf("a first root without its SHA-256: %v", err)
+	}
+	wantEvent(t, s, store.AuditEvent{Actor: "cli:root", Action: "trust.add", Target: target, Source: "local", Outcome: "failed: internal error"})
+	if err := s.Store.DB().Exec(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END`).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddCVCACertificate(ctx, cli, cert, sum); err == nil {
+		t.Fatal("stored without its audit event")
+	}
+	if chain, _ := s.Store.CVCAChain(ctx, "ZZ"); len(chain) != 0 {
+		t.Fatalf("%d certificates stored without their audit event", len(chain))
+	}
+	if err := s.Store.DB().Exec(`DROP TRIGGER refuse_audit`).Error; err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false} {
+		added, err := s.AddCVCACertificate(ctx, cli, cert, sum)
+		if err != nil || added != want {
+			t.Fatalf("add %d: added %v, %v", i, added, err)
+		}
+		wantEvent(t, s, store.AuditEvent{Actor: "cli:root", Action: "trust.add", Target: target, Source: "local", Outcome: "ok",
+			Details: `{"sha256":"` + sum + `"}`})
+	}
+}

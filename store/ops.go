@@ -20,8 +20,9 @@ func (s *Store) inTx(tx *gorm.DB) *Store {
 	return &Store{db: tx, dialect: s.dialect, log: s.log}
 }
 
-// audited runs change on a transaction-bound store and appends ev in the same transaction.
-func (s *Store) audited(ctx context.Context, op string, ev AuditEvent, change func(tx *Store) error) error {
+// Audited runs change on a transaction-bound store and appends ev in the same transaction:
+// the one way an operator's change is written with its audit event (see package ops).
+func (s *Store) Audited(ctx context.Context, op string, ev AuditEvent, change func(tx *Store) error) error {
 	if ev.Action == "" {
 		return fmt.Errorf("store: %s: audit event without an action", op)
 	}
@@ -46,7 +47,7 @@ func (s *Store) audited(ctx context.Context, op string, ev AuditEvent, change fu
 
 // CreateHolderAudited is CreateHolder with its audit event in the same transaction.
 func (s *Store) CreateHolderAudited(ctx context.Context, h *Holder, ev AuditEvent) error {
-	err := s.audited(ctx, "create holder", ev, func(tx *Store) error { return tx.CreateHolder(ctx, h) })
+	err := s.Audited(ctx, "create holder", ev, func(tx *Store) error { return tx.CreateHolder(ctx, h) })
 	if err != nil && !isNamedConflict(err) && IsConstraintViolation(err) {
 		// On PostgreSQL the failed insert aborted the transaction before the conflict
 		// could be named; name it now that the transaction is over.
@@ -59,14 +60,14 @@ func (s *Store) CreateHolderAudited(ctx context.Context, h *Holder, ev AuditEven
 
 // SetHolderStatusAudited is SetHolderStatus with its audit event in the same transaction.
 func (s *Store) SetHolderStatusAudited(ctx context.Context, id int64, status HolderStatus, ev AuditEvent) error {
-	return s.audited(ctx, "set holder status", ev, func(tx *Store) error { return tx.SetHolderStatus(ctx, id, status) })
+	return s.Audited(ctx, "set holder status", ev, func(tx *Store) error { return tx.SetHolderStatus(ctx, id, status) })
 }
 
 // SetCertificateStatusAudited is SetCertificateStatus with its audit event in the same
 // transaction. check (if not nil) sees the certificate as the transaction reads it and may
 // refuse the change: its error is returned and nothing is written.
 func (s *Store) SetCertificateStatusAudited(ctx context.Context, id int64, status CertStatus, check func(*Certificate) error, ev AuditEvent) error {
-	return s.audited(ctx, "set certificate status", ev, func(tx *Store) error {
+	return s.Audited(ctx, "set certificate status", ev, func(tx *Store) error {
 		if check != nil {
 			c, err := tx.CertificateByID(ctx, id)
 			if err != nil {
@@ -82,22 +83,22 @@ func (s *Store) SetCertificateStatusAudited(ctx context.Context, id int64, statu
 
 // ApproveMessageAudited is ApproveMessage with its audit event in the same transaction.
 func (s *Store) ApproveMessageAudited(ctx context.Context, id int64, actor string, ev AuditEvent) error {
-	return s.audited(ctx, "approve message", ev, func(tx *Store) error { return tx.ApproveMessage(ctx, id, actor) })
+	return s.Audited(ctx, "approve message", ev, func(tx *Store) error { return tx.ApproveMessage(ctx, id, actor) })
 }
 
 // RejectMessageAudited is RejectMessage with its audit event in the same transaction.
 func (s *Store) RejectMessageAudited(ctx context.Context, id int64, actor, returnCode string, ev AuditEvent) error {
-	return s.audited(ctx, "reject message", ev, func(tx *Store) error { return tx.RejectMessage(ctx, id, actor, returnCode) })
+	return s.Audited(ctx, "reject message", ev, func(tx *Store) error { return tx.RejectMessage(ctx, id, actor, returnCode) })
 }
 
 // RetryDeadAudited is RetryDead with its audit event in the same transaction.
 func (s *Store) RetryDeadAudited(ctx context.Context, id int64, ev AuditEvent) error {
-	return s.audited(ctx, "retry dead", ev, func(tx *Store) error { return tx.RetryDead(ctx, id) })
+	return s.Audited(ctx, "retry dead", ev, func(tx *Store) error { return tx.RetryDead(ctx, id) })
 }
 
 // CreateOperatorAudited is CreateOperator with its audit event in the same transaction.
 func (s *Store) CreateOperatorAudited(ctx context.Context, o *Operator, ev AuditEvent) error {
-	err := s.audited(ctx, "create operator", ev, func(tx *Store) error { return tx.CreateOperator(ctx, o) })
+	err := s.Audited(ctx, "create operator", ev, func(tx *Store) error { return tx.CreateOperator(ctx, o) })
 	if err != nil && !isNamedConflict(err) && IsConstraintViolation(err) {
 		if _, ok := s.firstValue(ctx, &Operator{}, "name", "name = ?", o.Name); ok {
 			return &ConflictError{Msg: "operator " + o.Name + " already exists"}
@@ -111,7 +112,7 @@ func (s *Store) CreateOperatorAudited(ctx context.Context, o *Operator, ev Audit
 
 // CreateAPIClientAudited is CreateAPIClient with its audit event in the same transaction.
 func (s *Store) CreateAPIClientAudited(ctx context.Context, c *APIClient, ev AuditEvent) error {
-	err := s.audited(ctx, "create API client", ev, func(tx *Store) error { return tx.CreateAPIClient(ctx, c) })
+	err := s.Audited(ctx, "create API client", ev, func(tx *Store) error { return tx.CreateAPIClient(ctx, c) })
 	if err != nil && !isNamedConflict(err) && IsConstraintViolation(err) {
 		if _, ok := s.firstValue(ctx, &APIClient{}, "user_name", "user_name = ?", c.UserName); ok {
 			return &ConflictError{Msg: "API client " + c.UserName + " already exists"}

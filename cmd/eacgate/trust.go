@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"eacgate/cvc"
+	"eacgate/ops"
 	"eacgate/store"
 	"eacgate/trust"
 )
@@ -37,7 +38,9 @@ func runTrust(ctx context.Context, c cli) int {
 		fmt.Fprintln(c.stderr, "trust add needs CVCA certificate files")
 		return 2
 	}
-	ts := trust.New(st)
+	svc := &ops.Service{Store: st}
+	actor := cliActor()
+	actor.Words = errText
 	for _, path := range rest {
 		raw, err := readTLVFile(path)
 		if err != nil {
@@ -50,15 +53,15 @@ func runTrust(ctx context.Context, c cli) int {
 			return 1
 		}
 		fp := trust.CertificateSHA256(cert)
-		trusted, _ := trust.FirstRootTrust(cert, []string{sum})
-		added, err := ts.AddCVCACertificate(ctx, cert, sum != "" && trusted)
+		added, err := svc.AddCVCACertificate(ctx, actor, cert, sum)
 		if errors.Is(err, trust.ErrUnverified) && sum == "" {
 			err = fmt.Errorf("%w (a first root needs --sha256 %s once its SHA-256 is confirmed out of band)", err, fp)
-		} else if errors.Is(err, trust.ErrUnverified) && !trusted {
+		} else if trusted, _ := trust.FirstRootTrust(cert, []string{sum}); errors.Is(err, trust.ErrUnverified) && !trusted {
 			err = fmt.Errorf("%w, and its SHA-256 is %s, not the one given", err, fp)
 		}
-		if code := audited(ctx, c, st, auditEvent("trust.add", "certificate:"+cert.CHR), err); code != 0 {
-			return code
+		if err != nil {
+			fmt.Fprintln(c.stderr, errText(err))
+			return 1
 		}
 		switch {
 		case added:
