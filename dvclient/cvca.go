@@ -13,6 +13,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/msg"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // CVCA is where the DV gets a certificate from. The scheduler asks it in this order: is an
@@ -61,19 +62,12 @@ func (u Unavailable) Request(context.Context, Request) (authority.ReturnCode, *c
 	return "", nil, u.Err
 }
 
-// cvcaPath returns a country's stored CVCA certificates (self-signed and link), oldest first.
+// cvcaPath returns a country's stored CVCA certificates (self-signed and link), oldest first
+// (see trust.Store.Chain).
 func cvcaPath(ctx context.Context, st *store.Store, country string) ([]*cvc.Certificate, error) {
-	rows, err := st.CVCAChain(ctx, country)
+	chain, err := trust.New(st).Chain(ctx, country)
 	if err != nil {
 		return nil, fmt.Errorf("dvclient: CVCA certificates of %s: %w", country, err)
 	}
-	var path []*cvc.Certificate
-	for _, c := range rows {
-		cert, err := cvc.ParseCertificate(c.Raw)
-		if err != nil {
-			return nil, fmt.Errorf("dvclient: stored CVCA certificate %s: %w", c.CHR, err)
-		}
-		path = append(path, cert)
-	}
-	return path, nil
+	return chain, nil
 }

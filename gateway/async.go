@@ -46,7 +46,7 @@ func (g *Gateway) issuerFor(ns string) *authority.Issuer {
 func (g *Gateway) foreignIssuerFor(ns, car string) *authority.Issuer {
 	for _, p := range slices.Concat(server.CVCAProtocols, server.SPOCProtocols) {
 		if p.Namespace == ns {
-			return g.cvcaByCAR(car)
+			return g.cvca.ByCAR(car)
 		}
 	}
 	for _, p := range server.DVProtocols {

@@ -3,9 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
-	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -70,22 +67,22 @@ func TestCVCARollover(t *testing.T) {
 		t.Fatalf("serving gateway switched before its check: %s", got)
 	}
 	// GetCACertificates answers the stored chain at once, link certificate included.
-	if chain, err := serving.cvcaChain(ctx); err != nil || len(chain) != 2 || string(chain[1]) != string(link.Raw) {
+	if chain, err := serving.cvca.Chain(ctx); err != nil || len(chain) != 2 || string(chain[1]) != string(link.Raw) {
 		t.Fatalf("GetCACertificates before the switch: %d certificates, %v", len(chain), err)
 	}
 	// A request naming the new CVCA certificate makes the serving gateway take it up at once
 	// (the DV may have the link certificate from another instance).
-	if serving.cvcaByCAR(root.CHR) != nil {
+	if serving.cvca.ByCAR(root.CHR) != nil {
 		t.Fatal("ByCAR answered for the CVCA certificate in use")
 	}
-	if next := serving.cvcaByCAR(link.CHR); next == nil || next.Certificate().CHR != link.CHR {
+	if next := serving.cvca.ByCAR(link.CHR); next == nil || next.Certificate().CHR != link.CHR {
 		t.Fatal("a request naming the new CVCA certificate did not switch the issuer")
 	}
 	cvca := serving.CurrentCVCA()
 	if cvca.Certificate().CHR != link.CHR || len(cvca.OwnCHRs) != 1 || cvca.OwnCHRs[0] != root.CHR {
 		t.Fatalf("serving CVCA %s, own %v", cvca.Certificate().CHR, cvca.OwnCHRs)
 	}
-	chain, _ := serving.cvcaChain(ctx)
+	chain, _ := serving.cvca.Chain(ctx)
 	if len(chain) != 2 || string(chain[1]) != string(link.Raw) {
 		t.Fatalf("GetCACertificates: %d certificates", len(chain))
 	}
@@ -126,37 +123,6 @@ func TestCVCARollover(t *testing.T) {
 	}
 	if got := restarted.CurrentDV().Certificate().CHR; got != dv.CHR {
 		t.Fatalf("DV after restart: %s", got)
-	}
-}
-
-// A keystore without the new key (copied before the rollover) does not sign with the old
-// key under the new certificate: the CVCA stays off with a clear error.
-func TestCVCAKeyMustMatchCertificate(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	g := openDemo(t, dir)
-	copied := filepath.Join(t.TempDir(), "copy")
-	if err := os.CopyFS(copied, os.DirFS(dir)); err != nil {
-		t.Fatal(err)
-	}
-	keys, _ := filepath.Glob(filepath.Join(copied, "keys", "*"))
-	for _, f := range keys {
-		if err := os.Chmod(f, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	link, err := g.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := OpenStores(ctx, Options{DataDir: copied, DSN: filepath.Join(dir, "eacgate.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	_, err = other.loadCVCA(ctx)
-	if !errors.Is(err, hsm.ErrKeyNotFound) || !strings.Contains(err.Error(), "no key for CVCA certificate "+link.CHR) {
-		t.Fatalf("load without the new key: %v", err)
 	}
 }
 
@@ -252,26 +218,5 @@ func TestRenewedDVTakenUpOnRequest(t *testing.T) {
 	}
 	if b.CurrentDV().Certificate().CHR != renewed.CHR {
 		t.Fatal("the other instance still issues under the old DV certificate")
-	}
-}
-
-// A rollover that stopped after making its key (no link certificate stored) can be run again:
-// the key is used when it fits the requested kind, refused when it does not.
-func TestCVCARolloverAgainAfterAnInterruptedOne(t *testing.T) {
-	ctx := context.Background()
-	g := openDemo(t, t.TempDir())
-	key, err := g.Keys.Generate(ctx, g.cvcaKeyLabel("UTCVCA00002"), hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := g.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA384, Curve: "brainpoolP384r1"}, 3); err == nil {
-		t.Fatal("a key of another kind was used")
-	}
-	link, err := g.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sameKey(key, link) {
-		t.Fatal("the link certificate does not certify the key the interrupted attempt made")
 	}
 }

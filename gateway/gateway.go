@@ -23,6 +23,7 @@ import (
 	"eacgate/callback"
 	"eacgate/config"
 	"eacgate/cvc"
+	"eacgate/cvca"
 	"eacgate/dvclient"
 	"eacgate/hsm"
 	"eacgate/ra"
@@ -46,11 +47,8 @@ type Gateway struct {
 	Options  Options
 	logger   *slog.Logger
 	closeFns []func() error
-	// cvcaCurrent is the CVCA issuer after key rollovers (see CurrentCVCA).
-	cvcaCurrent atomic.Pointer[authority.Issuer]
-	// cvcaLookup is when a request last made the gateway look for a CVCA rollover made
-	// elsewhere (Unix ns).
-	cvcaLookup atomic.Int64
+	// cvca is the CVCA's keys and certificates: its issuer in use after key rollovers.
+	cvca *cvca.Authority
 	// dv is the DV as a client of its CVCAs: its issuers and their renewal.
 	dv *dvclient.Client
 	// dvRemote is the CVCA at dv_client.cvca_url (nil without one, or dvRemoteErr when its
@@ -128,6 +126,7 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	g.Keys = ks
 	g.closeFns = append(g.closeFns, ks.Close)
 	g.newDVClient()
+	g.newCVCA()
 	return g, nil
 }
 
@@ -228,22 +227,14 @@ func keystorePassphrase(dir string, generate bool, log *slog.Logger) (hsm.Secret
 // ones first with Options.Demo). A gateway may have either role or both.
 func (g *Gateway) setUpIssuers(ctx context.Context) error {
 	o := g.Options
-	iss, err := g.loadCVCA(ctx)
-	if err == nil && iss == nil && o.Demo {
-		if _, err := g.InitCVCA(ctx, o.Country+"CVCA00001", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"}, 3); err != nil {
-			return err
-		}
-		iss, err = g.loadCVCA(ctx)
-	}
+	iss, err := g.cvca.Open(ctx, o.Demo)
 	switch {
 	case errors.Is(err, hsm.ErrKeyNotFound):
 		g.logger.Warn("CVCA certificates stored but not the key of the newest: the CVCA endpoint is off", "err", err)
 	case err != nil:
 		return err
 	case iss != nil:
-		g.CVCA = iss
-		g.cvcaCurrent.Store(iss)
-		g.useLocalCVCA()
+		g.useCVCA(iss)
 	}
 
 	_, err = g.Store.HolderByName(ctx, o.Country, o.DVMnemonic)
@@ -268,23 +259,6 @@ func (g *Gateway) setUpIssuers(ctx context.Context) error {
 	return nil
 }
 
-// cvcaPath returns a country's CVCA certificates (self-signed and link), oldest first.
-func (g *Gateway) cvcaPath(ctx context.Context, country string) ([]*cvc.Certificate, error) {
-	rows, err := g.Store.CVCAChain(ctx, country)
-	if err != nil {
-		return nil, err
-	}
-	var path []*cvc.Certificate
-	for _, c := range rows {
-		cert, err := cvc.ParseCertificate(c.Raw)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: stored CVCA certificate %s: %w", c.CHR, err)
-		}
-		path = append(path, cert)
-	}
-	return path, nil
-}
-
 // loadDV sets up the DV issuers from the store (see dvclient.Client.Load); the first one
 // is also g.DV.
 func (g *Gateway) loadDV(ctx context.Context) error {
@@ -295,46 +269,16 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 	return err
 }
 
-// InitCVCA creates the country's CVCA: a new key in the keystore (label Options.CVCAKey)
-// and its self-signed certificate, valid for the given number of years.
-func (g *Gateway) InitCVCA(ctx context.Context, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
-	if existing, err := g.Store.CVCAChain(ctx, chr[:2]); err != nil {
-		return nil, err
-	} else if len(existing) > 0 {
-		return nil, fmt.Errorf("gateway: %s already has a CVCA (%s); a new key needs a link certificate: eacgate cvca rollover", chr[:2], existing[len(existing)-1].CHR)
-	}
-	key, err := g.Keys.Generate(ctx, g.Options.CVCAKey, spec)
-	if err != nil {
-		return nil, err
-	}
-	today := cvc.DateOf(time.Now())
-	cert, err := authority.NewCVCA(authority.CVCASpec{
-		CHR: chr, Algorithm: key.Algorithm(),
-		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(years*365 - 1),
-	}, key)
-	if err != nil {
-		return nil, err
-	}
-	if err := g.Store.AddCertificate(ctx, &store.Certificate{CHR: cert.CHR, CAR: cert.CAR, Role: store.RoleCVCA,
-		NotBefore: cert.EffectiveDate.Time(), NotAfter: cert.ExpirationDate.Time(), Status: store.CertValid, Raw: cert.Raw}); err != nil {
-		return nil, err
-	}
-	g.logger.Info("created CVCA", "chr", cert.CHR, "algorithm", key.Algorithm().String())
-	return cert, nil
-}
-
 // InitDV creates the DV: a new key (label Options.DVKey), the DV holder, and its first
 // certificate from this gateway's CVCA.
 func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cvc.Certificate, error) {
 	o := g.Options
 	if g.CVCA == nil {
-		iss, err := g.loadCVCA(ctx)
+		iss, err := g.cvca.Load(ctx)
 		if err != nil || iss == nil {
 			return nil, fmt.Errorf("gateway: no local CVCA to certify the DV (run 'eacgate init cvca', or request from the CVCA with 'eacgate init dv --out'): %v", err)
 		}
-		g.CVCA = iss
-		g.cvcaCurrent.Store(iss)
-		g.useLocalCVCA()
+		g.useCVCA(iss)
 	}
 	if chr[:2] != o.Country || chr[2:len(chr)-5] != o.DVMnemonic {
 		return nil, fmt.Errorf("gateway: DV CHR %s must be %s%s + 5-character sequence number (country and dv_mnemonic)", chr, o.Country, o.DVMnemonic)
@@ -383,7 +327,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	var cvcaService *ra.IssuingService
 	if g.CVCA != nil {
-		cvcaService = &ra.IssuingService{IssuerFunc: g.CurrentCVCA, ByCAR: g.cvcaByCAR, Registry: reg, Chain: g.cvcaChain, Logger: g.logger,
+		cvcaService = &ra.IssuingService{IssuerFunc: g.CurrentCVCA, ByCAR: g.cvca.ByCAR, Registry: reg, Chain: g.cvca.Chain, Logger: g.logger,
 			Mode: mode, CheckResponseURL: g.Options.Callback.CheckResponseURL(), Receiver: receiver.Handle}
 		mux.Handle("/cvca", &server.Endpoint{Protocols: server.CVCAProtocols, Logger: g.logger, Name: "cvca", Metrics: metrics, Service: cvcaService})
 	}
@@ -410,7 +354,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		svc := &spoc.Service{Config: g.Options.SPOC, Store: g.Store, Registry: reg, CVCA: cvcaService, Forwarder: fwd,
 			Logger: g.logger.With("component", "spoc")}
 		if g.CVCA != nil {
-			svc.Chain = g.cvcaChain
+			svc.Chain = g.cvca.Chain
 		}
 		mux.Handle("/spoc", &server.Endpoint{Protocols: server.SPOCProtocols, Logger: g.logger, Name: "spoc", Metrics: metrics, Service: svc})
 	}

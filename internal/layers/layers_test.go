@@ -22,7 +22,7 @@ var layer = map[string]int{
 	"server":   5,
 	"trust":    6,
 	"ra":       7,
-	"callback": 8, "ops": 8,
+	"callback": 8, "ops": 8, "cvca": 8,
 	"spoc":     9,
 	"dvclient": 10, "admin": 10,
 	"config":      11,
@@ -36,7 +36,7 @@ var layer = map[string]int{
 // them) and by the wiring, never by the operator adapters, which go through ops.
 var onlyThrough = map[string][]string{
 	"ra":    {"callback", "spoc", "dvclient", "config", "gateway", "cmd/eacgate", "cmd/eacgate-load"},
-	"store": {"trust", "ra", "callback", "ops", "spoc", "dvclient", "admin", "config", "gateway", "cmd/eacgate", "cmd/eacgate-load"},
+	"store": {"trust", "ra", "callback", "ops", "cvca", "spoc", "dvclient", "admin", "config", "gateway", "cmd/eacgate", "cmd/eacgate-load"},
 }
 
 func TestImportsGoDownwards(t *testing.T) {
