@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -55,9 +54,6 @@ func runAudit(ctx context.Context, c cli) int {
 		return 2
 	}
 	dsn := opts.DSN
-	if dsn == "" {
-		dsn = filepath.Join(opts.DataDir, "eacgate.db")
-	}
 	if !store.IsPostgresDSN(dsn) {
 		// Do not let a typo create an empty database that then "verifies".
 		if _, err := os.Stat(dsn); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"eacgate/cvc"
 	"eacgate/gateway"
@@ -19,7 +18,7 @@ const initUsage = `usage: eacgate init cvca --config FILE --chr CHR [--alg ALG] 
 init cvca creates the country's CVCA: a key in the configured keystore (software or PKCS#11)
 and its self-signed certificate. init dv creates the DV's key and has it certified by the
 CVCA of the same gateway, or, with dv_client.cvca_url configured, by that remote CVCA (which
-must have registered this gateway's TLS certificate, DATA/tls.crt, for the DV). The CHR is country + mnemonic + 5-character sequence number and
+must have registered this gateway's TLS certificate, tls_cert (default DATA/tls.crt), for the DV). The CHR is country + mnemonic + 5-character sequence number and
 must match the configuration's country (and dv_mnemonic for the DV).
 `
 
@@ -122,7 +121,7 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 	remote := role == "dv" && opts.DVClient.CVCAURL != ""
 	if remote {
 		// The CVCA knows this gateway by its TLS certificate (the one serve uses).
-		cert, err := server.LoadOrCreateTLSCertificate(filepath.Join(opts.DataDir, "tls.crt"), filepath.Join(opts.DataDir, "tls.key"), []string{"localhost"})
+		cert, err := server.LoadOrCreateTLSCertificate(opts.TLSCert, opts.TLSKey, []string{"localhost"})
 		if err != nil {
 			fmt.Fprintln(c.stderr, err)
 			return 1

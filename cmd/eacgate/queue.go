@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,9 +30,6 @@ func openStoreFor(ctx context.Context, c cli, name, usage string, args []string,
 	if len(positional) > 0 && !positionalOK {
 		fmt.Fprintf(c.stderr, "%s: unexpected argument %q\n", name, positional[0])
 		return nil, nil, 2
-	}
-	if opts.DSN == "" {
-		opts.DSN = filepath.Join(opts.DataDir, "eacgate.db")
 	}
 	st, err := store.Open(ctx, opts.DSN, opts.Logger)
 	if err != nil {
@@ -216,23 +212,6 @@ func cliOps(c cli, st *store.Store) *ops.Service {
 
 // cliActor is the user running the command.
 func cliActor() ops.Actor { return ops.Actor{Channel: ops.ChannelCLI, Name: os.Getenv("USER")} }
-
-// audited records an action's audit event with the outcome err gives, and reports
-// the failure: the exit code (0 when both the action and the record succeeded).
-func audited(ctx context.Context, c cli, st *store.Store, ev store.AuditEvent, err error) int {
-	if err != nil {
-		ev.Outcome = "failed: " + errText(err)
-	}
-	if _, aerr := st.AppendAudit(ctx, ev); aerr != nil {
-		fmt.Fprintln(c.stderr, aerr)
-		return 1
-	}
-	if err != nil {
-		fmt.Fprintln(c.stderr, errText(err))
-		return 1
-	}
-	return 0
-}
 
 func holderName(ctx context.Context, st *store.Store, id *int64) string {
 	if id == nil {

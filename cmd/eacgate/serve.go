@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -70,7 +69,7 @@ func runServe(ctx context.Context, c cli) int {
 		opts.Listen = plainListen(opts.Listen, listenSet)
 		warnPlain(log, opts.Listen)
 	}
-	limits := opts.Limits.Defaults()
+	limits := opts.Limits
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft ceiling: with GOGC at 400 the heap could otherwise grow to five times the
 		// live data under a burst before the collector runs.
@@ -89,12 +88,6 @@ func runServe(ctx context.Context, c cli) int {
 		scheme = "http"
 	} else {
 		host, _, _ := net.SplitHostPort(ln.Addr().String())
-		if opts.TLSCert == "" {
-			opts.TLSCert = filepath.Join(opts.DataDir, "tls.crt")
-		}
-		if opts.TLSKey == "" {
-			opts.TLSKey = filepath.Join(opts.DataDir, "tls.key")
-		}
 		if _, err := server.LoadOrCreateTLSCertificate(opts.TLSCert, opts.TLSKey, []string{host, "localhost"}); err != nil {
 			fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
 			return 1
@@ -425,6 +418,9 @@ func (f *optionFlags) options(fs *flag.FlagSet, log *slog.Logger) (config.Config
 	if fs.Lookup("listen") != nil && (set["listen"] || opts.Listen == "") {
 		opts.Listen = f.listen
 	}
+	// The defaults are config's (set once there); the logger stays as given (nil: the
+	// command logs nothing).
+	opts = opts.WithDefaults()
 	opts.Logger = log
 	return opts, nil
 }
