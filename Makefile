@@ -1,7 +1,12 @@
 # eacgate — see README.md. `make run` starts the gateway, `make test` runs every check.
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
-FUZZTIME ?= 10s
+# Fuzzing budgets are execution counts, not durations: Go 1.26's fuzz coordinator can report
+# "context deadline exceeded" at the end of a -fuzztime duration on a loaded machine
+# (golang/go#75804, fixed in Go 1.27), a failure without a failing input.
+FUZZ_DECODERS ?= 200000x
+FUZZ_SERVICES ?= 3000x
+FUZZ_MINIMIZE ?= 100x
 
 .PHONY: build run test check unit fuzz bench generate clean
 
@@ -29,13 +34,13 @@ unit:
 # Short fuzzing of the decoders and services (go test -fuzz takes one target at a time; the
 # services' executions sign and write, so minimising a new input is kept short).
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseTLV$$' -fuzztime $(FUZZTIME) ./cvc/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCertificate$$' -fuzztime $(FUZZTIME) ./cvc/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./cvc/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZTIME) ./server/
-	$(GO) test -run '^$$' -fuzz '^FuzzIssuingService$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./ra/
-	$(GO) test -run '^$$' -fuzz '^FuzzSPOCService$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./spoc/
-	$(GO) test -run '^$$' -fuzz '^FuzzGatewaySOAP$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 2s ./gateway/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTLV$$' -fuzztime $(FUZZ_DECODERS) ./cvc/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCertificate$$' -fuzztime $(FUZZ_DECODERS) ./cvc/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZ_DECODERS) ./cvc/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEnvelope$$' -fuzztime $(FUZZ_DECODERS) ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzIssuingService$$' -fuzztime $(FUZZ_SERVICES) -fuzzminimizetime $(FUZZ_MINIMIZE) ./ra/
+	$(GO) test -run '^$$' -fuzz '^FuzzSPOCService$$' -fuzztime $(FUZZ_SERVICES) -fuzzminimizetime $(FUZZ_MINIMIZE) ./spoc/
+	$(GO) test -run '^$$' -fuzz '^FuzzGatewaySOAP$$' -fuzztime $(FUZZ_SERVICES) -fuzzminimizetime $(FUZZ_MINIMIZE) ./gateway/
 
 bench:
 	scripts/bench.sh
