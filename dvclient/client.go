@@ -44,6 +44,9 @@ type Client struct {
 	Wrap   func(iss *authority.Issuer, label string) *authority.Issuer
 	Logger *slog.Logger
 	Now    func() time.Time // default time.Now
+	// LookupTimeout bounds the store reads of a request that names a DV certificate unknown
+	// here (see ByCAR); default DefaultLookupTimeout.
+	LookupTimeout time.Duration
 
 	current atomic.Pointer[authority.Issuer]
 	foreign atomic.Pointer[foreignDV]
@@ -175,7 +178,11 @@ func (c *Client) ByCAR(car string) *authority.Issuer {
 	if !c.takeTurn() {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	timeout := c.LookupTimeout
+	if timeout <= 0 {
+		timeout = DefaultLookupTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := c.Refresh(ctx); err != nil {
 		c.log().Error("a request names a certificate unknown here: looking for a change made elsewhere", "car", car, "err", err)
@@ -186,6 +193,10 @@ func (c *Client) ByCAR(car string) *authority.Issuer {
 	}
 	return nil
 }
+
+// DefaultLookupTimeout bounds ByCAR's look for a renewal made elsewhere: the request waits
+// for it.
+const DefaultLookupTimeout = 5 * time.Second
 
 // takeTurn reports whether at least a second passed since the last time it said yes, and
 // takes the turn if so.
