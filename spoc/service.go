@@ -318,8 +318,7 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	if out.State == store.MessageAnswered || out.ParentID == nil || out.HolderID == nil {
-		log.Info("repeated SendCertificates: acknowledged again")
-		return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
+		return s.answeredAgain(ctx, log, out, m)
 	}
 	parent, err := s.Store.MessageByID(ctx, *out.ParentID)
 	if err != nil {
@@ -360,6 +359,30 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	log.Info("foreign answer received and relayed", "status", m.StatusInfo, "certificates", len(rows), "toDV", parent.ResponseURL)
+	return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
+}
+
+// answeredAgain answers a SendCertificates for forwarded request out that was answered
+// before (a repeat, or a late answer after another one) with the result of the check
+// (TR-03139 Table 2 step 13): failure_syntax when the certificates taken for it were refused,
+// else the result of checking the certificates sent now; nothing is relayed again.
+func (s *Service) answeredAgain(ctx context.Context, log *slog.Logger, out *store.Message, m msg.Message) msg.Answer {
+	if out.ReturnCode == string(authority.FailureSyntax) {
+		log.Info("SendCertificates for an answer refused before: refused again")
+		return msg.Answer{ReturnCode: authority.FailureSyntax}
+	}
+	if authority.ReturnCode(m.StatusInfo) == authority.OKCertAvailable && out.HolderID != nil {
+		_, _, err := s.answerRows(ctx, out, m.Certificates)
+		if errors.Is(err, trust.ErrAnswerUnverified) {
+			log.Warn("repeated SendCertificates with certificates that do not answer the request", "err", err)
+			return msg.Answer{ReturnCode: authority.FailureSyntax}
+		}
+		if err != nil {
+			log.Error("check certificates", "err", err)
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
+		}
+	}
+	log.Info("repeated SendCertificates: acknowledged again")
 	return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 }
 
