@@ -34,11 +34,12 @@ type Applicant struct {
 	// Current is the holder's current certificate from this issuer (nil before the first one).
 	// Renewals must be authenticated by it.
 	Current *cvc.Certificate
-	// Vouched says the request came through the applicant's home SPOC, which checked its
-	// outer signature by the applicant's domestic certificate: a certificate of the
-	// applicant's country that this issuer does not hold. Such an outer signature is then
-	// accepted unverified; one by Current is still verified.
-	Vouched bool
+	// ForeignCVCA is the CVCA certificate of the applicant's country whose key signed the
+	// outer signature of the applicant's initial request, set only after the trust store
+	// verified that signature (trust.Store.VerifyForeignRequest; TR-03139 Table 2 step 9: a
+	// foreign DV's first request is authenticated by its domestic CVCA). Nil: an outer
+	// signature must be by Current and is verified here.
+	ForeignCVCA *cvc.Certificate
 }
 
 // Policy is an issuer's rules.
@@ -179,9 +180,10 @@ func (is *Issuer) checkRequest(req *cvc.Request, app Applicant) error {
 	}
 	now := is.now()
 	switch {
-	case req.Authenticated() && app.Vouched && (app.Current == nil || req.OuterCAR != app.Current.CHR) &&
-		strings.HasPrefix(req.OuterCAR, app.Country) && req.OuterCAR != issuer.CHR:
-		// Authenticated at home, vouched for by the home SPOC.
+	case req.Authenticated() && app.ForeignCVCA != nil:
+		if err := checkForeignCVCA(req, app, now); err != nil {
+			return err
+		}
 	case req.Authenticated():
 		if app.Current == nil || req.OuterCAR != app.Current.CHR {
 			return fmt.Errorf("%w: outer CAR %s is not the holder's current certificate", cvc.ErrOuterSignature, req.OuterCAR)
@@ -202,6 +204,24 @@ func (is *Issuer) checkRequest(req *cvc.Request, app Applicant) error {
 		// TR-03110 numbers a holder's keys: a CHR names one certificate (the store keeps
 		// (car, chr) unique), and a new key gets a higher sequence number.
 		return fmt.Errorf("%w: CHR %s: the sequence number must be above the current certificate's (%s)", ErrNotAccepted, req.CHR, cur.CHR)
+	}
+	return nil
+}
+
+// checkForeignCVCA checks an initial request authenticated by the applicant's domestic CVCA
+// (its signature verified by the trust store): the certificate is a CVCA certificate of the
+// applicant's country named by the outer CAR, valid now, and the applicant holds no valid
+// certificate from this issuer (which would make the request successive).
+func checkForeignCVCA(req *cvc.Request, app Applicant, now time.Time) error {
+	c := app.ForeignCVCA
+	if c.Role() != cvc.RoleCVCA || !strings.HasPrefix(c.CHR, app.Country) || req.OuterCAR != c.CHR {
+		return fmt.Errorf("%w: outer CAR %s is not a CVCA certificate of %s", cvc.ErrOuterSignature, req.OuterCAR, app.Country)
+	}
+	if !c.ValidAt(now) {
+		return fmt.Errorf("%w: CVCA certificate %s expired on %s", cvc.ErrExpired, c.CHR, c.ExpirationDate)
+	}
+	if app.Current != nil && app.Current.ValidAt(now) {
+		return fmt.Errorf("%w: %s holds a valid certificate; renewals must be authenticated with it", cvc.ErrOuterSignature, app.Current.CHR)
 	}
 	return nil
 }

@@ -212,3 +212,53 @@ func TestLinkCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A foreign DV's initial request authenticated by its domestic CVCA is issued only when the
+// trust store verified that CVCA certificate (ForeignCVCA): without it the signature is not
+// accepted, and the certificate must be the one the outer CAR names, of the DV's country,
+// valid, while the DV holds no valid certificate from this issuer.
+func TestForeignCVCAAuthenticatesInitialRequest(t *testing.T) {
+	f := newFixture(t)
+	zzKey := genKey(t, "brainpoolP256r1")
+	mk := func(chr string, from, to cvc.Date) *cvc.Certificate {
+		c, err := NewCVCA(CVCASpec{CHR: chr, Algorithm: cvc.ECDSA_SHA256, CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3),
+			Effective: from, Expiration: to}, zzKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	today := cvc.DateOf(f.now)
+	zz := mk("ZZCVCA00001", today.AddDays(-10), today.AddDays(300))
+	expired := mk("ZZCVCA00001", today.AddDays(-400), today.AddDays(-1))
+	qq := mk("QQCVCA00001", today.AddDays(-10), today.AddDays(300))
+	req := request(t, "ZZDVF00001", "UTCVCA00001", cvc.ECDSA_SHA256, genKey(t, "brainpoolP256r1"))
+	authed, err := req.Authenticate("ZZCVCA00001", zzKey, cvc.ECDSA_SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := Applicant{Country: "ZZ", Mnemonic: "DVF", Role: cvc.RoleDVForeign, Status: StatusActive}
+	if _, err := f.cvca.Issue(authed.Raw, app); CodeFor(err) != FailureOuterSignature {
+		t.Fatalf("unverified CVCA signature: %v", err)
+	}
+	cert, err := f.cvca.Issue(authed.Raw, Applicant{Country: "ZZ", Mnemonic: "DVF", Role: cvc.RoleDVForeign, Status: StatusActive, ForeignCVCA: zz})
+	if err != nil {
+		t.Fatalf("verified CVCA signature: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		cvca    *cvc.Certificate
+		current *cvc.Certificate
+		want    ReturnCode
+	}{
+		"expired CVCA certificate":   {expired, nil, FailureExpired},
+		"another country's CVCA":     {qq, nil, FailureOuterSignature},
+		"the DV holds a valid one":   {zz, cert, FailureOuterSignature},
+		"a DV certificate, not CVCA": {cert, nil, FailureOuterSignature},
+	} {
+		a := app
+		a.ForeignCVCA, a.Current = tc.cvca, tc.current
+		if _, err := f.cvca.Issue(authed.Raw, a); CodeFor(err) != tc.want {
+			t.Errorf("%s: %v, want %s", name, err, tc.want)
+		}
+	}
+}

@@ -2,13 +2,17 @@ package callback
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"eacgate/authority"
+	"eacgate/cvc"
 	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // IssuerProcessor decides asynchronous certificate requests with the issuer of the
@@ -39,8 +43,14 @@ func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (author
 	if err != nil {
 		return "", nil, err
 	}
-	// A foreign DV's request relayed by its SPOC: authenticated at home, vouched for.
-	h.Vouched = m.Protocol == server.SPOCProtocols[0].Namespace
+	if m.Protocol == server.SPOCProtocols[0].Namespace {
+		// A foreign DV's request relayed by its SPOC: its outer signature is checked again
+		// (TR-03139 Table 2 step 9), the authenticating certificate may have expired since.
+		code, err := p.verifyForeign(ctx, h, m, issuer.Now)
+		if code != "" || err != nil {
+			return code, nil, err
+		}
+	}
 	var byCAR func(string) *authority.Issuer
 	if p.ByCAR != nil {
 		byCAR = func(car string) *authority.Issuer { return p.ByCAR(m.Protocol, car) }
@@ -72,4 +82,43 @@ func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (author
 		return authority.FailureRequestNotAccepted, nil, nil
 	}
 	return authority.OKCertAvailable, row, nil
+}
+
+// verifyForeign checks the outer signature of foreign DV h's request m (see
+// trust.Store.VerifyForeignRequest) and sets h.ForeignCVCA for an initial one, at the time of the issuer's clock. A refusal is
+// its code, audited; an error is internal.
+func (p *IssuerProcessor) verifyForeign(ctx context.Context, h *ra.Holder, m *store.Message, clock func() time.Time) (authority.ReturnCode, error) {
+	req, err := cvc.ParseRequest(m.Request)
+	if err != nil {
+		return authority.FailureSyntax, nil
+	}
+	var issued []*cvc.Certificate
+	cur, err := p.Registry.CurrentCertificate(ctx, h.ID)
+	switch {
+	case err == nil:
+		issued = append(issued, cur)
+	case !errors.Is(err, ra.ErrUnknown):
+		return "", fmt.Errorf("callback: current certificate of %s%s: %w", h.Country, h.Mnemonic, err)
+	}
+	now := time.Now()
+	if clock != nil {
+		now = clock() // the issuer's
+	}
+	verified, err := trust.New(p.Registry.Store).VerifyForeignRequest(ctx, req, h.Country, issued, now)
+	if err == nil {
+		if verified.Role() == cvc.RoleCVCA {
+			h.ForeignCVCA = verified
+		}
+		return "", nil
+	}
+	code := authority.CodeFor(err)
+	if code == authority.FailureInternalError {
+		return "", err
+	}
+	details, _ := json.Marshal(map[string]string{"messageID": m.MessageID, "code": string(code), "reason": err.Error()})
+	if _, aerr := p.Registry.Store.AppendAudit(ctx, store.AuditEvent{Actor: "callback", Action: "foreign_request.refused",
+		Target: req.CHR, Source: "spoc", Outcome: string(code), Details: string(details)}); aerr != nil {
+		return "", fmt.Errorf("callback: audit refused foreign request: %w", aerr)
+	}
+	return code, nil
 }

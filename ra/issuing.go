@@ -24,8 +24,9 @@ type Holder struct {
 	Role     cvc.Role
 	Status   authority.HolderStatus
 	Rights   []byte // access rights granted; nil = the issuer's
-	// Vouched: the request came through the holder's home SPOC (see authority.Applicant).
-	Vouched bool
+	// ForeignCVCA is the CVCA certificate of the holder's country that authenticated its
+	// initial request, as verified by the trust store (see authority.Applicant).
+	ForeignCVCA *cvc.Certificate
 	// Current is the holder's current certificate when the registry read it together with
 	// the holder (nil: ApplicantFor asks Registry.CurrentCertificate).
 	Current *cvc.Certificate
@@ -318,7 +319,7 @@ func (s *IssuingService) begun(log *slog.Logger, previous *msg.Answer, err error
 
 // ApplicantFor describes holder h to an issuer, with its current certificate from reg.
 func ApplicantFor(ctx context.Context, reg Registry, h *Holder) (authority.Applicant, error) {
-	app := authority.Applicant{Country: h.Country, Mnemonic: h.Mnemonic, Role: h.Role, Status: h.Status, Rights: h.Rights, Vouched: h.Vouched}
+	app := authority.Applicant{Country: h.Country, Mnemonic: h.Mnemonic, Role: h.Role, Status: h.Status, Rights: h.Rights, ForeignCVCA: h.ForeignCVCA}
 	if h.Current != nil {
 		app.Current = h.Current
 		return app, nil

@@ -202,6 +202,83 @@ func TestUnverifiedLateAnswerTellsDV(t *testing.T) {
 	if certs, _ := st.ListCertificatesOfHolder(ctx, dv.ID); len(certs) != 0 {
 		t.Fatalf("%d certificates stored for the DV", len(certs))
 	}
+
+	// Step 13 for answers that come after the first: the result of the check is the answer.
+	// The refused answer sent again, and even a good one after it, are refused (the DV was
+	// told already); nothing is relayed.
+	good, err := zz.Issue(req.Raw, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, certs := range map[string][][]byte{"the same again": {bogus.Raw}, "a good one late": {good.Raw}} {
+		m.Certificates = certs
+		if got := svc.sendCertificates(ctx, svc.logger(), zzSPOC, m).ReturnCode; got != authority.FailureSyntax {
+			t.Errorf("%s: partner answered %s, want failure_syntax", name, got)
+		}
+	}
+	if certs, _ := st.ListCertificatesOfHolder(ctx, dv.ID); len(certs) != 0 {
+		t.Fatalf("%d certificates stored for the DV", len(certs))
+	}
+}
+
+// A SendCertificates repeated after its certificates were taken is acknowledged again only
+// when what it carries answers the request (TR-03139 Table 2 step 13).
+func TestRepeatedAnswerChecked(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	dv := &store.Holder{Country: "UT", Mnemonic: "DVN", Role: store.RoleDVDomestic, Status: store.HolderActive}
+	zzSPOC := &store.Holder{Country: "ZZ", Mnemonic: "SPOC", Role: store.RoleSPOC, Status: store.HolderActive}
+	for _, h := range []*store.Holder{dv, zzSPOC} {
+		if err := st.CreateHolder(ctx, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zz := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
+	impostor := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
+	reg := ra.NewStoreRegistry(st)
+	if _, err := reg.Trust().AddCVCACertificate(ctx, zz.Certificate(), true); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecc.GenerateKey(ecc.CurveByName("brainpoolP256r1"), rand.Reader)
+	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
+	req, _ := cvc.NewRequest(cvc.RequestTemplate{CAR: "ZZCVCA00001", CHR: "UTDVN00002"}, pub, key)
+	hid := dv.ID
+	in := &store.Message{Originator: ra.Originator(dv.ID), MessageID: "dv-1", Operation: "RequestForeignCertificate",
+		Request: req.Raw, HolderID: &hid, State: store.MessageProcessing}
+	if err := st.AcceptMessage(ctx, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := &store.Message{Originator: "self", MessageID: "fwd-1", Operation: "RequestCertificate", Request: req.Raw,
+		HolderID: &hid, Direction: store.Outgoing, Peer: Outgoing("ZZ"), State: store.MessageProcessing, ParentID: &in.ID}
+	if err := st.AcceptMessage(ctx, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	app := authority.Applicant{Country: "UT", Mnemonic: "DVN", Role: cvc.RoleDVForeign, Status: authority.StatusActive}
+	good, err := zz.Issue(req.Raw, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bogus, err := impostor.Issue(req.Raw, app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &Service{Store: st, Registry: reg}
+	send := func(c *cvc.Certificate) authority.ReturnCode {
+		return svc.sendCertificates(ctx, svc.logger(), zzSPOC, msg.Message{Operation: "SendCertificates", MessageID: "fwd-1",
+			StatusInfo: string(authority.OKCertAvailable), Certificates: [][]byte{c.Raw}}).ReturnCode
+	}
+	if got := send(good); got != authority.OKReceivedCorrectly {
+		t.Fatalf("first answer: %s", got)
+	}
+	if got := send(good); got != authority.OKReceivedCorrectly {
+		t.Fatalf("the same again: %s", got)
+	}
+	if got := send(bogus); got != authority.FailureSyntax {
+		t.Fatalf("another, forged certificate: %s, want failure_syntax", got)
+	}
+	if certs, _ := st.ListCertificatesOfHolder(ctx, dv.ID); len(certs) != 1 {
+		t.Fatalf("%d certificates stored for the DV, want 1", len(certs))
+	}
 }
 
 // Without a forwarder, the service checks an answer's certificates at its own clock: one

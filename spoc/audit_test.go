@@ -20,6 +20,7 @@ import (
 	"eacgate/ra"
 	"eacgate/server"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // A foreign DV registered on its first request whose audit event cannot be written is
@@ -47,6 +48,14 @@ func TestAutoRegistrationAuditFailureLogged(t *testing.T) {
 	pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
 	req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: "UTCVCA00001", CHR: "ZZDVA00001"}, pub, key)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Authenticated by the partner's registered CVCA, as an initial request must be.
+	zz := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
+	if _, err := trust.New(st).AddCVCACertificate(ctx, zz.Certificate(), true); err != nil {
+		t.Fatal(err)
+	}
+	if req, err = req.Authenticate("ZZCVCA00001", zz.Signer, cvc.ECDSA_SHA256); err != nil {
 		t.Fatal(err)
 	}
 	body, err := server.EncodeRequest(server.SPOCProtocols[0], msg.Message{Operation: "RequestCertificate", CallerID: "ZZ", MessageID: "r-1", CertReq: req.Raw})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -180,38 +181,119 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 	dv, err := s.Store.HolderByName(ctx, country, mnemonic)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && s.Config.ForeignDVs != "registered":
-		dv = &store.Holder{Country: country, Mnemonic: mnemonic, Role: store.RoleDVForeign, Status: store.HolderActive}
-		if err := s.Store.CreateHolder(ctx, dv); err != nil {
-			if dv, err = s.Store.HolderByName(ctx, country, mnemonic); err != nil { // created concurrently?
-				log.Error("register foreign DV", "err", err)
-				return msg.Answer{ReturnCode: authority.FailureInternalError}
-			}
-		} else {
-			log.Info("foreign DV registered on its first request", "dv", country+mnemonic)
-			if _, err := s.Store.AppendAudit(ctx, store.AuditEvent{Actor: "spoc:" + sp.Country, Action: "holder.auto_register",
-				Target: country + mnemonic, Source: "spoc", Outcome: "ok"}); err != nil {
-				log.Error("audit foreign DV registration", "dv", country+mnemonic, "err", err)
-			}
-		}
+		dv = nil // registered below once its request is authenticated
 	case errors.Is(err, store.ErrNotFound):
-		log.Info("foreign DV not registered", "dv", country+mnemonic)
-		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+		return s.refuse(ctx, log, sp, nil, m, authority.FailureRequestNotAccepted, errors.New("foreign DV "+country+mnemonic+" not registered"))
 	case err != nil:
 		log.Error("look up foreign DV", "err", err)
 		return msg.Answer{ReturnCode: authority.FailureInternalError}
+	case dv.Role != store.RoleDVForeign:
+		return s.refuse(ctx, log, sp, dv, m, authority.FailureRequestNotAccepted, errors.New("holder "+country+mnemonic+" is not a foreign DV but "+string(dv.Role)))
+	case dv.Status != store.HolderActive:
+		// TR-03139 Table 2 step 10: a suspended (or revoked) DV gets nothing.
+		return s.refuse(ctx, log, sp, dv, m, authority.FailureRequestNotAccepted, errors.New("foreign DV "+country+mnemonic+" is "+string(dv.Status)))
 	}
-	if dv.Role != store.RoleDVForeign {
-		log.Info("holder is not a foreign DV", "dv", country+mnemonic, "role", dv.Role)
-		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+	verified, err := verifyForeignRequest(ctx, s.Registry, req, country, dv, s.now())
+	if err != nil {
+		code := authority.CodeFor(err)
+		if code == authority.FailureInternalError {
+			log.Error("verify the outer signature", "err", err)
+			return msg.Answer{ReturnCode: code}
+		}
+		return s.refuse(ctx, log, sp, dv, m, code, err)
+	}
+	if dv == nil {
+		if dv, err = s.register(ctx, log, sp, country, mnemonic); err != nil {
+			log.Error("register foreign DV", "err", err)
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
+		}
 	}
 	h := &ra.Holder{ID: dv.ID, Country: dv.Country, Mnemonic: dv.Mnemonic, Role: cvc.RoleDVForeign,
-		Status: authority.HolderStatus(dv.Status), Vouched: true}
+		Status: authority.HolderStatus(dv.Status)}
+	if verified.Role() == cvc.RoleCVCA {
+		h.ForeignCVCA = verified
+	}
 	// Answers that come later go to the partner's configured URL (the protocol has no
 	// responseURL); messageIDs are unique per calling SPOC.
 	p, _ := s.Config.Partner(sp.Country)
 	m.CallbackPossible, m.ResponseURL = true, p.URL
 	a := s.CVCA.RequestCertificate(ctx, h, m)
 	return msg.Answer{ReturnCode: csnCode(a.ReturnCode), Certificates: a.Certificates}
+}
+
+// register records a foreign DV on its first authenticated request (foreign_dvs: open),
+// with its audit event.
+func (s *Service) register(ctx context.Context, log *slog.Logger, sp *store.Holder, country, mnemonic string) (*store.Holder, error) {
+	dv := &store.Holder{Country: country, Mnemonic: mnemonic, Role: store.RoleDVForeign, Status: store.HolderActive}
+	if err := s.Store.CreateHolder(ctx, dv); err != nil {
+		return s.Store.HolderByName(ctx, country, mnemonic) // created concurrently?
+	}
+	log.Info("foreign DV registered on its first request", "dv", country+mnemonic)
+	if _, err := s.Store.AppendAudit(ctx, store.AuditEvent{Actor: "spoc:" + sp.Country, Action: "holder.auto_register",
+		Target: country + mnemonic, Source: "spoc", Outcome: "ok"}); err != nil {
+		log.Error("audit foreign DV registration", "dv", country+mnemonic, "err", err)
+	}
+	return dv, nil
+}
+
+// verifyForeignRequest checks the outer signature of a request of a DV of country relayed
+// by its SPOC (TR-03139 Table 2 step 9, see trust.Store.VerifyForeignRequest) against the
+// DV's current certificate from this CVCA, if any (dv nil: a DV not registered yet).
+func verifyForeignRequest(ctx context.Context, reg *ra.StoreRegistry, req *cvc.Request, country string, dv *store.Holder, now time.Time) (*cvc.Certificate, error) {
+	var issued []*cvc.Certificate
+	if dv != nil {
+		cur, err := reg.CurrentCertificate(ctx, dv.ID)
+		switch {
+		case err == nil:
+			issued = append(issued, cur)
+		case !errors.Is(err, ra.ErrUnknown):
+			return nil, fmt.Errorf("spoc: current certificate of %s%s: %w", dv.Country, dv.Mnemonic, err)
+		}
+	}
+	return trust.New(reg.Store).VerifyForeignRequest(ctx, req, country, issued, now)
+}
+
+// refuse answers a partner's RequestCertificate with code and records the refusal: the
+// message with its answer (under the DV, or the SPOC when the DV is not registered; a
+// repeated messageID gets its first answer) and an audit event. Nothing else is stored.
+func (s *Service) refuse(ctx context.Context, log *slog.Logger, sp, dv *store.Holder, m msg.Message, code authority.ReturnCode, reason error) msg.Answer {
+	log.Info("foreign DV request refused", "code", code, "reason", reason)
+	holderID := sp.ID
+	if dv != nil {
+		holderID = dv.ID
+	}
+	a := msg.Answer{ReturnCode: code}
+	previous, err := s.Registry.Begin(ctx, holderID, m)
+	switch {
+	case errors.Is(err, ra.ErrDuplicate) && previous != nil:
+		return msg.Answer{ReturnCode: csnCode(previous.ReturnCode), Certificates: previous.Certificates}
+	case errors.Is(err, ra.ErrDuplicate):
+		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
+	case err != nil:
+		log.Error("record refused request", "err", err)
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	if previous, err = s.Registry.Finish(ctx, holderID, m, a, nil); err != nil {
+		log.Error("record refusal", "err", err)
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	if previous != nil {
+		a = *previous
+	}
+	details, _ := json.Marshal(map[string]string{"messageID": m.MessageID, "code": string(code), "reason": reason.Error()})
+	if _, err := s.Store.AppendAudit(ctx, store.AuditEvent{Actor: "spoc:" + sp.Country, Action: "foreign_request.refused",
+		Target: s.requestCHR(m), Source: "spoc", Outcome: string(code), Details: string(details)}); err != nil {
+		log.Error("audit refused foreign request", "err", err)
+	}
+	return msg.Answer{ReturnCode: csnCode(a.ReturnCode)}
+}
+
+// requestCHR is the CHR a certificate request asks for ("" when it does not parse).
+func (s *Service) requestCHR(m msg.Message) string {
+	if req, err := cvc.ParseRequest(m.CertReq); err == nil {
+		return req.CHR
+	}
+	return ""
 }
 
 // csnCode maps a TR-03129 answer to RequestCertificate's result enumeration of CSN 36 9791.
@@ -236,8 +318,7 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	if out.State == store.MessageAnswered || out.ParentID == nil || out.HolderID == nil {
-		log.Info("repeated SendCertificates: acknowledged again")
-		return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
+		return s.answeredAgain(ctx, log, out, m)
 	}
 	parent, err := s.Store.MessageByID(ctx, *out.ParentID)
 	if err != nil {
@@ -278,6 +359,30 @@ func (s *Service) sendCertificates(ctx context.Context, log *slog.Logger, sp *st
 		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
 	log.Info("foreign answer received and relayed", "status", m.StatusInfo, "certificates", len(rows), "toDV", parent.ResponseURL)
+	return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
+}
+
+// answeredAgain answers a SendCertificates for forwarded request out that was answered
+// before (a repeat, or a late answer after another one) with the result of the check
+// (TR-03139 Table 2 step 13): failure_syntax when the certificates taken for it were refused,
+// else the result of checking the certificates sent now; nothing is relayed again.
+func (s *Service) answeredAgain(ctx context.Context, log *slog.Logger, out *store.Message, m msg.Message) msg.Answer {
+	if out.ReturnCode == string(authority.FailureSyntax) {
+		log.Info("SendCertificates for an answer refused before: refused again")
+		return msg.Answer{ReturnCode: authority.FailureSyntax}
+	}
+	if authority.ReturnCode(m.StatusInfo) == authority.OKCertAvailable && out.HolderID != nil {
+		_, _, err := s.answerRows(ctx, out, m.Certificates)
+		if errors.Is(err, trust.ErrAnswerUnverified) {
+			log.Warn("repeated SendCertificates with certificates that do not answer the request", "err", err)
+			return msg.Answer{ReturnCode: authority.FailureSyntax}
+		}
+		if err != nil {
+			log.Error("check certificates", "err", err)
+			return msg.Answer{ReturnCode: authority.FailureInternalError}
+		}
+	}
+	log.Info("repeated SendCertificates: acknowledged again")
 	return msg.Answer{ReturnCode: authority.OKReceivedCorrectly}
 }
 

@@ -3,8 +3,9 @@
 // taken as trusted. It owns the stored CVCA roots of every country (the first one pinned by
 // its SHA-256, or taken on first use over an authenticated connection), adds later CVCA
 // certificates only as link certificates that verify against them, checks the certificates
-// received in answer to a request this gateway sent, and checks the outer signature of a
-// request before it goes abroad. Nothing else decides these; callers only act on the result.
+// received in answer to a request this gateway sent, checks the outer signature of a
+// request before it goes abroad, and that of a foreign DV's request a partner SPOC relays
+// (VerifyForeignRequest). Nothing else decides these; callers only act on the result.
 // The EU trust model of issue #18 (partner registration, foreign requests checked against
 // the registered certificates of their country) extends this package.
 package trust
