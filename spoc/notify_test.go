@@ -93,7 +93,7 @@ func TestNotifyAllPartners(t *testing.T) {
 	goneURL, goneClient := gone.URL, gone.Client()
 	gone.Close()
 	f := &Forwarder{Country: "UT", Store: st,
-		Config: Config{Partners: []Partner{{Country: "ZZ", URL: zzSrv.URL}, {Country: "QQ", URL: qqSrv.URL}, {Country: "XX", URL: goneURL}}},
+		Config:  Config{Partners: []Partner{{Country: "ZZ", URL: zzSrv.URL}, {Country: "QQ", URL: qqSrv.URL}, {Country: "XX", URL: goneURL}}},
 		Clients: map[string]*http.Client{"ZZ": zzSrv.Client(), "QQ": qqSrv.Client(), "XX": goneClient}}
 	svc := &ops.Service{Store: st, Country: "UT"}
 	actor := ops.Actor{Channel: ops.ChannelCLI, Name: "alice"}
