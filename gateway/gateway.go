@@ -364,8 +364,12 @@ func (g *Gateway) routes() (http.Handler, error) {
 				Chain:              g.dv.Chains,
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.Callback.CheckResponseURL(), Receiver: receiver.Handle}})
 	}
-	adminAPI := (&admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin"),
-		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper()}).Routes()
+	adminHandler := &admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin"),
+		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper()}
+	if g.forwarder != nil {
+		adminHandler.Partners = g.forwarder // notifications to partner SPOCs (a nil *Forwarder would not be a nil interface)
+	}
+	adminAPI := adminHandler.Routes()
 	mux.Handle("/admin/", adminAPI)
 	mux.Handle("/emCAServices/", adminAPI)
 	if g.Options.Metrics.Listen == "" {

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -231,28 +229,4 @@ func requestCHR(raw []byte) string {
 		return "?"
 	}
 	return r.CHR
-}
-
-// runSPOC: eacgate spoc messages — the GeneralMessages foreign SPOCs sent.
-func runSPOC(ctx context.Context, c cli) int {
-	var limit int
-	st, _, code := storeCommand(ctx, c, "spoc", "messages [--limit N]", func(_ string, fs *flag.FlagSet) {
-		fs.IntVar(&limit, "limit", 50, "newest N messages")
-	})
-	if st == nil {
-		return code
-	}
-	defer st.Close()
-	ms, err := st.MessagesByOperation(ctx, "GeneralMessage", limit)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return 1
-	}
-	for _, m := range ms {
-		var gm struct{ Subject, Body string }
-		_ = json.Unmarshal(m.Request, &gm)
-		fmt.Fprintf(c.stdout, "%s  from %s  messageID %s\n  subject: %s\n  %s\n\n", m.CreatedAt.UTC().Format(time.RFC3339),
-			holderName(ctx, st, m.HolderID), m.MessageID, gm.Subject, strings.ReplaceAll(gm.Body, "\n", "\n  "))
-	}
-	return 0
 }

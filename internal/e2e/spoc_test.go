@@ -261,6 +261,18 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	if out := ut.run(t, "spoc", "messages"); !strings.Contains(out, "maintenance") || !strings.Contains(out, "Sunday 02:00 UTC") {
 		t.Fatalf("spoc messages:\n%s", out)
 	}
+	// UT's operator notifies ZZ (TR-03139 C.4) over the SPOCs' mutual TLS: ZZ lists the
+	// message as received from UT's SPOC, UT as sent and answered.
+	if out := ut.run(t, "spoc", "notify", "--to", "ZZ", "--template", "dv-not-compliant", "--chr", "UTDVN00001"); !strings.Contains(out, "ZZ  sent") {
+		t.Fatalf("spoc notify:\n%s", out)
+	}
+	if out := zz.run(t, "spoc", "messages"); !strings.Contains(out, "from UTSPOC") || !strings.Contains(out, "subject: DV not compliant") ||
+		!strings.Contains(out, "The DV UTDVN00001 is no longer compliant to Common CP requirements.") {
+		t.Fatalf("ZZ's spoc messages:\n%s", out)
+	}
+	if out := ut.run(t, "spoc", "messages"); !strings.Contains(out, "to ZZ (answered ok)") {
+		t.Fatalf("UT's spoc messages:\n%s", out)
+	}
 	// An unregistered client certificate is not a SPOC.
 	if res := ut.zeep(t, "/spoc", dv, call{Op: "GetCACertificates", Args: map[string]any{"callerID": "UT", "messageID": "y"}}); res[0]["result"] != "failure_request_not_accepted" {
 		t.Fatalf("a DV at /spoc: %v", res[0])
