@@ -107,6 +107,7 @@ func (h *Handler) routes() []route {
 		{"POST /admin/v1/holders", admin, h.registerHolder},
 		{"GET /admin/v1/holders/{id}", read, h.showHolder},
 		{"POST /admin/v1/holders/{id}/{action}", officer, h.holderAction},
+		{"PUT /admin/v1/holders/{id}/foreign-countries", officer, h.setForeignCountries},
 		{"GET /admin/v1/certificates", read, h.listCertificates},
 		{"GET /admin/v1/certificates/{id}", read, h.showCertificate},
 		{"GET /admin/v1/certificates/{id}/raw", read, nil},
@@ -440,6 +441,32 @@ func (h *Handler) holderAction(r *request) (any, error) {
 		return nil, storeError(err)
 	}
 	return holderOut(*x), nil
+}
+
+// ForeignCountries are the foreign countries a domestic DV may request certificates from
+// through the SPOC (spoc.foreign_countries: listed).
+type ForeignCountries struct {
+	Countries []string `json:"countries"`
+}
+
+// setForeignCountries replaces a domestic DV's list (ops.Service.SetHolderForeignCountries).
+func (h *Handler) setForeignCountries(r *request) (any, error) {
+	id, err := r.id()
+	if err != nil {
+		return nil, err
+	}
+	var in ForeignCountries
+	if err := r.decode(&in); err != nil || in.Countries == nil {
+		return nil, fail(http.StatusBadRequest, "need {\"countries\": [\"ZZ\", ...]}")
+	}
+	got, err := h.ops().SetHolderForeignCountries(r.Context(), r.actor(), id, in.Countries)
+	if errors.As(err, new(*ops.CountriesError)) {
+		return nil, fail(http.StatusBadRequest, "%s", publicText(err))
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return ForeignCountries{Countries: got}, nil
 }
 
 func (h *Handler) listCertificates(r *request) (any, error) {

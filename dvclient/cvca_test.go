@@ -268,3 +268,59 @@ func TestObtainForeignViaSPOC(t *testing.T) {
 		})
 	}
 }
+
+// TR-03139 Table 2 step 3: once the DV holds a valid certificate from a foreign country, its
+// next request there is authenticated by that certificate, not by the domestic one.
+func TestObtainForeignSuccessiveSignedByForeignCertificate(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	zzKey, _ := ecc.GenerateKey(ecc.CurveByName("P-256"), rand.Reader)
+	today := cvc.DateOf(time.Now())
+	zzCert, err := authority.NewCVCA(authority.CVCASpec{CHR: "ZZCVCA00001", Algorithm: cvc.ECDSA_SHA256,
+		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(365)}, zzKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addCVCA(t, f.st, zzCert)
+	zz := &authority.Issuer{Path: []*cvc.Certificate{zzCert}, Signer: zzKey, Policy: authority.DefaultPolicy()}
+	fwd := &fakeForwarder{code: authority.OKRequestForwarded}
+	f.c.Domestic = &recordingCVCA{}
+	f.c.Foreign = ViaSPOC{Forwarder: fwd, Outgoing: func(c string) string { return "spoc:" + c }, Store: f.st}
+	if _, err := f.c.ObtainForeign(ctx, due, "ZZ", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	first, err := cvc.ParseRequest(fwd.got[0].CertReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.OuterCAR != "UTDVDEMO00001" {
+		t.Fatalf("initial request authenticated by %s", first.OuterCAR)
+	}
+	// ZZ's answer, stored as the forwarder stores it.
+	foreign, err := zz.Issue(first.Inner, authority.Applicant{Country: "UT", Mnemonic: "DVDEMO", Role: cvc.RoleDVForeign, Status: authority.StatusActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ra.NewStoreRegistry(f.st).RecordCertificate(ctx, f.holder(t).ID, foreign); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.LoadForeign(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.ObtainForeign(ctx, due, "ZZ", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if len(fwd.got) != 2 {
+		t.Fatalf("forwarded %d requests", len(fwd.got))
+	}
+	next, err := cvc.ParseRequest(fwd.got[1].CertReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.OuterCAR != foreign.CHR {
+		t.Fatalf("successive request authenticated by %s, want the ZZ certificate %s", next.OuterCAR, foreign.CHR)
+	}
+	if err := next.VerifyOuterWith(foreign, cvc.Domain(zz.Path)); err != nil {
+		t.Fatalf("outer signature: %v", err)
+	}
+}

@@ -38,6 +38,15 @@ func (c *Client) ForeignIssuer(car string) *authority.Issuer {
 	return nil
 }
 
+// foreignOf returns the issuer of the DV's foreign chain of country (its newest certificate
+// from that country's CVCA and its key), or nil.
+func (c *Client) foreignOf(country string) *authority.Issuer {
+	if f := c.foreign.Load(); f != nil {
+		return f.byCountry[country]
+	}
+	return nil
+}
+
 // ForeignIssuers returns the issuers of the foreign chains, one per country, by country.
 func (c *Client) ForeignIssuers() []*authority.Issuer {
 	f := c.foreign.Load()

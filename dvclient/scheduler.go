@@ -250,7 +250,9 @@ func nextCHR(chr string) (string, error) {
 // ObtainForeign gets (or renews) the DV's certificate from a foreign country's CVCA through
 // the Foreign CVCA when there is none or it expires within RenewBefore: a request with a new
 // key, authenticated with the current domestic certificate. The answer (at once or by the
-// partner's later SendCertificates) is stored with the DV. The returned code is the answer
+// partner's later SendCertificates) is stored with the DV. A renewal (the DV holds a still
+// valid certificate from that country) is authenticated with that certificate instead. The
+// returned code is the answer
 // ("" when nothing was due, or while another instance on the database holds the DV client's
 // lease).
 func (c *Client) ObtainForeign(ctx context.Context, o Options, country string, now time.Time) (authority.ReturnCode, error) {
@@ -309,7 +311,14 @@ func (c *Client) obtainForeign(ctx context.Context, o Options, country string, n
 	if d := cvc.Domain(chain); d != nil {
 		spec.Curve = d.Name()
 	}
-	req, err := c.newRequest(ctx, c.KeyLabel+"-"+foreignCVCA.CHR+"-"+chr, spec, foreignCVCA.CHR, chr, true, cur)
+	// TR-03139 Table 2 step 3: a successive request is authenticated by the DV's still
+	// valid certificate from that country; an initial one by the domestic certificate (the
+	// national CVCA replaces that outer signature by its own before it goes abroad).
+	auth := cur
+	if fi := c.foreignOf(country); fi != nil && fi.Certificate().ValidAt(now) {
+		auth = fi
+	}
+	req, err := c.newRequest(ctx, c.KeyLabel+"-"+foreignCVCA.CHR+"-"+chr, spec, foreignCVCA.CHR, chr, true, auth)
 	if err != nil {
 		return "", err
 	}

@@ -345,6 +345,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		g.useSPOC(fwd)
 		if g.CVCA != nil {
 			fwd.Domestic = func() []*cvc.Certificate { return g.CurrentCVCA().Path }
+			fwd.CVCA = g.CurrentCVCA
 			cvcaService.Foreign = fwd.Forward
 		} else {
 			// A SPOC without a CVCA still takes its DVs' foreign requests at /cvca.

@@ -20,6 +20,9 @@ const (
 	ActionOutboxRetry          Action = "outbox.retry"
 	ActionOperatorAdd          Action = "operator.add"
 	ActionAPIClientAdd         Action = "apiclient.add"
+	// ActionHolderCountries sets the foreign countries a domestic DV may ask certificates
+	// of (eacgate holder countries; spoc.foreign_countries: listed).
+	ActionHolderCountries Action = "holder.countries"
 	// ActionTrustAdd stores a CVCA certificate as trust anchor or link (eacgate trust add).
 	ActionTrustAdd Action = "trust.add"
 	// ActionDenied: an authenticated operator asked for something its role may not do.

@@ -344,9 +344,12 @@ func (s *Service) AddCVCACertificate(ctx context.Context, a Actor, c *cvc.Certif
 // columns), which only the log gets.
 func PublicText(err error) string {
 	var te *TransitionError
+	var ce *CountriesError
 	switch {
 	case errors.As(err, &te):
 		return te.Error()
+	case errors.As(err, &ce):
+		return ce.Error()
 	case errors.Is(err, store.ErrNotFound):
 		return "not found"
 	case errors.Is(err, store.ErrRevokedFinal):

@@ -49,10 +49,21 @@ type Config struct {
 	// ForeignDVs: "auto" (default) registers a foreign DV on its SPOC's first request for
 	// it; "registered" accepts only DVs an operator registered (holder add --role dv_foreign).
 	ForeignDVs string `yaml:"foreign_dvs"`
+	// ForeignCountries: "listed" (default) lets a domestic DV ask only the foreign countries
+	// the RA operator listed for it (eacgate holder countries; TR-03139 4.4.2.1: the RA
+	// decides which DVs may request from which countries), so a DV without a list may ask
+	// none; "any" lets every active domestic DV ask every partner country.
+	ForeignCountries string `yaml:"foreign_countries"`
 	// RequireEKU demands the CSN 36 9791 extended key usages on partners' TLS certificates
 	// (client usage on their requests, server usage on their endpoints). Default true.
 	RequireEKU *bool `yaml:"require_eku"`
 }
+
+// The values of Config.ForeignCountries.
+const (
+	ForeignCountriesListed = "listed"
+	ForeignCountriesAny    = "any"
+)
 
 // Enabled reports whether the SPOC role is configured.
 func (c Config) Enabled() bool { return len(c.Partners) > 0 }
@@ -89,6 +100,11 @@ func (c Config) Validate() error {
 	case "", "auto", "registered":
 	default:
 		errs = append(errs, fmt.Errorf("spoc: foreign_dvs %q: auto or registered", c.ForeignDVs))
+	}
+	switch c.ForeignCountries {
+	case "", ForeignCountriesListed, ForeignCountriesAny:
+	default:
+		errs = append(errs, fmt.Errorf("spoc: foreign_countries %q: listed or any", c.ForeignCountries))
 	}
 	return errors.Join(errs...)
 }

@@ -3,11 +3,14 @@ package spoc
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +34,10 @@ type Forwarder struct {
 	// Domestic returns the issuer chain of our CVCA (for the DV certificate's domain
 	// parameters and chain); nil when not known.
 	Domestic func() []*cvc.Certificate
+	// CVCA returns our CVCA's issuer in use (its current certificate and the key in the
+	// keystore or HSM), which countersigns a DV's initial foreign requests (TR-03139 Table 2
+	// step 7); nil, or a nil issuer: initial requests are refused.
+	CVCA func() *authority.Issuer
 	// CheckResponseURL is the responseURL policy (the one of RequestCertificate: see
 	// server.URLPolicy); nil: server.URLPolicy{}.Check (https, public addresses).
 	CheckResponseURL func(string) error
@@ -56,16 +63,19 @@ func (f *Forwarder) logger() *slog.Logger {
 // Outgoing is the peer name of requests forwarded to a country's SPOC.
 func Outgoing(country string) string { return "spoc:" + country }
 
-// Forward handles RequestForeignCertificate from national DV h. The national rules: h is a
-// registered, active domestic DV; the request is its own (CHR), its inner signature is
-// valid, and its outer signature is by h's current domestic certificate, which is valid; the
-// foreign country is in the routing table. The request is recorded before it leaves, and
-// the foreign answer relayed: ok_cert_available with the certificates when the foreign SPOC
+// Forward handles RequestForeignCertificate from national DV h. The national rules
+// (TR-03139 Table 2 steps 5-7): h is a registered, active domestic DV allowed to ask that
+// country (Config.ForeignCountries); the foreign country is in the routing table; the
+// request is its own (CHR), its inner signature is valid. Its outer signature is either by
+// h's still valid certificate from that country (a successive request: forwarded as is) or,
+// when h holds none, by h's current domestic certificate (an initial request: our CVCA
+// replaces that outer signature by its own, an audited use of the CVCA key). The request is
+// recorded before it leaves, and the foreign answer relayed: ok_cert_available with the certificates when the foreign SPOC
 // answers at once, ok_request_forwarded when it will answer later (SendCertificates, passed
 // on to h's responseURL).
 func (f *Forwarder) Forward(ctx context.Context, h *ra.Holder, m msg.Message) msg.Answer {
 	log := f.logger().With("op", m.Operation, "messageID", m.MessageID, "holder", h.Country+h.Mnemonic, "foreignCAR", m.ForeignCAR)
-	code := f.check(ctx, log, h, m)
+	req, initial, code := f.check(ctx, log, h, m)
 	if code != "" {
 		return msg.Answer{ReturnCode: code}
 	}
@@ -98,11 +108,15 @@ func (f *Forwarder) Forward(ctx context.Context, h *ra.Holder, m msg.Message) ms
 	out := &store.Message{Originator: "self", MessageID: newMessageID(), Operation: "RequestCertificate", Request: m.CertReq,
 		HolderID: &hid, Protocol: server.SPOCProtocols[0].Namespace, Direction: store.Outgoing, Peer: Outgoing(country),
 		ParentID: &in.ID, State: store.MessageProcessing}
-	if err := f.Store.AcceptMessage(ctx, out, nil); err != nil {
+	if initial {
+		if code := f.countersign(ctx, log, h, req, out); code != "" {
+			return f.answer(ctx, log, in.ID, code)
+		}
+	} else if err := f.Store.AcceptMessage(ctx, out, nil); err != nil {
 		log.Error("record forwarded request", "err", err)
 		return f.answer(ctx, log, in.ID, authority.FailureInternalError)
 	}
-	a, err := f.call(ctx, country, msg.Message{Operation: "RequestCertificate", CallerID: f.Country, MessageID: out.MessageID, CertReq: m.CertReq})
+	a, err := f.call(ctx, country, msg.Message{Operation: "RequestCertificate", CallerID: f.Country, MessageID: out.MessageID, CertReq: out.Request})
 	if err != nil && in.ResponseURL != "" {
 		// The DV takes a callback: the forwarding is retried by the outbox workers, and
 		// the answer reaches the DV later.
@@ -210,54 +224,82 @@ func ForeignRefusal(code authority.ReturnCode) authority.ReturnCode {
 	return authority.FailureRequestNotAcceptedForeign
 }
 
-// check applies the national rules; a non-empty code refuses the request.
-func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *ra.Holder, m msg.Message) authority.ReturnCode {
+// check applies the national rules to h's request m: the parsed request and whether it is
+// initial (to be countersigned by our CVCA), or a non-empty code refusing it.
+func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *ra.Holder, m msg.Message) (req *cvc.Request, initial bool, code authority.ReturnCode) {
 	if h.Role != cvc.RoleDVDomestic || h.Status != authority.StatusActive {
 		log.Info("foreign request refused: not an active domestic DV", "role", h.Role, "status", h.Status)
-		return authority.FailureRequestNotAccepted
+		return nil, false, authority.FailureRequestNotAccepted
 	}
 	foreignCAR, err := cvc.ParseReference(m.ForeignCAR)
 	if err != nil {
-		return authority.FailureSyntax
+		return nil, false, authority.FailureSyntax
 	}
-	if _, ok := f.Config.Partner(foreignCAR.Country()); !ok || f.Clients[foreignCAR.Country()] == nil {
+	country := foreignCAR.Country()
+	if _, ok := f.Config.Partner(country); !ok || f.Clients[country] == nil {
 		log.Info("foreign request refused: no SPOC for that country")
-		return authority.FailureForeignCARUnknown
+		return nil, false, authority.FailureForeignCARUnknown
 	}
-	req, err := cvc.ParseRequest(m.CertReq)
+	if code := f.allowed(ctx, log, h, country); code != "" {
+		return nil, false, code
+	}
+	req, err = cvc.ParseRequest(m.CertReq)
 	if err != nil {
-		return authority.FailureSyntax
+		return nil, false, authority.FailureSyntax
 	}
-	if !strings.HasPrefix(req.CHR, h.Country+h.Mnemonic) || len(req.CHR) != len(h.Country+h.Mnemonic)+5 {
+	chr, err := cvc.ParseReference(req.CHR)
+	if err != nil || chr.Country() != h.Country || chr.Mnemonic() != h.Mnemonic {
 		log.Info("foreign request refused: CHR of another holder", "chr", req.CHR)
-		return authority.FailureRequestNotAccepted
+		return nil, false, authority.FailureRequestNotAccepted
 	}
 	if req.CAR != "" && req.CAR != m.ForeignCAR {
 		log.Info("foreign request refused: CAR differs from foreignCAR", "car", req.CAR)
-		return authority.FailureRequestNotAccepted
+		return nil, false, authority.FailureRequestNotAccepted
 	}
 	// The inner signature: with the foreign CVCA's domain parameters when we know its
 	// certificates, else with the parameters the request carries.
-	chain, err := f.Registry.Trust().Chain(ctx, foreignCAR.Country())
+	chain, err := f.Registry.Trust().Chain(ctx, country)
 	if err != nil {
 		log.Error("foreign CVCA chain", "err", err)
-		return authority.FailureInternalError
+		return nil, false, authority.FailureInternalError
 	}
 	if err := req.VerifyInner(cvc.Domain(chain)); err != nil {
 		log.Info("foreign request refused", "err", err)
-		return authority.CodeFor(err)
+		return nil, false, authority.CodeFor(err)
 	}
 	if !req.Authenticated() {
-		log.Info("foreign request refused: not authenticated by the DV's domestic certificate")
-		return authority.FailureOuterSignature
+		log.Info("foreign request refused: not authenticated")
+		return nil, false, authority.FailureOuterSignature
 	}
+	// Successive: authenticated by the DV's certificate from that country (Table 2 step 3).
+	foreign, err := f.foreignCertificates(ctx, h.ID, country)
+	if err != nil {
+		log.Error("the DV's foreign certificates", "err", err)
+		return nil, false, authority.FailureInternalError
+	}
+	holdsValid := false
+	for _, c := range foreign {
+		if c.CHR == req.OuterCAR {
+			if err := trust.VerifyOuter(req, c, chain, f.now()); err != nil {
+				log.Info("foreign request refused: not authenticated by the DV's certificate from that country", "outerCAR", req.OuterCAR, "err", err)
+				return nil, false, authority.CodeFor(err)
+			}
+			return req, false, ""
+		}
+		holdsValid = holdsValid || c.ValidAt(f.now())
+	}
+	if holdsValid {
+		log.Info("foreign request refused: the DV holds a valid certificate from that country, which must authenticate it", "outerCAR", req.OuterCAR)
+		return nil, false, authority.FailureOuterSignature
+	}
+	// Initial: authenticated by the DV's current domestic certificate, countersigned later.
 	current, err := f.Registry.CurrentCertificate(ctx, h.ID)
 	if errors.Is(err, ra.ErrUnknown) {
-		return authority.FailureOuterSignature
+		return nil, false, authority.FailureOuterSignature
 	}
 	if err != nil {
 		log.Error("current certificate", "err", err)
-		return authority.FailureInternalError
+		return nil, false, authority.FailureInternalError
 	}
 	var domestic []*cvc.Certificate
 	if f.Domestic != nil {
@@ -265,13 +307,94 @@ func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *ra.Holder, m
 	}
 	switch err := trust.VerifyOuter(req, current, domestic, f.now()); {
 	case errors.Is(err, cvc.ErrExpired):
-		return authority.FailureExpired
+		return nil, false, authority.FailureExpired
 	case err != nil:
 		log.Info("foreign request refused: not authenticated by the DV's current domestic certificate", "outerCAR", req.OuterCAR, "err", err)
-		return authority.FailureOuterSignature
+		return nil, false, authority.FailureOuterSignature
+	}
+	return req, true, ""
+}
+
+// allowed applies the RA's list of the countries h may ask (Config.ForeignCountries).
+func (f *Forwarder) allowed(ctx context.Context, log *slog.Logger, h *ra.Holder, country string) authority.ReturnCode {
+	if f.Config.ForeignCountries == ForeignCountriesAny {
+		return ""
+	}
+	countries, err := f.Store.HolderForeignCountries(ctx, h.ID)
+	if err != nil {
+		log.Error("the DV's foreign countries", "err", err)
+		return authority.FailureInternalError
+	}
+	if !slices.Contains(countries, country) {
+		log.Info("foreign request refused: the DV may not ask that country (eacgate holder countries)", "country", country, "allowed", countries)
+		return authority.FailureRequestNotAccepted
 	}
 	return ""
 }
+
+// foreignCertificates returns the DV's certificates from country's CVCA with status valid
+// (expired ones included: the caller checks dates).
+func (f *Forwarder) foreignCertificates(ctx context.Context, holderID int64, country string) ([]*cvc.Certificate, error) {
+	rows, err := f.Store.ListCertificatesOfHolder(ctx, holderID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*cvc.Certificate
+	for _, r := range rows {
+		if r.Role != store.RoleDVForeign || r.Status != store.CertValid || !strings.HasPrefix(r.CAR, country) {
+			continue
+		}
+		c, err := cvc.ParseCertificate(r.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("spoc: stored certificate %s: %w", r.CHR, err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// countersign replaces the outer signature of h's initial request req by our CVCA's (outer
+// CAR: the CVCA's current CHR; TR-03139 Table 2 step 7) and stores forwarded request out
+// with it and the audit event of that use of the CVCA key, in one transaction. A non-empty
+// code refuses the request.
+func (f *Forwarder) countersign(ctx context.Context, log *slog.Logger, h *ra.Holder, req *cvc.Request, out *store.Message) authority.ReturnCode {
+	var is *authority.Issuer
+	if f.CVCA != nil {
+		is = f.CVCA()
+	}
+	if is == nil {
+		log.Error("initial foreign request refused: no national CVCA key to countersign it")
+		return authority.FailureRequestNotAccepted
+	}
+	if is.Active != nil {
+		if err := is.Active(); err != nil {
+			log.Warn("initial foreign request refused: the CVCA may not sign", "err", err)
+			return authority.FailureRequestNotAccepted
+		}
+	}
+	cert := is.Certificate()
+	signed, err := req.Authenticate(cert.CHR, is.Signer, cert.PublicKey.Algorithm)
+	if err != nil {
+		log.Error("countersign initial foreign request", "err", err)
+		return authority.FailureInternalError
+	}
+	sum := sha256.Sum256(signed.Raw)
+	details, _ := json.Marshal(map[string]string{"outerCAR": cert.CHR, "dvOuterCAR": req.OuterCAR, "foreignCAR": req.CAR,
+		"requestSHA256": hex.EncodeToString(sum[:]), "messageID": out.MessageID})
+	out.Request = signed.Raw
+	ev := store.AuditEvent{At: f.now(), Actor: "cvca:" + cert.CHR, Action: AuditCountersign, Target: req.CHR,
+		Source: h.Country + h.Mnemonic, Outcome: "ok", Details: string(details)}
+	if err := f.Store.AcceptMessageAudited(ctx, out, ev); err != nil {
+		log.Error("record countersigned request", "err", err)
+		return authority.FailureInternalError
+	}
+	log.Info("initial foreign request countersigned by the CVCA", "outerCAR", cert.CHR, "requestSHA256", hex.EncodeToString(sum[:]))
+	return ""
+}
+
+// AuditCountersign is the audit action of the CVCA's signature on a DV's initial foreign
+// request (target: the request's CHR; details: outerCAR, requestSHA256 of the signed request).
+const AuditCountersign = "cvca.countersign"
 
 // previous answers a repeated messageID like the first time (or ok_request_forwarded while
 // the foreign answer is outstanding).

@@ -53,7 +53,8 @@ func TestForwardChecksResponseURL(t *testing.T) {
 		})})
 	defer partner.Close()
 	f := &Forwarder{Country: "UT", Store: st, Registry: reg,
-		Config:   Config{Partners: []Partner{{Country: "ZZ", URL: partner.URL}}},
+		Config:   Config{Partners: []Partner{{Country: "ZZ", URL: partner.URL}}, ForeignCountries: ForeignCountriesAny},
+		CVCA:     func() *authority.Issuer { return ut },
 		Clients:  map[string]*http.Client{"ZZ": partner.Client()},
 		Domestic: func() []*cvc.Certificate { return ut.Path }}
 	h := &ra.Holder{ID: dv.ID, Country: "UT", Mnemonic: "DVN", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}

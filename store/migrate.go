@@ -280,6 +280,21 @@ WHERE id > (SELECT MIN(c2.id) FROM certificates c2 WHERE c2.car = certificates.c
 			`ALTER TABLE api_clients ADD COLUMN key_wrapped BOOLEAN NOT NULL DEFAULT FALSE`,
 		},
 	},
+	{
+		version: 9,
+		name:    "foreign countries a domestic DV may ask",
+		// TR-03139 4.4.2.1 (Table 2 step 5): the RA decides which DVs may request
+		// certificates from which foreign CVCAs. One row per DV and country; with
+		// spoc.foreign_countries: listed (the default) a DV without rows may ask none.
+		common: []string{
+			`CREATE TABLE holder_foreign_countries (
+	holder_id BIGINT NOT NULL REFERENCES holders (id),
+	country TEXT NOT NULL CHECK (length(country) = 2),
+	created_at {TS} NOT NULL,
+	PRIMARY KEY (holder_id, country)
+)`,
+		},
+	},
 }
 
 // backfillKeyHashes fills key_sha256 of the certificates stored before migration 7, then

@@ -49,6 +49,31 @@ type auditedCase struct {
 }
 
 var auditedCases = []auditedCase{
+	{"SetHolderForeignCountries", newHolder,
+		func(s *Store, id int64, ev AuditEvent) error {
+			return s.Audited(ctx(), "countries", ev, func(tx *Store) error {
+				return tx.SetHolderForeignCountries(ctx(), id, []string{"ZZ", "FR", "ZZ"})
+			})
+		},
+		func(t *testing.T, s *Store, id int64) bool {
+			got, err := s.HolderForeignCountries(ctx(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) > 0 && (len(got) != 2 || got[0] != "FR" || got[1] != "ZZ") {
+				t.Fatalf("countries %v", got)
+			}
+			return len(got) == 2
+		}},
+	{"AcceptMessageAudited", newHolder,
+		func(s *Store, id int64, ev AuditEvent) error {
+			return s.AcceptMessageAudited(ctx(), &Message{Originator: "self", MessageID: "m-1", Operation: "RequestCertificate",
+				HolderID: &id, Direction: Outgoing, Peer: "spoc:ZZ", State: MessageProcessing, Request: []byte{1}}, ev)
+		},
+		func(t *testing.T, s *Store, id int64) bool {
+			_, err := s.MessageByOriginator(ctx(), "self", "m-1")
+			return err == nil
+		}},
 	{"CreateHolder", func(*testing.T, *Store) int64 { return 0 },
 		func(s *Store, _ int64, ev AuditEvent) error {
 			return s.CreateHolderAudited(ctx(), &Holder{Country: "DE", Mnemonic: "DV01", Role: RoleDVDomestic}, ev)
@@ -261,4 +286,21 @@ func TestAuditedRefusalsSQLite(t *testing.T) { testAuditedRefusals(t, open(t, sq
 func TestAuditedRefusalsPostgres(t *testing.T) {
 	pgtest.AdminDSN(t)
 	testAuditedRefusals(t, open(t, pgtest.DSN(t)))
+}
+
+func TestSetHolderForeignCountries(t *testing.T) {
+	s := open(t, sqliteDSNFor(t))
+	id := newHolder(t, s)
+	if err := s.SetHolderForeignCountries(ctx(), id, []string{"ZZ"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetHolderForeignCountries(ctx(), id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.HolderForeignCountries(ctx(), id); err != nil || len(got) != 0 {
+		t.Fatalf("after clearing: %v %v", got, err)
+	}
+	if err := s.SetHolderForeignCountries(ctx(), id+100, []string{"ZZ"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown holder: %v", err)
+	}
 }

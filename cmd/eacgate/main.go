@@ -54,7 +54,7 @@ func subcommands() map[string][]string {
 		"cvc":         {"print", "verify", "request"},
 		"key":         {"generate", "list"},
 		"audit":       {"verify", "list"},
-		"holder":      {"add", "list", "show", "suspend", "reinstate", "revoke"},
+		"holder":      {"add", "list", "show", "suspend", "reinstate", "revoke", "countries"},
 		"init":        {"cvca", "dv"},
 		"cvca":        {"rollover"},
 		"outbox":      {"list", "retry"},

@@ -211,10 +211,12 @@ func runServe(ctx context.Context, c cli) int {
 const holderUsage = `add --country CC --mnemonic M --role ROLE --tls-cert FILE [--ip CIDR,...]
        eacgate holder list
        eacgate holder show --country CC --mnemonic M
-       eacgate holder suspend|reinstate|revoke --country CC --mnemonic M --reason TEXT`
+       eacgate holder suspend|reinstate|revoke --country CC --mnemonic M --reason TEXT
+       eacgate holder countries --country CC --mnemonic M [--set ZZ,FR | --clear]`
 
 func runHolder(ctx context.Context, c cli) int {
-	var country, mnemonic, role, tlsCert, ipRanges, reason string
+	var country, mnemonic, role, tlsCert, ipRanges, reason, countries string
+	var clearCountries bool
 	st, _, code := storeCommand(ctx, c, "holder", holderUsage, func(sub string, fs *flag.FlagSet) {
 		if sub == "list" {
 			return
@@ -228,6 +230,9 @@ func runHolder(ctx context.Context, c cli) int {
 			fs.StringVar(&ipRanges, "ip", "", "comma-separated CIDR ranges the holder may connect from (default any)")
 		case "suspend", "reinstate", "revoke":
 			fs.StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+		case "countries":
+			fs.StringVar(&countries, "set", "", "comma-separated foreign countries the domestic DV may ask certificates of (replaces the list)")
+			fs.BoolVar(&clearCountries, "clear", false, "allow the DV no foreign country")
 		}
 	})
 	if st == nil {
@@ -243,6 +248,8 @@ func runHolder(ctx context.Context, c cli) int {
 		return holderSetStatus(ctx, c, st, country, mnemonic, store.HolderRevoked, reason)
 	case "show":
 		return holderShow(ctx, c, st, country, mnemonic)
+	case "countries":
+		return holderCountries(ctx, c, st, country, mnemonic, countries, clearCountries)
 	case "list":
 		hs, err := st.ListHolders(ctx, store.HolderFilter{})
 		if err != nil {

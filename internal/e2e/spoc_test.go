@@ -68,6 +68,7 @@ callback:
   backoff_max: 1s
   ca_file: %q
 spoc:
+  foreign_countries: any # every domestic DV may ask the partner (default: listed per DV)
   partners:
     - country: %s
       url: https://%s/spoc
@@ -133,7 +134,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	zzCVCA := certByCHR(t, zzStore, "ZZCVCA00001")
 
 	// Synchronously: ZZ issues at once, UT relays ok_cert_available.
-	req1, _ := newRequest(t, "brainpoolP256r1", "UTDVN00002", "ZZCVCA00001", "UTDVN00001", domKey)
+	req1, zzKey := newRequest(t, "brainpoolP256r1", "UTDVN00002", "ZZCVCA00001", "UTDVN00001", domKey)
 	res = ut.zeep(t, "/cvca", dv, foreignCall("f-1", "ZZCVCA00001", "", req1))
 	if res[0]["returnCode"] != "ok_cert_available" {
 		t.Fatalf("foreign request (sync): %v", res[0])
@@ -199,14 +200,15 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	<-zz.exited
 	// While ZZ is down, a DV that takes callbacks gets ok_request_forwarded: the forwarding
 	// is queued durably and retried by UT's workers.
-	reqQ, _ := newRequest(t, "brainpoolP256r1", "UTDVN00005", "ZZCVCA00001", "UTDVN00001", domKey)
+	// Successive requests are authenticated by the DV's ZZ certificate (TR-03139 Table 2 step 3).
+	reqQ, _ := newRequest(t, "brainpoolP256r1", "UTDVN00005", "ZZCVCA00001", "UTDVN00002", zzKey)
 	res = ut.zeep(t, "/cvca", dv, foreignCall("f-q", "ZZCVCA00001", recv.url, reqQ))
 	if res[0]["returnCode"] != "ok_request_forwarded" {
 		t.Fatalf("foreign request while ZZ is down: %v", res[0])
 	}
 	zz.configure(t, ut, recv.certFile, "processing:\n  dv_foreign: approval\n")
 	zz.serve(t)
-	req2, _ := newRequest(t, "brainpoolP256r1", "UTDVN00003", "ZZCVCA00001", "UTDVN00001", domKey)
+	req2, _ := newRequest(t, "brainpoolP256r1", "UTDVN00003", "ZZCVCA00001", "UTDVN00002", zzKey)
 	res = ut.zeep(t, "/cvca", dv, foreignCall("f-2", "ZZCVCA00001", recv.url, req2))
 	if res[0]["returnCode"] != "ok_request_forwarded" {
 		t.Fatalf("foreign request (callback): %v", res[0])
