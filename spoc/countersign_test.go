@@ -18,7 +18,6 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/internal/catest"
-	"eacgate/internal/testenv"
 	"eacgate/msg"
 	"eacgate/ra"
 	"eacgate/server"
@@ -172,22 +171,4 @@ func libeacVerifiesOuter(t *testing.T, req []byte, signer *cvc.Certificate) {
 		t.Fatalf("cvcverify: %v\n%s", err, out)
 	}
 	t.Logf("cvcverify: %s", strings.TrimSpace(string(out)))
-}
-
-// buildCVCVerify compiles tools/cvcverify (see its README) into a temporary directory.
-func buildCVCVerify(t *testing.T) string {
-	t.Helper()
-	gcc := testenv.Tool(t, "gcc")
-	pkgConfig := testenv.Tool(t, "pkg-config")
-	flags, err := exec.Command(pkgConfig, "--cflags", "--libs", "libeac").Output()
-	if err != nil {
-		testenv.Missing(t, "libeac-dev (pkg-config libeac)")
-	}
-	out := filepath.Join(t.TempDir(), "cvcverify")
-	src := filepath.Join(testenv.RepoRoot(), "tools", "cvcverify", "cvcverify.c")
-	args := append([]string{"-O1", "-Wno-deprecated-declarations", "-o", out, src}, strings.Fields(string(flags))...)
-	if msg, err := exec.Command(gcc, append(args, "-lcrypto")...).CombinedOutput(); err != nil {
-		testenv.Missing(t, "building cvcverify: "+string(msg))
-	}
-	return out
 }
