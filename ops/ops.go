@@ -344,6 +344,9 @@ func (s *Service) AddCVCACertificate(ctx context.Context, a Actor, c *cvc.Certif
 // columns), which only the log gets.
 func PublicText(err error) string {
 	var te *TransitionError
+	if t, ok := partnerText(err); ok {
+		return t
+	}
 	switch {
 	case errors.As(err, &te):
 		return te.Error()

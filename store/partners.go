@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"eacgate/cvc"
+
 	"gorm.io/gorm"
 )
 
@@ -162,4 +164,45 @@ func (s *Store) PartnerDVs(ctx context.Context, country string) ([]PartnerDV, er
 		out[i] = PartnerDV{Holder: h, MaintainingCVCA: cvca[h.ID]}
 	}
 	return out, nil
+}
+
+// The data groups a partner's DVs may be given (TR-03110 Part 3, C.4.1: the inspection
+// system's read rights).
+var partnerRights = map[string]byte{"dg3": cvc.ISReadDG3, "dg4": cvc.ISReadDG4}
+
+// NormalizePartnerRights checks a comma-separated list of data groups (dg3: fingerprint,
+// dg4: iris) and returns it sorted, without repeats.
+func NormalizePartnerRights(s string) (string, error) {
+	var bits byte
+	for _, f := range strings.Split(s, ",") {
+		f = strings.ToLower(strings.TrimSpace(f))
+		if f == "" {
+			continue
+		}
+		b, ok := partnerRights[f]
+		if !ok {
+			return "", fmt.Errorf("store: partner rights: %q: dg3 or dg4", f)
+		}
+		bits |= b
+	}
+	var out []string
+	for _, n := range []string{"dg3", "dg4"} {
+		if bits&partnerRights[n] != 0 {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, ","), nil
+}
+
+// RightsBits are p's rights as CHAT access-right bits for the applicant's Rights; nil when
+// p names none (the issuer's policy applies unchanged).
+func (p *Partner) RightsBits() []byte {
+	var bits byte
+	for _, f := range strings.Split(p.Rights, ",") {
+		bits |= partnerRights[strings.TrimSpace(f)]
+	}
+	if bits == 0 {
+		return nil
+	}
+	return []byte{bits}
 }
