@@ -47,6 +47,9 @@ type Handler struct {
 	Keys KeyWrapper
 	// EMCA bounds the emCA endpoints' password checks (concurrency, lockout).
 	EMCA EMCAOptions
+	// FetchPartnerCA completes a partner's registration: its newer CVCA certificates by
+	// GetCACertificates (the SPOC's forwarder; nil without the SPOC role).
+	FetchPartnerCA func(ctx context.Context, country string) (int, error)
 	// checkPassword replaces CheckPassword, and limits is the emCA state Routes made (tests).
 	checkPassword func(stored, password string) bool
 	limits        *emcaLimits
@@ -99,7 +102,7 @@ type route struct {
 
 func (h *Handler) routes() []route {
 	read, officer, admin := store.RoleAuditor, store.RoleOfficer, store.RoleAdministrator
-	return []route{
+	return append([]route{
 		{"GET /admin/v1/holders", read, h.listHolders},
 		{"POST /admin/v1/holders", admin, h.registerHolder},
 		{"GET /admin/v1/holders/{id}", read, h.showHolder},
@@ -115,7 +118,7 @@ func (h *Handler) routes() []route {
 		{"GET /admin/v1/audit", read, h.listAudit},
 		{"GET /admin/v1/audit/verify", read, h.verifyAudit},
 		{"GET /admin/v1/stats", read, h.stats},
-	}
+	}, h.partnerRoutes()...)
 }
 
 // request is one authenticated API call.
@@ -179,7 +182,7 @@ func (h *Handler) endpoint(need store.OperatorRole, fn func(*request) (any, erro
 			return
 		}
 		status := http.StatusOK
-		if r.Method == http.MethodPost && r.URL.Path == "/admin/v1/holders" {
+		if r.Method == http.MethodPost && (r.URL.Path == "/admin/v1/holders" || r.URL.Path == "/admin/v1/partners") {
 			status = http.StatusCreated
 		}
 		writeJSON(w, status, out)
