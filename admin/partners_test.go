@@ -43,7 +43,10 @@ func TestPartnerEndpoints(t *testing.T) {
 	}
 	var fetched []string
 	routes := (&Handler{Store: st, Country: "UT", Logger: slog.New(slog.DiscardHandler),
-		FetchPartnerCA: func(_ context.Context, country string) (int, error) { fetched = append(fetched, country); return 1, nil }}).Routes()
+		FetchPartnerCA: func(_ context.Context, country string) (int, error) {
+			fetched = append(fetched, country)
+			return 1, nil
+		}}).Routes()
 	call := func(who, method, path string, body any) (int, string) {
 		t.Helper()
 		var b []byte
