@@ -140,7 +140,7 @@ func (h *Handler) registerPartner(r *request) (any, error) {
 		out.Fetched = &n
 		if err != nil {
 			h.logger().Warn("registered partner: GetCACertificates", "country", p.Country, "err", err)
-			out.FetchError = "GetCACertificates failed; the gateway tries again at its next start"
+			out.FetchError = "GetCACertificates failed (a partner new to the routing table is reachable once the gateway restarts); its CVCA certificates are fetched when its answers need them"
 		}
 	}
 	return out, nil

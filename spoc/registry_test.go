@@ -3,6 +3,7 @@ package spoc
 import (
 	"context"
 	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"eacgate/authority"
 	"eacgate/cvc"
@@ -176,5 +178,34 @@ func TestSuspendedPartnerNotForwardedTo(t *testing.T) {
 	}
 	if got := forward(); got != authority.OKRequestForwarded || calls.Load() != 2 {
 		t.Fatalf("reinstated partner: %s, called %d times", got, calls.Load())
+	}
+}
+
+// The registry joins the YAML routing table: a YAML entry stays as it is, a partner only
+// registered gets its URL and SPOC root (its TLS server's only trust anchor).
+func TestConfigWithRegistered(t *testing.T) {
+	root, _ := certWith(t)
+	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})
+	yaml := Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}}
+	c := yaml.WithRegistered([]store.Partner{{Country: "ZZ", URL: "https://other.example/"}, {Country: "QQ", URL: "https://qq.example/spoc", SPOCRoot: rootPEM}}, time.Minute)
+	if len(yaml.Partners) != 1 || len(c.Partners) != 2 {
+		t.Fatalf("partners %+v (YAML %+v)", c.Partners, yaml.Partners)
+	}
+	if zz, _ := c.Partner("ZZ"); zz.URL != "https://zz.example/spoc" {
+		t.Fatalf("the YAML entry changed: %+v", zz)
+	}
+	if qq, _ := c.Partner("QQ"); qq.URL != "https://qq.example/spoc" || qq.Timeout != time.Minute || string(qq.CAPEM) != string(rootPEM) {
+		t.Fatalf("registered entry %+v", qq)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	clients, err := c.Clients(nil)
+	if err != nil || clients["QQ"] == nil {
+		t.Fatalf("clients: %v", err)
+	}
+	c.Partners[1].CAPEM = []byte("not PEM")
+	if _, err := c.Clients(nil); err == nil {
+		t.Fatal("a registered root that is no PEM certificate")
 	}
 }

@@ -20,8 +20,10 @@ const partnerUsage = `add CVCA-FILE... --country CC --url URL --spoc-root FILE.p
 
 The partner registry (TR-03139 3.2.2, Appendix D). add takes the registration form: the
 SPOC root CA certificate and the CVCA certificates are refused unless their SHA-256 are the
-ones given (from the signed form). The gateway fetches the partner's newer CVCA
-certificates (GetCACertificates) when it starts. A suspended partner's requests are refused
+ones given (from the signed form). A partner absent from spoc.partners in the YAML is
+added to the routing table when the gateway starts; its newer CVCA certificates come by
+GetCACertificates (at once when registered by the REST API, else when its answers need
+them). A suspended partner's requests are refused
 and nothing is forwarded to it. With spoc.foreign_dvs: registered, the DV list is the
 allow-list of the partner's DVs.`
 
@@ -112,7 +114,7 @@ func partnerAdd(ctx context.Context, c cli, svc *ops.Service, actor ops.Actor, f
 		fmt.Fprintln(c.stderr, errText(err))
 		return 1
 	}
-	fmt.Fprintf(c.stdout, "partner %s registered (SPOC root SHA-256 %s, %d CVCA certificates); its newer CVCA certificates are fetched when the gateway starts\n",
+	fmt.Fprintf(c.stdout, "partner %s registered (SPOC root SHA-256 %s, %d CVCA certificates); the gateway routes to it from its next start and fetches its newer CVCA certificates when its answers need them\n",
 		p.Country, p.SPOCRootSHA256, len(r.CVCA))
 	return 0
 }
