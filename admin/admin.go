@@ -50,6 +50,9 @@ type Handler struct {
 	// Partners sends notifications to partner SPOCs (the gateway's spoc.Forwarder); nil
 	// without the SPOC role: notifications are refused.
 	Partners ops.PartnerMessenger
+	// FetchPartnerCA completes a partner's registration: its newer CVCA certificates by
+	// GetCACertificates (the SPOC's forwarder; nil without the SPOC role).
+	FetchPartnerCA func(ctx context.Context, country string) (int, error)
 	// checkPassword replaces CheckPassword, and limits is the emCA state Routes made (tests).
 	checkPassword func(stored, password string) bool
 	limits        *emcaLimits
@@ -119,7 +122,7 @@ func (h *Handler) routes() []route {
 		{"GET /admin/v1/audit", read, h.listAudit},
 		{"GET /admin/v1/audit/verify", read, h.verifyAudit},
 		{"GET /admin/v1/stats", read, h.stats},
-	}, h.spocRoutes()...)
+	}, append(h.spocRoutes(), h.partnerRoutes()...)...)
 }
 
 // request is one authenticated API call.
@@ -183,7 +186,7 @@ func (h *Handler) endpoint(need store.OperatorRole, fn func(*request) (any, erro
 			return
 		}
 		status := http.StatusOK
-		if r.Method == http.MethodPost && r.URL.Path == "/admin/v1/holders" {
+		if r.Method == http.MethodPost && (r.URL.Path == "/admin/v1/holders" || r.URL.Path == "/admin/v1/partners") {
 			status = http.StatusCreated
 		}
 		writeJSON(w, status, out)

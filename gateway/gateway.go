@@ -107,6 +107,13 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	g.Store = st
 	g.issuerStatus.store, g.issuerStatus.logger = st, opts.Logger
 	g.closeFns = append(g.closeFns, st.Close)
+	// The partner registry joins the YAML routing table (see spoc.Config.WithRegistered).
+	registered, err := st.ListPartners(ctx)
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("gateway: partner registry: %w", err)
+	}
+	g.Options.SPOC = g.Options.SPOC.WithRegistered(registered, config.DefaultPeerTimeout)
 	kc := opts.Keystore
 	if kc == nil {
 		pass, err := keystorePassphrase(opts.DataDir, opts.Demo || opts.GenerateKeystorePassphrase, opts.Logger)
@@ -369,6 +376,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper()}
 	if g.forwarder != nil {
 		adminHandler.Partners = g.forwarder // notifications to partner SPOCs (a nil *Forwarder would not be a nil interface)
+		adminHandler.FetchPartnerCA = g.forwarder.FetchCACertificates
 	}
 	adminAPI := adminHandler.Routes()
 	mux.Handle("/admin/", adminAPI)

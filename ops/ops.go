@@ -345,6 +345,9 @@ func (s *Service) AddCVCACertificate(ctx context.Context, a Actor, c *cvc.Certif
 func PublicText(err error) string {
 	var te *TransitionError
 	var ce *CountriesError
+	if t, ok := partnerText(err); ok {
+		return t
+	}
 	switch {
 	case errors.As(err, &te):
 		return te.Error()

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"eacgate/server"
+	"eacgate/store"
 )
 
 // The extended key usages of CSN 36 9791 for SPOC-to-SPOC TLS.
@@ -41,6 +42,9 @@ type Partner struct {
 	// exchanged through diplomatic channels. Without it the first root the partner sends is
 	// taken on trust of the mutual TLS connection (and logged with its SHA-256 to compare).
 	CVCASHA256 []string `yaml:"cvca_sha256"`
+	// CAPEM is the SPOC root of a partner registered in the partner registry and absent
+	// from the YAML (see WithRegistered): its TLS server certificate's only trust anchor.
+	CAPEM []byte `yaml:"-"`
 }
 
 // Config is the SPOC role's configuration (the YAML key spoc).
@@ -109,6 +113,21 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// WithRegistered merges the partner registry into the routing table: a YAML entry stays as
+// it is (the registry adds its status, rights and DV list, looked up per request); a
+// registered partner without one gets an entry with its registered URL and SPOC root, and
+// timeout. Suspended partners keep their entry: their status is checked at each request.
+func (c Config) WithRegistered(registered []store.Partner, timeout time.Duration) Config {
+	out := c
+	out.Partners = slices.Clone(c.Partners)
+	for _, p := range registered {
+		if _, ok := c.Partner(p.Country); !ok {
+			out.Partners = append(out.Partners, Partner{Country: p.Country, URL: p.URL, CAPEM: p.SPOCRoot, Timeout: timeout})
+		}
+	}
+	return out
+}
+
 // Partner returns the routing entry of a country.
 func (c Config) Partner(country string) (Partner, bool) {
 	i := slices.IndexFunc(c.Partners, func(p Partner) bool { return p.Country == country })
@@ -135,7 +154,11 @@ func (c Config) Clients(own func(*tls.CertificateRequestInfo) (*tls.Certificate,
 		if p.CAFile != "" {
 			files = append(files, p.CAFile)
 		}
-		roots, err := server.CertPool(p.CAFile == "", files...)
+		registeredRoot := p.CAFile == "" && len(p.CAPEM) > 0
+		roots, err := server.CertPool(p.CAFile == "" && !registeredRoot, files...)
+		if err == nil && registeredRoot && !roots.AppendCertsFromPEM(p.CAPEM) {
+			err = errors.New("the registered SPOC root is not a PEM certificate")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("spoc: partner %s: %w", p.Country, err)
 		}

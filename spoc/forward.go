@@ -240,6 +240,14 @@ func (f *Forwarder) check(ctx context.Context, log *slog.Logger, h *ra.Holder, m
 		log.Info("foreign request refused: no SPOC for that country")
 		return nil, false, authority.FailureForeignCARUnknown
 	}
+	if err := partnerActive(ctx, f.Store, country); err != nil {
+		if !errors.Is(err, ErrPartnerSuspended) {
+			log.Error("partner status", "err", err)
+			return nil, false, authority.FailureInternalError
+		}
+		log.Info("foreign request refused: the partner is suspended")
+		return nil, false, authority.FailureRequestNotAccepted
+	}
 	if code := f.allowed(ctx, log, h, country); code != "" {
 		return nil, false, code
 	}
@@ -434,6 +442,9 @@ func (f *Forwarder) answer(ctx context.Context, log *slog.Logger, id int64, code
 
 // call sends a CSN 36 9791 request to a partner.
 func (f *Forwarder) call(ctx context.Context, country string, m msg.Message) (msg.Answer, error) {
+	if err := partnerActive(ctx, f.Store, country); err != nil {
+		return msg.Answer{}, err // nothing goes to a suspended partner (resent when reinstated)
+	}
 	p, _ := f.Config.Partner(country)
 	body, err := server.EncodeRequest(server.SPOCProtocols[0], m)
 	if err != nil {

@@ -155,6 +155,11 @@ func (s *Service) partner(ctx context.Context, c msg.Caller) (*store.Holder, err
 	if _, ok := s.Config.Partner(h.Country); !ok {
 		return nil, errors.Join(ra.ErrUnknown, errors.New("no routing entry for "+h.Country))
 	}
+	if err := partnerActive(ctx, s.Store, h.Country); errors.Is(err, ErrPartnerSuspended) {
+		return nil, errors.Join(ra.ErrUnknown, err)
+	} else if err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -212,6 +217,15 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 		Status: authority.HolderStatus(dv.Status)}
 	if verified.Role() == cvc.RoleCVCA {
 		h.ForeignCVCA = verified
+	}
+	// The access rights of the partner's registration (DG3, DG4), within our CVCA's policy.
+	reg, err := registered(ctx, s.Store, sp.Country)
+	if err != nil {
+		log.Error("partner registration", "err", err)
+		return msg.Answer{ReturnCode: authority.FailureInternalError}
+	}
+	if reg != nil {
+		h.Rights = reg.RightsBits()
 	}
 	// Answers that come later go to the partner's configured URL (the protocol has no
 	// responseURL); messageIDs are unique per calling SPOC.

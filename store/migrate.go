@@ -295,6 +295,30 @@ WHERE id > (SELECT MIN(c2.id) FROM certificates c2 WHERE c2.car = certificates.c
 )`,
 		},
 	},
+	{
+		version: 10,
+		name:    "partner registry",
+		// The registered partner countries (TR-03139 3.2.2, Appendix D): SPOC URL and root
+		// CA with its SHA-256 as checked at entry, the access rights their DVs get, and
+		// their status. Their DVs (Part IV) are holders of role dv_foreign; partner_dvs
+		// adds the CVCA that maintains each.
+		common: []string{
+			`CREATE TABLE partners (
+	country TEXT PRIMARY KEY CHECK (length(country) = 2),
+	url TEXT NOT NULL CHECK (url <> ''),
+	spoc_root {BLOB},
+	spoc_root_sha256 TEXT NOT NULL DEFAULT '',
+	rights TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
+	created_at {TS} NOT NULL,
+	updated_at {TS} NOT NULL
+)`,
+			`CREATE TABLE partner_dvs (
+	holder_id BIGINT PRIMARY KEY REFERENCES holders(id),
+	maintaining_cvca TEXT NOT NULL DEFAULT ''
+)`,
+		},
+	},
 }
 
 // backfillKeyHashes fills key_sha256 of the certificates stored before migration 7, then

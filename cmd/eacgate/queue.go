@@ -89,7 +89,8 @@ func storeCommand(ctx context.Context, c cli, cmd, usage string, extra func(sub 
 // files); the others refuse them.
 func takesArgs(cmd, sub string) bool {
 	switch cmd + " " + sub {
-	case "outbox retry", "request approve", "request reject", "trust add", "certificate show", "certificate export":
+	case "outbox retry", "request approve", "request reject", "trust add", "certificate show", "certificate export",
+		"partner add", "partner show", "partner suspend", "partner reinstate", "partner dv":
 		return true
 	}
 	return false
