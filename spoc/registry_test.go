@@ -42,6 +42,11 @@ func TestRegisteredPartnerAtSPOC(t *testing.T) {
 	}
 	ut := catest.CVCA(t, "UTCVCA00001", "brainpoolP256r1")
 	reg := ra.NewStoreRegistry(st)
+	// ZZ's CVCA, registered here: it authenticates its DVs' initial requests.
+	zz := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1")
+	if _, err := reg.Trust().AddCVCACertificate(ctx, zz.Certificate(), true); err != nil {
+		t.Fatal(err)
+	}
 	cvca := &ra.IssuingService{Issuer: ut, Registry: reg, Mode: func(*ra.Holder, msg.Message) ra.Mode { return ra.ModeSync },
 		Logger: slog.New(slog.DiscardHandler)}
 	svc := &Service{Config: Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}, ForeignDVs: "registered"},
@@ -54,6 +59,9 @@ func TestRegisteredPartnerAtSPOC(t *testing.T) {
 		pub, _ := cvc.NewPublicKey(cvc.ECDSA_SHA256, key.Public(), true)
 		req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: "UTCVCA00001", CHR: fmt.Sprintf("ZZ%s%05d", mnemonic, n)}, pub, key)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if req, err = req.Authenticate(zz.Certificate().CHR, zz.Signer, cvc.ECDSA_SHA256); err != nil {
 			t.Fatal(err)
 		}
 		return svc.Handle(ctx, msg.Caller{Certificate: cert, Fingerprint: fp},
@@ -125,7 +133,8 @@ func TestSuspendedPartnerNotForwardedTo(t *testing.T) {
 		})})
 	defer partner.Close()
 	f := &Forwarder{Country: "UT", Store: st, Registry: reg,
-		Config:   Config{Partners: []Partner{{Country: "ZZ", URL: partner.URL}}},
+		Config:   Config{Partners: []Partner{{Country: "ZZ", URL: partner.URL}}, ForeignCountries: ForeignCountriesAny},
+		CVCA:     func() *authority.Issuer { return ut },
 		Clients:  map[string]*http.Client{"ZZ": partner.Client()},
 		Domestic: func() []*cvc.Certificate { return ut.Path }}
 	h := &ra.Holder{ID: dv.ID, Country: "UT", Mnemonic: "DVN", Role: cvc.RoleDVDomestic, Status: authority.StatusActive}
