@@ -51,31 +51,46 @@ func IsCountryCode(cc string) bool {
 	return false
 }
 
-// CheckCountry returns an ErrSyntax error saying what is wrong with cc as a holder's
-// country code (see IsCountryCode), nil if nothing is.
+// NameError says why a country code or holder mnemonic breaks the naming rule. It wraps
+// ErrSyntax.
+type NameError struct {
+	Part   string // "country code" or "holder mnemonic"
+	Value  string
+	Reason string
+}
+
+func (e *NameError) Error() string { return fmt.Sprintf("%s %q: %s", e.Part, e.Value, e.Reason) }
+
+// Unwrap returns ErrSyntax: a request with such a name is failure_syntax.
+func (e *NameError) Unwrap() error { return ErrSyntax }
+
+// CheckCountry returns a *NameError saying what is wrong with cc as a holder's country
+// code (see IsCountryCode), nil if nothing is.
 func CheckCountry(cc string) error {
+	reason := ""
 	switch {
 	case IsCountryCode(cc):
 		return nil
 	case len(cc) != 2:
-		return fmt.Errorf("%w: country code %q: two letters (ISO 3166-1 alpha-2, TR-03139 3.1)", ErrSyntax, cc)
+		reason = "two letters (ISO 3166-1 alpha-2, TR-03139 3.1)"
 	case strings.ToUpper(cc) != cc:
-		return fmt.Errorf("%w: country code %q: upper case (%s; ISO 3166-1 alpha-2, TR-03139 3.1)", ErrSyntax, cc, strings.ToUpper(cc))
+		reason = "upper case (" + strings.ToUpper(cc) + "; ISO 3166-1 alpha-2, TR-03139 3.1)"
+	default:
+		reason = "not an ISO 3166-1 alpha-2 code (assigned, or user-assigned AA, QM-QZ, XA-XZ, ZZ for tests; or " + TestCountry + ")"
 	}
-	return fmt.Errorf("%w: country code %q is not an ISO 3166-1 alpha-2 code (assigned, or user-assigned AA, QM-QZ, XA-XZ, ZZ for tests; or %s)",
-		ErrSyntax, cc, TestCountry)
+	return &NameError{Part: "country code", Value: cc, Reason: reason}
 }
 
-// CheckMnemonic returns an ErrSyntax error saying what is wrong with m as a holder
-// mnemonic, nil if nothing is: 1 to 9 printable characters without space (letters, digits
-// and ASCII punctuation; the upper half of ISO 8859-1 is not supported).
+// CheckMnemonic returns a *NameError saying what is wrong with m as a holder mnemonic, nil
+// if nothing is: 1 to 9 printable characters without space (letters, digits and ASCII
+// punctuation; the upper half of ISO 8859-1 is not supported).
 func CheckMnemonic(m string) error {
 	if m == "" || len(m) > refMaxMnemonic {
-		return fmt.Errorf("%w: holder mnemonic %q: 1 to %d characters (TR-03139 3.1), not %d", ErrSyntax, m, refMaxMnemonic, len(m))
+		return &NameError{Part: "holder mnemonic", Value: m, Reason: fmt.Sprintf("1 to %d characters (TR-03139 3.1), not %d", refMaxMnemonic, len(m))}
 	}
 	for i := 0; i < len(m); i++ {
 		if !isGraphic(m[i]) {
-			return fmt.Errorf("%w: holder mnemonic %q: letters, digits and punctuation only (no spaces or control characters)", ErrSyntax, m)
+			return &NameError{Part: "holder mnemonic", Value: m, Reason: "letters, digits and punctuation only (no spaces or control characters)"}
 		}
 	}
 	return nil
