@@ -180,6 +180,10 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 	dv, err := s.Store.HolderByName(ctx, country, mnemonic)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && s.Config.ForeignDVs != "registered":
+		if err := cvc.CheckHolderName(country, mnemonic); err != nil { // TR-03139 3.1
+			log.Info("foreign DV not registered", "dv", country+mnemonic, "err", err)
+			return msg.Answer{ReturnCode: authority.FailureSyntax}
+		}
 		dv = &store.Holder{Country: country, Mnemonic: mnemonic, Role: store.RoleDVForeign, Status: store.HolderActive}
 		if err := s.Store.CreateHolder(ctx, dv); err != nil {
 			if dv, err = s.Store.HolderByName(ctx, country, mnemonic); err != nil { // created concurrently?
