@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"eacgate/cvc"
 	"eacgate/ops"
 	"eacgate/server"
 	"eacgate/store"
@@ -408,6 +409,9 @@ func (h *Handler) registerHolder(r *request) (any, error) {
 	conflict := func(err error) error {
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("%w: %w", fail(http.StatusConflict, "a holder %s or with this TLS certificate is already registered", target), err)
+		}
+		if errors.As(err, new(*cvc.NameError)) { // TR-03139 3.1, checked by ops
+			return fmt.Errorf("%w: %w", fail(http.StatusBadRequest, "%v", err), err)
 		}
 		return err
 	}

@@ -60,8 +60,12 @@ type Config struct {
 	// the file takes effect at once.
 	DocumentSignerList string `yaml:"document_signer_list"`
 	// Validity: certificate validity in days per role (defaults: authority.DefaultPolicy,
-	// DV 90, foreign DV 30, terminal 30).
+	// DV 90, foreign DV 30, terminal 30), within TR-03139 4.7 (DV 14 to 90, terminal 1 to
+	// 30) unless CommonPolicy.AllowOutsideTR03139.
 	Validity ValidityDays `yaml:"validity_days"`
+	// CommonPolicy: how strictly the EU Common Certificate Policy (TR-03139) binds the
+	// configuration.
+	CommonPolicy CommonPolicyOptions `yaml:"policy"`
 	// Processing says per applicant role (dv_domestic, dv_foreign, terminal) how requests
 	// are processed: sync (default), async (senders offering a callback are answered by
 	// SendCertificates) or approval (an operator approves each request; senders that cannot

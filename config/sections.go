@@ -17,6 +17,16 @@ import (
 // section sets another timeout.
 const DefaultPeerTimeout = 30 * time.Second
 
+// CommonPolicyOptions say how strictly the EU Common Certificate Policy (TR-03139) binds the
+// configuration.
+type CommonPolicyOptions struct {
+	// AllowOutsideTR03139 accepts validity_days outside TR-03139 4.7 (DV 2 weeks to 3
+	// months, IS 1 day to 1 month) and eacgate init's --years outside the CVCA's 6 months to
+	// 3 years: for test PKIs whose certificates must expire within minutes or days. Every
+	// start logs a warning while it is set.
+	AllowOutsideTR03139 bool `yaml:"allow_outside_tr03139"`
+}
+
 // CallbackOptions configure asynchronous processing and callback delivery.
 type CallbackOptions struct {
 	callback.Config `yaml:",inline"`

@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"eacgate/authority"
+	"eacgate/cvc"
 )
 
 // Validate checks the whole configuration and returns every problem it finds, joined
@@ -22,11 +25,20 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if c.Country != "" && !isCountry(c.Country) {
-		add(fmt.Errorf("country %q: two capital letters (ISO 3166-1 alpha-2)", c.Country))
+	if c.Country != "" {
+		if err := cvc.CheckCountry(c.Country); err != nil {
+			add(fmt.Errorf("country %q: %s", c.Country, why(err)))
+		}
 	}
-	if c.DVMnemonic != "" && (len(c.DVMnemonic) > 9 || strings.ContainsFunc(c.DVMnemonic, func(r rune) bool { return !isAlnum(r) })) {
-		add(fmt.Errorf("dv_mnemonic %q: up to 9 letters and digits", c.DVMnemonic))
+	if c.DVMnemonic != "" {
+		if err := cvc.CheckMnemonic(c.DVMnemonic); err != nil {
+			add(fmt.Errorf("dv_mnemonic %q: %s", c.DVMnemonic, why(err)))
+		}
+	}
+	if !c.CommonPolicy.AllowOutsideTR03139 {
+		for _, err := range c.outsideTR03139() {
+			add(fmt.Errorf("%w; set policy.allow_outside_tr03139: true for a test PKI", err))
+		}
 	}
 	add(checkHostPort("listen", c.Listen))
 	add(checkHostPort("metrics.listen", c.Metrics.Listen))
@@ -82,20 +94,52 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, country := range c.DVClient.Foreign {
-		if !isCountry(country) {
-			add(fmt.Errorf("dv_client.foreign %q: two capital letters (ISO 3166-1 alpha-2)", country))
+		if err := cvc.CheckCountry(country); err != nil {
+			add(fmt.Errorf("dv_client.foreign %q: %s", country, why(err)))
 		}
 	}
 	add(c.SPOC.Validate())
 	return errors.Join(errs...)
 }
 
-func isCountry(s string) bool {
-	return len(s) == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z'
+// outsideTR03139 names each configured validity outside TR-03139 4.7 with the limit.
+func (c Config) outsideTR03139() []error {
+	var errs []error
+	for _, v := range []struct {
+		name string
+		role cvc.Role
+		days int
+	}{{"validity_days.dv_domestic", cvc.RoleDVDomestic, c.Validity.DVDomestic}, {"validity_days.dv_foreign", cvc.RoleDVForeign, c.Validity.DVForeign},
+		{"validity_days.terminal", cvc.RoleTerminal, c.Validity.Terminal}} {
+		if v.days <= 0 { // the default, or negative (reported as such)
+			continue
+		}
+		if err := authority.CheckTR03139Validity(v.role, v.days); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.name, err))
+		}
+	}
+	return errs
 }
 
-func isAlnum(r rune) bool {
-	return r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
+// PolicyWarnings are what a start with this configuration must warn about: the validities
+// policy.allow_outside_tr03139 lets outside TR-03139 4.7, or that it is set at all.
+func (c Config) PolicyWarnings() []string {
+	if !c.CommonPolicy.AllowOutsideTR03139 {
+		return nil
+	}
+	out := []string{"policy.allow_outside_tr03139 is set: certificate validities outside TR-03139 4.7 are accepted (test PKIs only)"}
+	for _, err := range c.outsideTR03139() {
+		out = append(out, err.Error())
+	}
+	return out
+}
+
+// why is the reason of a cvc naming error.
+func why(err error) string {
+	if ne, ok := errors.AsType[*cvc.NameError](err); ok {
+		return ne.Reason
+	}
+	return err.Error()
 }
 
 // checkHostPort accepts an empty address (the default) or host:port.

@@ -237,29 +237,14 @@ func decodeProfile(v []byte) (byte, error) {
 	return v[0], nil
 }
 
-// decodeReference decodes a CAR or CHR: country code, holder mnemonic and sequence number,
-// at most 16 printable characters (TR-03110 Part 3, A.6.1).
+// decodeReference decodes a CAR or CHR: country code, holder mnemonic and sequence number
+// (TR-03110 Part 3, A.6.1; the shape checkReference checks).
 func decodeReference(name string, v []byte) (string, error) {
 	s := string(v)
-	if err := checkReferenceSyntax(name, s, 1); err != nil {
+	if err := checkReference(name, s); err != nil {
 		return "", err
 	}
 	return s, nil
-}
-
-// checkReference applies the stricter rule for references we write: 8 to 16 characters.
-func checkReference(name, s string) error { return checkReferenceSyntax(name, s, 8) }
-
-func checkReferenceSyntax(name, s string, minLen int) error {
-	if len(s) < minLen || len(s) > 16 {
-		return fmt.Errorf("%w: %s %q must have %d to 16 characters", ErrSyntax, name, s, minLen)
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7E {
-			return fmt.Errorf("%w: %s contains a non-printable character", ErrSyntax, name)
-		}
-	}
-	return nil
 }
 
 func decodeExtensions(v []byte) ([]Extension, error) {

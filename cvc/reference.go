@@ -6,8 +6,8 @@ import (
 )
 
 // Reference is a certification authority or holder reference (CAR, CHR) as this gateway
-// writes them: a two-character country code, a holder mnemonic of 1 to 9 characters and a
-// five-character sequence number, all printable (TR-03110 Part 3, A.6.1). It lets code ask
+// writes them: a two-letter country code, a holder mnemonic of 1 to 9 characters and a
+// five-character sequence number (TR-03110 Part 3, A.6.1; TR-03139 3.1). It lets code ask
 // for the parts by name instead of slicing the string.
 type Reference struct {
 	s string
@@ -16,8 +16,10 @@ type Reference struct {
 // refSeqLen is the length of a reference's sequence number.
 const refSeqLen = 5
 
-// ParseReference splits a CAR or CHR of 8 to 16 printable characters; any other string is
-// an ErrSyntax error.
+// ParseReference splits a CAR or CHR of the shape TR-03110 gives them (upper-case country
+// code, mnemonic of 1 to 9 printable characters, sequence number of 5 digits or upper-case
+// letters); any other string is an ErrSyntax error. The country code is not looked up
+// (see CheckCountry).
 func ParseReference(s string) (Reference, error) {
 	if err := checkReference("reference", s); err != nil {
 		return Reference{}, err

@@ -133,10 +133,14 @@ func reasonDetails(a Actor, reason string) any {
 }
 
 // RegisterHolder registers h (a DV, terminal, SPOC or CVCA); target of the audit event is
-// its name (country and mnemonic).
+// its name (country and mnemonic), which must follow TR-03139 3.1 (cvc.CheckHolderName: a
+// refusal is a *cvc.NameError, and audited).
 func (s *Service) RegisterHolder(ctx context.Context, a Actor, h *store.Holder) error {
 	target := h.Country + h.Mnemonic
 	details := map[string]string{"role": string(h.Role)}
+	if err := cvc.CheckHolderName(h.Country, h.Mnemonic); err != nil {
+		return s.refused(ctx, a, ActionHolderRegister, target, err, details)
+	}
 	ev, err := s.ok(a, ActionHolderRegister, target, details)
 	if err != nil {
 		return err
@@ -361,6 +365,8 @@ func PublicText(err error) string {
 		return "conflicts with an existing record"
 	case errors.Is(err, store.ErrConflict):
 		return strings.TrimPrefix(err.Error(), "store: ")
+	case errors.As(err, new(*cvc.NameError)):
+		return err.Error()
 	}
 	return "internal error"
 }

@@ -186,6 +186,10 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 	dv, err := s.Store.HolderByName(ctx, country, mnemonic)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && s.Config.ForeignDVs != "registered":
+		if err := cvc.CheckHolderName(country, mnemonic); err != nil { // TR-03139 3.1
+			log.Info("foreign DV not registered", "dv", country+mnemonic, "err", err)
+			return msg.Answer{ReturnCode: authority.FailureSyntax}
+		}
 		dv = nil // registered below once its request is authenticated
 	case errors.Is(err, store.ErrNotFound):
 		return s.refuse(ctx, log, sp, nil, m, authority.FailureRequestNotAccepted, errors.New("foreign DV "+country+mnemonic+" not registered"))

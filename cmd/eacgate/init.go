@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/gateway"
 	"eacgate/hsm"
@@ -68,7 +69,7 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 	algName := fs.String("alg", "", "TR-03110 algorithm (default ECDSA_SHA_256 for a new CVCA; a DV follows its CVCA, a rollover the current key)")
 	curve := fs.String("curve", "", "curve of an EC key (default brainpoolP256r1 for a new CVCA)")
 	rsaBits := fs.Int("rsa-bits", 0, "size of an RSA key (default 3072)")
-	years := fs.Int("years", 3, "CVCA validity in years")
+	years := fs.Int("years", 3, "CVCA validity in years (TR-03139 4.7: 1 to 3)")
 	if code, done := parseFlags(c, fs, c.args[1:]); done {
 		return code
 	}
@@ -88,9 +89,18 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 		return 2
 	}
 	ref, err := cvc.ParseReference(*chr)
+	if err == nil {
+		err = cvc.CheckHolderName(ref.Country(), ref.Mnemonic())
+	}
 	if err != nil {
-		fmt.Fprintln(c.stderr, "--chr: 8 to 16 characters (country, mnemonic, 5-character sequence number)")
+		fmt.Fprintf(c.stderr, "--chr %q: %v (TR-03139 3.1: country code, mnemonic of 1 to 9 characters, 5-character sequence number)\n", *chr, err)
 		return 2
+	}
+	if role != "dv" && !opts.CommonPolicy.AllowOutsideTR03139 {
+		if err := authority.CheckTR03139Validity(cvc.RoleCVCA, *years*365); err != nil {
+			fmt.Fprintf(c.stderr, "--years %d: %v; set policy.allow_outside_tr03139: true for a test PKI\n", *years, err)
+			return 2
+		}
 	}
 	if opts.Country != ref.Country() {
 		fmt.Fprintf(c.stderr, "--chr %s: the configuration's country is %q (set country: %s)\n", *chr, opts.Country, ref.Country())

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"eacgate/config"
+	"eacgate/cvc"
 	"eacgate/gateway"
 	"eacgate/ops"
 	"eacgate/server"
@@ -264,7 +265,7 @@ func runHolder(ctx context.Context, c cli) int {
 		tw.Flush()
 		return 0
 	}
-	if len(country) != 2 || mnemonic == "" || tlsCert == "" {
+	if country == "" || mnemonic == "" || tlsCert == "" {
 		fmt.Fprintln(c.stderr, "holder add needs --country CC --mnemonic M --role ROLE --tls-cert FILE")
 		return 2
 	}
@@ -286,6 +287,9 @@ func runHolder(ctx context.Context, c cli) int {
 	h := &store.Holder{Country: country, Mnemonic: mnemonic, Role: r, Status: store.HolderActive, TLSFingerprint: fp, IPRanges: ranges}
 	if err := cliOps(c, st).RegisterHolder(ctx, cliActor(), h); err != nil {
 		fmt.Fprintf(c.stderr, "eacgate holder add: %s\n", errText(err))
+		if errors.As(err, new(*cvc.NameError)) {
+			return 2 // TR-03139 3.1
+		}
 		return 1
 	}
 	fmt.Fprintf(c.stdout, "registered holder %d: %s%s (%s), TLS fingerprint %s\n", h.ID, h.Country, h.Mnemonic, h.Role, fp)
@@ -429,6 +433,11 @@ func (f *optionFlags) options(fs *flag.FlagSet, log *slog.Logger) (config.Config
 	// command logs nothing).
 	opts = opts.WithDefaults()
 	opts.Logger = log
+	if log != nil {
+		for _, w := range opts.PolicyWarnings() {
+			log.Warn(w)
+		}
+	}
 	return opts, nil
 }
 
