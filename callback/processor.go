@@ -84,6 +84,17 @@ func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (author
 	return authority.OKCertAvailable, row, nil
 }
 
+// authenticatedBy tells the issuer which verified certificate authenticated foreign DV h's
+// request: its domestic CVCA's for an initial request, else the certificate of ours it
+// signed a renewal with (any still valid one, not only the newest).
+func authenticatedBy(h *ra.Holder, verified *cvc.Certificate) {
+	if verified.Role() == cvc.RoleCVCA {
+		h.ForeignCVCA = verified
+	} else {
+		h.Current = verified
+	}
+}
+
 // verifyForeign checks the outer signature of foreign DV h's request m (see
 // trust.Store.VerifyForeignRequest) and sets h.ForeignCVCA for an initial one, at the time of the issuer's clock. A refusal is
 // its code, audited; an error is internal.
@@ -92,23 +103,17 @@ func (p *IssuerProcessor) verifyForeign(ctx context.Context, h *ra.Holder, m *st
 	if err != nil {
 		return authority.FailureSyntax, nil
 	}
-	var issued []*cvc.Certificate
-	cur, err := p.Registry.CurrentCertificate(ctx, h.ID)
-	switch {
-	case err == nil:
-		issued = append(issued, cur)
-	case !errors.Is(err, ra.ErrUnknown):
-		return "", fmt.Errorf("callback: current certificate of %s%s: %w", h.Country, h.Mnemonic, err)
-	}
 	now := time.Now()
 	if clock != nil {
 		now = clock() // the issuer's
 	}
+	issued, err := p.Registry.ValidCertificates(ctx, h.ID, now)
+	if err != nil {
+		return "", fmt.Errorf("callback: %w", err)
+	}
 	verified, err := trust.New(p.Registry.Store).VerifyForeignRequest(ctx, req, h.Country, issued, now)
 	if err == nil {
-		if verified.Role() == cvc.RoleCVCA {
-			h.ForeignCVCA = verified
-		}
+		authenticatedBy(h, verified)
 		return "", nil
 	}
 	code := authority.CodeFor(err)

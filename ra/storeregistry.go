@@ -393,3 +393,27 @@ func (r *StoreRegistry) AnswerRows(ctx context.Context, holderID int64, request 
 	}
 	return rows, result, nil
 }
+
+// ValidCertificates are the holder's certificates valid at now and not suspended or
+// revoked, oldest first: for a foreign DV, those our CVCA issued to it, any of which
+// authenticates its successive requests (TR-03139 Table 2 step 9).
+func (r *StoreRegistry) ValidCertificates(ctx context.Context, holderID int64, now time.Time) ([]*cvc.Certificate, error) {
+	rows, err := r.Store.ListCertificatesOfHolder(ctx, holderID)
+	if err != nil {
+		return nil, fmt.Errorf("ra: certificates of holder %d: %w", holderID, err)
+	}
+	var out []*cvc.Certificate
+	for _, row := range rows {
+		if row.Status != store.CertValid {
+			continue
+		}
+		c, err := cvc.ParseCertificate(row.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("ra: stored certificate %s: %w", row.CHR, err)
+		}
+		if c.ValidAt(now) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}

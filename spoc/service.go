@@ -221,6 +221,8 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 		Status: authority.HolderStatus(dv.Status)}
 	if verified.Role() == cvc.RoleCVCA {
 		h.ForeignCVCA = verified
+	} else {
+		h.Current = verified // the certificate of ours that authenticated the renewal (any still valid one)
 	}
 	// The access rights of the partner's registration (DG3, DG4), within our CVCA's policy.
 	reg, err := registered(ctx, s.Store, sp.Country)
@@ -256,16 +258,13 @@ func (s *Service) register(ctx context.Context, log *slog.Logger, sp *store.Hold
 
 // verifyForeignRequest checks the outer signature of a request of a DV of country relayed
 // by its SPOC (TR-03139 Table 2 step 9, see trust.Store.VerifyForeignRequest) against the
-// DV's current certificate from this CVCA, if any (dv nil: a DV not registered yet).
+// DV's still valid certificates from this CVCA, if any (dv nil: a DV not registered yet).
 func verifyForeignRequest(ctx context.Context, reg *ra.StoreRegistry, req *cvc.Request, country string, dv *store.Holder, now time.Time) (*cvc.Certificate, error) {
 	var issued []*cvc.Certificate
 	if dv != nil {
-		cur, err := reg.CurrentCertificate(ctx, dv.ID)
-		switch {
-		case err == nil:
-			issued = append(issued, cur)
-		case !errors.Is(err, ra.ErrUnknown):
-			return nil, fmt.Errorf("spoc: current certificate of %s%s: %w", dv.Country, dv.Mnemonic, err)
+		var err error
+		if issued, err = reg.ValidCertificates(ctx, dv.ID, now); err != nil {
+			return nil, fmt.Errorf("spoc: %w", err)
 		}
 	}
 	return trust.New(reg.Store).VerifyForeignRequest(ctx, req, country, issued, now)

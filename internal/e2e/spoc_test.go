@@ -119,6 +119,7 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	// Each SPOC registers the other by its TLS certificate.
 	ut.run(t, "holder", "add", "--country", "ZZ", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", zz.client().cert)
 	zz.run(t, "holder", "add", "--country", "UT", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", ut.client().cert)
+	registerCVCARoot(t, zz, ut, "UTCVCA00001")
 	ut.serve(t)
 	zz.serve(t)
 
@@ -248,17 +249,34 @@ func TestTwoCountriesThroughSPOCs(t *testing.T) {
 	// ZZ's SPOC may not request for a DV of another country (QQ) at UT's CVCA, nor with a
 	// callerID that is not its own.
 	qqReq, _ := newRequest(t, "brainpoolP256r1", "QQDVX00001", "UTCVCA00001", "", nil)
-	zzOwn, _ := newRequest(t, "brainpoolP256r1", "ZZDVY00001", "UTCVCA00001", "", nil)
+	zzUnsigned, _ := newRequest(t, "brainpoolP256r1", "ZZDVY00001", "UTCVCA00001", "", nil)
 	res = ut.zeep(t, "/spoc", zz.client(),
 		call{Op: "RequestCertificate", Args: map[string]any{"callerID": "ZZ", "messageID": "x-1", "certificateRequest": b64(qqReq)}},
 		call{Op: "RequestCertificate", Args: map[string]any{"callerID": "QQ", "messageID": "x-2", "certificateRequest": b64(qqReq)}},
-		call{Op: "RequestCertificate", Args: map[string]any{"callerID": "ZZ", "messageID": "x-3", "certificateRequest": b64(zzOwn)}},
+		call{Op: "RequestCertificate", Args: map[string]any{"callerID": "ZZ", "messageID": "x-3", "certificateRequest": b64(zzUnsigned)}},
 		call{Op: "GeneralMessage", Args: map[string]any{"callerID": "ZZ", "messageID": "g-1", "subject": "maintenance", "body": "Sunday 02:00 UTC"}})
 	if res[0]["result"] != "failure_request_not_accepted" || res[1]["result"] != "failure_request_not_accepted" {
 		t.Fatalf("SPOC acting for another country: %v / %v", res[0], res[1])
 	}
-	if res[2]["result"] != "ok_cert_available" || res[3]["value"] != "ok" {
-		t.Fatalf("ZZ's own DV at UT: %v; general message: %v", res[2], res[3])
+	// TR-03139 Table 2 step 9: a request without an outer signature gets nothing (CSN 36 9791
+	// has no failure_outer_signature for RequestCertificate: the closest code is sent).
+	if res[2]["result"] == "ok_cert_available" || res[3]["value"] != "ok" {
+		t.Fatalf("ZZ's DV unauthenticated at UT: %v; general message: %v", res[2], res[3])
+	}
+	// ZZ's own DV asks UT's CVCA through ZZ's SPOC: ZZ's CVCA countersigns the initial request
+	// (step 7) and UT verifies it with ZZ's CVCA root registered under its SHA-256 (step 9).
+	zdv := zz.register(t, "ZZ", "DVY", "dv_domestic")
+	zdomReq, zdomKey := newRequest(t, "brainpoolP256r1", "ZZDVY00001", "ZZCVCA00001", "", nil)
+	if res := zz.zeep(t, "/cvca", zdv, requestCall("zdom-1", zdomReq)); res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("ZZ's domestic DV certificate: %v", res[0])
+	}
+	zzOwn, _ := newRequest(t, "brainpoolP256r1", "ZZDVY00002", "UTCVCA00001", "ZZDVY00001", zdomKey)
+	res = zz.zeep(t, "/cvca", zdv, foreignCall("x-4", "UTCVCA00001", "", zzOwn))
+	if res[0]["returnCode"] != "ok_cert_available" {
+		t.Fatalf("ZZ's DV at UT through ZZ's SPOC: %v", res[0])
+	}
+	if fromUT, err := cvc.ParseCertificate(certificates(t, res[0])[0]); err != nil || fromUT.CHR != "ZZDVY00002" || fromUT.CAR != "UTCVCA00001" {
+		t.Fatalf("ZZ's DV got %+v (%v)", fromUT, err)
 	}
 	if out := ut.run(t, "spoc", "messages"); !strings.Contains(out, "maintenance") || !strings.Contains(out, "Sunday 02:00 UTC") {
 		t.Fatalf("spoc messages:\n%s", out)
@@ -334,6 +352,21 @@ func openStore(t *testing.T, dsn string) *store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// registerCVCARoot makes country at trust the CVCA root chr of partner, with its SHA-256 as
+// exchanged out of band: it authenticates the initial requests of partner's DVs (TR-03139
+// Table 2 step 9), which partner's CVCA countersigns.
+func registerCVCARoot(t *testing.T, at, partner *country, chr string) {
+	t.Helper()
+	root := certByCHR(t, openStore(t, filepath.Join(partner.data, "eacgate.db")), chr)
+	file := filepath.Join(t.TempDir(), chr+".cvcert")
+	if err := os.WriteFile(file, root.Raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := at.run(t, "trust", "add", file, "--sha256", trust.CertificateSHA256(root)); !strings.Contains(out, chr+" added") {
+		t.Fatalf("trust add %s: %s", chr, out)
+	}
 }
 
 func certByCHR(t *testing.T, st *store.Store, chr string) *cvc.Certificate {
@@ -525,6 +558,7 @@ func TestDVThroughNationalSPOC(t *testing.T) {
 	ut.run(t, "holder", "add", "--country", "ZZ", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", zz.client().cert)
 	zz.run(t, "holder", "add", "--country", "UT", "--mnemonic", "SPOC", "--role", "spoc", "--tls-cert", ut.client().cert)
 	ut.run(t, "holder", "add", "--country", "UT", "--mnemonic", "DVBORDER", "--role", "dv_domestic", "--tls-cert", dvg.client().cert)
+	registerCVCARoot(t, zz, ut, "UTCVCA00001")
 	os.WriteFile(dvg.cfg, []byte(fmt.Sprintf(`
 country: UT
 dv_mnemonic: DVBORDER
