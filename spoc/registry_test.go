@@ -3,6 +3,7 @@ package spoc
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -216,5 +217,42 @@ func TestConfigWithRegistered(t *testing.T) {
 	c.Partners[1].CAPEM = []byte("not PEM")
 	if _, err := c.Clients(nil); err == nil {
 		t.Fatal("a registered root that is no PEM certificate")
+	}
+}
+
+// A registered partner's SPOC is admitted only with a TLS certificate under the SPOC root CA
+// of its registration.
+func TestPartnerUnderRegisteredSPOCRoot(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	cert, fp := certWith(t, OIDTLSClient)
+	other, _ := certWith(t, OIDTLSClient)
+	if err := st.CreateHolder(ctx, &store.Holder{Country: "ZZ", Mnemonic: "SPOC", Role: store.RoleSPOC, Status: store.HolderActive, TLSFingerprint: fp}); err != nil {
+		t.Fatal(err)
+	}
+	pemOf := func(c *x509.Certificate) []byte {
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	if err := st.CreatePartner(ctx, &store.Partner{Country: "ZZ", URL: "https://zz.example/spoc", SPOCRoot: pemOf(other)}); err != nil {
+		t.Fatal(err)
+	}
+	svc := &Service{Config: Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}}, Store: st,
+		Registry: ra.NewStoreRegistry(st), Logger: slog.New(slog.DiscardHandler)}
+	caller := msg.Caller{Certificate: cert, Fingerprint: fp}
+	general := msg.Message{Operation: "GeneralMessage", CallerID: "ZZ", MessageID: "g-1", Subject: "s", Body: "b"}
+	if _, ok := svc.Admit(ctx, caller); ok {
+		t.Fatal("a SPOC certificate under another root was admitted")
+	}
+	if got := svc.Handle(ctx, caller, general).ReturnCode; got == "ok" {
+		t.Fatalf("GeneralMessage under another root: %s", got)
+	}
+	if err := st.DB().Model(&store.Partner{}).Where("country = ?", "ZZ").Update("spoc_root", pemOf(cert)).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := svc.Admit(ctx, caller); !ok {
+		t.Fatal("the SPOC under its registered root was refused")
+	}
+	if got := svc.Handle(ctx, caller, general).ReturnCode; got != "ok" {
+		t.Fatalf("GeneralMessage under the registered root: %s", got)
 	}
 }

@@ -155,7 +155,7 @@ func (s *Service) partner(ctx context.Context, c msg.Caller) (*store.Holder, err
 	if _, ok := s.Config.Partner(h.Country); !ok {
 		return nil, errors.Join(ra.ErrUnknown, errors.New("no routing entry for "+h.Country))
 	}
-	if err := partnerActive(ctx, s.Store, h.Country); errors.Is(err, ErrPartnerSuspended) {
+	if err := registeredPartnerAdmits(ctx, s.Store, h.Country, c.Certificate, s.now()); errors.Is(err, ErrPartnerSuspended) || errors.Is(err, ErrNotUnderSPOCRoot) {
 		return nil, errors.Join(ra.ErrUnknown, err)
 	} else if err != nil {
 		return nil, err
