@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -133,7 +132,7 @@ func TestOpenpaceCreatesEacgateVerifies(t *testing.T) {
 // cvc-print 1.1.2 cannot parse) verify in cvcverify.
 func TestEacgateCreatesOpenpaceVerifies(t *testing.T) {
 	cvcPrint := testenv.Tool(t, "cvc-print")
-	cvcverify := buildCVCVerify(t)
+	cvcverify := testenv.CVCVerify(t)
 	specs := []keySpec{
 		{alg: ECDSA_SHA256, curve: "brainpoolP256r1"},
 		{alg: ECDSA_SHA384, curve: "brainpoolP384r1"},
@@ -208,42 +207,4 @@ func TestEacgateCreatesOpenpaceVerifies(t *testing.T) {
 			}
 		})
 	}
-}
-
-var cvcverifyBuild struct {
-	once sync.Once
-	path string
-	err  string
-}
-
-// buildCVCVerify compiles tools/cvcverify once per test binary.
-func buildCVCVerify(t *testing.T) string {
-	t.Helper()
-	gcc := testenv.Tool(t, "gcc")
-	pkgConfig := testenv.Tool(t, "pkg-config")
-	cvcverifyBuild.once.Do(func() {
-		flags, err := exec.Command(pkgConfig, "--cflags", "--libs", "libeac").Output()
-		if err != nil {
-			cvcverifyBuild.err = "libeac-dev (pkg-config libeac)"
-			return
-		}
-		dir, err := os.MkdirTemp("", "cvcverify")
-		if err != nil {
-			cvcverifyBuild.err = err.Error()
-			return
-		}
-		out := filepath.Join(dir, "cvcverify")
-		src := filepath.Join(testenv.RepoRoot(), "tools", "cvcverify", "cvcverify.c")
-		args := append([]string{"-O1", "-Wno-deprecated-declarations", "-o", out, src}, strings.Fields(string(flags))...)
-		args = append(args, "-lcrypto")
-		if msg, err := exec.Command(gcc, args...).CombinedOutput(); err != nil {
-			cvcverifyBuild.err = "building cvcverify: " + string(msg)
-			return
-		}
-		cvcverifyBuild.path = out
-	})
-	if cvcverifyBuild.err != "" {
-		testenv.Missing(t, cvcverifyBuild.err)
-	}
-	return cvcverifyBuild.path
 }

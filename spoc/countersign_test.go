@@ -18,6 +18,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/ecc"
 	"eacgate/internal/catest"
+	"eacgate/internal/testenv"
 	"eacgate/msg"
 	"eacgate/ra"
 	"eacgate/server"
@@ -159,7 +160,7 @@ func TestForwardCountersignsInitialRequests(t *testing.T) {
 // under signer, our CVCA's certificate.
 func libeacVerifiesOuter(t *testing.T, req []byte, signer *cvc.Certificate) {
 	t.Helper()
-	tool := buildCVCVerify(t)
+	tool := testenv.CVCVerify(t)
 	dir := t.TempDir()
 	for name, b := range map[string][]byte{"req.cvreq": req, "cvca.cvcert": signer.Raw} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,42 +21,6 @@ import (
 	"eacgate/store"
 	"eacgate/trust"
 )
-
-var cvcverifyBuild struct {
-	once      sync.Once
-	path, err string
-}
-
-// buildCVCVerify compiles tools/cvcverify (libeac, not of this project) once per test binary.
-func buildCVCVerify(t *testing.T) string {
-	t.Helper()
-	gcc := testenv.Tool(t, "gcc")
-	pkgConfig := testenv.Tool(t, "pkg-config")
-	cvcverifyBuild.once.Do(func() {
-		flags, err := exec.Command(pkgConfig, "--cflags", "--libs", "libeac").Output()
-		if err != nil {
-			cvcverifyBuild.err = "libeac-dev (pkg-config libeac)"
-			return
-		}
-		dir, err := os.MkdirTemp("", "cvcverify")
-		if err != nil {
-			cvcverifyBuild.err = err.Error()
-			return
-		}
-		out := filepath.Join(dir, "cvcverify")
-		src := filepath.Join(testenv.RepoRoot(), "tools", "cvcverify", "cvcverify.c")
-		args := append([]string{"-O1", "-Wno-deprecated-declarations", "-o", out, src}, strings.Fields(string(flags))...)
-		if b, err := exec.Command(gcc, append(args, "-lcrypto")...).CombinedOutput(); err != nil {
-			cvcverifyBuild.err = "building cvcverify: " + string(b)
-			return
-		}
-		cvcverifyBuild.path = out
-	})
-	if cvcverifyBuild.err != "" {
-		testenv.Missing(t, cvcverifyBuild.err)
-	}
-	return cvcverifyBuild.path
-}
 
 // requestMaker makes certificate requests with libeac (cvcverify mkreq).
 type requestMaker struct {
@@ -117,7 +80,7 @@ func (r *requestMaker) make(chr string, outerKey *ecc.PrivateKey, outerCert *cvc
 // valid certificate from us. Everything else is refused with its code, the refused message
 // stored and audited, nothing issued and no DV registered.
 func TestForeignRequestOuterSignature(t *testing.T) {
-	tool := buildCVCVerify(t)
+	tool := testenv.CVCVerify(t)
 	ctx := context.Background()
 	st := openStore(t)
 	tr := trust.New(st)
