@@ -112,6 +112,7 @@ func (h *Handler) routes() []route {
 		{"GET /admin/v1/holders/{id}", read, h.showHolder},
 		{"POST /admin/v1/holders/{id}/{action}", officer, h.holderAction},
 		{"PUT /admin/v1/holders/{id}/foreign-countries", officer, h.setForeignCountries},
+		{"PUT /admin/v1/holders/{id}/rights", officer, h.setRights},
 		{"GET /admin/v1/certificates", read, h.listCertificates},
 		{"GET /admin/v1/certificates/{id}", read, h.showCertificate},
 		{"GET /admin/v1/certificates/{id}/raw", read, nil},
@@ -474,6 +475,32 @@ func (h *Handler) setForeignCountries(r *request) (any, error) {
 		return nil, storeError(err)
 	}
 	return ForeignCountries{Countries: got}, nil
+}
+
+// HolderRights are the data groups (dg3, dg4) a holder's certificates may grant, within
+// its issuer's; empty: the issuer's unchanged.
+type HolderRights struct {
+	Rights []string `json:"rights"`
+}
+
+// setRights replaces a DV's or terminal's rights (ops.Service.SetHolderRights).
+func (h *Handler) setRights(r *request) (any, error) {
+	id, err := r.id()
+	if err != nil {
+		return nil, err
+	}
+	var in HolderRights
+	if err := r.decode(&in); err != nil || in.Rights == nil {
+		return nil, fail(http.StatusBadRequest, "need {\"rights\": [\"dg3\", ...]}")
+	}
+	got, err := h.ops().SetHolderRights(r.Context(), r.actor(), id, in.Rights)
+	if errors.As(err, new(*ops.RightsError)) {
+		return nil, fail(http.StatusBadRequest, "%s", publicText(err))
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return HolderRights{Rights: got}, nil
 }
 
 func (h *Handler) listCertificates(r *request) (any, error) {

@@ -23,6 +23,9 @@ const (
 	// ActionHolderCountries sets the foreign countries a domestic DV may ask certificates
 	// of (eacgate holder countries; spoc.foreign_countries: listed).
 	ActionHolderCountries Action = "holder.countries"
+	// ActionHolderRights sets the data groups (dg3, dg4) a holder's certificates may grant
+	// (eacgate holder rights).
+	ActionHolderRights Action = "holder.rights"
 	// ActionTrustAdd stores a CVCA certificate as trust anchor or link (eacgate trust add).
 	ActionTrustAdd Action = "trust.add"
 	// ActionDenied: an authenticated operator asked for something its role may not do.

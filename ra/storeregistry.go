@@ -120,7 +120,10 @@ func holderWithNewest(h *store.Holder, newest store.CertStatus) (*Holder, error)
 	if !ok {
 		return nil, ErrUnknown // a SPOC is not a certificate applicant here
 	}
-	out := &Holder{ID: h.ID, Country: h.Country, Mnemonic: h.Mnemonic, Role: role, Status: authority.HolderStatus(h.Status)}
+	// Rights: the holder's own limit (nil: its issuer's policy); authority intersects them
+	// with the issuer's certificate, so a DV's limit also bounds its terminals.
+	out := &Holder{ID: h.ID, Country: h.Country, Mnemonic: h.Mnemonic, Role: role, Status: authority.HolderStatus(h.Status),
+		Rights: store.RightsBits(h.Rights)}
 	if out.Status == authority.StatusActive {
 		switch newest {
 		case store.CertSuspended:

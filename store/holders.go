@@ -368,3 +368,22 @@ func (s *Store) SetCertificateStatus(ctx context.Context, id int64, status CertS
 	})
 	return wrap("set certificate status", err)
 }
+
+// SetHolderRights replaces the data groups holder id's certificates may grant (a list
+// NormalizePartnerRights accepts; empty: the issuer's policy); ErrNotFound when no such
+// holder exists.
+func (s *Store) SetHolderRights(ctx context.Context, id int64, rights string) error {
+	norm, err := NormalizePartnerRights(rights)
+	if err != nil {
+		return err
+	}
+	res := s.db.WithContext(ctx).Model(&Holder{}).Where("id = ?", id).
+		Updates(map[string]any{"rights": norm, "updated_at": now()})
+	if res.Error != nil {
+		return wrap("set holder rights", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("store: set holder rights: %w", ErrNotFound)
+	}
+	return nil
+}

@@ -44,7 +44,7 @@ type hotStatements struct {
 // renamed, fails that test until the lists follow). Written only here, at initialisation.
 var (
 	// requestHolderColumns are the holder's columns RequestHolderByFingerprint reads (alias h).
-	requestHolderColumns = []string{"id", "country", "mnemonic", "role", "status", "tls_fingerprint", "ip_ranges"}
+	requestHolderColumns = []string{"id", "country", "mnemonic", "role", "status", "tls_fingerprint", "ip_ranges", "rights"}
 	// messageAnswerColumns are the messages columns MessageAnswerByOriginator reads.
 	messageAnswerColumns = []string{"id", "state", "return_code", "result"}
 	// messageInsertColumns, certificateInsertColumns and outboxInsertColumns are every
@@ -247,7 +247,7 @@ func (s *Store) MessageAnswerByOriginator(ctx context.Context, originator, messa
 // requestHolderScanTargets are the fields of h in the order of requestHolderColumns (the
 // string-typed ones as plain strings, which database/sql assigns without reflection).
 func requestHolderScanTargets(h *Holder) []any {
-	return []any{&h.ID, &h.Country, &h.Mnemonic, (*string)(&h.Role), (*string)(&h.Status), &h.TLSFingerprint, &h.IPRanges}
+	return []any{&h.ID, &h.Country, &h.Mnemonic, (*string)(&h.Role), (*string)(&h.Status), &h.TLSFingerprint, &h.IPRanges, &h.Rights}
 }
 
 // scanTargets are the fields of a in the order of messageAnswerColumns.

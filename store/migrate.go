@@ -319,6 +319,15 @@ WHERE id > (SELECT MIN(c2.id) FROM certificates c2 WHERE c2.car = certificates.c
 )`,
 		},
 	},
+	{
+		version: 11,
+		name:    "access rights per holder",
+		// Issue #18: the data groups (dg3, dg4) a DV's or terminal's certificates may grant,
+		// within its issuer's; empty: the issuer's policy unchanged.
+		common: []string{
+			`ALTER TABLE holders ADD COLUMN rights TEXT NOT NULL DEFAULT ''`,
+		},
+	},
 }
 
 // backfillKeyHashes fills key_sha256 of the certificates stored before migration 7, then

@@ -173,7 +173,10 @@ type Holder struct {
 	TLSFingerprint string `gorm:"column:tls_fingerprint"`
 	// IPRanges is a comma-separated list of CIDR prefixes the holder may connect from
 	// (empty: any).
-	IPRanges  string    `gorm:"column:ip_ranges"`
+	IPRanges string `gorm:"column:ip_ranges"`
+	// Rights are the data groups ("dg3,dg4", NormalizePartnerRights) the holder's
+	// certificates may grant, within its issuer's; empty: the issuer's policy.
+	Rights    string    `gorm:"column:rights"`
 	CreatedAt time.Time `gorm:"column:created_at"`
 	UpdatedAt time.Time `gorm:"column:updated_at"`
 }

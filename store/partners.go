@@ -196,9 +196,13 @@ func NormalizePartnerRights(s string) (string, error) {
 
 // RightsBits are p's rights as CHAT access-right bits for the applicant's Rights; nil when
 // p names none (the issuer's policy applies unchanged).
-func (p *Partner) RightsBits() []byte {
+func (p *Partner) RightsBits() []byte { return RightsBits(p.Rights) }
+
+// RightsBits are the CHAT access-right bits of a normalized list of data groups
+// (NormalizePartnerRights); nil when it names none.
+func RightsBits(rights string) []byte {
 	var bits byte
-	for _, f := range strings.Split(p.Rights, ",") {
+	for _, f := range strings.Split(rights, ",") {
 		bits |= partnerRights[strings.TrimSpace(f)]
 	}
 	if bits == 0 {

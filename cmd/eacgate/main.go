@@ -55,7 +55,7 @@ func subcommands() map[string][]string {
 		"cvc":         {"print", "verify", "request"},
 		"key":         {"generate", "list"},
 		"audit":       {"verify", "list"},
-		"holder":      {"add", "list", "show", "suspend", "reinstate", "revoke", "countries"},
+		"holder":      {"add", "list", "show", "suspend", "reinstate", "revoke", "countries", "rights"},
 		"init":        {"cvca", "dv"},
 		"cvca":        {"rollover"},
 		"outbox":      {"list", "retry"},

@@ -213,11 +213,12 @@ const holderUsage = `add --country CC --mnemonic M --role ROLE --tls-cert FILE [
        eacgate holder list
        eacgate holder show --country CC --mnemonic M
        eacgate holder suspend|reinstate|revoke --country CC --mnemonic M --reason TEXT
-       eacgate holder countries --country CC --mnemonic M [--set ZZ,FR | --clear]`
+       eacgate holder countries --country CC --mnemonic M [--set ZZ,FR | --clear]
+       eacgate holder rights --country CC --mnemonic M [--set dg3[,dg4] | --clear]`
 
 func runHolder(ctx context.Context, c cli) int {
-	var country, mnemonic, role, tlsCert, ipRanges, reason, countries string
-	var clearCountries bool
+	var country, mnemonic, role, tlsCert, ipRanges, reason, countries, rights string
+	var clearCountries, clearRights bool
 	st, _, code := storeCommand(ctx, c, "holder", holderUsage, func(sub string, fs *flag.FlagSet) {
 		if sub == "list" {
 			return
@@ -234,6 +235,9 @@ func runHolder(ctx context.Context, c cli) int {
 		case "countries":
 			fs.StringVar(&countries, "set", "", "comma-separated foreign countries the domestic DV may ask certificates of (replaces the list)")
 			fs.BoolVar(&clearCountries, "clear", false, "allow the DV no foreign country")
+		case "rights":
+			fs.StringVar(&rights, "set", "", "comma-separated data groups (dg3, dg4) the holder's certificates may grant, within its issuer's")
+			fs.BoolVar(&clearRights, "clear", false, "grant the issuer's rights unchanged")
 		}
 	})
 	if st == nil {
@@ -251,6 +255,8 @@ func runHolder(ctx context.Context, c cli) int {
 		return holderShow(ctx, c, st, country, mnemonic)
 	case "countries":
 		return holderCountries(ctx, c, st, country, mnemonic, countries, clearCountries)
+	case "rights":
+		return holderRights(ctx, c, st, country, mnemonic, rights, clearRights)
 	case "list":
 		hs, err := st.ListHolders(ctx, store.HolderFilter{})
 		if err != nil {
