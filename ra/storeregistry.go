@@ -110,7 +110,15 @@ func (r *StoreRegistry) holderFrom(ctx context.Context, h *store.Holder) (*Holde
 			return nil, err
 		}
 	}
-	return holderWithNewest(h, newest)
+	out, err := holderWithNewest(h, newest)
+	if err != nil || h.Role != store.RoleDVForeign {
+		return out, err
+	}
+	// A partner's DV: its registration's rights apply too (queued requests come this way).
+	if out.Rights, err = r.Store.GrantedRights(ctx, h); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // holderWithNewest describes holder h whose newest certificate has the given status ("" for

@@ -224,14 +224,11 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 	} else {
 		h.Current = verified // the certificate of ours that authenticated the renewal (any still valid one)
 	}
-	// The access rights of the partner's registration (DG3, DG4), within our CVCA's policy.
-	reg, err := registered(ctx, s.Store, sp.Country)
-	if err != nil {
-		log.Error("partner registration", "err", err)
+	// The access rights of the DV's own setting and of the partner's registration (DG3,
+	// DG4), within our CVCA's policy.
+	if h.Rights, err = s.Store.GrantedRights(ctx, dv); err != nil {
+		log.Error("granted rights", "err", err)
 		return msg.Answer{ReturnCode: authority.FailureInternalError}
-	}
-	if reg != nil {
-		h.Rights = reg.RightsBits()
 	}
 	// Answers that come later go to the partner's configured URL (the protocol has no
 	// responseURL); messageIDs are unique per calling SPOC.

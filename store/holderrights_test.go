@@ -50,3 +50,32 @@ func TestRightsBits(t *testing.T) {
 		t.Fatalf("bits = %x", b)
 	}
 }
+
+// A partner country's DV gets the rights both its own setting and the partner's registration
+// grant; other holders their own.
+func TestGrantedRights(t *testing.T) {
+	s := open(t, sqliteDSNFor(t))
+	dg3, dg4, both := RightsBits("dg3"), RightsBits("dg4"), RightsBits("dg3,dg4")
+	dv := &Holder{Country: "ZZ", Mnemonic: "DVA", Role: RoleDVForeign}
+	term := &Holder{Country: "UT", Mnemonic: "T1", Role: RoleTerminal, Rights: "dg4"}
+	want := func(h *Holder, w []byte) {
+		t.Helper()
+		got, err := s.GrantedRights(ctx(), h)
+		if err != nil || string(got) != string(w) {
+			t.Fatalf("%s%s: rights %x, want %x (%v)", h.Country, h.Mnemonic, got, w, err)
+		}
+	}
+	want(dv, nil) // neither limits: the policy's
+	want(term, dg4)
+	if err := s.CreatePartner(ctx(), &Partner{Country: "ZZ", URL: "https://zz.example/spoc", Rights: "dg3"}); err != nil {
+		t.Fatal(err)
+	}
+	want(dv, dg3)
+	dv.Rights = "dg3,dg4"
+	want(dv, dg3)
+	dv.Rights = "dg4"
+	want(dv, []byte{0}) // the two settings grant nothing in common
+	if got := IntersectRights(both, nil); string(got) != string(both) {
+		t.Fatalf("no limit on one side: %x", got)
+	}
+}

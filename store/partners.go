@@ -210,3 +210,32 @@ func RightsBits(rights string) []byte {
 	}
 	return []byte{bits}
 }
+
+// GrantedRights are the access rights h's certificates may carry, narrowed further by the
+// issuer's policy: h's own setting, and for a partner country's DV also the rights of the
+// partner's registration (TR-03139 Appendix D), both applying. Nil: the policy's.
+func (s *Store) GrantedRights(ctx context.Context, h *Holder) ([]byte, error) {
+	own := RightsBits(h.Rights)
+	if h.Role != RoleDVForeign {
+		return own, nil
+	}
+	p, err := s.PartnerByCountry(ctx, h.Country)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return own, nil
+	case err != nil:
+		return nil, err
+	}
+	return IntersectRights(own, p.RightsBits()), nil
+}
+
+// IntersectRights is the rights both a and b grant; nil stands for "no limit".
+func IntersectRights(a, b []byte) []byte {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return []byte{a[0] & b[0]}
+}
