@@ -25,13 +25,7 @@ func holderCountries(ctx context.Context, c cli, st *store.Store, country, mnemo
 	if set == "" && !clear {
 		list, err = svc.HolderForeignCountries(ctx, h.ID)
 	} else {
-		var want []string
-		for _, cc := range strings.Split(set, ",") {
-			if cc = strings.TrimSpace(cc); cc != "" {
-				want = append(want, cc)
-			}
-		}
-		list, err = svc.SetHolderForeignCountries(ctx, cliActor(), h.ID, want)
+		list, err = svc.SetHolderForeignCountries(ctx, cliActor(), h.ID, listFlag(set))
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "eacgate holder countries: %s\n", errText(err))

@@ -44,6 +44,31 @@ func runCVC(ctx context.Context, c cli) int {
 	return unknownSub(c, "cvc", cvcUsage)
 }
 
+// readCertificateFile reads and parses a CV certificate file (see readTLVFile); a parse error
+// names the file.
+func readCertificateFile(path string) (*cvc.Certificate, error) {
+	raw, err := readTLVFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := cvc.ParseCertificate(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cert, nil
+}
+
+// listFlag splits a comma-separated flag value, leaving out empty items.
+func listFlag(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
 // readTLVFile reads a certificate or request file: binary, hex text or PEM-like base64 are
 // all accepted, as operators receive them in all three forms.
 func readTLVFile(path string) ([]byte, error) {

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"eacgate/cvc"
 	"eacgate/ops"
 	"eacgate/store"
 	"eacgate/trust"
@@ -97,14 +96,9 @@ func partnerAdd(ctx context.Context, c cli, svc *ops.Service, actor ops.Actor, f
 	}
 	r.SPOCRootPEM = root
 	for _, path := range files {
-		raw, err := readTLVFile(path)
+		cert, err := readCertificateFile(path)
 		if err != nil {
 			fmt.Fprintln(c.stderr, err)
-			return 1
-		}
-		cert, err := cvc.ParseCertificate(raw)
-		if err != nil {
-			fmt.Fprintf(c.stderr, "%s: %v\n", path, err)
 			return 1
 		}
 		r.CVCA = append(r.CVCA, cert)

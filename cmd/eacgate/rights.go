@@ -21,13 +21,7 @@ func holderRights(ctx context.Context, c cli, st *store.Store, country, mnemonic
 	}
 	shown := h.Rights
 	if set != "" || clear {
-		var want []string
-		for _, r := range strings.Split(set, ",") {
-			if r = strings.TrimSpace(r); r != "" {
-				want = append(want, r)
-			}
-		}
-		list, err := cliOps(c, st).SetHolderRights(ctx, cliActor(), h.ID, want)
+		list, err := cliOps(c, st).SetHolderRights(ctx, cliActor(), h.ID, listFlag(set))
 		if err != nil {
 			fmt.Fprintf(c.stderr, "eacgate holder rights: %s\n", errText(err))
 			return 1

@@ -42,14 +42,9 @@ func runTrust(ctx context.Context, c cli) int {
 	actor := cliActor()
 	actor.Words = errText
 	for _, path := range rest {
-		raw, err := readTLVFile(path)
+		cert, err := readCertificateFile(path)
 		if err != nil {
 			fmt.Fprintln(c.stderr, err)
-			return 1
-		}
-		cert, err := cvc.ParseCertificate(raw)
-		if err != nil {
-			fmt.Fprintf(c.stderr, "%s: %v\n", path, err)
 			return 1
 		}
 		fp := trust.CertificateSHA256(cert)
