@@ -105,7 +105,7 @@ type route struct {
 }
 
 func (h *Handler) routes() []route {
-	read, officer, admin := store.RoleAuditor, store.RoleOfficer, store.RoleAdministrator
+	read, officer, admin := store.RoleAuditor, store.RoleRAOperator, store.RoleSystemAdministrator
 	return append([]route{
 		{"GET /admin/v1/holders", read, h.listHolders},
 		{"POST /admin/v1/holders", admin, h.registerHolder},
@@ -198,7 +198,7 @@ func (h *Handler) endpoint(need store.OperatorRole, fn func(*request) (any, erro
 // allowed: administrators do everything, officers everything but registering holders,
 // auditors only read.
 func allowed(have, need store.OperatorRole) bool {
-	rank := map[store.OperatorRole]int{store.RoleAuditor: 1, store.RoleOfficer: 2, store.RoleAdministrator: 3}
+	rank := map[store.OperatorRole]int{store.RoleAuditor: 1, store.RoleCAOperator: 1, store.RoleRAOperator: 2, store.RoleSystemAdministrator: 3}
 	return rank[have] >= rank[need]
 }
 

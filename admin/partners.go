@@ -17,7 +17,7 @@ import (
 // The partner registry's endpoints (TR-03139 3.2.2, Appendix D): registration with the
 // form's SHA-256 checked, status, the DV list and its DVs' status.
 func (h *Handler) partnerRoutes() []route {
-	read, officer, admin := store.RoleAuditor, store.RoleOfficer, store.RoleAdministrator
+	read, officer, admin := store.RoleAuditor, store.RoleRAOperator, store.RoleSystemAdministrator
 	return []route{
 		{"GET /admin/v1/partners", read, h.listPartners},
 		{"POST /admin/v1/partners", admin, h.registerPartner},

@@ -36,7 +36,7 @@ func TestPartnerEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for name, role := range map[string]store.OperatorRole{"ada": store.RoleAdministrator, "olga": store.RoleOfficer, "aude": store.RoleAuditor} {
+	for name, role := range map[string]store.OperatorRole{"ada": store.RoleSystemAdministrator, "olga": store.RoleRAOperator, "aude": store.RoleAuditor} {
 		if err := st.CreateOperator(ctx, &store.Operator{Name: name, Role: role, TokenHash: TokenHash(name)}); err != nil {
 			t.Fatal(err)
 		}

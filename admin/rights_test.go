@@ -28,7 +28,7 @@ func TestSetHolderRights(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	officer, officerFP := operatorCert(t, now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageClientAuth)
 	auditor, auditorFP := operatorCert(t, now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageClientAuth)
-	for name, o := range map[string]store.Operator{"olga": {Role: store.RoleOfficer, TLSFingerprint: officerFP}, "anna": {Role: store.RoleAuditor, TLSFingerprint: auditorFP}} {
+	for name, o := range map[string]store.Operator{"olga": {Role: store.RoleRAOperator, TLSFingerprint: officerFP}, "anna": {Role: store.RoleAuditor, TLSFingerprint: auditorFP}} {
 		o.Name = name
 		if err := st.CreateOperator(ctx, &o); err != nil {
 			t.Fatal(err)

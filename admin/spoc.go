@@ -17,7 +17,7 @@ import (
 // C.4, sent by officers and administrators) and the general messages sent and received.
 func (h *Handler) spocRoutes() []route {
 	return []route{
-		{"POST /admin/v1/spoc/notify", store.RoleOfficer, h.notifyPartners},
+		{"POST /admin/v1/spoc/notify", store.RoleRAOperator, h.notifyPartners},
 		{"GET /admin/v1/spoc/messages", store.RoleAuditor, h.listGeneralMessages},
 	}
 }

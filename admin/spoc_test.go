@@ -46,7 +46,7 @@ func TestSPOCNotifyEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for name, role := range map[string]store.OperatorRole{"olga": store.RoleOfficer, "audrey": store.RoleAuditor} {
+	for name, role := range map[string]store.OperatorRole{"olga": store.RoleRAOperator, "audrey": store.RoleAuditor} {
 		if err := st.CreateOperator(ctx, &store.Operator{Name: name, Role: role, TokenHash: TokenHash(name + "-token")}); err != nil {
 			t.Fatal(err)
 		}

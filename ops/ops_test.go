@@ -56,7 +56,7 @@ func wantEvent(t *testing.T, s *Service, want store.AuditEvent) {
 }
 
 var (
-	rest = Actor{Channel: ChannelREST, Name: "olga", Role: store.RoleOfficer, Remote: "192.0.2.1"}
+	rest = Actor{Channel: ChannelREST, Name: "olga", Role: store.RoleRAOperator, Remote: "192.0.2.1"}
 	cli  = Actor{Channel: ChannelCLI, Name: "root"}
 	emca = Actor{Channel: ChannelEMCA, Name: "ops", Remote: "192.0.2.9", RequestID: "r1"}
 )
@@ -276,11 +276,11 @@ func TestQueueActions(t *testing.T) {
 func TestRegistrationActions(t *testing.T) {
 	ctx := context.Background()
 	s := newService(t)
-	if err := s.AddOperator(ctx, cli, &store.Operator{Name: "olga", Role: store.RoleOfficer, TokenHash: "t"}); err != nil {
+	if err := s.AddOperator(ctx, cli, &store.Operator{Name: "olga", Role: store.RoleRAOperator, TokenHash: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	wantEvent(t, s, store.AuditEvent{Actor: "cli:root", Action: "operator.add", Target: "olga", Source: "local", Outcome: "ok"})
-	if err := s.AddOperator(ctx, cli, &store.Operator{Name: "olga", Role: store.RoleOfficer, TokenHash: "u"}); !errors.Is(err, store.ErrConflict) {
+	if err := s.AddOperator(ctx, cli, &store.Operator{Name: "olga", Role: store.RoleRAOperator, TokenHash: "u"}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("operator twice: %v", err)
 	}
 	wantEvent(t, s, store.AuditEvent{Actor: "cli:root", Action: "operator.add", Target: "olga", Source: "local",

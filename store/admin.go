@@ -11,33 +11,54 @@ import (
 	"gorm.io/gorm"
 )
 
-// OperatorRole is what an operator of the admin API may do.
+// OperatorRole is the trusted role (TR-03139 5.2) an operator account holds: one role per
+// account, and never two roles for one person.
 type OperatorRole string
 
-// Operator roles: auditors read; officers also suspend, reinstate, revoke, decide requests
-// and retry deliveries; administrators also register holders.
+// The trusted roles. What each may do is ops.Permitted's matrix.
 const (
-	RoleAdministrator OperatorRole = "administrator"
-	RoleOfficer       OperatorRole = "officer"
-	RoleAuditor       OperatorRole = "auditor"
+	// RoleSystemAdministrator manages operators, API clients and configuration-level
+	// actions (was "administrator").
+	RoleSystemAdministrator OperatorRole = "system_administrator"
+	// RoleCAOperator runs the CA's key operations: init, rollover, the key ceremony.
+	RoleCAOperator OperatorRole = "ca_operator"
+	// RoleRAOperator registers, suspends, reinstates and revokes holders and partners,
+	// decides held requests and sends notifications (was "officer").
+	RoleRAOperator OperatorRole = "ra_operator"
+	// RoleAuditor reads: the audit log, its verification and export, reports.
+	RoleAuditor OperatorRole = "auditor"
 )
+
+// OperatorRoles are the trusted roles, in the order help texts list them.
+var OperatorRoles = []OperatorRole{RoleSystemAdministrator, RoleCAOperator, RoleRAOperator, RoleAuditor}
 
 // Valid reports whether r is a defined operator role.
 func (r OperatorRole) Valid() bool {
-	return r == RoleAdministrator || r == RoleOfficer || r == RoleAuditor
+	return r == RoleSystemAdministrator || r == RoleCAOperator || r == RoleRAOperator || r == RoleAuditor
 }
 
-// Operator is a person or system using the admin REST API.
+// Operator is a person or system using the admin REST API (or the CLI, identified by its
+// token).
 type Operator struct {
 	ID   int64        `gorm:"column:id;primaryKey"`
 	Name string       `gorm:"column:name"`
 	Role OperatorRole `gorm:"column:role"`
+	// Person is who holds the account (default: Name): two accounts of one person are one
+	// person for the two-person principle, and one person holds one role.
+	Person string `gorm:"column:person"`
 	// TokenHash is the hex SHA-256 of the bearer token (the token has 256 random bits).
 	TokenHash string `gorm:"column:token_hash"`
 	// TLSFingerprint is the hex SHA-256 of the operator's TLS client certificate.
 	TLSFingerprint string    `gorm:"column:tls_fingerprint"`
 	Disabled       bool      `gorm:"column:disabled"`
 	CreatedAt      time.Time `gorm:"column:created_at"`
+	// LastUsedAt is the last successful authentication (nil: never).
+	LastUsedAt *time.Time `gorm:"column:last_used_at"`
+	// ExpiresAt, when set, ends the token's validity.
+	ExpiresAt *time.Time `gorm:"column:expires_at"`
+	// RemovedAt: the account was removed (it no longer authenticates; the row stays so the
+	// audit log's names resolve).
+	RemovedAt *time.Time `gorm:"column:removed_at"`
 }
 
 // TableName implements gorm's tabler.
@@ -59,6 +80,10 @@ type APIClient struct {
 	IPRanges  string    `gorm:"column:ip_ranges"`
 	Disabled  bool      `gorm:"column:disabled"`
 	CreatedAt time.Time `gorm:"column:created_at"`
+	// LastUsedAt, ExpiresAt, RemovedAt: as for Operator.
+	LastUsedAt *time.Time `gorm:"column:last_used_at"`
+	ExpiresAt  *time.Time `gorm:"column:expires_at"`
+	RemovedAt  *time.Time `gorm:"column:removed_at"`
 }
 
 // TableName implements gorm's tabler.
@@ -73,10 +98,13 @@ func (c *APIClient) AllowsIP(addr netip.Addr) bool {
 // CreateOperator inserts an operator.
 func (s *Store) CreateOperator(ctx context.Context, o *Operator) error {
 	if !o.Role.Valid() || o.Name == "" {
-		return fmt.Errorf("store: create operator: need a name and a role (administrator, officer, auditor)")
+		return fmt.Errorf("store: create operator: need a name and a role (system_administrator, ca_operator, ra_operator, auditor)")
 	}
 	if o.TokenHash == "" && o.TLSFingerprint == "" {
 		return fmt.Errorf("store: create operator: need a token or a TLS certificate")
+	}
+	if o.Person == "" {
+		o.Person = o.Name
 	}
 	o.CreatedAt = now()
 	err := s.db.WithContext(ctx).Create(o).Error

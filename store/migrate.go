@@ -328,6 +328,51 @@ WHERE id > (SELECT MIN(c2.id) FROM certificates c2 WHERE c2.car = certificates.c
 			`ALTER TABLE holders ADD COLUMN rights TEXT NOT NULL DEFAULT ''`,
 		},
 	},
+	{
+		version: 12,
+		name:    "trusted roles and operator accounts",
+		// TR-03139 5.2: four trusted roles, one per account (administrator becomes
+		// system_administrator, officer ra_operator: the accounts and their tokens keep
+		// working); person names who holds the account (two tokens of one person never make
+		// two people); last use, expiry and removal (the row stays: the audit names it).
+		sqlite: []string{
+			`CREATE TABLE operators_v12 (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	name TEXT NOT NULL UNIQUE CHECK (name <> ''),
+	role TEXT NOT NULL CHECK (role IN ('system_administrator','ca_operator','ra_operator','auditor')),
+	person TEXT NOT NULL DEFAULT '',
+	token_hash TEXT NOT NULL DEFAULT '',
+	tls_fingerprint TEXT NOT NULL DEFAULT '',
+	disabled BOOLEAN NOT NULL DEFAULT FALSE,
+	created_at DATETIME NOT NULL,
+	last_used_at DATETIME,
+	expires_at DATETIME,
+	removed_at DATETIME
+)`,
+			`INSERT INTO operators_v12 (id, name, role, person, token_hash, tls_fingerprint, disabled, created_at)
+SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN 'officer' THEN 'ra_operator' ELSE role END,
+	name, token_hash, tls_fingerprint, disabled, created_at FROM operators`,
+			`DROP TABLE operators`,
+			`ALTER TABLE operators_v12 RENAME TO operators`,
+			`CREATE UNIQUE INDEX uq_operators_token ON operators (token_hash) WHERE token_hash <> ''`,
+			`CREATE UNIQUE INDEX uq_operators_fingerprint ON operators (tls_fingerprint) WHERE tls_fingerprint <> ''`,
+		},
+		postgres: []string{
+			`ALTER TABLE operators DROP CONSTRAINT IF EXISTS operators_role_check`,
+			`UPDATE operators SET role = CASE role WHEN 'administrator' THEN 'system_administrator' WHEN 'officer' THEN 'ra_operator' ELSE role END`,
+			`ALTER TABLE operators ADD CONSTRAINT operators_role_check CHECK (role IN ('system_administrator','ca_operator','ra_operator','auditor'))`,
+			`ALTER TABLE operators ADD COLUMN person TEXT NOT NULL DEFAULT ''`,
+			`UPDATE operators SET person = name`,
+			`ALTER TABLE operators ADD COLUMN last_used_at TIMESTAMPTZ`,
+			`ALTER TABLE operators ADD COLUMN expires_at TIMESTAMPTZ`,
+			`ALTER TABLE operators ADD COLUMN removed_at TIMESTAMPTZ`,
+		},
+		common: []string{
+			`ALTER TABLE api_clients ADD COLUMN last_used_at {TS}`,
+			`ALTER TABLE api_clients ADD COLUMN expires_at {TS}`,
+			`ALTER TABLE api_clients ADD COLUMN removed_at {TS}`,
+		},
+	},
 }
 
 // backfillKeyHashes fills key_sha256 of the certificates stored before migration 7, then

@@ -125,7 +125,7 @@ var auditedCases = []auditedCase{
 		}},
 	{"CreateOperator", func(*testing.T, *Store) int64 { return 0 },
 		func(s *Store, _ int64, ev AuditEvent) error {
-			return s.CreateOperatorAudited(ctx(), &Operator{Name: "olga", Role: RoleOfficer, TokenHash: "ab"}, ev)
+			return s.CreateOperatorAudited(ctx(), &Operator{Name: "olga", Role: RoleRAOperator, TokenHash: "ab"}, ev)
 		},
 		func(t *testing.T, s *Store, _ int64) bool {
 			_, err := s.OperatorByToken(ctx(), "ab")
@@ -238,10 +238,10 @@ func testAuditedRefusals(t *testing.T, s *Store) {
 	if !errors.As(err, &c) || c.Msg != "a holder with this TLS certificate is already registered: DEX1 (active)" {
 		t.Fatalf("same fingerprint: %v", err)
 	}
-	if err := s.CreateOperatorAudited(ctx(), &Operator{Name: "olga", Role: RoleOfficer, TokenHash: "t1"}, ev); err != nil {
+	if err := s.CreateOperatorAudited(ctx(), &Operator{Name: "olga", Role: RoleRAOperator, TokenHash: "t1"}, ev); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateOperatorAudited(ctx(), &Operator{Name: "olga", Role: RoleOfficer, TokenHash: "t2"}, ev); !errors.As(err, &c) || c.Msg != "operator olga already exists" {
+	if err := s.CreateOperatorAudited(ctx(), &Operator{Name: "olga", Role: RoleRAOperator, TokenHash: "t2"}, ev); !errors.As(err, &c) || c.Msg != "operator olga already exists" {
 		t.Fatalf("second operator: %v", err)
 	}
 	client := func() *APIClient {

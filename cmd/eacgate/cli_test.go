@@ -196,12 +196,12 @@ func TestDuplicateHolderSaysWhatConflicts(t *testing.T) {
 		}
 	}
 	// Operators likewise.
-	runSplit("operator", "add", "--data", data, "--name", "alice", "--role", "officer", "--tls-cert", certA)
+	runSplit("operator", "add", "--data", data, "--name", "alice", "--role", "ra_operator", "--tls-cert", certA)
 	for _, tc := range []struct{ name, want string }{
 		{"alice", "operator alice already exists"},
 		{"bob", "an operator with this TLS certificate is already registered: alice"},
 	} {
-		code, out, errOut := runSplit("operator", "add", "--data", data, "--name", tc.name, "--role", "officer", "--tls-cert", certA)
+		code, out, errOut := runSplit("operator", "add", "--data", data, "--name", tc.name, "--role", "ra_operator", "--tls-cert", certA)
 		if code != 1 || strings.Contains(errOut, "constraint") || !strings.Contains(errOut, tc.want) {
 			t.Errorf("duplicate operator %s: exit %d: %s%s", tc.name, code, out, errOut)
 		}

@@ -21,10 +21,10 @@ import (
 // runOperator: eacgate operator add --name N --role R [--tls-cert FILE] | list
 func runOperator(ctx context.Context, c cli) int {
 	var name, role, tlsCert string
-	st, _, code := storeCommand(ctx, c, "operator", "add --name N --role administrator|officer|auditor [--tls-cert FILE] | list", func(sub string, fs *flag.FlagSet) {
+	st, _, code := storeCommand(ctx, c, "operator", "add --name N --role system_administrator|ca_operator|ra_operator|auditor [--tls-cert FILE] | list", func(sub string, fs *flag.FlagSet) {
 		if sub == "add" {
 			fs.StringVar(&name, "name", "", "the operator's name (recorded in the audit log)")
-			fs.StringVar(&role, "role", "", "administrator, officer or auditor")
+			fs.StringVar(&role, "role", "", "system_administrator, ca_operator, ra_operator or auditor")
 			fs.StringVar(&tlsCert, "tls-cert", "", "also accept this TLS client certificate (PEM)")
 		}
 	})
@@ -47,7 +47,7 @@ func runOperator(ctx context.Context, c cli) int {
 		return 0
 	}
 	if name == "" || !store.OperatorRole(role).Valid() {
-		fmt.Fprintln(c.stderr, "operator add needs --name N --role administrator|officer|auditor")
+		fmt.Fprintln(c.stderr, "operator add needs --name N --role system_administrator|ca_operator|ra_operator|auditor")
 		return 2
 	}
 	fp := ""

@@ -41,7 +41,7 @@ func TestRegisterRefusesUnusableClientCertificates(t *testing.T) {
 		if code == 0 || !strings.Contains(out, "TLS client certificate refused") {
 			t.Errorf("holder add with %s: exit %d: %s", bad, code, out)
 		}
-		code, out = runOut(t, "operator", "add", "--data", data, "--name", mn, "--role", "officer", "--tls-cert", bad)
+		code, out = runOut(t, "operator", "add", "--data", data, "--name", mn, "--role", "ra_operator", "--tls-cert", bad)
 		if code == 0 || !strings.Contains(out, "TLS client certificate refused") {
 			t.Errorf("operator add with %s: exit %d: %s", bad, code, out)
 		}
@@ -55,7 +55,7 @@ func TestRegisterRefusesUnusableClientCertificates(t *testing.T) {
 	if code, out := runOut(t, "holder", "add", "--data", data, "--country", "UT", "--mnemonic", "ISGATE09", "--role", "terminal", "--tls-cert", good); code != 0 {
 		t.Fatalf("holder add with a good certificate: exit %d: %s", code, out)
 	}
-	if code, out := runOut(t, "operator", "add", "--data", data, "--name", "alice", "--role", "officer", "--tls-cert", good); code != 0 {
+	if code, out := runOut(t, "operator", "add", "--data", data, "--name", "alice", "--role", "ra_operator", "--tls-cert", good); code != 0 {
 		t.Fatalf("operator add with a good certificate: exit %d: %s", code, out)
 	}
 }

@@ -82,7 +82,7 @@ func (a *adminClient) do(method, path string, body any, out any) int {
 // reinstated; an auditor reads but cannot write, and nobody without credentials gets in.
 func TestAdminSuspendReinstateRevoke(t *testing.T) {
 	g := startGateway(t)
-	officer := g.admin(t, g.operatorToken(t, "olga", "officer"))
+	officer := g.admin(t, g.operatorToken(t, "olga", "ra_operator"))
 	auditor := g.admin(t, g.operatorToken(t, "arno", "auditor"))
 	anonymous := g.admin(t, "")
 	term := g.register(t, "UT", "ISADM01", "terminal")
