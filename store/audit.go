@@ -75,12 +75,24 @@ func (s *Store) appendAuditTx(tx *gorm.DB, e AuditEvent) (AuditEvent, error) {
 	if err := tx.Order("seq DESC").Limit(1).Find(&head).Error; err != nil {
 		return e, err
 	}
-	e.Seq, e.PrevHash = 1, GenesisHash
+	var prev *AuditEvent
 	if len(head) == 1 {
-		e.Seq, e.PrevHash = head[0].Seq+1, head[0].Hash
+		prev = &head[0]
+	}
+	s.chainEvent(&e, prev)
+	return e, tx.Create(&e).Error
+}
+
+// chainEvent fills in e's place in the chain after prev (nil: e is the first event): Seq,
+// PrevHash and Hash. It is the only code that computes them: every path that appends
+// events (appendAuditTx, the per-request path) calls it with the head it read under the
+// append lock.
+func (s *Store) chainEvent(e *AuditEvent, prev *AuditEvent) {
+	e.Seq, e.PrevHash = 1, GenesisHash
+	if prev != nil {
+		e.Seq, e.PrevHash = prev.Seq+1, prev.Hash
 	}
 	e.Hash = e.ComputeHash()
-	return e, tx.Create(&e).Error
 }
 
 // VerifyAudit walks the audit log in Seq order and checks every link: Seq runs 1..n without
