@@ -373,6 +373,24 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 			`ALTER TABLE api_clients ADD COLUMN removed_at {TS}`,
 		},
 	},
+	{
+		version: 13,
+		name:    "keyed audit chain and signed checkpoints",
+		// TR-03139 5.2.1 and issue 19: each event carries an HMAC of its hash with a key kept
+		// outside the database (empty for events written before the key), and signed
+		// checkpoints of the chain's head, so that rewriting the chain or cutting its tail
+		// needs a key the database does not hold.
+		common: []string{
+			`ALTER TABLE audit_events ADD COLUMN mac TEXT NOT NULL DEFAULT ''`,
+			`CREATE TABLE audit_checkpoints (
+	seq BIGINT PRIMARY KEY,
+	hash TEXT NOT NULL,
+	at {TS} NOT NULL,
+	signature TEXT NOT NULL,
+	key_fingerprint TEXT NOT NULL
+)`,
+		},
+	},
 }
 
 // backfillKeyHashes fills key_sha256 of the certificates stored before migration 7, then

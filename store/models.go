@@ -280,6 +280,9 @@ type AuditEvent struct {
 	PrevHash string `gorm:"column:prev_hash"`
 	// Hash is the hex SHA-256 computed by (AuditEvent).ComputeHash.
 	Hash string `gorm:"column:hash"`
+	// MAC is the hex HMAC-SHA256 of Hash with the audit key (see AuditKey); empty for an
+	// event appended by a store without one.
+	MAC string `gorm:"column:mac"`
 }
 
 // TableName implements gorm's tabler.

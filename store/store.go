@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -80,6 +81,8 @@ type Store struct {
 	hot *hotStatements
 	// commits is SQLite's group committer (nil on PostgreSQL).
 	commits *committer
+	// auditKey MACs appended audit events and checks them (nil: unkeyed; see UseAuditKey).
+	auditKey atomic.Pointer[AuditKey]
 }
 
 // IsPostgresDSN reports whether dsn names a PostgreSQL server (a postgres:// or postgresql://

@@ -54,6 +54,7 @@ var suite = []struct {
 	{"Audit", testAudit},
 	{"AuditTamper", testAuditTamper},
 	{"AuditConcurrent", testAuditConcurrent},
+	{"AuditKeyed", testAuditKeyed},
 	{"Stats", testStats},
 }
 
