@@ -17,7 +17,7 @@ var layer = map[string]int{
 	"hsm/softhsmtest": 0, "tools/wsdlgen": 0,
 	"cvc":       1,
 	"authority": 2, "store": 2, "hsm": 2, "internal/openpace": 2,
-	"msg": 3, "internal/catest": 3,
+	"msg": 3, "internal/catest": 3, "auditlog": 3,
 	"generated/cvca10": 4, "generated/cvca11": 4, "generated/dv10": 4, "generated/dv11": 4, "generated/spoc": 4,
 	"server":   5,
 	"trust":    6,
