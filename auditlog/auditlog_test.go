@@ -195,7 +195,7 @@ func runTampers(t *testing.T, dsn func(testing.TB) string) {
 			t.Logf("offline: %v", err)
 		})
 	}
-		t.Run("head file missing", func(t *testing.T) {
+	t.Run("head file missing", func(t *testing.T) {
 		f := newFixture(t, dsn(t), 3, 3)
 		if err := os.Remove(f.log.HeadFile); err != nil {
 			t.Fatal(err)
