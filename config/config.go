@@ -79,6 +79,8 @@ type Config struct {
 	Metrics MetricsOptions `yaml:"metrics"`
 	// Retention: how long finished requests and emCA nonces are kept (default: always).
 	Retention RetentionOptions `yaml:"retention"`
+	// Audit: the audit key outside the database and the signed checkpoints of the log.
+	Audit AuditOptions `yaml:"audit"`
 	// Callback tunes the outbox workers and the deliveries to responseURLs.
 	Callback CallbackOptions `yaml:"callback"`
 	// DVClient: automatic renewal of the DV's own certificate.
@@ -160,6 +162,7 @@ func (c Config) WithDefaults() Config {
 		c.DocumentSignerList = filepath.Join(c.DataDir, "document-signer-list.p7s")
 	}
 	c.Limits = c.Limits.Defaults()
+	c.Audit = c.Audit.withDefaults(c.DataDir)
 	c.DVClient = c.DVClient.WithDefaults()
 	if len(c.SPOC.Partners) > 0 {
 		c.SPOC.Partners = slices.Clone(c.SPOC.Partners)

@@ -150,3 +150,20 @@ func TestCallbackURLPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The audit key and head file default to the data directory; a checkpoint interval below a
+// second and a head file that is the key file are refused.
+func TestAuditOptions(t *testing.T) {
+	c := Config{DataDir: "/srv/eac"}.WithDefaults()
+	if c.Audit.KeyFile != "/srv/eac/audit.key" || c.Audit.HeadFile != "/srv/eac/audit.head" || c.Audit.CheckpointInterval != DefaultCheckpointInterval {
+		t.Fatalf("defaults: %+v", c.Audit)
+	}
+	c.Audit.CheckpointInterval = time.Millisecond
+	c.Audit.HeadFile = c.Audit.KeyFile
+	err := c.Validate()
+	for _, want := range []string{"audit.checkpoint_interval", "audit.head_file"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q not reported in %v", want, err)
+		}
+	}
+}

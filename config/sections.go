@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"time"
 
 	"eacgate/callback"
@@ -189,4 +190,45 @@ func (o DVClientOptions) WithDefaults() DVClientOptions {
 func (o DVClientOptions) Schedule() dvclient.Options {
 	return dvclient.Options{RenewBefore: o.RenewBefore, CheckInterval: o.CheckInterval, MinInterval: o.MinInterval,
 		Foreign: o.Foreign, Disabled: o.Disabled}
+}
+
+// DefaultCheckpointInterval is how often the audit log is checkpointed by default: events
+// newer than the last checkpoint could be cut from the log's tail unseen.
+const DefaultCheckpointInterval = time.Minute
+
+// AuditOptions place the audit key and the head file, both outside the database (see
+// package auditlog), and set how often the log is checkpointed.
+type AuditOptions struct {
+	// KeyFile holds the secret the events' MACs and the checkpoint signatures derive from
+	// (default DATA/audit.key, created owner-only at first start: back it up).
+	KeyFile string `yaml:"key_file"`
+	// HeadFile holds the newest signed checkpoint (default DATA/audit.head).
+	HeadFile string `yaml:"head_file"`
+	// CheckpointInterval: how often the log is verified and a checkpoint signed (default 1m).
+	CheckpointInterval time.Duration `yaml:"checkpoint_interval"`
+}
+
+func (o AuditOptions) withDefaults(dataDir string) AuditOptions {
+	if o.KeyFile == "" {
+		o.KeyFile = filepath.Join(dataDir, "audit.key")
+	}
+	if o.HeadFile == "" {
+		o.HeadFile = filepath.Join(dataDir, "audit.head")
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	return o
+}
+
+// validate reports a checkpoint interval below a second and a head file that is the key file.
+func (o AuditOptions) validate() error {
+	var errs []error
+	if o.CheckpointInterval < 0 || o.CheckpointInterval > 0 && o.CheckpointInterval < time.Second {
+		errs = append(errs, fmt.Errorf("audit.checkpoint_interval: %v: at least 1s", o.CheckpointInterval))
+	}
+	if o.KeyFile != "" && filepath.Clean(o.KeyFile) == filepath.Clean(o.HeadFile) {
+		errs = append(errs, fmt.Errorf("audit.head_file: %s is the key file", o.HeadFile))
+	}
+	return errors.Join(errs...)
 }

@@ -99,6 +99,7 @@ func (c Config) Validate() error {
 		}
 	}
 	add(c.SPOC.Validate())
+	add(c.Audit.validate())
 	return errors.Join(errs...)
 }
 

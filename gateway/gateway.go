@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"eacgate/admin"
+	"eacgate/auditlog"
 	"eacgate/authority"
 	"eacgate/callback"
 	"eacgate/config"
@@ -68,6 +69,8 @@ type Gateway struct {
 	keyWrapper *lazyKeyWrapper
 	// issuerStatus: whether an operator suspended an issuer of ours (see withStatus).
 	issuerStatus issuerStatus
+	// Audit is the keyed audit log: checkpoints, verification, export (see useAuditKey).
+	Audit *auditlog.Log
 }
 
 // Open opens the gateway: store, keystore, and the issuers found in the store. With
@@ -107,6 +110,10 @@ func OpenStores(ctx context.Context, opts Options) (*Gateway, error) {
 	g.Store = st
 	g.issuerStatus.store, g.issuerStatus.logger = st, opts.Logger
 	g.closeFns = append(g.closeFns, st.Close)
+	if err := g.useAuditKey(ctx); err != nil {
+		g.Close()
+		return nil, err
+	}
 	// The partner registry joins the YAML routing table (see spoc.Config.WithRegistered).
 	registered, err := st.ListPartners(ctx)
 	if err != nil {
@@ -373,7 +380,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.Callback.CheckResponseURL(), Receiver: receiver.Handle}})
 	}
 	adminHandler := &admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin"),
-		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper()}
+		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper(), Audit: g.Audit}
 	if g.forwarder != nil {
 		adminHandler.Partners = g.forwarder // notifications to partner SPOCs (a nil *Forwarder would not be a nil interface)
 		adminHandler.FetchPartnerCA = g.forwarder.FetchCACertificates

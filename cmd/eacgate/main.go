@@ -29,7 +29,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"cvc":         {"print, verify and request CV certificates", runCVC},
 		"key":         {"generate and list signing keys (software keystore or PKCS#11)", runKey},
-		"audit":       {"verify and list the hash-chained audit log", runAudit},
+		"audit":       {"verify, export and list the keyed audit log; its checkpoint key", runAudit},
 		"serve":       {"run the gateway (embedded defaults without configuration)", runServe},
 		"holder":      {"register, list, suspend, reinstate and revoke DVs and terminals", runHolder},
 		"init":        {"create the CVCA or the DV (keys in the software keystore or PKCS#11)", runInit},
@@ -54,7 +54,7 @@ func subcommands() map[string][]string {
 	return map[string][]string{
 		"cvc":         {"print", "verify", "request"},
 		"key":         {"generate", "list"},
-		"audit":       {"verify", "list"},
+		"audit":       {"verify", "export", "key", "list"},
 		"holder":      {"add", "list", "show", "suspend", "reinstate", "revoke", "countries", "rights"},
 		"init":        {"cvca", "dv"},
 		"cvca":        {"rollover"},

@@ -29,7 +29,7 @@ func openStoreFor(ctx context.Context, c cli, name, usage string, args []string,
 		fmt.Fprintf(c.stderr, "%s: unexpected argument %q\n", name, positional[0])
 		return nil, nil, 2
 	}
-	st, err := store.Open(ctx, opts.DSN, opts.Logger)
+	st, _, err := openKeyedStore(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return nil, nil, 1

@@ -156,10 +156,13 @@ func runServe(ctx context.Context, c cli) int {
 		go func() { defer close(dvDone); g.RunDVClient(workCtx) }()
 		go func() { defer close(cvcaDone); g.RunCVCAWatch(workCtx) }()
 		go func() { defer close(pruneDone); g.RunRetention(workCtx) }()
+		auditDone := make(chan struct{})
+		go func() { defer close(auditDone); g.RunAuditCheckpoints(workCtx) }()
 		worker.Run(workCtx)
 		<-dvDone
 		<-cvcaDone
 		<-pruneDone
+		<-auditDone
 	}()
 	base := scheme + "://" + ln.Addr().String()
 	fmt.Fprintf(c.stdout, "eacgate is serving (data in %s)\n", *data)

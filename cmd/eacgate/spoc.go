@@ -100,7 +100,7 @@ func runSPOCNotify(ctx context.Context, c cli) int {
 		fmt.Fprintln(c.stderr, err)
 		return 2
 	}
-	st, err := store.Open(ctx, opts.DSN, opts.Logger)
+	st, _, err := openKeyedStore(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 1

@@ -36,7 +36,7 @@ var layer = map[string]int{
 // them) and by the wiring, never by the operator adapters, which go through ops.
 var onlyThrough = map[string][]string{
 	"ra":    {"callback", "spoc", "dvclient", "config", "gateway", "cmd/eacgate", "cmd/eacgate-load"},
-	"store": {"trust", "ra", "callback", "ops", "cvca", "spoc", "dvclient", "admin", "config", "gateway", "cmd/eacgate", "cmd/eacgate-load"},
+	"store": {"auditlog", "trust", "ra", "callback", "ops", "cvca", "spoc", "dvclient", "admin", "config", "gateway", "cmd/eacgate", "cmd/eacgate-load"},
 }
 
 func TestImportsGoDownwards(t *testing.T) {
