@@ -292,4 +292,3 @@ func verifyExportFile(c cli, file, publicKey, fingerprint string) int {
 		r.Events, r.First, r.Last, r.Checkpoints, r.Fingerprint)
 	return 0
 }
-

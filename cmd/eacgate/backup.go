@@ -29,7 +29,9 @@ const backupUsage = `usage: eacgate backup --out FILE [--config FILE | --data DI
 Write a consistent copy of a gateway's SQLite database and software keystore to FILE, a
 gzip-compressed tar archive, while the gateway keeps serving. The archive holds
 manifest.json (time, schema version, eacgate version, what is included, the SHA-256 of
-every file), eacgate.db, and keys/ (the key files of the software keystore).
+every file), eacgate.db, keys/ (the key files of the software keystore), and the audit key
+and head files (audit.key_file, audit.head_file: without them the restored audit log cannot
+be verified; the audit key is in clear, so keep the archive as safe as the keystore).
 
 NOT included: the keystore passphrase (DATA/keystore.pass or EACGATE_KEYSTORE_PASSPHRASE),
 the configuration file, the TLS certificate and key. Keep the passphrase apart from the
@@ -46,7 +48,8 @@ database is backed up with pg_dump (eacgate prints the recipe).
 const restoreUsage = `usage: eacgate restore --from FILE --data DIR
 
 Restore an archive written by eacgate backup into DIR, which must not exist or be empty:
-DIR/eacgate.db and DIR/keys/ (mode 0600 files, 0700 directories). Every file's SHA-256 is
+DIR/eacgate.db, DIR/keys/, DIR/audit.key and DIR/audit.head (mode 0600 files, 0700
+directories; a configuration that places the audit files elsewhere: move them there). Every file's SHA-256 is
 checked against the archive's manifest first; nothing is written into DIR unless all match.
 
 Then give the keystore its passphrase (EACGATE_KEYSTORE_PASSPHRASE, or the configuration's
@@ -65,6 +68,9 @@ const (
 	backupManifestName = "manifest.json"
 	backupDBName       = "eacgate.db"
 	backupKeysDir      = "keys"
+	// The audit key and head files (package auditlog), outside the database.
+	backupAuditKeyName  = "audit.key"
+	backupAuditHeadName = "audit.head"
 )
 
 // backupManifest is manifest.json, the archive's first entry.
@@ -165,12 +171,12 @@ func runBackup(ctx context.Context, c cli) int {
 		fmt.Fprintf(c.stderr, pgDumpRecipe, where)
 		return 1
 	}
-	m, err := writeBackup(ctx, *out, opts.DSN, keysDir, ks)
+	m, err := writeBackup(ctx, *out, opts.DSN, keysDir, ks, opts.Audit)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "eacgate backup: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(c.stdout, "backup written to %s: database (schema version %d), %d keystore file(s)\n", *out, m.SchemaVersion, len(m.Files)-1)
+	fmt.Fprintf(c.stdout, "backup written to %s: database (schema version %d), %d keystore file(s)\n", *out, m.SchemaVersion, keystoreFiles(m.Files))
 	if !ks.Included {
 		fmt.Fprintf(c.stdout, "keystore: %s (%s)\n", ks.Backend, ks.Note)
 	}
@@ -182,7 +188,7 @@ func runBackup(ctx context.Context, c cli) int {
 // writes the archive to out through a temporary file, so that out is either complete or
 // absent. The database is copied before the key files: keys are only ever added, so every
 // certificate in the copy has its key among the files copied after it.
-func writeBackup(ctx context.Context, out, dbPath, keysDir string, ks backupKeystore) (*backupManifest, error) {
+func writeBackup(ctx context.Context, out, dbPath, keysDir string, ks backupKeystore, audit config.AuditOptions) (*backupManifest, error) {
 	if _, err := os.Lstat(out); err == nil {
 		return nil, fmt.Errorf("%s already exists; choose a new name", out)
 	}
@@ -191,6 +197,13 @@ func writeBackup(ctx context.Context, out, dbPath, keysDir string, ks backupKeys
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
 	defer os.RemoveAll(tmpDir)
+	// The audit head file is copied before the database: its checkpoint is then never
+	// ahead of the copied log (which would look like a cut tail).
+	headCopy := filepath.Join(tmpDir, backupAuditHeadName)
+	haveHead, err := copyIfExists(audit.HeadFile, headCopy)
+	if err != nil {
+		return nil, err
+	}
 	dbCopy := filepath.Join(tmpDir, backupDBName)
 	schema, err := store.SnapshotSQLite(ctx, dbPath, dbCopy)
 	if err != nil {
@@ -201,6 +214,12 @@ func writeBackup(ctx context.Context, out, dbPath, keysDir string, ks backupKeys
 		Database: "SQLite, copied with VACUUM INTO", Keystore: ks}
 	type source struct{ name, path string }
 	sources := []source{{backupDBName, dbCopy}}
+	if haveHead {
+		sources = append(sources, source{backupAuditHeadName, headCopy})
+	}
+	if _, err := os.Stat(audit.KeyFile); err == nil {
+		sources = append(sources, source{backupAuditKeyName, audit.KeyFile})
+	}
 	if keysDir != "" {
 		entries, err := os.ReadDir(keysDir)
 		if err != nil {
@@ -351,7 +370,7 @@ func runRestore(_ context.Context, c cli) int {
 		return 1
 	}
 	fmt.Fprintf(c.stdout, "restored the backup of %s (eacgate %s, schema version %d) into %s: database, %d keystore file(s), all SHA-256 verified\n",
-		m.Created.Format(time.RFC3339), m.EacgateVersion, m.SchemaVersion, *data, len(m.Files)-1)
+		m.Created.Format(time.RFC3339), m.EacgateVersion, m.SchemaVersion, *data, keystoreFiles(m.Files))
 	if !m.Keystore.Included {
 		fmt.Fprintf(c.stdout, "keystore: %s (%s)\n", m.Keystore.Backend, m.Keystore.Note)
 	} else {
@@ -462,7 +481,7 @@ func extractBackup(from, dir string) (*backupManifest, error) {
 // backupName reports whether name is one restore writes: the database or a file directly in
 // keys/ (never a path leaving the target directory).
 func backupName(name string) bool {
-	if name == backupDBName {
+	if name == backupDBName || name == backupAuditKeyName || name == backupAuditHeadName {
 		return true
 	}
 	d, base := path.Split(name)
@@ -494,4 +513,30 @@ func extractFile(r io.Reader, dir string, bf backupFile) error {
 		return fmt.Errorf("archive damaged or modified: %s has SHA-256 %s (%d bytes), the manifest says %s (%d bytes)", bf.Name, got, n, bf.SHA256, bf.Size)
 	}
 	return nil
+}
+
+// keystoreFiles counts the keystore's files among an archive's.
+func keystoreFiles(files []backupFile) int {
+	n := 0
+	for _, f := range files {
+		if strings.HasPrefix(f.Name, backupKeysDir+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+// copyIfExists copies the file at src to dst (0600); false: src does not exist.
+func copyIfExists(src, dst string) (bool, error) {
+	b, err := os.ReadFile(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("backup: %w", err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		return false, fmt.Errorf("backup: %w", err)
+	}
+	return true, nil
 }
