@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +39,7 @@ func newFixture(t *testing.T, dsn string, n, cp int) fixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	dir := t.TempDir()
-	key, err := LoadKey(ctx, st, filepath.Join(dir, "audit.key"), true, nil)
+	key, err := LoadKey(ctx, st, filepath.Join(dir, "audit.key"), true, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func newFixture(t *testing.T, dsn string, n, cp int) fixture {
 }
 
 // export writes an export of the log and verifies it offline with the log's fingerprint.
-func (f fixture) export(t *testing.T, since int64) (ExportSummary, OfflineReport, error, []byte) {
+func (f fixture) export(t *testing.T, since int64) (ExportSummary, OfflineReport, []byte, error) {
 	t.Helper()
 	var buf bytes.Buffer
 	sum, err := f.log.Export(context.Background(), &buf, since)
@@ -67,7 +68,7 @@ func (f fixture) export(t *testing.T, since int64) (ExportSummary, OfflineReport
 		t.Fatalf("Export: %v", err)
 	}
 	rep, verr := VerifyExport(bytes.NewReader(buf.Bytes()), f.log.Key.Public().Fingerprint())
-	return sum, rep, verr, buf.Bytes()
+	return sum, rep, buf.Bytes(), verr
 }
 
 // tamper rewrites the log the way someone with write access to the database but not the
@@ -152,12 +153,12 @@ func runTampers(t *testing.T, dsn func(testing.TB) string) {
 		if err != nil || rep.Events != 8 || rep.Checkpoints != 1 || rep.Head.Seq != 6 || rep.Uncovered != 2 {
 			t.Fatalf("Verify = %+v, %v", rep, err)
 		}
-		sum, off, err, file := f.export(t, 1)
+		sum, off, file, err := f.export(t, 1)
 		if err != nil || !sum.Verified || sum.Events != 8 || off.Events != 8 || off.Last != 8 || off.Checkpoints != 3 {
 			t.Fatalf("export %+v, offline %+v, %v", sum, off, err)
 		}
 		// From a later seq: the first event's prev_hash is taken as given.
-		if _, off, err, _ := f.export(t, 5); err != nil || off.First != 5 || off.Events != 4 {
+		if _, off, _, err := f.export(t, 5); err != nil || off.First != 5 || off.Events != 4 {
 			t.Fatalf("export since 5: %+v, %v", off, err)
 		}
 		// Another key's fingerprint is refused.
@@ -188,7 +189,7 @@ func runTampers(t *testing.T, dsn func(testing.TB) string) {
 			if _, err := f.log.Checkpoint(ctx); !errors.Is(err, store.ErrAuditBroken) {
 				t.Fatalf("Checkpoint signed over a tampered log: %v", err)
 			}
-			sum, off, err, _ := f.export(t, 1)
+			sum, off, _, err := f.export(t, 1)
 			if sum.Verified || !errors.Is(err, store.ErrAuditBroken) {
 				t.Fatalf("export %+v, offline %+v: %v", sum, off, err)
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,7 @@ func keyedData(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	key, err := auditlog.LoadKey(ctx, st, filepath.Join(data, "audit.key"), true, nil)
+	key, err := auditlog.LoadKey(ctx, st, filepath.Join(data, "audit.key"), true, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
