@@ -171,6 +171,12 @@ func runTampers(t *testing.T, dsn func(testing.TB) string) {
 		if _, err := VerifyExport(bytes.NewReader(edited), f.log.Key.Public().Fingerprint()); !errors.Is(err, store.ErrAuditBroken) {
 			t.Fatalf("VerifyExport of an edited file: %v", err)
 		}
+		// Events cut from the start of the export are caught.
+		first := bytes.Index(file, []byte(`{"kind":"event"`))
+		headless := append(append([]byte(nil), file[:first]...), file[first+bytes.IndexByte(file[first:], '\n')+1:]...)
+		if _, err := VerifyExport(bytes.NewReader(headless), f.log.Key.Public().Fingerprint()); !errors.Is(err, store.ErrAuditBroken) || !strings.Contains(err.Error(), "events cut") {
+			t.Fatalf("VerifyExport without its first event: %v", err)
+		}
 		// The export file cut short is caught.
 		lines := bytes.SplitAfter(file, []byte("\n"))
 		cut := bytes.Join(lines[:len(lines)-3], nil)

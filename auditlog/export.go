@@ -117,14 +117,22 @@ func (l *Log) Export(ctx context.Context, w io.Writer, since int64) (ExportSumma
 	if err := enc.Encode(h); err != nil {
 		return sum, fmt.Errorf("auditlog: export: %w", err)
 	}
-	cps, err := l.Store.AuditCheckpointsFrom(ctx, since)
-	if err != nil {
-		return sum, fmt.Errorf("auditlog: export: %w", err)
+	for after := since - 1; ; {
+		cps, err := l.Store.AuditCheckpointsAfter(ctx, after, 1000)
+		if err != nil {
+			return sum, fmt.Errorf("auditlog: export: %w", err)
+		}
+		for _, c := range cps {
+			if err := enc.Encode(Checkpoint{Kind: KindCheckpoint, AuditCheckpoint: c}); err != nil {
+				return sum, fmt.Errorf("auditlog: export: %w", err)
+			}
+		}
+		if len(cps) < 1000 {
+			break
+		}
+		after = cps[len(cps)-1].Seq
 	}
-	lines := make([]Checkpoint, 0, len(cps)+2)
-	for _, c := range cps {
-		lines = append(lines, Checkpoint{Kind: KindCheckpoint, AuditCheckpoint: c})
-	}
+	var lines []Checkpoint
 	if head, ok, err := ReadHead(l.HeadFile); err != nil {
 		return sum, err
 	} else if ok && head.Seq >= since {
@@ -195,7 +203,7 @@ func VerifyExport(r io.Reader, fingerprint string) (OfflineReport, error) {
 	cps := map[int64]store.AuditCheckpoint{}
 	maxCP := int64(0)
 	var prev store.AuditEvent
-	covered := int64(0)
+	covered, since := int64(0), int64(1)
 	for sc.Scan() {
 		line++
 		var kind struct {
@@ -226,6 +234,7 @@ func VerifyExport(r io.Reader, fingerprint string) (OfflineReport, error) {
 				return rep, fmt.Errorf("auditlog: %w: the export's checkpoint key %s is not the trusted key %s", store.ErrAuditBroken, pub.Fingerprint(), fingerprint)
 			}
 			rep.OnlineVerification, rep.Fingerprint = h.OnlineVerification, pub.Fingerprint()
+			since = max(h.SinceSeq, 1)
 			continue
 		}
 		switch kind.Kind {
@@ -253,6 +262,8 @@ func VerifyExport(r io.Reader, fingerprint string) (OfflineReport, error) {
 			}
 			e := ev.stored()
 			switch {
+			case rep.Events == 0 && e.Seq != since:
+				return rep, broken("the first event is seq %d, the header says the export starts at seq %d (events cut)", e.Seq, since)
 			case rep.Events == 0 && e.Seq == 1 && e.PrevHash != store.GenesisHash:
 				return rep, broken("seq 1: prev_hash is not the genesis hash")
 			case rep.Events > 0 && e.Seq != prev.Seq+1:

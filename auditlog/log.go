@@ -169,50 +169,85 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	if !l.Store.AuditKeyInUse() {
 		return r, errors.New("auditlog: verify: the store does not use the audit key")
 	}
-	cps, err := l.Store.AuditCheckpointsFrom(ctx, 0)
-	if err != nil {
-		return r, fmt.Errorf("auditlog: verify: %w", err)
-	}
 	pub := l.Key.Public()
-	for _, c := range cps {
-		if err := pub.Verify(c); err != nil {
-			return r, broken("stored %v", err)
-		}
-	}
 	head, haveHead, err := ReadHead(l.HeadFile)
 	if err != nil {
 		return r, err
 	}
-	next := 0
+	// The checkpoints are read a page at a time as the walk reaches them.
+	cps := checkpointPages{st: l.Store, pub: pub}
 	v, err := l.Store.VerifyAuditFrom(ctx, store.AuditEvent{Hash: store.GenesisHash}, func(e store.AuditEvent) error {
-		for ; next < len(cps) && cps[next].Seq <= e.Seq; next++ {
-			if cps[next].Seq == e.Seq && !strings.EqualFold(cps[next].Hash, e.Hash) {
+		for {
+			c, ok, err := cps.peek(ctx)
+			if err != nil || !ok || c.Seq > e.Seq {
+				return err
+			}
+			if c.Seq == e.Seq && !strings.EqualFold(c.Hash, e.Hash) {
 				return broken("seq %d: hash differs from its signed checkpoint (rewritten)", e.Seq)
 			}
+			cps.next()
 		}
-		return nil
 	})
 	r.Events, r.Unkeyed = v.Events, v.Unkeyed
 	if err != nil {
 		return r, err
 	}
-	if next < len(cps) {
-		return r, broken("the log ends at seq %d but a signed checkpoint is at seq %d (truncated)", v.Last.Seq, cps[next].Seq)
+	if c, ok, err := cps.peek(ctx); err != nil {
+		return r, err
+	} else if ok {
+		return r, broken("the log ends at seq %d but a signed checkpoint is at seq %d (truncated)", v.Last.Seq, c.Seq)
 	}
-	r.Checkpoints = len(cps)
+	r.Checkpoints = cps.seen
 	switch {
 	case haveHead:
 		if err := l.checkHead(ctx, head, v.Last.Seq); err != nil {
 			return r, err
 		}
 		r.Head = head
-	case len(cps) > 0:
-		return r, broken("the head file %s is missing but the log has %d checkpoints", l.HeadFile, len(cps))
+	case cps.seen > 0:
+		return r, broken("the head file %s is missing but the log has %d checkpoints", l.HeadFile, cps.seen)
 	}
-	covered := r.Head.Seq
-	if len(cps) > 0 {
-		covered = max(covered, cps[len(cps)-1].Seq)
-	}
-	r.Uncovered = v.Last.Seq - covered
+	r.Uncovered = v.Last.Seq - max(r.Head.Seq, cps.last)
 	return r, nil
+}
+
+// checkpointPages reads the stored checkpoints in seq order, a page at a time, and checks
+// each one's signature as it is read.
+type checkpointPages struct {
+	st   *store.Store
+	pub  PublicKey
+	page []store.AuditCheckpoint
+	// last is the seq of the last checkpoint read; seen counts them.
+	last int64
+	seen int
+	done bool
+}
+
+// peek returns the next checkpoint (false: none is left).
+func (p *checkpointPages) peek(ctx context.Context) (store.AuditCheckpoint, bool, error) {
+	if len(p.page) == 0 && !p.done {
+		page, err := p.st.AuditCheckpointsAfter(ctx, p.last, 1000)
+		if err != nil {
+			return store.AuditCheckpoint{}, false, fmt.Errorf("auditlog: verify: %w", err)
+		}
+		for _, c := range page {
+			if err := p.pub.Verify(c); err != nil {
+				return store.AuditCheckpoint{}, false, broken("stored %v", err)
+			}
+		}
+		p.page, p.done = page, len(page) < 1000
+		if len(page) > 0 {
+			p.last = page[len(page)-1].Seq
+		}
+	}
+	if len(p.page) == 0 {
+		return store.AuditCheckpoint{}, false, nil
+	}
+	return p.page[0], true, nil
+}
+
+// next moves past the checkpoint peek returned.
+func (p *checkpointPages) next() {
+	p.page = p.page[1:]
+	p.seen++
 }

@@ -139,10 +139,10 @@ func (s *Store) LastAuditCheckpoint(ctx context.Context) (AuditCheckpoint, bool,
 	return cs[0], true, nil
 }
 
-// AuditCheckpointsFrom returns the checkpoints with seq >= from, in seq order.
-func (s *Store) AuditCheckpointsFrom(ctx context.Context, from int64) ([]AuditCheckpoint, error) {
+// AuditCheckpointsAfter returns up to limit checkpoints with seq > after, in seq order.
+func (s *Store) AuditCheckpointsAfter(ctx context.Context, after int64, limit int) ([]AuditCheckpoint, error) {
 	var cs []AuditCheckpoint
-	if err := s.db.WithContext(ctx).Where("seq >= ?", from).Order("seq").Find(&cs).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("seq > ?", after).Order("seq").Limit(limit).Find(&cs).Error; err != nil {
 		return nil, wrap("audit checkpoints", err)
 	}
 	return cs, nil
