@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -40,8 +39,7 @@ type acceptJob struct {
 
 // committer runs the group commits of one SQLite store.
 type committer struct {
-	db   *sql.DB
-	hot  *hotStatements
+	s    *Store
 	jobs chan *acceptJob
 
 	mu     sync.RWMutex // held for reading while a job is submitted; Close takes it to stop submissions
@@ -51,8 +49,8 @@ type committer struct {
 	groups, requests atomic.Uint64 // commits made, requests written by them
 }
 
-func newCommitter(db *sql.DB, hot *hotStatements) *committer {
-	c := &committer{db: db, hot: hot, jobs: make(chan *acceptJob, maxBatch), exited: make(chan struct{})}
+func newCommitter(s *Store) *committer {
+	c := &committer{s: s, jobs: make(chan *acceptJob, maxBatch), exited: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -103,7 +101,7 @@ func (c *committer) run() {
 				break gather
 			}
 		}
-		errs := commitBatch(c.db, c.hot, batch)
+		errs := c.s.commitBatch(batch)
 		c.groups.Add(1)
 		c.requests.Add(uint64(len(batch)))
 		for i, j := range batch {
@@ -114,8 +112,10 @@ func (c *committer) run() {
 
 // commitBatch writes the jobs in one transaction and returns each job's outcome. With more
 // than one job (SQLite's group commits only) each runs in a savepoint, so that one job's failure leaves the others intact.
+// The jobs' ca.issue events chain on from the head read once for the batch.
 // A job that did not end up committed has its row IDs reset.
-func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
+func (s *Store) commitBatch(batch []*acceptJob) []error {
+	db, hot := s.write, s.hot
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	errs := make([]error, len(batch))
@@ -125,10 +125,11 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 			return err
 		}
 		defer func() { _ = tx.Rollback() }() // after Commit: a no-op
+		ch := &issueChain{s: s, hot: hot, tx: tx}
 		single := len(batch) == 1
 		for i, j := range batch {
 			if single {
-				errs[i] = hot.insertAccepted(ctx, tx, j)
+				errs[i] = hot.insertAccepted(ctx, tx, ch, j)
 				if errs[i] != nil {
 					return nil // nothing to commit
 				}
@@ -137,7 +138,7 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 			if _, err := tx.StmtContext(ctx, hot.savepoint).ExecContext(ctx); err != nil {
 				return err
 			}
-			errs[i] = hot.insertAccepted(ctx, tx, j)
+			errs[i] = hot.insertAccepted(ctx, tx, ch, j)
 			if errs[i] != nil {
 				if _, err := tx.StmtContext(ctx, hot.rollbackToSavepoint).ExecContext(ctx); err != nil {
 					return err

@@ -34,6 +34,9 @@ type hotStatements struct {
 	// insertAnsweredWithCertificate writes a message and one certificate in one statement
 	// (PostgreSQL only: a statement is atomic, and one round trip replaces four).
 	insertAnsweredWithCertificate *sql.Stmt
+	// The ca.issue events (see issueChain): the chain's head, an event's insert, and the
+	// append lock (PostgreSQL only).
+	auditHead, insertAudit, auditLock *sql.Stmt
 	// The savepoint statements of a group commit (SQLite only).
 	savepoint, rollbackToSavepoint, releaseSavepoint *sql.Stmt
 }
@@ -131,6 +134,8 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 		{write, sqlInsertMessage, &h.insertMessage},
 		{write, sqlInsertCertificate, &h.insertCertificate},
 		{write, sqlInsertOutbox, &h.insertOutbox},
+		{write, sqlAuditHead, &h.auditHead},
+		{write, sqlInsertAudit, &h.insertAudit},
 	} {
 		stmt, err := p.db.PrepareContext(ctx, rebind(dialect, p.q))
 		if err != nil {
@@ -155,7 +160,10 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 		"RELEASE SAVEPOINT request":     &h.releaseSavepoint,
 	}
 	if dialect == DialectPostgres {
-		more = map[string]**sql.Stmt{rebind(dialect, sqlInsertAnsweredWithCertificate): &h.insertAnsweredWithCertificate}
+		more = map[string]**sql.Stmt{
+			rebind(dialect, sqlInsertAnsweredWithCertificate): &h.insertAnsweredWithCertificate,
+			rebind(dialect, sqlAuditLock):                     &h.auditLock,
+		}
 	}
 	for q, dst := range more {
 		stmt, err := write.PrepareContext(ctx, q)
@@ -170,7 +178,8 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 
 func (h *hotStatements) close() {
 	for _, s := range []*sql.Stmt{h.holderByFingerprint, h.messageByOriginator, h.insertMessage, h.insertCertificate,
-		h.insertOutbox, h.claimOutbox, h.insertAnsweredWithCertificate, h.savepoint, h.rollbackToSavepoint, h.releaseSavepoint} {
+		h.insertOutbox, h.claimOutbox, h.insertAnsweredWithCertificate, h.savepoint, h.rollbackToSavepoint, h.releaseSavepoint,
+		h.auditHead, h.insertAudit, h.auditLock} {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -288,9 +297,11 @@ func duplicateOr(err error, m *Message) error {
 	return err
 }
 
-// insertAccepted writes a message with the certificates issued for it and the outbox item
-// that processes or delivers it (either may be absent) inside tx.
-func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, j *acceptJob) error {
+// insertAccepted writes a message with the certificates issued for it, the outbox item
+// that processes or delivers it (either may be absent) and, last (the append lock is held
+// for as short a time as possible), the ca.issue events of the certificates signed here,
+// inside tx.
+func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, ch *issueChain, j *acceptJob) error {
 	t := now()
 	m := j.m
 	m.CreatedAt, m.UpdatedAt = t, t
@@ -313,14 +324,18 @@ func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, j *accep
 			return err
 		}
 	}
-	return nil
+	return ch.append(ctx, j.certs)
 }
 
-// insertAnsweredAtOnce writes an answered message and at most one certificate in a single
-// statement (PostgreSQL), which commits on its own. Row IDs are reset when it fails.
+// insertAnsweredAtOnce writes an answered message and at most one certificate, not one
+// signed here (its audit event needs a transaction), in a single statement (PostgreSQL),
+// which commits on its own. Row IDs are reset when it fails.
 func (h *hotStatements) insertAnsweredAtOnce(ctx context.Context, m *Message, certs []*Certificate) error {
 	t := now()
 	m.CreatedAt, m.UpdatedAt = t, t
+	if len(certs) > 1 || (len(certs) == 1 && certs[0].Issued != nil) {
+		return fmt.Errorf("store: insert answered at once: %d certificates, or one signed here", len(certs))
+	}
 	var err error
 	if len(certs) == 0 {
 		err = h.insertMessage.QueryRowContext(ctx, messageArgs(m)...).Scan(&m.ID)

@@ -221,7 +221,7 @@ func (s *Store) openHotPath(ctx context.Context, dsn string, write *sql.DB) erro
 	}
 	s.hot = hot
 	if s.dialect == DialectSQLite {
-		s.commits = newCommitter(write, hot)
+		s.commits = newCommitter(s)
 	}
 	return nil
 }
