@@ -18,7 +18,9 @@ import (
 // returned, so nothing is acknowledged before it is durable.
 //
 // PostgreSQL runs each request's transaction on its own pooled connection instead (the server
-// groups concurrent commits itself).
+// groups concurrent commits itself), except the requests answered with a certificate signed
+// here: their ca.issue events are appended under one advisory lock, which would serialise
+// their commits one by one; a committer groups them too (Store.issues).
 
 // maxBatch bounds the requests of one group commit.
 const maxBatch = 64
@@ -37,7 +39,7 @@ type acceptJob struct {
 	done   chan error
 }
 
-// committer runs the group commits of one SQLite store.
+// committer runs the group commits of one store.
 type committer struct {
 	s    *Store
 	jobs chan *acceptJob
@@ -111,7 +113,7 @@ func (c *committer) run() {
 }
 
 // commitBatch writes the jobs in one transaction and returns each job's outcome. With more
-// than one job (SQLite's group commits only) each runs in a savepoint, so that one job's failure leaves the others intact.
+// than one job each runs in a savepoint, so that one job's failure leaves the others intact.
 // The jobs' ca.issue events chain on from the head read once for the batch.
 // A job that did not end up committed has its row IDs reset.
 func (s *Store) commitBatch(batch []*acceptJob) []error {

@@ -37,7 +37,7 @@ type hotStatements struct {
 	// The ca.issue events (see issueChain): the chain's head, an event's insert, and the
 	// append lock (PostgreSQL only).
 	auditHead, insertAudit, auditLock *sql.Stmt
-	// The savepoint statements of a group commit (SQLite only).
+	// The savepoint statements of a group commit.
 	savepoint, rollbackToSavepoint, releaseSavepoint *sql.Stmt
 }
 
@@ -160,10 +160,8 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 		"RELEASE SAVEPOINT request":     &h.releaseSavepoint,
 	}
 	if dialect == DialectPostgres {
-		more = map[string]**sql.Stmt{
-			rebind(dialect, sqlInsertAnsweredWithCertificate): &h.insertAnsweredWithCertificate,
-			rebind(dialect, sqlAuditLock):                     &h.auditLock,
-		}
+		more[rebind(dialect, sqlInsertAnsweredWithCertificate)] = &h.insertAnsweredWithCertificate
+		more[rebind(dialect, sqlAuditLock)] = &h.auditLock
 	}
 	for q, dst := range more {
 		stmt, err := write.PrepareContext(ctx, q)
@@ -305,6 +303,16 @@ func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, ch *issu
 	t := now()
 	m := j.m
 	m.CreatedAt, m.UpdatedAt = t, t
+	if len(j.certs) == 1 && j.out == nil && h.insertAnsweredWithCertificate != nil {
+		// PostgreSQL: the message and its certificate in one round trip.
+		c := j.certs[0]
+		c.CreatedAt = t
+		err := tx.StmtContext(ctx, h.insertAnsweredWithCertificate).QueryRowContext(ctx, append(messageArgs(m), certificateArgs(c)...)...).Scan(&m.ID, &c.ID)
+		if err != nil {
+			return duplicateOr(duplicateCertificateOr(err, c), m)
+		}
+		return ch.append(ctx, j.certs)
+	}
 	if err := tx.StmtContext(ctx, h.insertMessage).QueryRowContext(ctx, messageArgs(m)...).Scan(&m.ID); err != nil {
 		return duplicateOr(err, m)
 	}

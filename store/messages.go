@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -402,6 +403,8 @@ func (s *Store) AcceptAnswered(ctx context.Context, m *Message, certs ...*Certif
 		err = s.commits.submit(ctx, job)
 	case len(rows) == 0 || (len(rows) == 1 && rows[0].Issued == nil):
 		err = s.hot.insertAnsweredAtOnce(ctx, m, rows)
+	case slices.ContainsFunc(rows, func(c *Certificate) bool { return c.Issued != nil }):
+		err = s.issues.submit(ctx, job)
 	default:
 		err = s.commitBatch([]*acceptJob{job})[0]
 	}

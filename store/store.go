@@ -80,6 +80,10 @@ type Store struct {
 	hot *hotStatements
 	// commits is SQLite's group committer (nil on PostgreSQL).
 	commits *committer
+	// issues is PostgreSQL's group committer of the requests answered with a certificate
+	// signed here: their ca.issue events serialise on the audit lock, which one
+	// transaction per group takes once (nil on SQLite).
+	issues *committer
 }
 
 // IsPostgresDSN reports whether dsn names a PostgreSQL server (a postgres:// or postgresql://
@@ -222,14 +226,18 @@ func (s *Store) openHotPath(ctx context.Context, dsn string, write *sql.DB) erro
 	s.hot = hot
 	if s.dialect == DialectSQLite {
 		s.commits = newCommitter(s)
+	} else {
+		s.issues = newCommitter(s)
 	}
 	return nil
 }
 
 // Close closes the database connections, after the group commits queued so far.
 func (s *Store) Close() error {
-	if s.commits != nil {
-		s.commits.close()
+	for _, c := range []*committer{s.commits, s.issues} {
+		if c != nil {
+			c.close()
+		}
 	}
 	if s.hot != nil {
 		s.hot.close()
