@@ -123,12 +123,12 @@ type issueChain struct {
 }
 
 // append writes the ca.issue events of the issued certificates among certs. When it
-// fails, the chain's head is left as it was (the caller rolls the request back).
+// fails, the caller rolls the request back (to its savepoint in a group commit), which may
+// release a lock taken here: the next append takes the lock and reads the head again.
 func (ch *issueChain) append(ctx context.Context, certs []*Certificate) (err error) {
-	saved := ch.head
 	defer func() {
 		if err != nil {
-			ch.head = saved
+			ch.loaded, ch.head = false, nil
 		}
 	}()
 	for _, c := range certs {
