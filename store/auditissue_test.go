@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -329,5 +330,38 @@ func TestCertificateInsertPaths(t *testing.T) {
 				return true
 			})
 		}
+	}
+}
+
+// BenchmarkAcceptAnsweredIssued measures the synchronous path's write of a request with
+// its certificate, 16 in flight, with and without the certificate's ca.issue event.
+func BenchmarkAcceptAnsweredIssued(b *testing.B) {
+	for _, audited := range []bool{false, true} {
+		b.Run(fmt.Sprint("audited=", audited), func(b *testing.B) {
+			benchDialects(b, func(b *testing.B, s *Store) {
+				h := &Holder{Country: "DE", Mnemonic: "DV01", Role: RoleDVDomestic}
+				if err := s.CreateHolder(ctx(), h); err != nil {
+					b.Fatal(err)
+				}
+				var seq atomic.Int64
+				b.SetParallelism(8)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := seq.Add(1)
+						var by *Issuance
+						if audited {
+							by = &Issuance{Requester: "DETERM1", Caller: "holder:1", Source: "192.0.2.1:1", MessageID: fmt.Sprint(i)}
+						}
+						c := issuedCert(h.ID, fmt.Sprintf("DETERM%07d", i), by)
+						c.Raw = make([]byte, 300)
+						copy(c.Raw, c.CHR)
+						m := &Message{Originator: "o", MessageID: fmt.Sprint(i), Operation: "RequestCertificate", Request: c.Raw, Result: c.Raw}
+						if err := s.AcceptAnswered(ctx(), m, c); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			})
+		})
 	}
 }
