@@ -17,7 +17,8 @@ import (
 // (Certificate.Issued); every store path that inserts certificates appends, for each one
 // that carries it, a ca.issue event in the same transaction as the certificate row: the
 // certificate and its event are committed together or not at all. The gorm paths insert
-// through createCertificateTx, the per-request path through issueChain; auditissue_test.go
+// through createCertificateTx, the per-request path (insertAccepted) in a group commit
+// whose issueChain appends the events before the commit; auditissue_test.go
 // lists the insert paths.
 
 // ActionIssue is the audit action of a certificate signed by this gateway.
@@ -110,45 +111,52 @@ func auditScanTargets(e *AuditEvent) []any {
 	return []any{&e.Seq, &e.At, &e.Actor, &e.Action, &e.Target, &e.Source, &e.Outcome, &e.Details, &e.PrevHash, &e.Hash}
 }
 
-// issueChain appends the ca.issue events of one transaction of the per-request path. The
-// head is read once, under the append lock (PostgreSQL: the advisory lock, held to the
-// end of the transaction; SQLite: the single writer's transaction), when the first event
-// is appended; the transaction's later events chain on in memory.
+// issueChain appends the ca.issue events of one transaction of the per-request path (a
+// group commit). The events of the requests written are collected as they succeed and
+// appended together just before the commit: the append lock (PostgreSQL: the advisory
+// lock, held to the end of the transaction; SQLite: the single writer's transaction) is
+// taken and the head read once, for as short a time as possible, and the events, written
+// outside the requests' savepoints, cost no savepoint journal.
 type issueChain struct {
-	s      *Store
-	hot    *hotStatements
-	tx     *sql.Tx
-	loaded bool
-	head   *AuditEvent // nil: the log is empty
+	s       *Store
+	hot     *hotStatements
+	tx      *sql.Tx
+	pending []AuditEvent
+	head    *AuditEvent // read by flush; nil: the log is empty
 }
 
-// append writes the ca.issue events of the issued certificates among certs. When it
-// fails, the caller rolls the request back (to its savepoint in a group commit), which may
-// release a lock taken here: the next append takes the lock and reads the head again.
-func (ch *issueChain) append(ctx context.Context, certs []*Certificate) (err error) {
-	defer func() {
-		if err != nil {
-			ch.loaded, ch.head = false, nil
-		}
-	}()
+// add collects the ca.issue events of the certificates signed here among certs, which the
+// transaction stores.
+func (ch *issueChain) add(certs []*Certificate) error {
 	for _, c := range certs {
 		if c.Issued == nil {
 			continue
-		}
-		if !ch.loaded {
-			if err := ch.load(ctx); err != nil {
-				return err
-			}
 		}
 		e, err := issueEvent(c)
 		if err != nil {
 			return err
 		}
-		ch.s.chainEvent(&e, ch.head)
-		if _, err := ch.tx.StmtContext(ctx, ch.hot.insertAudit).ExecContext(ctx, auditArgs(&e)...); err != nil {
-			return fmt.Errorf("audit issuance of %s: %w", c.CHR, err)
+		ch.pending = append(ch.pending, e)
+	}
+	return nil
+}
+
+// flush appends the collected events to the chain, in order. If it fails the transaction
+// must not be committed: its certificates would lack their events.
+func (ch *issueChain) flush(ctx context.Context) error {
+	if len(ch.pending) == 0 {
+		return nil
+	}
+	if err := ch.load(ctx); err != nil {
+		return err
+	}
+	for i := range ch.pending {
+		e := &ch.pending[i]
+		ch.s.chainEvent(e, ch.head)
+		if _, err := ch.tx.StmtContext(ctx, ch.hot.insertAudit).ExecContext(ctx, auditArgs(e)...); err != nil {
+			return fmt.Errorf("audit issuance of %s: %w", e.Target, err)
 		}
-		ch.head = &e
+		ch.head = e
 	}
 	return nil
 }
@@ -170,6 +178,5 @@ func (ch *issueChain) load(ctx context.Context) error {
 	default:
 		ch.head = &e
 	}
-	ch.loaded = true
 	return nil
 }

@@ -114,7 +114,8 @@ func (c *committer) run() {
 
 // commitBatch writes the jobs in one transaction and returns each job's outcome. With more
 // than one job each runs in a savepoint, so that one job's failure leaves the others intact.
-// The jobs' ca.issue events chain on from the head read once for the batch.
+// The ca.issue events of the jobs written are appended last, under one lock and one read
+// of the chain's head.
 // A job that did not end up committed has its row IDs reset.
 func (s *Store) commitBatch(batch []*acceptJob) []error {
 	db, hot := s.write, s.hot
@@ -129,9 +130,15 @@ func (s *Store) commitBatch(batch []*acceptJob) []error {
 		defer func() { _ = tx.Rollback() }() // after Commit: a no-op
 		ch := &issueChain{s: s, hot: hot, tx: tx}
 		single := len(batch) == 1
+		write := func(j *acceptJob) error {
+			if err := hot.insertAccepted(ctx, tx, j); err != nil {
+				return err
+			}
+			return ch.add(j.certs)
+		}
 		for i, j := range batch {
 			if single {
-				errs[i] = hot.insertAccepted(ctx, tx, ch, j)
+				errs[i] = write(j)
 				if errs[i] != nil {
 					return nil // nothing to commit
 				}
@@ -140,7 +147,7 @@ func (s *Store) commitBatch(batch []*acceptJob) []error {
 			if _, err := tx.StmtContext(ctx, hot.savepoint).ExecContext(ctx); err != nil {
 				return err
 			}
-			errs[i] = hot.insertAccepted(ctx, tx, ch, j)
+			errs[i] = write(j)
 			if errs[i] != nil {
 				if _, err := tx.StmtContext(ctx, hot.rollbackToSavepoint).ExecContext(ctx); err != nil {
 					return err
@@ -149,6 +156,10 @@ func (s *Store) commitBatch(batch []*acceptJob) []error {
 			if _, err := tx.StmtContext(ctx, hot.releaseSavepoint).ExecContext(ctx); err != nil {
 				return err
 			}
+		}
+		// The events of the certificates written, in the same transaction.
+		if err := ch.flush(ctx); err != nil {
+			return err
 		}
 		return tx.Commit()
 	}()

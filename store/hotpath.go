@@ -295,11 +295,10 @@ func duplicateOr(err error, m *Message) error {
 	return err
 }
 
-// insertAccepted writes a message with the certificates issued for it, the outbox item
-// that processes or delivers it (either may be absent) and, last (the append lock is held
-// for as short a time as possible), the ca.issue events of the certificates signed here,
-// inside tx.
-func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, ch *issueChain, j *acceptJob) error {
+// insertAccepted writes a message with the certificates issued for it and the outbox item
+// that processes or delivers it (either may be absent) inside tx. The ca.issue events of
+// the certificates signed here are the caller's (commitBatch: issueChain).
+func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, j *acceptJob) error {
 	t := now()
 	m := j.m
 	m.CreatedAt, m.UpdatedAt = t, t
@@ -311,7 +310,7 @@ func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, ch *issu
 		if err != nil {
 			return duplicateOr(duplicateCertificateOr(err, c), m)
 		}
-		return ch.append(ctx, j.certs)
+		return nil
 	}
 	if err := tx.StmtContext(ctx, h.insertMessage).QueryRowContext(ctx, messageArgs(m)...).Scan(&m.ID); err != nil {
 		return duplicateOr(err, m)
@@ -332,7 +331,7 @@ func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, ch *issu
 			return err
 		}
 	}
-	return ch.append(ctx, j.certs)
+	return nil
 }
 
 // insertAnsweredAtOnce writes an answered message and at most one certificate, not one
