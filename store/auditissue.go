@@ -93,7 +93,8 @@ func (s *Store) createCertificateTx(tx *gorm.DB, c *Certificate) error {
 }
 
 // auditColumns are the audit_events columns the per-request path writes and reads, in the
-// order of auditArgs and auditScanTargets (checked against the model by hotcolumns_test.go).
+// order of auditArgs and auditScanTargets (checked against the model by hotcolumns_test.go:
+// a column added to AuditEvent fails there until these follow).
 var auditColumns = []string{"seq", "at", "actor", "action", "target", "source", "outcome", "details", "prev_hash", "hash"}
 
 var (
@@ -103,10 +104,12 @@ var (
 	sqlAuditLock = `SELECT pg_advisory_xact_lock(?)`
 )
 
+// auditArgs are the values of an event in the order of auditColumns.
 func auditArgs(e *AuditEvent) []any {
 	return []any{e.Seq, e.At, e.Actor, e.Action, e.Target, e.Source, e.Outcome, e.Details, e.PrevHash, e.Hash}
 }
 
+// auditScanTargets are the fields of e in the order of auditColumns.
 func auditScanTargets(e *AuditEvent) []any {
 	return []any{&e.Seq, &e.At, &e.Actor, &e.Action, &e.Target, &e.Source, &e.Outcome, &e.Details, &e.PrevHash, &e.Hash}
 }
