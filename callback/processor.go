@@ -71,6 +71,7 @@ func (p *IssuerProcessor) Process(ctx context.Context, m *store.Message) (author
 	if err != nil {
 		return "", nil, err
 	}
+	row.Issued = issuance(h, m)
 	// The database refuses a repeated CHR or key when the answer is stored; refusing here
 	// answers the requester instead of failing the item (a concurrent request that stores
 	// first still makes that fail, and the retry is refused here).
@@ -126,4 +127,18 @@ func (p *IssuerProcessor) verifyForeign(ctx context.Context, h *ra.Holder, m *st
 		return "", fmt.Errorf("callback: audit refused foreign request: %w", aerr)
 	}
 	return code, nil
+}
+
+// issuance describes to the audit the certificate signed for queued request m of holder h
+// (stored with its ca.issue event, see store.Issuance). The caller's address was not kept
+// with the request: the event's source is empty.
+func issuance(h *ra.Holder, m *store.Message) *store.Issuance {
+	if m.Protocol == server.SPOCProtocols[0].Namespace {
+		h.Caller = "spoc:" + h.Country // relayed by the DV's own SPOC
+	}
+	is := ra.IssuanceFor(h, m.MessageID)
+	if m.Approval == store.ApprovalApproved {
+		is.ApprovedBy = m.DecidedBy
+	}
+	return is
 }

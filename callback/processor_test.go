@@ -93,4 +93,8 @@ func TestQueuedForeignRequestVerified(t *testing.T) {
 	if code != authority.OKCertAvailable || row == nil || row.CHR != "ZZDVF00001" || row.CAR != "UTCVCA00001" {
 		t.Fatalf("initial request signed by the registered CVCA: %s %+v", code, row)
 	}
+	// The row goes to the store marked as signed here for the DV, relayed by its SPOC.
+	if want := (store.Issuance{Requester: "ZZDVF", Caller: "spoc:ZZ", MessageID: "initial"}); row.Issued == nil || *row.Issued != want {
+		t.Errorf("issuance %+v, want %+v", row.Issued, want)
+	}
 }

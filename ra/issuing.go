@@ -32,6 +32,10 @@ type Holder struct {
 	Current *cvc.Certificate
 	// IPRanges are the addresses the holder may connect from (empty: any).
 	IPRanges []netip.Prefix
+	// Caller names who sent this request ("" : the holder itself, "holder:<id>"; a SPOC
+	// relaying it: "spoc:<country>") and Source the caller's address: what the audit
+	// event of a certificate issued for it records.
+	Caller, Source string
 }
 
 // AllowsAddr reports whether a peer at remote (host:port or a bare address, as
@@ -87,7 +91,8 @@ type Registry interface {
 	// (a concurrent repeat), nothing is stored and that first answer is returned. If the
 	// certificate repeats a CHR or a key (ErrCertificateExists), the request is stored with
 	// failure_request_not_accepted instead, and that answer is returned with the error.
-	Finish(ctx context.Context, holderID int64, m msg.Message, a msg.Answer, issued *cvc.Certificate) (previous *msg.Answer, err error)
+	// The issued certificate is audited (ca.issue, requested by h) in the same transaction.
+	Finish(ctx context.Context, h *Holder, m msg.Message, a msg.Answer, issued *cvc.Certificate) (previous *msg.Answer, err error)
 	// Enqueue records a request to be processed asynchronously together with the outbox
 	// item that will process it and deliver the answer to m.ResponseURL, in one
 	// transaction; held items wait for an operator's approval. A messageID the holder used
@@ -244,6 +249,7 @@ func (s *IssuingService) identify(ctx context.Context, c msg.Caller) (*Holder, e
 	if !holder.AllowsAddr(c.RemoteAddr) {
 		return nil, fmt.Errorf("%w: the address is not in the holder's registered IP ranges (holder %s%s)", ErrUnknown, holder.Country, holder.Mnemonic)
 	}
+	holder.Source = c.RemoteAddr
 	return holder, nil
 }
 
@@ -426,7 +432,7 @@ func logRefusal(log *slog.Logger, code authority.ReturnCode, err error) {
 // finish stores the answer; if that fails the certificate is not handed out (it would be
 // unrecorded), and the peer gets failure_internal_error.
 func (s *IssuingService) finish(ctx context.Context, log *slog.Logger, h *Holder, m msg.Message, a msg.Answer, cert *cvc.Certificate) msg.Answer {
-	previous, err := s.Registry.Finish(ctx, h.ID, m, a, cert)
+	previous, err := s.Registry.Finish(ctx, h, m, a, cert)
 	switch {
 	case errors.Is(err, ErrCertificateExists) && previous != nil:
 		log.Info("request refused", "code", previous.ReturnCode, "reason", err)

@@ -76,7 +76,8 @@ func (r *memRegistry) Begin(_ context.Context, id int64, m msg.Message) (*msg.An
 	return nil, nil
 }
 
-func (r *memRegistry) Finish(_ context.Context, id int64, m msg.Message, a msg.Answer, cert *cvc.Certificate) (*msg.Answer, error) {
+func (r *memRegistry) Finish(_ context.Context, h *Holder, m msg.Message, a msg.Answer, cert *cvc.Certificate) (*msg.Answer, error) {
+	id := h.ID
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	key := fmt.Sprintf("%d/%s", id, m.MessageID)

@@ -306,13 +306,15 @@ func (r *StoreRegistry) checkQuota(ctx context.Context, holderID int64, messageI
 // Finish implements Registry: the request, its answer and the issued certificate in one
 // transaction. A concurrent repeat of the messageID that was stored first wins: its answer
 // is returned and this certificate (signed, but never stored nor handed out) is dropped.
-func (r *StoreRegistry) Finish(ctx context.Context, holderID int64, m msg.Message, a msg.Answer, issued *cvc.Certificate) (*msg.Answer, error) {
+func (r *StoreRegistry) Finish(ctx context.Context, h *Holder, m msg.Message, a msg.Answer, issued *cvc.Certificate) (*msg.Answer, error) {
+	holderID := h.ID
 	var row *store.Certificate
 	if issued != nil {
 		var err error
 		if row, err = r.certificateRow(ctx, holderID, issued); err != nil {
 			return nil, err
 		}
+		row.Issued = IssuanceFor(h, m.MessageID)
 	}
 	var result []byte
 	for _, c := range a.Certificates {
@@ -344,8 +346,18 @@ func (r *StoreRegistry) Finish(ctx context.Context, holderID int64, m msg.Messag
 	return nil, err
 }
 
+// IssuanceFor describes to the audit a certificate signed here for holder h's request
+// messageID (see store.Issuance).
+func IssuanceFor(h *Holder, messageID string) *store.Issuance {
+	caller := h.Caller
+	if caller == "" {
+		caller = Originator(h.ID)
+	}
+	return &store.Issuance{Requester: h.Country + h.Mnemonic, Caller: caller, Source: h.Source, MessageID: messageID}
+}
+
 // CertificateRow builds the store's row for a certificate issued to holderID, linked to its
-// issuer's row when that is known.
+// issuer's row when that is known (not marked Issued: the caller says for whom).
 func (r *StoreRegistry) CertificateRow(ctx context.Context, holderID int64, issued *cvc.Certificate) (*store.Certificate, error) {
 	return r.certificateRow(ctx, holderID, issued)
 }

@@ -124,7 +124,7 @@ func TestForeignRequestOuterSignature(t *testing.T) {
 	reg := ra.NewStoreRegistry(st)
 	svc := &Service{Config: Config{Partners: []Partner{{Country: "ZZ", URL: "https://zz.example/spoc"}}}, Store: st, Registry: reg,
 		CVCA: &ra.IssuingService{Issuer: ut, Registry: reg, Logger: slog.New(slog.DiscardHandler)}, Logger: slog.New(slog.DiscardHandler)}
-	caller := msg.Caller{Certificate: cert, Fingerprint: fp}
+	caller := msg.Caller{Certificate: cert, Fingerprint: fp, RemoteAddr: "192.0.2.9:4433"}
 	mk := &requestMaker{t: t, tool: tool, dir: t.TempDir(), inCAR: "UTCVCA00001", newCurve: ecc.CurveByName("brainpoolP256r1")}
 	n := 0
 	send := func(raw []byte) (msg.Answer, string) {
@@ -200,7 +200,7 @@ func TestForeignRequestOuterSignature(t *testing.T) {
 	refused("suspended DV", raw, authority.FailureRequestNotAccepted, authority.FailureRequestNotAccepted)
 
 	raw, fKey := mk.make("ZZDVF00002", zz.Signer.(*ecc.PrivateKey), zz.Certificate())
-	a, _ := send(raw)
+	a, idF2 := send(raw)
 	if a.ReturnCode != authority.OKCertAvailable || len(a.Certificates) != 1 {
 		t.Fatalf("initial request signed by the registered CVCA: %s", a.ReturnCode)
 	}
@@ -210,7 +210,8 @@ func TestForeignRequestOuterSignature(t *testing.T) {
 	}
 	// Another DV's certificate from us.
 	raw, oKey := mk.make("ZZDVO00001", zz.Signer.(*ecc.PrivateKey), zz.Certificate())
-	if a, _ := send(raw); a.ReturnCode != authority.OKCertAvailable {
+	a, idO1 := send(raw)
+	if a.ReturnCode != authority.OKCertAvailable {
 		t.Fatalf("initial request of DV ZZDVO: %s", a.ReturnCode)
 	}
 	other, _ := cvc.ParseCertificate(func() []byte { c, _ := st.CertificatesByCHR(ctx, "ZZDVO00001"); return c[0].Raw }())
@@ -222,7 +223,10 @@ func TestForeignRequestOuterSignature(t *testing.T) {
 	raw, _ = mk.make("ZZDVF00003", oKey, other)
 	refused("signed by another DV's certificate", raw, authority.FailureOuterSignature, authority.FailureOuterSignature)
 	raw, _ = mk.make("ZZDVF00003", fKey, first)
-	if a, _ := send(raw); a.ReturnCode != authority.OKCertAvailable || len(a.Certificates) != 1 {
+	a, idF3 := send(raw)
+	if a.ReturnCode != authority.OKCertAvailable || len(a.Certificates) != 1 {
 		t.Fatalf("successive request signed by our certificate: %s", a.ReturnCode)
 	}
+	// Each certificate issued, and only those, audited as requested by its DV through the SPOC.
+	checkForeignIssuance(t, st, "192.0.2.9:4433", map[string]string{"ZZDVF00002": idF2, "ZZDVO00001": idO1, "ZZDVF00003": idF3})
 }

@@ -90,7 +90,7 @@ func (s *Service) Handle(ctx context.Context, c msg.Caller, m msg.Message) msg.A
 	}
 	switch m.Operation {
 	case "RequestCertificate":
-		return s.requestCertificate(ctx, log, sp, m)
+		return s.requestCertificate(ctx, log, sp, c.RemoteAddr, m)
 	case "SendCertificates":
 		return s.sendCertificates(ctx, log, sp, m)
 	case "GetCACertificates":
@@ -165,7 +165,7 @@ func (s *Service) partner(ctx context.Context, c msg.Caller) (*store.Holder, err
 
 // requestCertificate issues (or queues) a certificate for a DV of the calling SPOC's
 // country.
-func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *store.Holder, m msg.Message) msg.Answer {
+func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *store.Holder, remote string, m msg.Message) msg.Answer {
 	if s.CVCA == nil {
 		log.Info("no CVCA here")
 		return msg.Answer{ReturnCode: authority.FailureRequestNotAccepted}
@@ -218,7 +218,7 @@ func (s *Service) requestCertificate(ctx context.Context, log *slog.Logger, sp *
 		}
 	}
 	h := &ra.Holder{ID: dv.ID, Country: dv.Country, Mnemonic: dv.Mnemonic, Role: cvc.RoleDVForeign,
-		Status: authority.HolderStatus(dv.Status)}
+		Status: authority.HolderStatus(dv.Status), Caller: "spoc:" + sp.Country, Source: remote}
 	if verified.Role() == cvc.RoleCVCA {
 		h.ForeignCVCA = verified
 	} else {
@@ -287,7 +287,7 @@ func (s *Service) refuse(ctx context.Context, log *slog.Logger, sp, dv *store.Ho
 		log.Error("record refused request", "err", err)
 		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}
-	if previous, err = s.Registry.Finish(ctx, holderID, m, a, nil); err != nil {
+	if previous, err = s.Registry.Finish(ctx, &ra.Holder{ID: holderID}, m, a, nil); err != nil {
 		log.Error("record refusal", "err", err)
 		return msg.Answer{ReturnCode: authority.FailureInternalError}
 	}

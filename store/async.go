@@ -163,7 +163,7 @@ func (s *Store) RelayAnswer(ctx context.Context, outID int64, outCode string, pa
 			}
 		}
 		for _, c := range certs {
-			if err := tx.Create(c).Error; err != nil {
+			if err := s.createCertificateTx(tx, c); err != nil {
 				return err
 			}
 		}

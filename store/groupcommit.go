@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -19,7 +18,9 @@ import (
 // returned, so nothing is acknowledged before it is durable.
 //
 // PostgreSQL runs each request's transaction on its own pooled connection instead (the server
-// groups concurrent commits itself).
+// groups concurrent commits itself), except the requests answered with a certificate signed
+// here: their ca.issue events are appended under one advisory lock, which would serialise
+// their commits one by one; a committer groups them too (Store.issues).
 
 // maxBatch bounds the requests of one group commit.
 const maxBatch = 64
@@ -38,10 +39,9 @@ type acceptJob struct {
 	done   chan error
 }
 
-// committer runs the group commits of one SQLite store.
+// committer runs the group commits of one store.
 type committer struct {
-	db   *sql.DB
-	hot  *hotStatements
+	s    *Store
 	jobs chan *acceptJob
 
 	mu     sync.RWMutex // held for reading while a job is submitted; Close takes it to stop submissions
@@ -51,8 +51,8 @@ type committer struct {
 	groups, requests atomic.Uint64 // commits made, requests written by them
 }
 
-func newCommitter(db *sql.DB, hot *hotStatements) *committer {
-	c := &committer{db: db, hot: hot, jobs: make(chan *acceptJob, maxBatch), exited: make(chan struct{})}
+func newCommitter(s *Store) *committer {
+	c := &committer{s: s, jobs: make(chan *acceptJob, maxBatch), exited: make(chan struct{})}
 	go c.run()
 	return c
 }
@@ -103,7 +103,7 @@ func (c *committer) run() {
 				break gather
 			}
 		}
-		errs := commitBatch(c.db, c.hot, batch)
+		errs := c.s.commitBatch(batch)
 		c.groups.Add(1)
 		c.requests.Add(uint64(len(batch)))
 		for i, j := range batch {
@@ -113,9 +113,12 @@ func (c *committer) run() {
 }
 
 // commitBatch writes the jobs in one transaction and returns each job's outcome. With more
-// than one job (SQLite's group commits only) each runs in a savepoint, so that one job's failure leaves the others intact.
+// than one job each runs in a savepoint, so that one job's failure leaves the others intact.
+// The ca.issue events of the jobs written are appended last, under one lock and one read
+// of the chain's head.
 // A job that did not end up committed has its row IDs reset.
-func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
+func (s *Store) commitBatch(batch []*acceptJob) []error {
+	db, hot := s.write, s.hot
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	errs := make([]error, len(batch))
@@ -125,10 +128,17 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 			return err
 		}
 		defer func() { _ = tx.Rollback() }() // after Commit: a no-op
+		ch := &issueChain{s: s, hot: hot, tx: tx}
 		single := len(batch) == 1
+		write := func(j *acceptJob) error {
+			if err := hot.insertAccepted(ctx, tx, j); err != nil {
+				return err
+			}
+			return ch.add(j.certs)
+		}
 		for i, j := range batch {
 			if single {
-				errs[i] = hot.insertAccepted(ctx, tx, j)
+				errs[i] = write(j)
 				if errs[i] != nil {
 					return nil // nothing to commit
 				}
@@ -137,7 +147,7 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 			if _, err := tx.StmtContext(ctx, hot.savepoint).ExecContext(ctx); err != nil {
 				return err
 			}
-			errs[i] = hot.insertAccepted(ctx, tx, j)
+			errs[i] = write(j)
 			if errs[i] != nil {
 				if _, err := tx.StmtContext(ctx, hot.rollbackToSavepoint).ExecContext(ctx); err != nil {
 					return err
@@ -146,6 +156,10 @@ func commitBatch(db *sql.DB, hot *hotStatements, batch []*acceptJob) []error {
 			if _, err := tx.StmtContext(ctx, hot.releaseSavepoint).ExecContext(ctx); err != nil {
 				return err
 			}
+		}
+		// The events of the certificates written, in the same transaction.
+		if err := ch.flush(ctx); err != nil {
+			return err
 		}
 		return tx.Commit()
 	}()

@@ -204,12 +204,17 @@ func (s *Store) SetHolderStatus(ctx context.Context, id int64, status HolderStat
 	return wrap("set holder status", err)
 }
 
-// AddCertificate inserts c. Status defaults to valid; NotBefore/NotAfter are stored in UTC.
+// AddCertificate inserts c (one marked Issued with its ca.issue event, in one transaction).
+// Status defaults to valid; NotBefore/NotAfter are stored in UTC.
 func (s *Store) AddCertificate(ctx context.Context, c *Certificate) error {
 	if err := prepareCertificate(c); err != nil {
 		return fmt.Errorf("store: add certificate: %w", err)
 	}
-	return wrap("add certificate", duplicateCertificateOr(s.db.WithContext(ctx).Create(c).Error, c))
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return s.createCertificateTx(tx, c) })
+	if err != nil {
+		c.ID = 0
+	}
+	return wrap("add certificate", err)
 }
 
 // CertificateExists reports whether a certificate with chr under car, or one certifying the

@@ -58,6 +58,7 @@ func TestHotColumnsMatchModels(t *testing.T) {
 		{"certificateInsertColumns", &Certificate{}, certificateInsertColumns, true, false},
 		{"outboxInsertColumns", &OutboxItem{}, outboxInsertColumns, true, false},
 		{"outboxColumns", &OutboxItem{}, outboxColumns, true, true},
+		{"auditColumns", &AuditEvent{}, auditColumns, true, true},
 	} {
 		sch := modelSchema(t, tc.model)
 		seen := map[string]bool{}
@@ -134,7 +135,7 @@ func plain(v reflect.Value) any {
 // TestHotArgsFollowColumns: the arguments of each INSERT are the model's fields in the
 // order of its column list.
 func TestHotArgsFollowColumns(t *testing.T) {
-	m, c, o := &Message{}, &Certificate{}, &OutboxItem{}
+	m, c, o, e := &Message{}, &Certificate{}, &OutboxItem{}, &AuditEvent{}
 	for _, tc := range []struct {
 		name  string
 		model any
@@ -144,6 +145,7 @@ func TestHotArgsFollowColumns(t *testing.T) {
 		{"messageArgs", m, messageInsertColumns, func() []any { return messageArgs(m) }},
 		{"certificateArgs", c, certificateInsertColumns, func() []any { return certificateArgs(c) }},
 		{"outboxArgs", o, outboxInsertColumns, func() []any { return outboxArgs(o) }},
+		{"auditArgs", e, auditColumns, func() []any { return auditArgs(e) }},
 	} {
 		sch := modelSchema(t, tc.model)
 		fillDistinct(t, sch, tc.model)
@@ -173,6 +175,7 @@ func TestHotScanTargetsFollowColumns(t *testing.T) {
 		h Holder
 		a MessageAnswer
 		o OutboxItem
+		e AuditEvent
 	)
 	for _, tc := range []struct {
 		name    string
@@ -184,6 +187,7 @@ func TestHotScanTargetsFollowColumns(t *testing.T) {
 		{"requestHolderScanTargets", &Holder{}, &h, requestHolderColumns, requestHolderScanTargets(&h)},
 		{"MessageAnswer.scanTargets", &Message{}, &a, messageAnswerColumns, a.scanTargets()},
 		{"outboxScanTargets", &OutboxItem{}, &o, outboxColumns, outboxScanTargets(&o)},
+		{"auditScanTargets", &AuditEvent{}, &e, auditColumns, auditScanTargets(&e)},
 	} {
 		sch := modelSchema(t, tc.model)
 		if len(tc.targets) != len(tc.cols) {

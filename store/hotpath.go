@@ -34,7 +34,10 @@ type hotStatements struct {
 	// insertAnsweredWithCertificate writes a message and one certificate in one statement
 	// (PostgreSQL only: a statement is atomic, and one round trip replaces four).
 	insertAnsweredWithCertificate *sql.Stmt
-	// The savepoint statements of a group commit (SQLite only).
+	// The ca.issue events (see issueChain): the chain's head, an event's insert, and the
+	// append lock (PostgreSQL only).
+	auditHead, insertAudit, auditLock *sql.Stmt
+	// The savepoint statements of a group commit.
 	savepoint, rollbackToSavepoint, releaseSavepoint *sql.Stmt
 }
 
@@ -131,6 +134,8 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 		{write, sqlInsertMessage, &h.insertMessage},
 		{write, sqlInsertCertificate, &h.insertCertificate},
 		{write, sqlInsertOutbox, &h.insertOutbox},
+		{write, sqlAuditHead, &h.auditHead},
+		{write, sqlInsertAudit, &h.insertAudit},
 	} {
 		stmt, err := p.db.PrepareContext(ctx, rebind(dialect, p.q))
 		if err != nil {
@@ -155,7 +160,8 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 		"RELEASE SAVEPOINT request":     &h.releaseSavepoint,
 	}
 	if dialect == DialectPostgres {
-		more = map[string]**sql.Stmt{rebind(dialect, sqlInsertAnsweredWithCertificate): &h.insertAnsweredWithCertificate}
+		more[rebind(dialect, sqlInsertAnsweredWithCertificate)] = &h.insertAnsweredWithCertificate
+		more[rebind(dialect, sqlAuditLock)] = &h.auditLock
 	}
 	for q, dst := range more {
 		stmt, err := write.PrepareContext(ctx, q)
@@ -170,7 +176,8 @@ func prepareHot(ctx context.Context, dialect string, read, write *sql.DB) (*hotS
 
 func (h *hotStatements) close() {
 	for _, s := range []*sql.Stmt{h.holderByFingerprint, h.messageByOriginator, h.insertMessage, h.insertCertificate,
-		h.insertOutbox, h.claimOutbox, h.insertAnsweredWithCertificate, h.savepoint, h.rollbackToSavepoint, h.releaseSavepoint} {
+		h.insertOutbox, h.claimOutbox, h.insertAnsweredWithCertificate, h.savepoint, h.rollbackToSavepoint, h.releaseSavepoint,
+		h.auditHead, h.insertAudit, h.auditLock} {
 		if s != nil {
 			_ = s.Close()
 		}
@@ -289,11 +296,22 @@ func duplicateOr(err error, m *Message) error {
 }
 
 // insertAccepted writes a message with the certificates issued for it and the outbox item
-// that processes or delivers it (either may be absent) inside tx.
+// that processes or delivers it (either may be absent) inside tx. The ca.issue events of
+// the certificates signed here are the caller's (commitBatch: issueChain).
 func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, j *acceptJob) error {
 	t := now()
 	m := j.m
 	m.CreatedAt, m.UpdatedAt = t, t
+	if len(j.certs) == 1 && j.out == nil && h.insertAnsweredWithCertificate != nil {
+		// PostgreSQL: the message and its certificate in one round trip.
+		c := j.certs[0]
+		c.CreatedAt = t
+		err := tx.StmtContext(ctx, h.insertAnsweredWithCertificate).QueryRowContext(ctx, append(messageArgs(m), certificateArgs(c)...)...).Scan(&m.ID, &c.ID)
+		if err != nil {
+			return duplicateOr(duplicateCertificateOr(err, c), m)
+		}
+		return nil
+	}
 	if err := tx.StmtContext(ctx, h.insertMessage).QueryRowContext(ctx, messageArgs(m)...).Scan(&m.ID); err != nil {
 		return duplicateOr(err, m)
 	}
@@ -316,11 +334,15 @@ func (h *hotStatements) insertAccepted(ctx context.Context, tx *sql.Tx, j *accep
 	return nil
 }
 
-// insertAnsweredAtOnce writes an answered message and at most one certificate in a single
-// statement (PostgreSQL), which commits on its own. Row IDs are reset when it fails.
+// insertAnsweredAtOnce writes an answered message and at most one certificate, not one
+// signed here (its audit event needs a transaction), in a single statement (PostgreSQL),
+// which commits on its own. Row IDs are reset when it fails.
 func (h *hotStatements) insertAnsweredAtOnce(ctx context.Context, m *Message, certs []*Certificate) error {
 	t := now()
 	m.CreatedAt, m.UpdatedAt = t, t
+	if len(certs) > 1 || (len(certs) == 1 && certs[0].Issued != nil) {
+		return fmt.Errorf("store: insert answered at once: %d certificates, or one signed here", len(certs))
+	}
 	var err error
 	if len(certs) == 0 {
 		err = h.insertMessage.QueryRowContext(ctx, messageArgs(m)...).Scan(&m.ID)

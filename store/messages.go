@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,7 +97,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *Message, out *OutboxItem) 
 	if s.commits != nil {
 		err = s.commits.submit(ctx, job)
 	} else {
-		err = commitBatch(s.write, s.hot, []*acceptJob{job})[0]
+		err = s.commitBatch([]*acceptJob{job})[0]
 	}
 	return wrap("accept message", err)
 }
@@ -140,7 +141,7 @@ func (s *Store) UpdateMessage(ctx context.Context, id int64, state MessageState,
 }
 
 // AnswerMessage stores a message's answer and the certificates issued or received for it (nil
-// entries are skipped), in one transaction: a certificate is never recorded without the
+// entries are skipped; those marked Issued with their ca.issue events), in one transaction: a certificate is never recorded without the
 // answer that hands it out, nor the answer without the certificate. A message that was
 // answered before is left as it is and ErrConflict returned, with nothing stored: of two
 // workers racing on the same message (a lease that ran out), only the first one's
@@ -179,8 +180,8 @@ func (s *Store) answerMessage(ctx context.Context, id int64, returnCode string, 
 			return fmt.Errorf("%w: message %d was answered before", ErrConflict, id)
 		}
 		for _, c := range rows {
-			if err := tx.Create(c).Error; err != nil {
-				return duplicateCertificateOr(err, c)
+			if err := s.createCertificateTx(tx, c); err != nil {
+				return err
 			}
 		}
 		if outboxID == 0 {
@@ -384,7 +385,7 @@ func (s *Store) ListOutbox(ctx context.Context, state OutboxState) ([]OutboxItem
 }
 
 // AcceptAnswered stores a request that was answered at once together with its answer and
-// the certificates issued for it, in one transaction, and returns once that is committed
+// the certificates issued for it (those marked Issued with their ca.issue events), in one transaction, and returns once that is committed
 // (on SQLite, concurrent requests share the commit: see committer). A message whose (Originator, MessageID) was seen before is refused with
 // ErrDuplicateMessage and nothing is stored.
 func (s *Store) AcceptAnswered(ctx context.Context, m *Message, certs ...*Certificate) error {
@@ -400,10 +401,12 @@ func (s *Store) AcceptAnswered(ctx context.Context, m *Message, certs ...*Certif
 	switch {
 	case s.commits != nil:
 		err = s.commits.submit(ctx, job)
-	case len(rows) <= 1:
+	case len(rows) == 0 || (len(rows) == 1 && rows[0].Issued == nil):
 		err = s.hot.insertAnsweredAtOnce(ctx, m, rows)
+	case slices.ContainsFunc(rows, func(c *Certificate) bool { return c.Issued != nil }):
+		err = s.issues.submit(ctx, job)
 	default:
-		err = commitBatch(s.write, s.hot, []*acceptJob{job})[0]
+		err = s.commitBatch([]*acceptJob{job})[0]
 	}
 	return wrap("accept answered", err)
 }

@@ -204,6 +204,9 @@ type Certificate struct {
 	// link certificate certifies the key of its self-signed twin).
 	KeySHA256 string    `gorm:"column:key_sha256"`
 	CreatedAt time.Time `gorm:"column:created_at"`
+	// Issued, not a column, marks a certificate this gateway signed for a requester:
+	// inserting it appends its ca.issue audit event in the same transaction.
+	Issued *Issuance `gorm:"-"`
 }
 
 // TableName implements gorm's tabler.

@@ -83,6 +83,10 @@ type Store struct {
 	commits *committer
 	// auditKey MACs appended audit events and checks them (nil: unkeyed; see UseAuditKey).
 	auditKey atomic.Pointer[AuditKey]
+	// issues is PostgreSQL's group committer of the requests answered with a certificate
+	// signed here: their ca.issue events serialise on the audit lock, which one
+	// transaction per group takes once (nil on SQLite).
+	issues *committer
 }
 
 // IsPostgresDSN reports whether dsn names a PostgreSQL server (a postgres:// or postgresql://
@@ -224,15 +228,19 @@ func (s *Store) openHotPath(ctx context.Context, dsn string, write *sql.DB) erro
 	}
 	s.hot = hot
 	if s.dialect == DialectSQLite {
-		s.commits = newCommitter(write, hot)
+		s.commits = newCommitter(s)
+	} else {
+		s.issues = newCommitter(s)
 	}
 	return nil
 }
 
 // Close closes the database connections, after the group commits queued so far.
 func (s *Store) Close() error {
-	if s.commits != nil {
-		s.commits.close()
+	for _, c := range []*committer{s.commits, s.issues} {
+		if c != nil {
+			c.close()
+		}
 	}
 	if s.hot != nil {
 		s.hot.close()
