@@ -9,6 +9,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/cvca"
 	"eacgate/dvclient"
 	"eacgate/ecc"
 	"eacgate/hsm"
@@ -37,11 +38,11 @@ func TestCVCARollover(t *testing.T) {
 	}
 	defer cli.Close()
 	for _, chr := range []string{"UTCVCA00001", "ZZCVCA00002"} {
-		if _, err := cli.RolloverCVCA(ctx, chr, hsm.KeySpec{}, 3); err == nil {
+		if _, err := cli.RolloverCVCA(ctx, cvca.Ceremony{}, chr, hsm.KeySpec{}, 3); err == nil {
 			t.Fatalf("rollover to %s accepted", chr)
 		}
 	}
-	link, err := cli.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
+	link, err := cli.RolloverCVCA(ctx, cvca.Ceremony{}, "UTCVCA00002", hsm.KeySpec{}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestCVCARolloverToAnotherCurve(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	link, err := g.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA384, Curve: "brainpoolP384r1"}, 3)
+	link, err := g.RolloverCVCA(ctx, cvca.Ceremony{}, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA384, Curve: "brainpoolP384r1"}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
