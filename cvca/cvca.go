@@ -364,7 +364,7 @@ func (a *Authority) Rollover(ctx context.Context, by Ceremony, chr string, spec 
 		// stored (no certificate has this CHR): that key is used.
 		a.log().Warn("CVCA rollover: using the key an earlier attempt made", "label", label)
 		k.Reused = true
-		if key, err = a.Keys.Signer(ctx, label); err == nil && !keyFits(key, spec) {
+		if key, err = a.Keys.Signer(ctx, label); err == nil && !KeyFits(key, spec) {
 			err = fmt.Errorf("cvca: key %s from an earlier attempt is not a %s key%s", label, spec.Algorithm, curveSuffix(spec.Curve))
 		}
 	}
@@ -410,8 +410,9 @@ func (a *Authority) notifyPartners(ctx context.Context, cert *cvc.Certificate) e
 	return nil
 }
 
-// keyFits reports whether key is of spec's algorithm and, for EC keys, on its curve.
-func keyFits(key hsm.Signer, spec hsm.KeySpec) bool {
+// KeyFits reports whether key is of spec's algorithm and, for EC keys, on its curve: a key
+// an earlier attempt made under the same label may be used again only then.
+func KeyFits(key hsm.Signer, spec hsm.KeySpec) bool {
 	if key.Algorithm() != spec.Algorithm {
 		return false
 	}

@@ -2,6 +2,7 @@ package dvclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/cvca"
 	"eacgate/hsm"
 	"eacgate/msg"
 	"eacgate/server"
@@ -220,6 +222,15 @@ func (c *Client) renew(ctx context.Context, o Options, now time.Time) (*cvc.Cert
 // DV's current key.
 func (c *Client) newRequest(ctx context.Context, label string, spec hsm.KeySpec, car, chr string, domainParams bool, cur *authority.Issuer) (*cvc.Request, error) {
 	key, err := c.Keys.Generate(ctx, label, spec)
+	if errors.Is(err, hsm.ErrKeyExists) {
+		// An earlier request for this CHR made the key and was refused, or its certificate
+		// was not stored (nextCHR has not moved on): that key is used, else no renewal
+		// could ever be made for the CHR again.
+		c.log().Warn("DV request: using the key an earlier attempt made", "label", label)
+		if key, err = c.Keys.Signer(ctx, label); err == nil && !cvca.KeyFits(key, spec) {
+			err = fmt.Errorf("dvclient: key %s from an earlier attempt is not a %s key", label, spec.Algorithm)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
