@@ -195,10 +195,10 @@ func TestRemoteCVCA(t *testing.T) {
 		t.Fatalf("renewed %v (%v)", cert, err)
 	}
 	// Signed by another CVCA: recorded as received, with the answer, not as our signature.
-	if evs := f.eventsAfter(t, seq); len(evs) != 1 {
+	if evs := f.eventsAfter(t, seq); len(evs) != 2 || evs[0].Action != cvca.EventKeyGenerate {
 		t.Fatalf("events of the remote renewal: %+v", evs)
 	} else {
-		checkSigned(t, evs[0], cvca.EventReceived, cert, "UTDVDEMO")
+		checkSigned(t, evs[1], cvca.EventReceived, cert, "UTDVDEMO")
 	}
 	if want := "renew-UTDVDEMO00002-" + strconv.FormatInt(now.UnixNano(), 36); len(got) != 1 || got[0].MessageID != want {
 		var ids []string

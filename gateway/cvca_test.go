@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +221,26 @@ func TestRenewedDVTakenUpOnRequest(t *testing.T) {
 	}
 	if b.CurrentDV().Certificate().CHR != renewed.CHR {
 		t.Fatal("the other instance still issues under the old DV certificate")
+	}
+}
+
+// The demo PKI a gateway makes itself is audited like the CLI's: the CVCA's key and
+// certificate, then the DV's key, its certificate as our CVCA's signature and init.dv, all
+// by the demo's actor.
+func TestDemoPKIIsAudited(t *testing.T) {
+	g := openDemo(t, t.TempDir())
+	evs, err := g.Store.ListAudit(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		if e.Actor == cvca.DemoCeremony.Actor {
+			got = append(got, e.Action+" "+e.Target)
+		}
+	}
+	want := []string{"key.generate cvca", "init.cvca UTCVCA00001", "key.generate dv", "ca.issue UTDVDEMO00001", "init.dv UTDVDEMO00001"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("demo events %v, want %v", got, want)
 	}
 }
