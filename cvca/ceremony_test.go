@@ -9,6 +9,7 @@ import (
 
 	"eacgate/cvc"
 	"eacgate/hsm"
+	"eacgate/hsm/softhsmtest"
 	"eacgate/store"
 	"eacgate/trust"
 )
@@ -217,5 +218,30 @@ func TestRecordOf(t *testing.T) {
 	}
 	if err := r.AddSPOCRoot([]byte("not PEM"), ""); err == nil {
 		t.Fatal("a SPOC root that is not PEM")
+	}
+}
+
+// A CVCA key made in a PKCS#11 token is recorded as an HSM key, in the key's event and the
+// ceremony record.
+func TestInitInTheHSMIsRecordedAsSuch(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	tok := softhsmtest.NewToken(t, "cvca")
+	ks, err := hsm.OpenPKCS11(ctx, hsm.PKCS11Config{ModulePath: tok.Module, TokenLabel: tok.Label,
+		PIN: hsm.Secret{Value: []byte(tok.PIN)}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ks.Close() })
+	a := f.authority()
+	a.Keys = ks
+	if _, err := a.Init(ctx, Ceremony{}, "UTCVCA00001", bp256, 3); err != nil {
+		t.Fatal(err)
+	}
+	if evs := f.events(t, 0); len(evs) != 2 || details(t, evs[0])["keystore"] != "hsm" || details(t, evs[1])["keystore"] != "hsm" {
+		t.Fatalf("events: %+v", evs)
+	}
+	if r, err := RecordOf(ctx, f.st, "UT", ""); err != nil || r.Certificate.Keystore != "hsm" {
+		t.Fatalf("record: %+v (%v)", r, err)
 	}
 }
