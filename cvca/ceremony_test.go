@@ -133,7 +133,8 @@ func TestRolloverIsAuditedWithTheLink(t *testing.T) {
 	}
 }
 
-// An audit append that fails rolls the certificate back (init and rollover); a certificate
+// An audit append that fails rolls the certificate back (init and rollover, with the
+// partners' notifications); a certificate
 // the store refuses leaves the key recorded as uncertified; the rollover run again uses the
 // key made before and says so.
 func TestFailedAuditRollsTheCertificateBack(t *testing.T) {
@@ -150,14 +151,21 @@ func TestFailedAuditRollsTheCertificateBack(t *testing.T) {
 	lift()
 
 	f = newFixture(t)
-	a = f.demo(t)
+	a = f.demo(t, Partner{Country: "ZZ", URL: "https://spoc.zz.example/spoc"})
 	seq := int64(len(f.events(t, 0)))
+	notices := func() int {
+		items, err := f.st.ListOutbox(ctx, store.OutboxPending)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(items)
+	}
 	lift = f.refuse(t, "audit_events")
 	if _, err := a.Rollover(ctx, Ceremony{}, "UTCVCA00002", hsm.KeySpec{}, 3); err == nil {
 		t.Fatal("rollover with the audit refused")
 	}
-	if chain, err := f.st.CVCAChain(ctx, "UT"); err != nil || len(chain) != 1 {
-		t.Fatalf("link certificate stored without its events: %d (%v)", len(chain), err)
+	if chain, err := f.st.CVCAChain(ctx, "UT"); err != nil || len(chain) != 1 || notices() != 0 {
+		t.Fatalf("link certificate stored without its events: %d (%v), %d notifications", len(chain), err, notices())
 	}
 	lift()
 
@@ -176,7 +184,7 @@ func TestFailedAuditRollsTheCertificateBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs = f.events(t, seq+1)
-	if len(evs) != 2 || details(t, evs[0])["reused"] != true || evs[1].Action != EventRollover || evs[1].Target != link.CHR {
+	if len(evs) != 2 || details(t, evs[0])["reused"] != true || evs[1].Action != EventRollover || evs[1].Target != link.CHR || notices() != 1 {
 		t.Fatalf("rollover after failures: %+v", evs)
 	}
 }

@@ -276,7 +276,7 @@ func (a *Authority) Init(ctx context.Context, by Ceremony, chr string, spec hsm.
 			CHR: chr, Algorithm: key.Algorithm(),
 			CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(years*365 - 1),
 		}, key)
-	}, EventInitCVCA)
+	}, EventInitCVCA, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -287,10 +287,11 @@ func (a *Authority) Init(ctx context.Context, by Ceremony, chr string, spec hsm.
 // certifyNew makes the certificate of the new key k (sign) and stores it with its audit
 // events (k's key.generate, then action) in one transaction. When the certificate is not
 // stored, the key, which exists, is still recorded (Uncertified).
-func (a *Authority) certifyNew(ctx context.Context, by Ceremony, k Key, chr string, sign func() (*cvc.Certificate, error), action string) (*cvc.Certificate, error) {
+func (a *Authority) certifyNew(ctx context.Context, by Ceremony, k Key, chr string, sign func() (*cvc.Certificate, error), action string,
+	also func(ctx context.Context, tx *store.Store, cert *cvc.Certificate) error) (*cvc.Certificate, error) {
 	cert, err := sign()
 	if err == nil {
-		err = a.storeAudited(ctx, by, k, cert, action)
+		err = a.storeAudited(ctx, by, k, cert, action, also)
 	}
 	if err != nil {
 		if aerr := by.Uncertified(ctx, a.Store, k, chr, err); aerr != nil {
@@ -301,8 +302,10 @@ func (a *Authority) certifyNew(ctx context.Context, by Ceremony, k Key, chr stri
 	return cert, nil
 }
 
-// storeAudited stores CVCA certificate cert of key k with its events.
-func (a *Authority) storeAudited(ctx context.Context, by Ceremony, k Key, cert *cvc.Certificate, action string) error {
+// storeAudited stores CVCA certificate cert of key k with its events, and what also (may be
+// nil) writes in the same transaction.
+func (a *Authority) storeAudited(ctx context.Context, by Ceremony, k Key, cert *cvc.Certificate, action string,
+	also func(ctx context.Context, tx *store.Store, cert *cvc.Certificate) error) error {
 	keyEv, err := by.KeyEvent(k, cert.CHR)
 	if err != nil {
 		return err
@@ -314,7 +317,10 @@ func (a *Authority) storeAudited(ctx context.Context, by Ceremony, k Key, cert *
 	row := &store.Certificate{CHR: cert.CHR, CAR: cert.CAR, Role: store.RoleCVCA,
 		NotBefore: cert.EffectiveDate.Time(), NotAfter: cert.ExpirationDate.Time(), Status: store.CertValid, Raw: cert.Raw}
 	err = StoreAudited(ctx, a.Store, "store CVCA certificate "+cert.CHR, func(tx *store.Store) error {
-		return tx.AddCertificate(ctx, row)
+		if err := tx.AddCertificate(ctx, row); err != nil || also == nil {
+			return err
+		}
+		return also(ctx, tx, cert)
 	}, keyEv, certEv)
 	if err != nil {
 		return fmt.Errorf("cvca: store CVCA certificate %s: %w", cert.CHR, err)
@@ -328,8 +334,10 @@ func (a *Authority) storeAudited(ctx context.Context, by Ceremony, k Key, cert *
 // stored, so that DV certificates are issued under it from now on (serving instances take
 // it up within a minute, see Watch and ByCAR) while certificates under the earlier keys
 // stay verifiable. DVs get the link certificate with GetCACertificates; every partner is
-// sent it in a new_cer_available_notification through the outbox. A CVCA in use here
-// switches to the new key at once.
+// sent it in a new_cer_available_notification through the outbox. The link certificate,
+// the notifications and the audit events (key.generate, cvca.rollover naming by's
+// participants) commit in one transaction. A CVCA in use here switches to the new key at
+// once (an error doing so is returned with the link certificate, which is stored).
 func (a *Authority) Rollover(ctx context.Context, by Ceremony, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
 	cur, err := a.load(ctx)
 	if err != nil {
@@ -382,27 +390,24 @@ func (a *Authority) Rollover(ctx context.Context, by Ceremony, chr string, spec 
 			return nil, fmt.Errorf("cvca: the new link certificate does not verify: %w", err)
 		}
 		return link, nil
-	}, EventRollover)
+	}, EventRollover, a.notifyPartners)
 	if err != nil {
 		return nil, err
 	}
 	a.log().Info("CVCA rolled over", "chr", link.CHR, "car", link.CAR, "algorithm", key.Algorithm().String(),
 		"sha256", trust.CertificateSHA256(link))
-	if err := a.notifyPartners(ctx, link); err != nil {
-		return link, err
-	}
 	return link, a.Refresh(ctx)
 }
 
-// notifyPartners queues a new_cer_available_notification with cert for every partner.
-func (a *Authority) notifyPartners(ctx context.Context, cert *cvc.Certificate) error {
+// notifyPartners queues in tx a new_cer_available_notification with cert for every partner.
+func (a *Authority) notifyPartners(ctx context.Context, tx *store.Store, cert *cvc.Certificate) error {
 	for _, p := range a.Partners {
 		payload, err := server.EncodeRequest(server.SPOCProtocols[0], msg.Message{Operation: "SendCertificates",
 			CallerID: a.Country, StatusInfo: string(authority.NewCertificateAvailableNotification), Certificates: [][]byte{cert.Raw}})
 		if err != nil {
 			return err
 		}
-		if err := a.Store.EnqueueOutbox(ctx, &store.OutboxItem{Kind: store.OutboxDeliver, TargetURL: p.URL, Payload: payload}); err != nil {
+		if err := tx.EnqueueOutbox(ctx, &store.OutboxItem{Kind: store.OutboxDeliver, TargetURL: p.URL, Payload: payload}); err != nil {
 			return fmt.Errorf("cvca: notify SPOC %s of CVCA certificate %s: %w", p.Country, cert.CHR, err)
 		}
 		a.log().Info("SPOC partner to be notified of the new CVCA certificate", "country", p.Country, "url", p.URL)

@@ -160,8 +160,9 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "%s: %v\n", name, err)
-		// A rollover's link certificate may be stored (with its audit events) although
-		// notifying the partners failed: it is shown, and the exit status still says 1.
+		// A rollover's link certificate is stored (with its audit events and the
+		// partners' notifications) although taking it up here failed: it is shown, and
+		// the exit status still says 1.
 		if cert == nil || role != "rollover" {
 			return 1
 		}
