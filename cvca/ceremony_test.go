@@ -253,3 +253,19 @@ func TestInitInTheHSMIsRecordedAsSuch(t *testing.T) {
 		t.Fatalf("record: %+v (%v)", r, err)
 	}
 }
+
+// A rollover whose partner notification cannot be queued stores no link certificate: the
+// notifications are part of its transaction.
+func TestRolloverWithoutNotificationsStoresNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	a := f.demo(t, Partner{Country: "ZZ", URL: "https://spoc.zz.example/spoc"})
+	lift := f.refuse(t, "outbox")
+	if _, err := a.Rollover(ctx, Ceremony{}, "UTCVCA00002", hsm.KeySpec{}, 3); err == nil {
+		t.Fatal("rollover with the outbox refused")
+	}
+	lift()
+	if chain, err := f.st.CVCAChain(ctx, "UT"); err != nil || len(chain) != 1 {
+		t.Fatalf("link certificate stored without its notifications: %d (%v)", len(chain), err)
+	}
+}
