@@ -3,6 +3,7 @@ package cvca
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"eacgate/cvc"
 	"eacgate/hsm"
 	"eacgate/hsm/softhsmtest"
+	"eacgate/internal/pgtest"
 	"eacgate/store"
 	"eacgate/trust"
 )
@@ -267,5 +269,44 @@ func TestRolloverWithoutNotificationsStoresNothing(t *testing.T) {
 	lift()
 	if chain, err := f.st.CVCAChain(ctx, "UT"); err != nil || len(chain) != 1 {
 		t.Fatalf("link certificate stored without its notifications: %d (%v)", len(chain), err)
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// On PostgreSQL too, the key and certificate events chain in the certificate's transaction
+// (appends under the advisory lock, nested), and a refused append rolls the link back.
+func TestAuditedOnPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	pgtest.AdminDSN(t)
+	f := newFixture(t)
+	st, err := store.Open(ctx, pgtest.DSN(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f.st = st
+	a := f.demo(t)
+	link, err := a.Rollover(ctx, Ceremony{Actor: "operator:carol"}, "UTCVCA00002", hsm.KeySpec{}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := f.events(t, 0)
+	if len(evs) != 4 || evs[2].Action != EventKeyGenerate || evs[3].Action != EventRollover || evs[3].Target != link.CHR {
+		t.Fatalf("events: %+v", evs)
+	}
+	for _, q := range []string{
+		`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`,
+		`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_audit()`,
+	} {
+		if err := st.DB().Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Rollover(ctx, Ceremony{}, "UTCVCA00003", hsm.KeySpec{}, 3); err == nil {
+		t.Fatal("rollover with the audit refused")
+	}
+	if chain, err := st.CVCAChain(ctx, "UT"); err != nil || len(chain) != 2 {
+		t.Fatalf("link certificate stored without its events: %d (%v)", len(chain), err)
 	}
 }
