@@ -167,8 +167,8 @@ func StoreAudited(ctx context.Context, st *store.Store, op string, change func(t
 }
 
 // Uncertified records, on its own, a key made for chr whose certificate could not be
-// stored (cause): the key exists in the keystore and the log says so. A failure to append
-// is returned joined to nothing: the caller reports cause in any case.
+// stored (cause): the key exists in the keystore and the log says so. It returns only the
+// append's error; the caller reports cause either way.
 func (by Ceremony) Uncertified(ctx context.Context, st *store.Store, key Key, chr string, cause error) error {
 	ev, err := by.KeyEvent(key, chr)
 	if err != nil {

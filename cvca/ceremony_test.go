@@ -223,6 +223,9 @@ func TestRecordOf(t *testing.T) {
 	if err != nil || first.Certificate.Link || first.Ceremony.Actor != DemoCeremony.Actor || len(first.Form.PartIII) != 1 {
 		t.Fatalf("record of the first certificate: %+v (%v)", first, err)
 	}
+	if _, err := RecordOf(ctx, f.st, "", "U"); err == nil {
+		t.Fatal("record of a CHR that is none")
+	}
 	if _, err := RecordOf(ctx, f.st, "", "UTCVCA00009"); err == nil {
 		t.Fatal("record of a certificate that does not exist")
 	}

@@ -89,6 +89,9 @@ type FormCVCAEntry struct {
 // newest). It reads only the store: an auditor without the keystore can print it.
 func RecordOf(ctx context.Context, st *store.Store, country, chr string) (*Record, error) {
 	if chr != "" {
+		if _, err := cvc.ParseReference(chr); err != nil {
+			return nil, fmt.Errorf("cvca: CHR %q: %w", chr, err)
+		}
 		country = chr[:2]
 	}
 	chain, err := trust.New(st).Chain(ctx, country)
