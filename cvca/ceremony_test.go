@@ -86,6 +86,11 @@ func TestInitIsAuditedWithTheCertificate(t *testing.T) {
 	f := newFixture(t)
 	a := f.authority()
 	by := Ceremony{Actor: "operator:carol", Proposer: "alice", Witnesses: []string{"bob"}, ProposalID: "7"}
+	for _, chr := range []string{"ZZCVCA00001", "U"} {
+		if _, err := a.Init(ctx, by, chr, bp256, 3); err == nil {
+			t.Fatalf("init of CVCA %q for UT", chr)
+		}
+	}
 	cert, err := a.Init(ctx, by, "UTCVCA00001", bp256, 3)
 	if err != nil {
 		t.Fatal(err)

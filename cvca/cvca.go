@@ -259,6 +259,9 @@ func (a *Authority) Chain(ctx context.Context) ([][]byte, error) {
 // participants. A country that has a CVCA certificate already moves to a new key with
 // Rollover instead.
 func (a *Authority) Init(ctx context.Context, by Ceremony, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
+	if ref, err := cvc.ParseReference(chr); err != nil || ref.Country() != a.Country {
+		return nil, fmt.Errorf("cvca: the CVCA CHR %q must be a holder reference of country %s (%v)", chr, a.Country, err)
+	}
 	if existing, err := a.Store.CVCAChain(ctx, chr[:2]); err != nil {
 		return nil, err
 	} else if len(existing) > 0 {
