@@ -79,13 +79,16 @@ func (a *Authority) wrap(iss *authority.Issuer, label string) *authority.Issuer 
 // Nil before Open or Load found a CVCA.
 func (a *Authority) Current() *authority.Issuer { return a.current.Load() }
 
+// DemoCeremony is the audit's account of the demo CVCA and DV a gateway creates itself.
+var DemoCeremony = Ceremony{Actor: "gateway:demo"}
+
 // Open loads the CVCA issuer and puts it in use (see Load). With createDemo and no CVCA
-// certificate stored it first creates the demo CVCA: Country+"CVCA00001", brainpoolP256r1,
-// valid three years.
+// certificate stored it first creates the demo CVCA (audited as DemoCeremony):
+// Country+"CVCA00001", brainpoolP256r1, valid three years.
 func (a *Authority) Open(ctx context.Context, createDemo bool) (*authority.Issuer, error) {
 	iss, err := a.Load(ctx)
 	if err == nil && iss == nil && createDemo {
-		if _, err := a.Init(ctx, a.Country+"CVCA00001", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"}, 3); err != nil {
+		if _, err := a.Init(ctx, DemoCeremony, a.Country+"CVCA00001", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"}, 3); err != nil {
 			return nil, err
 		}
 		iss, err = a.Load(ctx)
@@ -251,9 +254,14 @@ func (a *Authority) Chain(ctx context.Context) ([][]byte, error) {
 }
 
 // Init creates the CVCA of chr's country: a new key in the keystore (label KeyLabel) and
-// its self-signed certificate, valid for the given number of years. A country that has a
-// CVCA certificate already moves to a new key with Rollover instead.
-func (a *Authority) Init(ctx context.Context, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
+// its self-signed certificate, valid for the given number of years. The certificate is
+// stored in one transaction with its audit events (key.generate, init.cvca) naming by's
+// participants. A country that has a CVCA certificate already moves to a new key with
+// Rollover instead.
+func (a *Authority) Init(ctx context.Context, by Ceremony, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
+	if ref, err := cvc.ParseReference(chr); err != nil || ref.Country() != a.Country {
+		return nil, fmt.Errorf("cvca: the CVCA CHR %q must be a holder reference of country %s (%v)", chr, a.Country, err)
+	}
 	if existing, err := a.Store.CVCAChain(ctx, chr[:2]); err != nil {
 		return nil, err
 	} else if len(existing) > 0 {
@@ -263,20 +271,64 @@ func (a *Authority) Init(ctx context.Context, chr string, spec hsm.KeySpec, year
 	if err != nil {
 		return nil, err
 	}
-	today := cvc.DateOf(a.now())
-	cert, err := authority.NewCVCA(authority.CVCASpec{
-		CHR: chr, Algorithm: key.Algorithm(),
-		CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(years*365 - 1),
-	}, key)
+	k := Key{Label: a.KeyLabel, Keystore: KeystoreKind(a.Keys), Spec: spec}
+	k.Spec.Algorithm = key.Algorithm()
+	cert, err := a.certifyNew(ctx, by, k, chr, func() (*cvc.Certificate, error) {
+		today := cvc.DateOf(a.now())
+		return authority.NewCVCA(authority.CVCASpec{
+			CHR: chr, Algorithm: key.Algorithm(),
+			CHAT: cvc.NewISCHAT(cvc.RoleCVCA, cvc.ISReadDG3|cvc.ISReadDG4), Effective: today, Expiration: today.AddDays(years*365 - 1),
+		}, key)
+	}, EventInitCVCA, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.Store.AddCertificate(ctx, &store.Certificate{CHR: cert.CHR, CAR: cert.CAR, Role: store.RoleCVCA,
-		NotBefore: cert.EffectiveDate.Time(), NotAfter: cert.ExpirationDate.Time(), Status: store.CertValid, Raw: cert.Raw}); err != nil {
+	a.log().Info("created CVCA", "chr", cert.CHR, "algorithm", key.Algorithm().String(), "sha256", trust.CertificateSHA256(cert))
+	return cert, nil
+}
+
+// certifyNew makes the certificate of the new key k (sign) and stores it with its audit
+// events (k's key.generate, then action) in one transaction. When the certificate is not
+// stored, the key, which exists, is still recorded (Uncertified).
+func (a *Authority) certifyNew(ctx context.Context, by Ceremony, k Key, chr string, sign func() (*cvc.Certificate, error), action string,
+	also func(ctx context.Context, tx *store.Store, cert *cvc.Certificate) error) (*cvc.Certificate, error) {
+	cert, err := sign()
+	if err == nil {
+		err = a.storeAudited(ctx, by, k, cert, action, also)
+	}
+	if err != nil {
+		if aerr := by.Uncertified(ctx, a.Store, k, chr, err); aerr != nil {
+			a.log().Error("audit of a CVCA key without its certificate", "label", k.Label, "err", aerr)
+		}
 		return nil, err
 	}
-	a.log().Info("created CVCA", "chr", cert.CHR, "algorithm", key.Algorithm().String())
 	return cert, nil
+}
+
+// storeAudited stores CVCA certificate cert of key k with its events, and what also (may be
+// nil) writes in the same transaction.
+func (a *Authority) storeAudited(ctx context.Context, by Ceremony, k Key, cert *cvc.Certificate, action string,
+	also func(ctx context.Context, tx *store.Store, cert *cvc.Certificate) error) error {
+	keyEv, err := by.KeyEvent(k, cert.CHR)
+	if err != nil {
+		return err
+	}
+	certEv, err := by.Event(action, by.Details(cert, cert.CHR[:len(cert.CHR)-5], &k))
+	if err != nil {
+		return err
+	}
+	row := &store.Certificate{CHR: cert.CHR, CAR: cert.CAR, Role: store.RoleCVCA,
+		NotBefore: cert.EffectiveDate.Time(), NotAfter: cert.ExpirationDate.Time(), Status: store.CertValid, Raw: cert.Raw}
+	err = StoreAudited(ctx, a.Store, "store CVCA certificate "+cert.CHR, func(tx *store.Store) error {
+		if err := tx.AddCertificate(ctx, row); err != nil || also == nil {
+			return err
+		}
+		return also(ctx, tx, cert)
+	}, keyEv, certEv)
+	if err != nil {
+		return fmt.Errorf("cvca: store CVCA certificate %s: %w", cert.CHR, err)
+	}
+	return nil
 }
 
 // Rollover moves the CVCA to a new key: the key is generated in the keystore (label
@@ -285,9 +337,11 @@ func (a *Authority) Init(ctx context.Context, chr string, spec hsm.KeySpec, year
 // stored, so that DV certificates are issued under it from now on (serving instances take
 // it up within a minute, see Watch and ByCAR) while certificates under the earlier keys
 // stay verifiable. DVs get the link certificate with GetCACertificates; every partner is
-// sent it in a new_cer_available_notification through the outbox. A CVCA in use here
-// switches to the new key at once.
-func (a *Authority) Rollover(ctx context.Context, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
+// sent it in a new_cer_available_notification through the outbox. The link certificate,
+// the notifications and the audit events (key.generate, cvca.rollover naming by's
+// participants) commit in one transaction. A CVCA in use here switches to the new key at
+// once (an error doing so is returned with the link certificate, which is stored).
+func (a *Authority) Rollover(ctx context.Context, by Ceremony, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
 	cur, err := a.load(ctx)
 	if err != nil {
 		return nil, err
@@ -314,48 +368,49 @@ func (a *Authority) Rollover(ctx context.Context, chr string, spec hsm.KeySpec, 
 		spec.Curve = d.Name()
 	}
 	label := a.keyLabel(chr)
+	k := Key{Label: label, Keystore: KeystoreKind(a.Keys), Spec: spec}
 	key, err := a.Keys.Generate(ctx, label, spec)
 	if errors.Is(err, hsm.ErrKeyExists) {
 		// An earlier attempt made the key and stopped before its link certificate was
 		// stored (no certificate has this CHR): that key is used.
 		a.log().Warn("CVCA rollover: using the key an earlier attempt made", "label", label)
-		if key, err = a.Keys.Signer(ctx, label); err == nil && !keyFits(key, spec) {
+		k.Reused = true
+		if key, err = a.Keys.Signer(ctx, label); err == nil && !KeyFits(key, spec) {
 			err = fmt.Errorf("cvca: key %s from an earlier attempt is not a %s key%s", label, spec.Algorithm, curveSuffix(spec.Curve))
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	today := cvc.DateOf(a.now())
-	link, err := authority.NewLink(authority.CVCASpec{CHR: chr, Algorithm: key.Algorithm(), CHAT: old.CHAT,
-		Effective: today, Expiration: today.AddDays(years*365 - 1)}, key, old, cur.Signer)
+	link, err := a.certifyNew(ctx, by, k, chr, func() (*cvc.Certificate, error) {
+		today := cvc.DateOf(a.now())
+		link, err := authority.NewLink(authority.CVCASpec{CHR: chr, Algorithm: key.Algorithm(), CHAT: old.CHAT,
+			Effective: today, Expiration: today.AddDays(years*365 - 1)}, key, old, cur.Signer)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := cvc.Verify(link, cvc.VerifyOptions{Anchors: cur.Path[:1], Intermediates: cur.Path[1:]}); err != nil {
+			return nil, fmt.Errorf("cvca: the new link certificate does not verify: %w", err)
+		}
+		return link, nil
+	}, EventRollover, a.notifyPartners)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := cvc.Verify(link, cvc.VerifyOptions{Anchors: cur.Path[:1], Intermediates: cur.Path[1:]}); err != nil {
-		return nil, fmt.Errorf("cvca: the new link certificate does not verify: %w", err)
-	}
-	if err := a.Store.AddCertificate(ctx, &store.Certificate{CHR: link.CHR, CAR: link.CAR, Role: store.RoleCVCA,
-		NotBefore: link.EffectiveDate.Time(), NotAfter: link.ExpirationDate.Time(), Status: store.CertValid, Raw: link.Raw}); err != nil {
 		return nil, err
 	}
 	a.log().Info("CVCA rolled over", "chr", link.CHR, "car", link.CAR, "algorithm", key.Algorithm().String(),
 		"sha256", trust.CertificateSHA256(link))
-	if err := a.notifyPartners(ctx, link); err != nil {
-		return link, err
-	}
 	return link, a.Refresh(ctx)
 }
 
-// notifyPartners queues a new_cer_available_notification with cert for every partner.
-func (a *Authority) notifyPartners(ctx context.Context, cert *cvc.Certificate) error {
+// notifyPartners queues in tx a new_cer_available_notification with cert for every partner.
+func (a *Authority) notifyPartners(ctx context.Context, tx *store.Store, cert *cvc.Certificate) error {
 	for _, p := range a.Partners {
 		payload, err := server.EncodeRequest(server.SPOCProtocols[0], msg.Message{Operation: "SendCertificates",
 			CallerID: a.Country, StatusInfo: string(authority.NewCertificateAvailableNotification), Certificates: [][]byte{cert.Raw}})
 		if err != nil {
 			return err
 		}
-		if err := a.Store.EnqueueOutbox(ctx, &store.OutboxItem{Kind: store.OutboxDeliver, TargetURL: p.URL, Payload: payload}); err != nil {
+		if err := tx.EnqueueOutbox(ctx, &store.OutboxItem{Kind: store.OutboxDeliver, TargetURL: p.URL, Payload: payload}); err != nil {
 			return fmt.Errorf("cvca: notify SPOC %s of CVCA certificate %s: %w", p.Country, cert.CHR, err)
 		}
 		a.log().Info("SPOC partner to be notified of the new CVCA certificate", "country", p.Country, "url", p.URL)
@@ -363,8 +418,9 @@ func (a *Authority) notifyPartners(ctx context.Context, cert *cvc.Certificate) e
 	return nil
 }
 
-// keyFits reports whether key is of spec's algorithm and, for EC keys, on its curve.
-func keyFits(key hsm.Signer, spec hsm.KeySpec) bool {
+// KeyFits reports whether key is of spec's algorithm and, for EC keys, on its curve: a key
+// an earlier attempt made under the same label may be used again only then.
+func KeyFits(key hsm.Signer, spec hsm.KeySpec) bool {
 	if key.Algorithm() != spec.Algorithm {
 		return false
 	}

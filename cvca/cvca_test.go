@@ -106,7 +106,7 @@ func TestOpenCreatesTheDemoCVCA(t *testing.T) {
 	if c.EffectiveDate != cvc.DateOf(f.clk.Now()) {
 		t.Fatalf("effective %s, clock's today %s", c.EffectiveDate, cvc.DateOf(f.clk.Now()))
 	}
-	if _, err := a.Init(ctx, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"}, 3); err == nil {
+	if _, err := a.Init(ctx, Ceremony{}, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"}, 3); err == nil {
 		t.Fatal("a second CVCA of UT was created without a link certificate")
 	}
 }
@@ -129,12 +129,12 @@ func TestRolloverMakesALinkCertificate(t *testing.T) {
 	}
 	root := a.Current().Certificate()
 	for _, chr := range []string{"ZZCVCA00002", "UTCVCA00001"} {
-		if _, err := a.Rollover(ctx, chr, hsm.KeySpec{}, 3); err == nil {
+		if _, err := a.Rollover(ctx, Ceremony{}, chr, hsm.KeySpec{}, 3); err == nil {
 			t.Fatalf("rollover to %s accepted", chr)
 		}
 	}
 	labels = nil
-	link, err := a.Rollover(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
+	link, err := a.Rollover(ctx, Ceremony{}, "UTCVCA00002", hsm.KeySpec{}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestRolloverTakenUpFromAnotherInstance(t *testing.T) {
 		t.Fatal("ByCAR answered for a CVCA certificate that does not exist")
 	}
 	cli := f.authority()
-	link, err := cli.Rollover(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
+	link, err := cli.Rollover(ctx, Ceremony{}, "UTCVCA00002", hsm.KeySpec{}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestRolloverTakenUpFromAnotherInstance(t *testing.T) {
 	if other.Current().Certificate().CHR != link.CHR {
 		t.Fatalf("a new instance loads %s", other.Current().Certificate().CHR)
 	}
-	third, err := cli.Rollover(ctx, "UTCVCA00003", hsm.KeySpec{}, 3)
+	third, err := cli.Rollover(ctx, Ceremony{}, "UTCVCA00003", hsm.KeySpec{}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestKeyMustMatchCertificate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	link, err := a.Rollover(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
+	link, err := a.Rollover(ctx, Ceremony{}, "UTCVCA00002", hsm.KeySpec{}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,10 +256,10 @@ func TestRolloverAgainAfterAnInterruptedOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Rollover(ctx, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA384, Curve: "brainpoolP384r1"}, 3); err == nil {
+	if _, err := a.Rollover(ctx, Ceremony{}, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA384, Curve: "brainpoolP384r1"}, 3); err == nil {
 		t.Fatal("a key of another kind was used")
 	}
-	link, err := a.Rollover(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
+	link, err := a.Rollover(ctx, Ceremony{}, "UTCVCA00002", hsm.KeySpec{}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/cvca"
 	"eacgate/ecc"
 	"eacgate/msg"
 	"eacgate/ra"
@@ -188,9 +189,16 @@ func TestRemoteCVCA(t *testing.T) {
 	remote := &Remote{URL: srv.URL, HTTP: &http.Client{Transport: rt}, Store: f.st, Country: "UT", Logger: quiet}
 	f.c.Domestic, f.c.Now = remote, func() time.Time { return now }
 
+	seq := f.lastSeq(t)
 	cert, err := f.c.Renew(ctx, due, time.Now())
 	if err != nil || cert == nil || f.c.Current().Certificate().CHR != cert.CHR {
 		t.Fatalf("renewed %v (%v)", cert, err)
+	}
+	// Signed by another CVCA: recorded as received, with the answer, not as our signature.
+	if evs := f.eventsAfter(t, seq); len(evs) != 2 || evs[0].Action != cvca.EventKeyGenerate {
+		t.Fatalf("events of the remote renewal: %+v", evs)
+	} else {
+		checkSigned(t, evs[1], cvca.EventReceived, cert, "UTDVDEMO")
 	}
 	if want := "renew-UTDVDEMO00002-" + strconv.FormatInt(now.UnixNano(), 36); len(got) != 1 || got[0].MessageID != want {
 		var ids []string

@@ -9,6 +9,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/cvca"
 	"eacgate/ra"
 	"eacgate/store"
 )
@@ -32,36 +33,45 @@ func (InProcess) Pending(context.Context, int64, string, time.Time) (bool, error
 // fails then (no key is made for nothing: its label would block the renewal after the
 // reinstatement).
 func (l InProcess) Chain(context.Context, string) ([]*cvc.Certificate, error) {
-	cvca := l.CVCA()
-	if cvca == nil {
+	iss := l.CVCA()
+	if iss == nil {
 		return nil, errors.New("dvclient: the local CVCA is not set up")
 	}
-	if cvca.Active != nil {
-		if err := cvca.Active(); err != nil {
+	if iss.Active != nil {
+		if err := iss.Active(); err != nil {
 			return nil, err
 		}
 	}
-	return cvca.Path, nil
+	return iss.Path, nil
 }
 
-// Request issues the certificate, stores it with the DV and audits the renewal.
+// Request issues the certificate and stores it with the DV in one transaction with its
+// audit events: ca.issue (our CVCA's signature) and dv.renew (the DV's renewal).
 func (l InProcess) Request(ctx context.Context, r Request) (authority.ReturnCode, *cvc.Certificate, error) {
-	cvca := l.CVCA()
-	if cvca == nil {
+	cvcaIss := l.CVCA()
+	if cvcaIss == nil {
 		return "", nil, errors.New("dvclient: the local CVCA is not set up")
 	}
 	h := r.Holder
-	cert, err := cvca.Issue(r.Message.CertReq, authority.Applicant{Country: h.Country, Mnemonic: h.Mnemonic,
+	cert, err := cvcaIss.Issue(r.Message.CertReq, authority.Applicant{Country: h.Country, Mnemonic: h.Mnemonic,
 		Role: cvc.RoleDVDomestic, Status: authority.HolderStatus(h.Status), Current: r.Current})
 	if err != nil {
 		return "", nil, err
 	}
-	if err := (ra.NewStoreRegistry(l.Store)).RecordCertificate(ctx, h.ID, cert); err != nil {
-		return "", nil, fmt.Errorf("dvclient: record DV certificate %s: %w", cert.CHR, err)
+	by := cvca.Ceremony{Actor: "dv-client"}
+	d := by.Details(cert, h.Country+h.Mnemonic, nil)
+	d.Requester, d.MessageID, d.Previous = h.Country+h.Mnemonic, r.Message.MessageID, r.Current.CHR
+	issued, err := by.Event(cvca.EventIssue, d)
+	if err != nil {
+		return "", nil, err
 	}
-	if _, err := l.Store.AppendAudit(ctx, store.AuditEvent{Actor: "dv-client", Action: "dv.renew", Target: cert.CHR,
-		Source: "local", Outcome: "ok", Details: fmt.Sprintf(`{"previous":%q}`, r.Current.CHR)}); err != nil {
-		logger(l.Logger).Error("audit", "err", err)
+	renewed := store.AuditEvent{Actor: "dv-client", Action: "dv.renew", Target: cert.CHR,
+		Source: "local", Outcome: "ok", Details: fmt.Sprintf(`{"previous":%q}`, r.Current.CHR)}
+	err = cvca.StoreAudited(ctx, l.Store, "store DV certificate "+cert.CHR, func(tx *store.Store) error {
+		return ra.NewStoreRegistry(tx).RecordCertificate(ctx, h.ID, cert)
+	}, issued, renewed)
+	if err != nil {
+		return "", nil, fmt.Errorf("dvclient: record DV certificate %s: %w", cert.CHR, err)
 	}
 	return authority.OKCertAvailable, cert, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/cvca"
 	"eacgate/msg"
 	"eacgate/ra"
 	"eacgate/server"
@@ -168,8 +169,34 @@ func (r *Remote) request(ctx context.Context, holder *store.Holder, m msg.Messag
 	if err != nil {
 		return "", nil, err
 	}
-	if err := r.Store.AnswerMessage(ctx, out.ID, string(a.ReturnCode), result, rows...); err != nil {
+	if err := r.storeAnswer(ctx, holder, m.MessageID, out.ID, string(a.ReturnCode), result, rows); err != nil {
 		return "", nil, err
 	}
 	return a.ReturnCode, rows, nil
+}
+
+// storeAnswer stores the CVCA's answer to message id with the certificates it brought, each
+// recorded as certificate.received (signed by a CVCA elsewhere) in the same transaction.
+func (r *Remote) storeAnswer(ctx context.Context, holder *store.Holder, messageID string, id int64, code string, result []byte, rows []*store.Certificate) error {
+	if len(rows) == 0 {
+		return r.Store.AnswerMessage(ctx, id, code, result)
+	}
+	by := cvca.Ceremony{Actor: "dv-client", Source: r.URL}
+	var events []store.AuditEvent
+	for _, row := range rows {
+		cert, err := cvc.ParseCertificate(row.Raw)
+		if err != nil {
+			return fmt.Errorf("dvclient: certificate from the CVCA: %w", err)
+		}
+		d := by.Details(cert, holder.Country+holder.Mnemonic, nil)
+		d.Requester, d.MessageID = holder.Country+holder.Mnemonic, messageID
+		ev, err := by.Event(cvca.EventReceived, d)
+		if err != nil {
+			return err
+		}
+		events = append(events, ev)
+	}
+	return cvca.StoreAudited(ctx, r.Store, "store the CVCA's answer", func(tx *store.Store) error {
+		return tx.AnswerMessage(ctx, id, code, result, rows...)
+	}, events...)
 }

@@ -2,6 +2,7 @@ package dvclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/cvca"
 	"eacgate/hsm"
 	"eacgate/msg"
 	"eacgate/server"
@@ -217,11 +219,30 @@ func (c *Client) renew(ctx context.Context, o Options, now time.Time) (*cvc.Cert
 }
 
 // newRequest makes a key (label, spec) and a request for it to car, authenticated with the
-// DV's current key.
+// DV's current key. The key is audited (key.generate) as soon as it is made: its
+// certificate may come days later by callback, or never.
 func (c *Client) newRequest(ctx context.Context, label string, spec hsm.KeySpec, car, chr string, domainParams bool, cur *authority.Issuer) (*cvc.Request, error) {
+	k := cvca.Key{Label: label, Keystore: cvca.KeystoreKind(c.Keys), Spec: spec}
 	key, err := c.Keys.Generate(ctx, label, spec)
+	if errors.Is(err, hsm.ErrKeyExists) {
+		k.Reused = true
+		// An earlier request for this CHR made the key and was refused, or its certificate
+		// was not stored (nextCHR has not moved on): that key is used, else no renewal
+		// could ever be made for the CHR again.
+		c.log().Warn("DV request: using the key an earlier attempt made", "label", label)
+		if key, err = c.Keys.Signer(ctx, label); err == nil && !cvca.KeyFits(key, spec) {
+			err = fmt.Errorf("dvclient: key %s from an earlier attempt is not a %s key", label, spec.Algorithm)
+		}
+	}
 	if err != nil {
 		return nil, err
+	}
+	ev, err := cvca.Ceremony{Actor: "dv-client"}.KeyEvent(k, chr)
+	if err == nil {
+		_, err = c.Store.AppendAudit(ctx, ev)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dvclient: audit the key of %s: %w", chr, err)
 	}
 	pub, err := cvc.NewPublicKey(key.Algorithm(), key.Public(), domainParams)
 	if err != nil {

@@ -46,15 +46,17 @@ func (g *Gateway) useCVCA(iss *authority.Issuer) {
 	g.useLocalCVCA()
 }
 
-// InitCVCA creates the country's CVCA (see cvca.Authority.Init).
-func (g *Gateway) InitCVCA(ctx context.Context, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
-	return g.cvca.Init(ctx, chr, spec, years)
+// InitCVCA creates the country's CVCA, audited with by's participants (see
+// cvca.Authority.Init): the entry point of eacgate init cvca and of an approved proposal.
+func (g *Gateway) InitCVCA(ctx context.Context, by cvca.Ceremony, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
+	return g.cvca.Init(ctx, by, chr, spec, years)
 }
 
 // RolloverCVCA moves the CVCA to a new key with a link certificate and notifies the SPOC
-// partners (see cvca.Authority.Rollover).
-func (g *Gateway) RolloverCVCA(ctx context.Context, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
-	return g.cvca.Rollover(ctx, chr, spec, years)
+// partners, audited with by's participants (see cvca.Authority.Rollover): the entry point of
+// eacgate cvca rollover and of an approved proposal.
+func (g *Gateway) RolloverCVCA(ctx context.Context, by cvca.Ceremony, chr string, spec hsm.KeySpec, years int) (*cvc.Certificate, error) {
+	return g.cvca.Rollover(ctx, by, chr, spec, years)
 }
 
 // RunCVCAWatch takes up CVCA rollovers made elsewhere while the gateway serves, until ctx

@@ -3,12 +3,14 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/cvca"
 	"eacgate/dvclient"
 	"eacgate/ecc"
 	"eacgate/hsm"
@@ -37,11 +39,11 @@ func TestCVCARollover(t *testing.T) {
 	}
 	defer cli.Close()
 	for _, chr := range []string{"UTCVCA00001", "ZZCVCA00002"} {
-		if _, err := cli.RolloverCVCA(ctx, chr, hsm.KeySpec{}, 3); err == nil {
+		if _, err := cli.RolloverCVCA(ctx, cvca.Ceremony{}, chr, hsm.KeySpec{}, 3); err == nil {
 			t.Fatalf("rollover to %s accepted", chr)
 		}
 	}
-	link, err := cli.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{}, 3)
+	link, err := cli.RolloverCVCA(ctx, cvca.Ceremony{}, "UTCVCA00002", hsm.KeySpec{}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +148,7 @@ func TestCVCARolloverToAnotherCurve(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	link, err := g.RolloverCVCA(ctx, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA384, Curve: "brainpoolP384r1"}, 3)
+	link, err := g.RolloverCVCA(ctx, cvca.Ceremony{}, "UTCVCA00002", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA384, Curve: "brainpoolP384r1"}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,5 +221,26 @@ func TestRenewedDVTakenUpOnRequest(t *testing.T) {
 	}
 	if b.CurrentDV().Certificate().CHR != renewed.CHR {
 		t.Fatal("the other instance still issues under the old DV certificate")
+	}
+}
+
+// The demo PKI a gateway makes itself is audited like the CLI's: the CVCA's key and
+// certificate, then the DV's key, its certificate as our CVCA's signature and init.dv, all
+// by the demo's actor.
+func TestDemoPKIIsAudited(t *testing.T) {
+	g := openDemo(t, t.TempDir())
+	evs, err := g.Store.ListAudit(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		if e.Actor == cvca.DemoCeremony.Actor {
+			got = append(got, e.Action+" "+e.Target)
+		}
+	}
+	want := []string{"key.generate cvca", "init.cvca UTCVCA00001", "key.generate dv", "ca.issue UTDVDEMO00001", "init.dv UTDVDEMO00001"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("demo events %v, want %v", got, want)
 	}
 }

@@ -3,9 +3,11 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/cvca"
 	"eacgate/dvclient"
 	"eacgate/hsm"
 	"eacgate/spoc"
@@ -78,12 +80,26 @@ func (g *Gateway) FetchCVCACertificates(ctx context.Context) (int, error) {
 	return r.FetchCACertificates(ctx)
 }
 
-// InitDVRemote creates the DV of a gateway whose CVCA is at dv_client.cvca_url (see
-// dvclient.Client.InitRemote).
-func (g *Gateway) InitDVRemote(ctx context.Context, chr string, spec hsm.KeySpec) (*cvc.Certificate, error) {
+// InitDVRemote creates the DV of a gateway whose CVCA is at dv_client.cvca_url, audited
+// with by's participants (see dvclient.Client.InitRemote).
+func (g *Gateway) InitDVRemote(ctx context.Context, by cvca.Ceremony, chr string, spec hsm.KeySpec) (*cvc.Certificate, error) {
 	r, err := g.remote()
 	if err != nil {
 		return nil, err
 	}
-	return g.dv.InitRemote(ctx, r, chr, spec)
+	return g.dv.InitRemote(ctx, r, by, chr, spec)
+}
+
+// InitDV creates the DV: a new key (label Options.DVKey), the DV holder, and its first
+// certificate from this gateway's CVCA, audited with by's participants (see
+// dvclient.Client.InitLocal).
+func (g *Gateway) InitDV(ctx context.Context, by cvca.Ceremony, chr string, spec hsm.KeySpec) (*cvc.Certificate, error) {
+	if g.CVCA == nil {
+		iss, err := g.cvca.Load(ctx)
+		if err != nil || iss == nil {
+			return nil, fmt.Errorf("gateway: no local CVCA to certify the DV (run 'eacgate init cvca', or request from the CVCA with 'eacgate init dv --out'): %v", err)
+		}
+		g.useCVCA(iss)
+	}
+	return g.dv.InitLocal(ctx, g.CVCA, by, chr, spec)
 }

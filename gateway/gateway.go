@@ -253,7 +253,7 @@ func (g *Gateway) setUpIssuers(ctx context.Context) error {
 
 	_, err = g.Store.HolderByName(ctx, o.Country, o.DVMnemonic)
 	if errors.Is(err, store.ErrNotFound) && o.Demo && g.CVCA != nil {
-		if _, err := g.InitDV(ctx, o.Country+o.DVMnemonic+"00001", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"}); err != nil {
+		if _, err := g.InitDV(ctx, cvca.DemoCeremony, o.Country+o.DVMnemonic+"00001", hsm.KeySpec{Algorithm: cvc.ECDSA_SHA256, Curve: "brainpoolP256r1"}); err != nil {
 			return err
 		}
 		_, err = g.Store.HolderByName(ctx, o.Country, o.DVMnemonic)
@@ -281,51 +281,6 @@ func (g *Gateway) loadDV(ctx context.Context) error {
 		g.DV = g.dv.Current()
 	}
 	return err
-}
-
-// InitDV creates the DV: a new key (label Options.DVKey), the DV holder, and its first
-// certificate from this gateway's CVCA.
-func (g *Gateway) InitDV(ctx context.Context, chr string, spec hsm.KeySpec) (*cvc.Certificate, error) {
-	o := g.Options
-	if g.CVCA == nil {
-		iss, err := g.cvca.Load(ctx)
-		if err != nil || iss == nil {
-			return nil, fmt.Errorf("gateway: no local CVCA to certify the DV (run 'eacgate init cvca', or request from the CVCA with 'eacgate init dv --out'): %v", err)
-		}
-		g.useCVCA(iss)
-	}
-	if chr[:2] != o.Country || chr[2:len(chr)-5] != o.DVMnemonic {
-		return nil, fmt.Errorf("gateway: DV CHR %s must be %s%s + 5-character sequence number (country and dv_mnemonic)", chr, o.Country, o.DVMnemonic)
-	}
-	if spec.Algorithm == cvc.AlgorithmUnknown {
-		spec = hsm.KeySpec{Algorithm: g.CVCA.Certificate().PublicKey.Algorithm}
-		if d := g.CVCA.Domain(); d != nil {
-			spec.Curve = d.Name()
-		}
-	}
-	key, err := g.Keys.Generate(ctx, o.DVKey, spec)
-	if err != nil {
-		return nil, err
-	}
-	h := &store.Holder{Country: o.Country, Mnemonic: o.DVMnemonic, Role: store.RoleDVDomestic, Status: store.HolderActive}
-	if err := g.Store.CreateHolder(ctx, h); err != nil {
-		return nil, err
-	}
-	pub, err := cvc.NewPublicKey(key.Algorithm(), key.Public(), true)
-	if err != nil {
-		return nil, err
-	}
-	req, err := cvc.NewRequest(cvc.RequestTemplate{CAR: g.CVCA.Certificate().CHR, CHR: chr}, pub, key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := g.CVCA.Issue(req.Raw, authority.Applicant{Country: o.Country, Mnemonic: o.DVMnemonic, Role: cvc.RoleDVDomestic, Status: authority.StatusActive})
-	if err != nil {
-		return nil, err
-	}
-	g.logger.Info("created DV", "chr", cert.CHR)
-	reg := ra.NewStoreRegistry(g.Store)
-	return cert, reg.RecordCertificate(ctx, h.ID, cert)
 }
 
 func (g *Gateway) routes() (http.Handler, error) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/cvca"
 	"eacgate/gateway"
 	"eacgate/hsm"
 	"eacgate/server"
@@ -144,33 +146,37 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 		return 1
 	}
 	defer g.Close()
+	by := cvca.Ceremony{Actor: "cli:" + os.Getenv("USER")}
 	var cert *cvc.Certificate
 	switch {
 	case role == "cvca":
-		cert, err = g.InitCVCA(ctx, *chr, spec, *years)
+		cert, err = g.InitCVCA(ctx, by, *chr, spec, *years)
 	case role == "rollover":
-		cert, err = g.RolloverCVCA(ctx, *chr, spec, *years)
+		cert, err = g.RolloverCVCA(ctx, by, *chr, spec, *years)
 	case remote:
-		cert, err = g.InitDVRemote(ctx, *chr, spec)
+		cert, err = g.InitDVRemote(ctx, by, *chr, spec)
 	default:
-		cert, err = g.InitDV(ctx, *chr, spec)
+		cert, err = g.InitDV(ctx, by, *chr, spec)
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "%s: %v\n", name, err)
-		// A rollover's link certificate may be stored although notifying the partners
-		// failed: it is shown and audited, and the exit status still says 1.
+		// A rollover's link certificate is stored (with its audit events and the
+		// partners' notifications) although taking it up here failed: it is shown, and
+		// the exit status still says 1.
 		if cert == nil || role != "rollover" {
 			return 1
 		}
 	}
 	_ = cert.Describe(c.stdout)
-	action := "init." + role
-	if role == "rollover" {
-		action = "cvca.rollover"
-	}
-	if _, err := g.Store.AppendAudit(ctx, auditEvent(action, cert.CHR)); err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return 1
+	if role != "dv" {
+		// What partners need: the ceremony record of the new CVCA certificate.
+		r, rerr := cvca.RecordOf(ctx, g.Store, opts.Country, cert.CHR)
+		if rerr != nil {
+			fmt.Fprintln(c.stderr, rerr)
+			return 1
+		}
+		fmt.Fprintln(c.stdout)
+		writeCeremony(c.stdout, r)
 	}
 	if role == "rollover" {
 		fmt.Fprintf(c.stdout, "\nlink certificate %s stored (SHA-256 %s); serving gateways issue under it within a minute\n", cert.CHR, trust.CertificateSHA256(cert))

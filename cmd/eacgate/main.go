@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"holder":      {"register, list, suspend, reinstate and revoke DVs and terminals", runHolder},
 		"init":        {"create the CVCA or the DV (keys in the software keystore or PKCS#11)", runInit},
 		"cvca":        {"roll the CVCA over to a new key (link certificate)", runCVCA},
+		"ceremony":    {"print the key ceremony record of a CVCA certificate (for partners' registration forms)", runCeremony},
 		"outbox":      {"list callback deliveries, retry dead-lettered ones", runOutbox},
 		"request":     {"list, approve and reject requests held for approval", runRequest},
 		"spoc":        {"send notifications to partner SPOCs; list the general messages sent and received", runSPOC},

@@ -514,9 +514,3 @@ func serveMetrics(g *gateway.Gateway, addr string, log *slog.Logger) (stop func(
 	log.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
 	return func() { _ = srv.Close() }, nil
 }
-
-// auditEvent is a successful action from the command line that is not an operator action of
-// the operations service (those use cliOps).
-func auditEvent(action, target string) store.AuditEvent {
-	return store.AuditEvent{Actor: "cli:" + os.Getenv("USER"), Action: action, Target: target, Source: "local", Outcome: "ok"}
-}
