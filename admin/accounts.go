@@ -236,7 +236,7 @@ func (h *Handler) apiClientAction(r *request) (any, error) {
 // refusedAuth audits a refused authentication of the admin API (bounded: ops.AuthRefused).
 // op is the account when one was found (disabled, removed, expired, a refused certificate).
 func (h *Handler) refusedAuth(ctx context.Context, r *request, op *store.Operator, err error) {
-	a := ops.Actor{Channel: ops.ChannelREST, Name: "anonymous", Remote: r.source}
+	a := ops.Actor{Channel: ops.ChannelREST, Name: "(unknown)", Remote: r.source}
 	target, reason := "token", "unknown credentials"
 	if r.Header.Get("Authorization") == "" {
 		target = "none"

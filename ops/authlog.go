@@ -24,6 +24,9 @@ type AuthLimits struct {
 	// MaxSources bounds the sources remembered (default 4096); beyond, the global bucket
 	// alone bounds the events.
 	MaxSources int
+	// SummaryEvery: the count of refusals not recorded is written at most this often
+	// (default a minute), with the next refusal recorded.
+	SummaryEvery time.Duration
 	// LoginEvery: a successful authentication of one account is recorded at most once in
 	// this time (default an hour).
 	LoginEvery time.Duration
@@ -48,6 +51,7 @@ func (l AuthLimits) withDefaults() AuthLimits {
 	def(&l.GlobalBurst, 100)
 	defD(&l.GlobalEvery, 10*time.Second)
 	def(&l.MaxSources, 4096)
+	defD(&l.SummaryEvery, time.Minute)
 	defD(&l.LoginEvery, time.Hour)
 	defD(&l.LastUseEvery, time.Minute)
 	return l
@@ -55,8 +59,8 @@ func (l AuthLimits) withDefaults() AuthLimits {
 
 // AuthLog keeps the audit of authentication bounded: logins once an hour per account,
 // refused authentications through token buckets per source and overall, each event capped
-// to a few hundred bytes (what the caller sent is truncated), and one summary event saying
-// how many refusals were not recorded. One AuthLog per serving adapter (the admin Handler
+// to a few hundred bytes (what the caller sent is truncated), and a summary event at most
+// once a minute saying how many refusals were not recorded. One AuthLog per serving adapter (the admin Handler
 // makes it); its state is per process, so each instance has its own bound.
 type AuthLog struct {
 	limits AuthLimits
@@ -66,6 +70,7 @@ type AuthLog struct {
 	sources    map[string]*bucket
 	suppressed int
 	since      time.Time            // the first refusal not recorded
+	summarised time.Time            // the last summary
 	logins     map[string]time.Time // account -> its last login event
 }
 
@@ -95,8 +100,9 @@ func (b *bucket) take(now time.Time, burst int, every time.Duration) bool {
 	return true
 }
 
-// admit decides whether a refusal from source is recorded; if it is and others were not,
-// it returns how many and since when (the summary to record first).
+// admit decides whether a refusal from source is recorded; if it is, others were not and
+// the last summary is SummaryEvery old, it returns how many and since when (the summary to
+// record first).
 func (l *AuthLog) admit(now time.Time, source string) (ok bool, suppressed int, since time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -116,8 +122,11 @@ func (l *AuthLog) admit(now time.Time, source string) (ok bool, suppressed int, 
 		l.suppressed++
 		return false, 0, time.Time{}
 	}
+	if l.suppressed == 0 || now.Sub(l.summarised) < l.limits.SummaryEvery {
+		return true, 0, time.Time{}
+	}
 	suppressed, since = l.suppressed, l.since
-	l.suppressed = 0
+	l.suppressed, l.summarised = 0, now
 	return true, suppressed, since
 }
 
