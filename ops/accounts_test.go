@@ -113,7 +113,8 @@ func TestAccountLifecycle(t *testing.T) {
 	}
 }
 
-// A flood of refused authentications leaves a bounded number of small events, and the next
+// A flood of 10,000 refused authentications (bad tokens, with what the caller sent 10 kB
+// long) leaves a bounded number of small events, and the next
 // one recorded after the flood is preceded by a summary of those not recorded. Logins are
 // recorded once an hour per account, last use written once a minute.
 func TestAuthLogBounded(t *testing.T) {
