@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -103,10 +105,10 @@ type RotateRequest struct {
 // rotateBody reads the optional rotation body.
 func (r *request) rotateBody(now time.Time) (RotateRequest, *time.Time, error) {
 	var in RotateRequest
-	if r.ContentLength != 0 {
-		if err := r.decode(&in); err != nil {
-			return in, nil, err
-		}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil && !errors.Is(err, io.EOF) { // no body: no options
+		return in, nil, fail(http.StatusBadRequest, "request body: %v", err)
 	}
 	if in.ExpiresInDays < 0 || in.ExpiresInDays > 3650 {
 		return in, nil, fail(http.StatusBadRequest, "expires_in_days: 0 to 3650")
