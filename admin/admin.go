@@ -61,6 +61,8 @@ type Handler struct {
 	// checkPassword replaces CheckPassword, and limits is the emCA state Routes made (tests).
 	checkPassword func(stored, password string) bool
 	limits        *emcaLimits
+	// authLog bounds the audit of logins and refused authentications (made by Routes).
+	authLog *ops.AuthLog
 }
 
 func (h *Handler) logger() *slog.Logger {
@@ -72,7 +74,7 @@ func (h *Handler) logger() *slog.Logger {
 
 // ops is the operations service the endpoints are adapters over.
 func (h *Handler) ops() *ops.Service {
-	return &ops.Service{Store: h.Store, Country: h.Country, Now: h.Now, Logger: h.Logger}
+	return &ops.Service{Store: h.Store, Country: h.Country, Now: h.Now, Logger: h.Logger, AuthLog: h.authLog}
 }
 
 func (h *Handler) now() time.Time {
@@ -89,8 +91,9 @@ func (h *Handler) Routes() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
 	})
+	h.authLog = ops.NewAuthLog(ops.AuthLimits{})
 	for _, r := range h.routes() {
-		mux.Handle(r.pattern, h.endpoint(r.role, r.fn))
+		mux.Handle(r.pattern, h.endpoint(r))
 	}
 	lim := newEMCALimits(h.EMCA, h.now)
 	h.limits = lim
@@ -100,35 +103,45 @@ func (h *Handler) Routes() http.Handler {
 	return h.guard(mux)
 }
 
-// route is one endpoint of the admin API: its pattern, the role it needs, and its handler
-// (nil: the raw certificate download).
+// route is one endpoint of the admin API: its pattern, the action it performs (the role
+// matrix, ops.Permitted, says who may) and its handler (nil: the raw certificate download).
+// A pattern ending in {action} names its actions by that segment in verbs instead.
 type route struct {
 	pattern string
-	role    store.OperatorRole
+	action  ops.Action
+	verbs   map[string]ops.Action
 	fn      func(*request) (any, error)
 }
 
+// statusVerbs are the actions of a holder's or certificate's status change.
+func statusVerbs(suspend, reinstate, revoke ops.Action) map[string]ops.Action {
+	return map[string]ops.Action{"suspend": suspend, "reinstate": reinstate, "revoke": revoke}
+}
+
 func (h *Handler) routes() []route {
-	read, officer, admin := store.RoleAuditor, store.RoleRAOperator, store.RoleSystemAdministrator
-	return append([]route{
-		{"GET /admin/v1/holders", read, h.listHolders},
-		{"POST /admin/v1/holders", admin, h.registerHolder},
-		{"GET /admin/v1/holders/{id}", read, h.showHolder},
-		{"POST /admin/v1/holders/{id}/{action}", officer, h.holderAction},
-		{"PUT /admin/v1/holders/{id}/foreign-countries", officer, h.setForeignCountries},
-		{"PUT /admin/v1/holders/{id}/rights", officer, h.setRights},
-		{"GET /admin/v1/certificates", read, h.listCertificates},
-		{"GET /admin/v1/certificates/{id}", read, h.showCertificate},
-		{"GET /admin/v1/certificates/{id}/raw", read, nil},
-		{"POST /admin/v1/certificates/{id}/{action}", officer, h.certificateAction},
-		{"GET /admin/v1/requests", read, h.listRequests},
-		{"POST /admin/v1/requests/{id}/{action}", officer, h.decideRequest},
-		{"GET /admin/v1/outbox", read, h.listOutbox},
-		{"POST /admin/v1/outbox/{id}/retry", officer, h.retryOutbox},
-		{"GET /admin/v1/audit", read, h.listAudit},
-		{"GET /admin/v1/audit/verify", read, h.verifyAudit},
-		{"GET /admin/v1/stats", read, h.stats},
-	}, append(h.spocRoutes(), h.partnerRoutes()...)...)
+	read := ops.ActionRead
+	rs := []route{
+		{"GET /admin/v1/holders", read, nil, h.listHolders},
+		{"POST /admin/v1/holders", ops.ActionHolderRegister, nil, h.registerHolder},
+		{"GET /admin/v1/holders/{id}", read, nil, h.showHolder},
+		{"POST /admin/v1/holders/{id}/{action}", "", statusVerbs(ops.ActionHolderSuspend, ops.ActionHolderReinstate, ops.ActionHolderRevoke), h.holderAction},
+		{"PUT /admin/v1/holders/{id}/foreign-countries", ops.ActionHolderCountries, nil, h.setForeignCountries},
+		{"PUT /admin/v1/holders/{id}/rights", ops.ActionHolderRights, nil, h.setRights},
+		{"GET /admin/v1/certificates", read, nil, h.listCertificates},
+		{"GET /admin/v1/certificates/{id}", read, nil, h.showCertificate},
+		{"GET /admin/v1/certificates/{id}/raw", read, nil, nil},
+		{"POST /admin/v1/certificates/{id}/{action}", "", statusVerbs(ops.ActionCertificateSuspend, ops.ActionCertificateReinstate, ops.ActionCertificateRevoke), h.certificateAction},
+		{"GET /admin/v1/requests", read, nil, h.listRequests},
+		{"POST /admin/v1/requests/{id}/{action}", "", map[string]ops.Action{"approve": ops.ActionRequestApprove, "reject": ops.ActionRequestReject}, h.decideRequest},
+		{"GET /admin/v1/outbox", read, nil, h.listOutbox},
+		{"POST /admin/v1/outbox/{id}/retry", ops.ActionOutboxRetry, nil, h.retryOutbox},
+		{"GET /admin/v1/audit", ops.ActionAuditRead, nil, h.listAudit},
+		{"GET /admin/v1/audit/verify", ops.ActionAuditRead, nil, h.verifyAudit},
+		{"GET /admin/v1/stats", read, nil, h.stats},
+	}
+	rs = append(rs, h.spocRoutes()...)
+	rs = append(rs, h.partnerRoutes()...)
+	return append(rs, h.accountRoutes()...)
 }
 
 // request is one authenticated API call.
@@ -151,9 +164,9 @@ func fail(status int, format string, args ...any) error {
 	return &apiError{status, fmt.Sprintf(format, args...)}
 }
 
-// endpoint authenticates the operator, checks the role, runs fn and writes its JSON (fn
-// nil: the raw certificate download).
-func (h *Handler) endpoint(need store.OperatorRole, fn func(*request) (any, error)) http.Handler {
+// endpoint authenticates the operator, checks that its role may perform the route's
+// action, runs fn and writes its JSON (fn nil: the raw certificate download).
+func (h *Handler) endpoint(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req := &request{Request: r, w: w, source: remoteIP(r)}
 		op, err := h.authenticate(r)
@@ -162,26 +175,36 @@ func (h *Handler) endpoint(need store.OperatorRole, fn func(*request) (any, erro
 			var ae *apiError
 			if errors.As(err, &ae) {
 				msg = ae.msg // a registered certificate that may not be used (expired, wrong usage)
-			} else if !errors.Is(err, store.ErrNotFound) && r.Header.Get("Authorization") != "" {
+			} else if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, errNoCredentials) && !errors.As(err, new(*ops.AccountError)) {
 				// The caller learns nothing of why (a database failure included); the log does.
 				h.logger().Warn("admin API: operator lookup", "source", req.source, "err", err)
 			}
+			h.refusedAuth(r.Context(), req, op, err)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="eacgate"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
 			return
 		}
 		req.operator = op
-		if !allowed(op.Role, need) {
+		h.authenticated(r.Context(), req)
+		action := rt.action
+		if rt.verbs != nil {
+			var ok bool
+			if action, ok = rt.verbs[r.PathValue("action")]; !ok {
+				writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("unknown action %q", r.PathValue("action"))})
+				return
+			}
+		}
+		if !ops.Permitted(op.Role, action) {
 			h.audit(r.Context(), req, ops.ActionDenied, r.Method+" "+r.URL.Path, "forbidden")
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf("role %s may not do this (needs %s)", op.Role, need)})
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": fmt.Sprintf("role %s may not do this (%s: %s)", op.Role, action, rolesText(ops.RolesFor(action)))})
 			return
 		}
-		if fn == nil {
+		if rt.fn == nil {
 			h.rawCertificate(req)
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
-		out, err := fn(req)
+		out, err := rt.fn(req)
 		if err != nil {
 			var ae *apiError
 			if !errors.As(err, &ae) {
@@ -199,24 +222,37 @@ func (h *Handler) endpoint(need store.OperatorRole, fn func(*request) (any, erro
 	})
 }
 
-// allowed: administrators do everything, officers everything but registering holders,
-// auditors only read.
-func allowed(have, need store.OperatorRole) bool {
-	rank := map[store.OperatorRole]int{store.RoleAuditor: 1, store.RoleCAOperator: 1, store.RoleRAOperator: 2, store.RoleSystemAdministrator: 3}
-	return rank[have] >= rank[need]
+// rolesText names the roles that may do something.
+func rolesText(roles []store.OperatorRole) string {
+	if len(roles) == 0 {
+		return "no role"
+	}
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	return strings.Join(s, " or ")
 }
+
+// errNoCredentials: the request carries neither a registered TLS certificate nor a token.
+var errNoCredentials = errors.New("no credentials")
 
 // authenticate finds the operator by the TLS client certificate or the bearer token. A
 // registered operator certificate that is expired, not yet valid or not for client
-// authentication is refused (an *apiError saying why), not passed over for the token.
+// authentication is refused (an *apiError saying why), not passed over for the token. A
+// disabled, removed or expired account is refused with an *ops.AccountError. A refused
+// account is returned with the error, so that the refusal's event names it.
 func (h *Handler) authenticate(r *http.Request) (*store.Operator, error) {
 	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		cert := r.TLS.PeerCertificates[0]
 		sum := sha256.Sum256(cert.Raw)
 		if op, err := h.Store.OperatorByFingerprint(r.Context(), hex.EncodeToString(sum[:])); err == nil {
+			if err := ops.CheckOperatorUsable(op, h.now()); err != nil {
+				return op, err
+			}
 			if err := server.CheckClientCertificate(cert, h.now()); err != nil {
 				h.logger().Warn("operator certificate refused", "operator", op.Name, "remote", remoteIP(r), "reason", err)
-				return nil, fail(http.StatusUnauthorized, "%v", err)
+				return op, fail(http.StatusUnauthorized, "%v", err)
 			}
 			return op, nil
 		}
@@ -224,9 +260,16 @@ func (h *Handler) authenticate(r *http.Request) (*store.Operator, error) {
 	auth := r.Header.Get("Authorization")
 	token, ok := strings.CutPrefix(auth, "Bearer ")
 	if !ok || token == "" {
-		return nil, errors.New("no credentials")
+		return nil, errNoCredentials
 	}
-	return h.Store.OperatorByToken(r.Context(), TokenHash(token))
+	op, err := h.Store.OperatorByToken(r.Context(), TokenHash(token))
+	if err != nil {
+		return nil, err
+	}
+	if err := ops.CheckOperatorUsable(op, h.now()); err != nil {
+		return op, err
+	}
+	return op, nil
 }
 
 // TokenHash is what the store keeps of a bearer token: its hex SHA-256 (tokens carry 256

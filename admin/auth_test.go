@@ -37,7 +37,7 @@ func TestOperatorCertificateValidity(t *testing.T) {
 	old, oldFP := operatorCert(t, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2021, 12, 31, 23, 59, 59, 0, time.UTC))
 	srvOnly, srvFP := operatorCert(t, now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageServerAuth)
 	for name, fp := range map[string]string{"good": goodFP, "old": oldFP, "server": srvFP} {
-		if err := st.CreateOperator(ctx, &store.Operator{Name: name, Role: store.RoleSystemAdministrator, TLSFingerprint: fp}); err != nil {
+		if err := st.CreateOperator(ctx, &store.Operator{Name: name, Role: store.RoleRAOperator, TLSFingerprint: fp}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -84,7 +84,7 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 		req := &request{Request: r, w: w, source: remoteIP(r)}
 		serial, userName, remarks := "", "", ""
 		actor := func() ops.Actor {
-			return ops.Actor{Channel: ops.ChannelEMCA, Name: userName, Remote: req.source, RequestID: resp.RequestID}
+			return ops.Actor{Channel: ops.ChannelEMCA, Name: userName, Role: ops.APIClientRole, Remote: req.source, RequestID: resp.RequestID}
 		}
 		// respond answers without auditing (the operations service did); finishStatus
 		// audits the refusals the endpoint decides itself.
@@ -100,19 +100,27 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 			respond(status, result)
 		}
 		finish := func(result string) { finishStatus(http.StatusOK, result) }
+		// refuse answers a request that did not authenticate: audited under the action's
+		// name as always, but bounded (ops.AuthRefused: rate-limited, capped in size), so
+		// that unauthenticated callers cannot flood the audit log.
+		refuse := func(result string) {
+			h.ops().AuthRefused(r.Context(), actor(), opsAction, serial, "failed: "+result,
+				map[string]string{"requestId": resp.RequestID, "remarks": remarks})
+			respond(http.StatusOK, result)
+		}
 		var body struct {
 			RequestData string `json:"requestData"`
 			UserName    string `json:"userName"`
 		}
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
 		if err := dec.Decode(&body); err != nil || body.RequestData == "" || body.UserName == "" {
-			finish(resultBadRequest)
+			refuse(resultBadRequest)
 			return
 		}
 		userName = body.UserName
 		emKey := r.Header.Get("emKey")
 		if emKey == "" {
-			finish(resultAuthFailed)
+			refuse(resultAuthFailed)
 			return
 		}
 		client, err := h.Store.APIClientByKey(r.Context(), emKey)
@@ -122,19 +130,25 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 				finish(resultInternal)
 				return
 			}
-			finish(resultAuthFailed)
+			refuse(resultAuthFailed)
+			return
+		}
+		// A disabled, removed or expired client is refused like an unknown one.
+		if err := ops.CheckAPIClientUsable(client, h.now()); err != nil {
+			remarks = err.Error()
+			refuse(resultAuthFailed)
 			return
 		}
 		ip, err := netip.ParseAddr(req.source)
 		if err != nil || !client.AllowsIP(ip) {
-			finish(resultAuthFailed)
+			refuse(resultAuthFailed)
 			return
 		}
 		// A locked-out client is answered like any other authentication failure, without
 		// decrypting or checking anything.
 		lockedOut := func(until time.Time) {
 			remarks = "client locked out until " + until.UTC().Format(time.RFC3339)
-			finish(resultAuthFailed)
+			refuse(resultAuthFailed)
 		}
 		// failed answers an authentication failure; until is the end of the lockout it
 		// started, if it did.
@@ -143,7 +157,7 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 			if !until.IsZero() {
 				h.lockout(r.Context(), req, client, until)
 			}
-			finish(resultAuthFailed)
+			refuse(resultAuthFailed)
 		}
 		if until := lim.lockedUntil(emKey); !until.IsZero() {
 			lockedOut(until)
@@ -195,6 +209,11 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 				return
 			}
 			remarks = "replayed request"
+			refuse(resultAuthFailed)
+			return
+		}
+		h.ops().APIClientAuthenticated(r.Context(), actor(), client, nil)
+		if !ops.Permitted(ops.APIClientRole, opsAction) { // the role matrix: what an API client may do
 			finish(resultAuthFailed)
 			return
 		}

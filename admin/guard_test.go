@@ -34,7 +34,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 	}
 	t.Cleanup(func() { st.Close() })
 	f := &adminFixture{st: st, token: "officer-token"}
-	if err := st.CreateOperator(ctx, &store.Operator{Name: "ada", Role: store.RoleSystemAdministrator, TokenHash: TokenHash(f.token)}); err != nil {
+	if err := st.CreateOperator(ctx, &store.Operator{Name: "ada", Role: store.RoleRAOperator, TokenHash: TokenHash(f.token)}); err != nil {
 		t.Fatal(err)
 	}
 	f.holder = &store.Holder{Country: "UT", Mnemonic: "TERM1", Role: store.RoleTerminal, Status: store.HolderActive}

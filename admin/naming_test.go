@@ -19,7 +19,7 @@ func TestRegisterHolderNaming(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.CreateOperator(ctx, &store.Operator{Name: "ada", Role: store.RoleSystemAdministrator, TokenHash: TokenHash("t0ken")}); err != nil {
+	if err := st.CreateOperator(ctx, &store.Operator{Name: "ada", Role: store.RoleRAOperator, TokenHash: TokenHash("t0ken")}); err != nil {
 		t.Fatal(err)
 	}
 	routes := (&Handler{Store: st, Country: "UT"}).Routes()

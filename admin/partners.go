@@ -17,15 +17,15 @@ import (
 // The partner registry's endpoints (TR-03139 3.2.2, Appendix D): registration with the
 // form's SHA-256 checked, status, the DV list and its DVs' status.
 func (h *Handler) partnerRoutes() []route {
-	read, officer, admin := store.RoleAuditor, store.RoleRAOperator, store.RoleSystemAdministrator
+	read, dvVerbs := ops.ActionRead, map[string]ops.Action{"suspend": ops.ActionHolderSuspend, "reinstate": ops.ActionHolderReinstate}
 	return []route{
-		{"GET /admin/v1/partners", read, h.listPartners},
-		{"POST /admin/v1/partners", admin, h.registerPartner},
-		{"GET /admin/v1/partners/{country}", read, h.showPartner},
-		{"POST /admin/v1/partners/{country}/{action}", officer, h.partnerAction},
-		{"GET /admin/v1/partners/{country}/dvs", read, h.listPartnerDVs},
-		{"POST /admin/v1/partners/{country}/dvs", admin, h.addPartnerDV},
-		{"POST /admin/v1/partners/{country}/dvs/{mnemonic}/{action}", officer, h.partnerDVAction},
+		{"GET /admin/v1/partners", read, nil, h.listPartners},
+		{"POST /admin/v1/partners", ops.ActionPartnerRegister, nil, h.registerPartner},
+		{"GET /admin/v1/partners/{country}", read, nil, h.showPartner},
+		{"POST /admin/v1/partners/{country}/{action}", "", map[string]ops.Action{"suspend": ops.ActionPartnerSuspend, "reinstate": ops.ActionPartnerReinstate}, h.partnerAction},
+		{"GET /admin/v1/partners/{country}/dvs", read, nil, h.listPartnerDVs},
+		{"POST /admin/v1/partners/{country}/dvs", ops.ActionPartnerDVAdd, nil, h.addPartnerDV},
+		{"POST /admin/v1/partners/{country}/dvs/{mnemonic}/{action}", "", dvVerbs, h.partnerDVAction},
 	}
 }
 

@@ -26,8 +26,8 @@ import (
 	"eacgate/trust"
 )
 
-// The partner registry over REST: the administrator registers (the form's SHA-256 checked,
-// newer CVCA certificates fetched), the officer suspends and reinstates partners and their
+// The partner registry over REST: an RA operator registers (the form's SHA-256 checked,
+// newer CVCA certificates fetched; a CA operator may not), the officer suspends and reinstates partners and their
 // DVs, the auditor reads but cannot write; every change is audited.
 func TestPartnerEndpoints(t *testing.T) {
 	ctx := context.Background()
@@ -36,7 +36,7 @@ func TestPartnerEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	for name, role := range map[string]store.OperatorRole{"ada": store.RoleSystemAdministrator, "olga": store.RoleRAOperator, "aude": store.RoleAuditor} {
+	for name, role := range map[string]store.OperatorRole{"ada": store.RoleRAOperator, "olga": store.RoleRAOperator, "aude": store.RoleAuditor, "carl": store.RoleCAOperator} {
 		if err := st.CreateOperator(ctx, &store.Operator{Name: name, Role: role, TokenHash: TokenHash(name)}); err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestPartnerEndpoints(t *testing.T) {
 	if code, body := call("aude", http.MethodPost, "/admin/v1/partners", good); code != http.StatusForbidden {
 		t.Fatalf("auditor registers: %d %s", code, body)
 	}
-	if code, body := call("olga", http.MethodPost, "/admin/v1/partners", good); code != http.StatusForbidden {
+	if code, body := call("carl", http.MethodPost, "/admin/v1/partners", good); code != http.StatusForbidden {
 		t.Fatalf("officer registers: %d %s", code, body)
 	}
 	for _, f := range []map[string]any{form(wrong, trust.CertificateSHA256(cvca)), form(hex.EncodeToString(sum[:]), wrong)} {

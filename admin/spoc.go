@@ -14,11 +14,11 @@ import (
 )
 
 // spocRoutes are the SPOC's endpoints: notifications to partner SPOCs (TR-03139 Appendix
-// C.4, sent by officers and administrators) and the general messages sent and received.
+// C.4, sent by RA operators) and the general messages sent and received.
 func (h *Handler) spocRoutes() []route {
 	return []route{
-		{"POST /admin/v1/spoc/notify", store.RoleRAOperator, h.notifyPartners},
-		{"GET /admin/v1/spoc/messages", store.RoleAuditor, h.listGeneralMessages},
+		{"POST /admin/v1/spoc/notify", ops.ActionPartnerNotify, nil, h.notifyPartners},
+		{"GET /admin/v1/spoc/messages", ops.ActionRead, nil, h.listGeneralMessages},
 	}
 }
 

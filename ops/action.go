@@ -32,6 +32,41 @@ const (
 	ActionDenied Action = "denied"
 	// ActionLockout: an API client was locked out after repeated authentication failures.
 	ActionLockout Action = "lockout"
+
+	// The accounts' lifecycle (ops/accounts.go). Creating operators, changing roles and
+	// enabling operators and API clients are two-person tasks (proposals); disabling,
+	// rotating and removing are one-person actions of the system administrator.
+	ActionOperatorRole     Action = "operator.role"
+	ActionOperatorEnable   Action = "operator.enable"
+	ActionOperatorDisable  Action = "operator.disable"
+	ActionOperatorRotate   Action = "operator.rotate"
+	ActionOperatorRemove   Action = "operator.remove"
+	ActionAPIClientEnable  Action = "apiclient.enable"
+	ActionAPIClientDisable Action = "apiclient.disable"
+	ActionAPIClientRotate  Action = "apiclient.rotate"
+	ActionAPIClientRemove  Action = "apiclient.remove"
+
+	// The CA's key operations (CA operator): CVCA init and rollover, the key ceremony.
+	ActionCVCAInit     Action = "cvca.init"
+	ActionCVCARollover Action = "cvca.rollover"
+	ActionKeyCeremony  Action = "ceremony"
+
+	// Reads: not audited as actions, but the role matrix says who may.
+	// ActionRead reads holders, certificates, held requests, partners, the outbox, the
+	// general messages and the statistics.
+	ActionRead Action = "read"
+	// ActionAuditRead reads the audit log, verifies and exports it.
+	ActionAuditRead Action = "audit.read"
+	// ActionAccountRead lists operators and API clients (status, last use, expiry).
+	ActionAccountRead Action = "account.read"
+
+	// Authentication (ops/authlog.go), the same name on every channel (the actor says which):
+	// ActionLogin is a successful authentication, at most once an hour per account.
+	ActionLogin Action = "auth.login"
+	// ActionAuthRefused is a refused authentication (rate-limited and capped).
+	ActionAuthRefused Action = "auth.refused"
+	// ActionAuthSuppressed says how many refused authentications were not recorded.
+	ActionAuthSuppressed Action = "auth.refused.suppressed"
 )
 
 // Channel is the way an operator reached the gateway.
@@ -49,8 +84,11 @@ const (
 // and new events of one action read alike: REST actions are prefixed "admin.", emCA actions
 // "emca." (certificate.suspend is emca.suspend), and the CLI's holder actions keep their
 // old names (holder.add, and the new status: holder.suspended, holder.active,
-// holder.revoked).
+// holder.revoked). Authentication events (auth.*) carry one name on every channel.
 func (a Action) EventName(ch Channel) string {
+	if strings.HasPrefix(string(a), "auth.") { // one name for every channel: the actor says which
+		return string(a)
+	}
 	switch ch {
 	case ChannelREST:
 		return "admin." + string(a)

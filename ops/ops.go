@@ -70,6 +70,9 @@ type Service struct {
 	// Now is the clock of the audit events (nil: the store's).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// AuthLog bounds the audit of logins and refused authentications (nil: logins are not
+	// recorded, refusals are, each capped in size but not rate-limited).
+	AuthLog *AuthLog
 }
 
 func (s *Service) logger() *slog.Logger {
@@ -290,31 +293,6 @@ func (s *Service) RetryOutbox(ctx context.Context, a Actor, id int64) error {
 	}
 	if err := s.Store.RetryDeadAudited(ctx, id, ev); err != nil {
 		return s.refused(ctx, a, ActionOutboxRetry, target, err, nil)
-	}
-	return nil
-}
-
-// AddOperator registers an operator of the admin API.
-func (s *Service) AddOperator(ctx context.Context, a Actor, o *store.Operator) error {
-	ev, err := s.ok(a, ActionOperatorAdd, o.Name, nil)
-	if err != nil {
-		return err
-	}
-	if err := s.Store.CreateOperatorAudited(ctx, o, ev); err != nil {
-		return s.refused(ctx, a, ActionOperatorAdd, o.Name, err, nil)
-	}
-	return nil
-}
-
-// AddAPIClient registers a client of the emCA-compatible endpoints (its AES key as the
-// caller sealed it).
-func (s *Service) AddAPIClient(ctx context.Context, a Actor, c *store.APIClient) error {
-	ev, err := s.ok(a, ActionAPIClientAdd, c.UserName, nil)
-	if err != nil {
-		return err
-	}
-	if err := s.Store.CreateAPIClientAudited(ctx, c, ev); err != nil {
-		return s.refused(ctx, a, ActionAPIClientAdd, c.UserName, err, nil)
 	}
 	return nil
 }

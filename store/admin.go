@@ -106,6 +106,9 @@ func (s *Store) CreateOperator(ctx context.Context, o *Operator) error {
 	if o.Person == "" {
 		o.Person = o.Name
 	}
+	if err := s.checkPersonRole(ctx, o.Person, o.Role, 0); err != nil {
+		return err
+	}
 	o.CreatedAt = now()
 	err := s.db.WithContext(ctx).Create(o).Error
 	if err != nil && isConstraintViolation(err) {
@@ -130,19 +133,22 @@ func (s *Store) firstValue(ctx context.Context, model any, column, where string,
 	return vals[0], true
 }
 
-// OperatorByToken finds the enabled operator with this token hash, or ErrNotFound.
+// OperatorByToken finds the operator with this token hash, or ErrNotFound, whatever its
+// status: the caller refuses a disabled, removed or expired one (ops.CheckOperatorUsable)
+// and names it in the refusal.
 func (s *Store) OperatorByToken(ctx context.Context, tokenHash string) (*Operator, error) {
 	return s.operatorWhere(ctx, "token_hash = ? AND token_hash <> ''", tokenHash)
 }
 
-// OperatorByFingerprint finds the enabled operator with this TLS certificate, or ErrNotFound.
+// OperatorByFingerprint finds the operator with this TLS certificate, or ErrNotFound,
+// whatever its status (as OperatorByToken).
 func (s *Store) OperatorByFingerprint(ctx context.Context, fp string) (*Operator, error) {
 	return s.operatorWhere(ctx, "tls_fingerprint = ? AND tls_fingerprint <> ''", fp)
 }
 
-func (s *Store) operatorWhere(ctx context.Context, where string, arg string) (*Operator, error) {
+func (s *Store) operatorWhere(ctx context.Context, where string, arg any) (*Operator, error) {
 	var o Operator
-	if err := s.db.WithContext(ctx).Where(where+" AND disabled = ?", arg, false).Take(&o).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where(where, arg).Take(&o).Error; err != nil {
 		return nil, wrap("operator", err)
 	}
 	return &o, nil
@@ -184,10 +190,11 @@ func (s *Store) CreateAPIClient(ctx context.Context, c *APIClient) error {
 	return wrap("create API client", err)
 }
 
-// APIClientByKey finds the enabled API client with this emKey, or ErrNotFound.
+// APIClientByKey finds the API client with this emKey, or ErrNotFound, whatever its status:
+// the caller refuses a disabled, removed or expired one (ops.CheckAPIClientUsable).
 func (s *Store) APIClientByKey(ctx context.Context, emKey string) (*APIClient, error) {
 	var c APIClient
-	if err := s.db.WithContext(ctx).Where("em_key = ? AND disabled = ?", emKey, false).Take(&c).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("em_key = ?", emKey).Take(&c).Error; err != nil {
 		return nil, wrap("API client", err)
 	}
 	return &c, nil

@@ -40,8 +40,8 @@ func commands() map[string]command {
 		"spoc":        {"send notifications to partner SPOCs; list the general messages sent and received", runSPOC},
 		"partner":     {"register, suspend and reinstate partner countries and their DVs (TR-03139)", runPartner},
 		"trust":       {"add and list other countries' CVCA certificates (a DV whose SPOC is another gateway)", runTrust},
-		"operator":    {"register operators of the admin REST API (bearer token or TLS certificate)", runOperator},
-		"apiclient":   {"register clients of the emCA-compatible suspend/reinstate/revoke endpoints", runAPIClient},
+		"operator":    {"register, list, disable, rotate and remove operators of the admin REST API (bearer token or TLS certificate)", runOperator},
+		"apiclient":   {"register, list, disable, rotate and remove clients of the emCA-compatible suspend/reinstate/revoke endpoints", runAPIClient},
 		"certificate": {"list, show and export the stored CV certificates", runCertificate},
 		"version":     {"print the build: version, VCS revision, Go version", runVersion},
 		"backup":      {"copy the database and software keystore to an archive while the gateway serves", runBackup},
@@ -64,8 +64,8 @@ func subcommands() map[string][]string {
 		"spoc":        {"messages", "notify"},
 		"partner":     {"add", "list", "show", "suspend", "reinstate", "dv"},
 		"trust":       {"add", "list"},
-		"operator":    {"add", "list"},
-		"apiclient":   {"add"},
+		"operator":    {"add", "list", "disable", "rotate", "remove"},
+		"apiclient":   {"add", "list", "disable", "rotate", "remove"},
 		"certificate": {"list", "show", "export"},
 	}
 }
