@@ -31,6 +31,15 @@ type Actor struct {
 	Remote string
 	// RequestID is the emCA request's requestId, recorded with its events.
 	RequestID string
+	// OperatorID and Person identify the operator account and the person holding it (the
+	// two-person principle counts persons); zero for a local command without a token.
+	OperatorID int64
+	Person     string
+	// Bootstrap: the local CLI while no operator account exists runs critical tasks at once;
+	// their events say "bootstrap": true.
+	Bootstrap bool
+	// Proposal is the proposal whose approval runs the action (0: none); its events name it.
+	Proposal int64
 	// Words, if set, words a refusal for the audit log the way the channel answers it (the
 	// emCA results, the REST API's texts); nil: PublicText.
 	Words func(error) string
@@ -70,6 +79,11 @@ type Service struct {
 	// Now is the clock of the audit events (nil: the store's).
 	Now    func() time.Time
 	Logger *slog.Logger
+	// TwoPerson is the policy of the critical tasks (quorum per task, proposal lifetime).
+	TwoPerson TwoPerson
+	// Keys runs the CVCA's key operations approved under the two-person principle (nil:
+	// those tasks are refused).
+	Keys KeyOperations
 }
 
 func (s *Service) logger() *slog.Logger {
@@ -84,6 +98,9 @@ func (s *Service) event(a Actor, action Action, target, outcome string, details 
 	ev := store.AuditEvent{Actor: a.String(), Action: action.EventName(a.Channel), Target: target, Source: a.source(), Outcome: outcome}
 	if s.Now != nil {
 		ev.At = s.Now()
+	}
+	if a.Bootstrap || a.Proposal != 0 {
+		details = markDetails(details, a)
 	}
 	if details != nil {
 		b, err := json.Marshal(details)
@@ -350,6 +367,9 @@ func PublicText(err error) string {
 	var te *TransitionError
 	var ce *CountriesError
 	if t, ok := partnerText(err); ok {
+		return t
+	}
+	if t, ok := proposalText(err); ok {
 		return t
 	}
 	switch {
