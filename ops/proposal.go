@@ -203,11 +203,12 @@ func (t *Task) canonical(params any) (paramsJSON, description, sum string, err e
 	return string(canon), description, hex.EncodeToString(h[:]), nil
 }
 
-// Proposal is a proposal as the adapters show it; Result is the executor's value when the
-// task ran within the call that returned it (quorum reached, quorum 1, or bootstrap).
+// Proposal is a proposal as the adapters show it; Output is the executor's value when the
+// task ran within the call that returned it (quorum reached, quorum 1, or bootstrap), the
+// stored Result its JSON or why it failed.
 type Proposal struct {
 	store.Proposal
-	Result any
+	Output any
 }
 
 // Executed reports whether the task ran (and succeeded).
@@ -266,7 +267,7 @@ func (s *Service) Propose(ctx context.Context, a Actor, task Action, params any)
 		if err != nil {
 			return nil, err // audited by the executor
 		}
-		p.State, p.Result = store.ProposalExecuted, res
+		p.State, p.Output = store.ProposalExecuted, res
 		return p, nil
 	}
 	if a.Person == "" || a.OperatorID == 0 {
@@ -366,7 +367,7 @@ func (s *Service) Approve(ctx context.Context, a Actor, id int64, hash string) (
 			if err := tx.CloseProposal(ctx, id, store.ProposalOpen, state, s.clock(), a.String(), result); err != nil {
 				return store.AuditEvent{}, err
 			}
-			out.State, out.Result, out.Proposal.Result = state, res, result
+			out.State, out.Output, out.Result = state, res, result
 			details["executed"] = err == nil
 		}
 		return s.ok(a, ActionProposalApprove, target, details)
@@ -386,6 +387,9 @@ func (s *Service) Approve(ctx context.Context, a Actor, id int64, hash string) (
 // checkApprover refuses an approval of sp by a: not open, expired, the proposer's person,
 // or a role not allowed.
 func (s *Service) checkApprover(sp *store.Proposal, t *Task, a Actor) error {
+	if sp.State == store.ProposalExpired {
+		return fmt.Errorf("%w: proposal %d expired at %s", ErrProposalExpired, sp.ID, sp.ExpiresAt.UTC().Format(time.RFC3339))
+	}
 	if sp.State != store.ProposalOpen {
 		return fmt.Errorf("%w: proposal %d is %s", ErrProposalNotOpen, sp.ID, sp.State)
 	}
@@ -424,7 +428,7 @@ func (s *Service) runKeyTask(ctx context.Context, a Actor, t *Task, p *Proposal)
 	if err != nil {
 		return nil, fmt.Errorf("ops: record the end of proposal %d: %w", p.ID, err)
 	}
-	p.State, p.Result, p.Proposal.Result = state, res, result
+	p.State, p.Output, p.Result = state, res, result
 	if execErr != nil {
 		return p, execErr
 	}
