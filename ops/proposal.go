@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,7 +70,8 @@ func (p TwoPerson) ttl() time.Duration {
 func (p TwoPerson) Validate() error {
 	var errs []error
 	known := Tasks()
-	for name, n := range p.Quorum {
+	for _, name := range slices.Sorted(maps.Keys(p.Quorum)) {
+		n := p.Quorum[name]
 		if _, ok := known[Action(name)]; !ok {
 			errs = append(errs, fmt.Errorf("two_person.quorum: unknown task %q (one of %s)", name, strings.Join(TaskNames(), ", ")))
 		}
@@ -132,7 +134,9 @@ type Task struct {
 	// a database change run in it.
 	Key      bool
 	sentence func(params json.RawMessage) (string, error)
-	execute  func(ctx context.Context, s *Service, a Actor, params json.RawMessage) (any, error)
+	// check refuses parameters the executor would refuse, before a proposal is stored.
+	check   func(params json.RawMessage) error
+	execute func(ctx context.Context, s *Service, a Actor, params json.RawMessage) (any, error)
 }
 
 // defineTask makes a task of parameters P: the executor gets them as the proposal stored
@@ -141,6 +145,16 @@ type Task struct {
 func defineTask[P any](name Action, proposers, approvers []store.OperatorRole, sentence func(P) string,
 	execute func(P, context.Context, *Service, Actor) (any, error)) *Task {
 	t := &Task{Name: name, Proposers: proposers, Approvers: approvers}
+	t.check = func(raw json.RawMessage) error {
+		p, err := decodeParams[P](raw)
+		if err != nil {
+			return err
+		}
+		if c, ok := any(p).(interface{ check() error }); ok {
+			return c.check()
+		}
+		return nil
+	}
 	t.sentence = func(raw json.RawMessage) (string, error) {
 		p, err := decodeParams[P](raw)
 		if err != nil {
@@ -272,6 +286,9 @@ func (s *Service) Propose(ctx context.Context, a Actor, task Action, params any)
 	}
 	if a.Person == "" || a.OperatorID == 0 {
 		return nil, s.refused(ctx, a, ActionProposalCreate, target, ErrNeedOperator, map[string]string{"task": string(task)})
+	}
+	if err := t.check(json.RawMessage(pj)); err != nil {
+		return nil, s.refused(ctx, a, ActionProposalCreate, target, err, map[string]string{"task": string(task)})
 	}
 	p.CreatedAt = s.clock()
 	p.ExpiresAt = p.CreatedAt.Add(s.TwoPerson.ttl())

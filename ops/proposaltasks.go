@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 
 	"eacgate/cvc"
 	"eacgate/store"
@@ -126,6 +127,8 @@ func (p HolderRegistration) sentence() string {
 	}
 	return s + "."
 }
+
+func (p HolderRegistration) check() error { return cvc.CheckHolderName(p.Country, p.Mnemonic) }
 
 func (p HolderRegistration) run(ctx context.Context, s *Service, a Actor) (any, error) {
 	h := p.Holder()
@@ -258,6 +261,15 @@ func (p PartnerRegistrationParams) sentence() string {
 	return s + "."
 }
 
+func (p PartnerRegistrationParams) check() error {
+	r, err := p.registration()
+	if err != nil {
+		return err
+	}
+	_, err = r.check()
+	return err
+}
+
 func (p PartnerRegistrationParams) run(ctx context.Context, s *Service, a Actor) (any, error) {
 	r, err := p.registration()
 	if err != nil {
@@ -293,6 +305,13 @@ func (p PartnerDVRegistration) sentence() string {
 		s += ", maintained by " + p.MaintainingCVCA
 	}
 	return s + "."
+}
+
+func (p PartnerDVRegistration) check() error {
+	if p.Mnemonic == "" || len(p.Mnemonic) > 9 || (p.MaintainingCVCA != "" && !strings.HasPrefix(p.MaintainingCVCA, p.Country)) {
+		return fmt.Errorf("%w: DV %q of %s maintained by %q", ErrInvalidRegistration, p.Mnemonic, p.Country, p.MaintainingCVCA)
+	}
+	return nil
 }
 
 func (p PartnerDVRegistration) run(ctx context.Context, s *Service, a Actor) (any, error) {
