@@ -15,17 +15,19 @@ import (
 
 	"eacgate/admin"
 	"eacgate/gateway"
+	"eacgate/ops"
 	"eacgate/store"
 )
 
 // runOperator: eacgate operator add --name N --role R [--tls-cert FILE] | list
 func runOperator(ctx context.Context, c cli) int {
-	var name, role, tlsCert string
-	st, _, code := storeCommand(ctx, c, "operator", "add --name N --role system_administrator|ca_operator|ra_operator|auditor [--tls-cert FILE] | list", func(sub string, fs *flag.FlagSet) {
+	var name, role, tlsCert, person string
+	st, _, code := storeCommand(ctx, c, "operator", "add --name N --role system_administrator|ca_operator|ra_operator|auditor [--person P] [--tls-cert FILE] [--token-file F] | list\n"+twoPersonHelp, func(sub string, fs *flag.FlagSet) {
 		if sub == "add" {
 			fs.StringVar(&name, "name", "", "the operator's name (recorded in the audit log)")
 			fs.StringVar(&role, "role", "", "system_administrator, ca_operator, ra_operator or auditor")
 			fs.StringVar(&tlsCert, "tls-cert", "", "also accept this TLS client certificate (PEM)")
+			fs.StringVar(&person, "person", "", "the person holding the account (default: the name); two accounts of one person are one person")
 		}
 	})
 	if st == nil {
@@ -59,10 +61,15 @@ func runOperator(ctx context.Context, c cli) int {
 		}
 	}
 	token := randomSecret(32)
-	op := &store.Operator{Name: name, Role: store.OperatorRole(role), TokenHash: admin.TokenHash(token), TLSFingerprint: fp}
-	if err := cliOps(c, st).AddOperator(ctx, cliActor(), op); err != nil {
-		fmt.Fprintln(c.stderr, errText(err))
-		return 1
+	// Creating an operator is a critical task (two persons: eacgate proposal); the token is
+	// shown now, and works once the proposal is approved.
+	p, code := runCritical(ctx, c, st, ops.ActionOperatorAdd, ops.OperatorRegistration{Name: name, Role: store.OperatorRole(role), Person: person,
+		TokenSHA256: admin.TokenHash(token), TLSFingerprint: fp})
+	if p == nil {
+		if code == 0 {
+			fmt.Fprintf(c.stdout, "Bearer token of %s once approved (shown once, hand over securely):\n%s\n", name, token)
+		}
+		return code
 	}
 	fmt.Fprintf(c.stdout, "operator %s (%s) registered. Bearer token (shown once, store it now):\n%s\n", name, role, token)
 	return 0
@@ -70,7 +77,7 @@ func runOperator(ctx context.Context, c cli) int {
 
 // runAPIClient: eacgate apiclient add --user U --password-file F --cert FILE [--ip CIDR,...]
 func runAPIClient(ctx context.Context, c cli) int {
-	const usage = "usage: eacgate apiclient add --user U --password-file F --cert FILE [--ip CIDR,...] (--config FILE | --data DIR)\n"
+	const usage = "usage: eacgate apiclient add --user U --password-file F --cert FILE [--ip CIDR,...] [--token-file F] (--config FILE | --data DIR)\n" + twoPersonHelp
 	if code, done := commandHelp(c, usage); done {
 		return code
 	}
@@ -152,9 +159,14 @@ func addAPIClient(ctx context.Context, c cli, st *store.Store, w store.KeyWrappe
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
-	if err := cliOps(c, st).AddAPIClient(ctx, cliActor(), client); err != nil {
-		fmt.Fprintln(c.stderr, errText(err))
-		return 1
+	// Creating an API client is a critical task (two persons: eacgate proposal).
+	p, code := runCritical(ctx, c, st, ops.ActionAPIClientAdd, ops.APIClientRegistration{UserName: client.UserName, EMKey: client.EMKey,
+		PasswordHash: client.PasswordHash, AESKey: client.AESKey, KeyWrapped: client.KeyWrapped, Certificate: client.Certificate, IPRanges: client.IPRanges})
+	if p == nil {
+		if code == 0 {
+			fmt.Fprintf(c.stdout, "once approved (shown once, hand over securely):\nemKey: %s\nkey:   %s\n", client.EMKey, base64.StdEncoding.EncodeToString(key))
+		}
+		return code
 	}
 	fmt.Fprintf(c.stdout, "API client %s registered (shown once, hand over securely):\nemKey: %s\nkey:   %s\n", client.UserName, client.EMKey, base64.StdEncoding.EncodeToString(key))
 	return 0

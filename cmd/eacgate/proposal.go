@@ -124,24 +124,33 @@ func criticalActor(ctx context.Context, c cli, st *store.Store, task ops.Action)
 // caller prints its usual answer from p.Output); nil when the proposal waits for approvals
 // (printed here) or on an error (printed), with the exit code.
 func runCritical(ctx context.Context, c cli, st *store.Store, task ops.Action, params any) (*ops.Proposal, int) {
-	a, err := criticalActor(ctx, c, st, task)
+	p, err := proposeCritical(ctx, c, st, task, params)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "%s: %s\n", task, errText(err))
-		return nil, 1
-	}
-	a.Words = errText
-	p, err := cliOps(c, st).Propose(ctx, a, task, params)
-	if err != nil {
-		fmt.Fprintf(c.stderr, "%s\n", errText(err))
 		return nil, 1
 	}
 	if p.Executed() {
 		return p, 0
 	}
+	printProposed(c, p)
+	return nil, 0
+}
+
+// proposeCritical proposes task with params as criticalActor.
+func proposeCritical(ctx context.Context, c cli, st *store.Store, task ops.Action, params any) (*ops.Proposal, error) {
+	a, err := criticalActor(ctx, c, st, task)
+	if err != nil {
+		return nil, err
+	}
+	a.Words = errText
+	return cliOps(c, st).Propose(ctx, a, task, params)
+}
+
+// printProposed tells the proposer what to hand to the approver.
+func printProposed(c cli, p *ops.Proposal) {
 	fmt.Fprintf(c.stdout, "proposal %d created (%s); it takes effect when %d persons agreed, before %s:\n%s\nSHA-256: %s\n"+
 		"another operator of an allowed role approves with: eacgate proposal approve %d --sha256 %s\n",
 		p.ID, p.Task, p.Quorum, p.ExpiresAt.UTC().Format(time.RFC3339), p.Description, p.SHA256, p.ID, p.SHA256)
-	return nil, 0
 }
 
 const proposalUsage = `list [--state open|executed|withdrawn|rejected|expired|failed]
