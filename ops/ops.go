@@ -38,8 +38,10 @@ type Actor struct {
 	// Bootstrap: the local CLI while no operator account exists runs critical tasks at once;
 	// their events say "bootstrap": true.
 	Bootstrap bool
-	// Proposal is the proposal whose approval runs the action (0: none); its events name it.
-	Proposal int64
+	// Proposal is the proposal whose approval runs the action (0: none), and ApprovedBy
+	// the approver whose approval completed it: the action's event names both.
+	Proposal   int64
+	ApprovedBy string
 	// Words, if set, words a refusal for the audit log the way the channel answers it (the
 	// emCA results, the REST API's texts); nil: PublicText.
 	Words func(error) string

@@ -275,7 +275,7 @@ func (s *Service) Propose(ctx context.Context, a Actor, task Action, params any)
 	}
 	quorum := s.TwoPerson.QuorumOf(task)
 	p := &Proposal{Proposal: store.Proposal{Task: string(task), Params: pj, Description: desc, SHA256: sum, Quorum: quorum,
-		ProposerID: a.OperatorID, ProposerName: a.Name, ProposerPerson: a.Person, ProposerRole: a.Role}}
+		ProposerID: a.OperatorID, ProposerName: a.Name, ProposerPerson: a.Person, ProposerRole: a.Role, ProposerChannel: string(a.Channel)}}
 	if a.Bootstrap || quorum <= 1 {
 		res, err := s.execute(ctx, s, t, a, 0, json.RawMessage(pj))
 		if err != nil {
@@ -307,11 +307,18 @@ func (s *Service) Propose(ctx context.Context, a Actor, task Action, params any)
 
 func proposalTarget(id int64) string { return "proposal:" + strconv.FormatInt(id, 10) }
 
-// execute runs t's executor as actor a (for proposal id, 0: at once) on svc (a
-// transaction-bound service when the approval's transaction holds it).
+// execute runs t's executor as actor a (at once, id 0) on svc (a transaction-bound service
+// when the approval's transaction holds it).
 func (s *Service) execute(ctx context.Context, svc *Service, t *Task, a Actor, id int64, params json.RawMessage) (any, error) {
 	a.Proposal = id
 	return t.execute(ctx, svc, a, params)
+}
+
+// executor is the actor of proposal sp's task: the proposer, as the action's event would
+// name it acting alone, from the address of approver a, whose approval it also names.
+func executor(sp *store.Proposal, a Actor) Actor {
+	return Actor{Channel: Channel(sp.ProposerChannel), Name: sp.ProposerName, Role: sp.ProposerRole, OperatorID: sp.ProposerID,
+		Person: sp.ProposerPerson, Remote: a.Remote, Words: a.Words, ApprovedBy: a.String()}
 }
 
 // Approve is a's agreement to proposal id, whose description's SHA-256 a saw as hash (a
@@ -372,7 +379,7 @@ func (s *Service) Approve(ctx context.Context, a Actor, id int64, hash string) (
 		default:
 			txs := *s
 			txs.Store = tx
-			res, err := s.execute(ctx, &txs, t, a, id, json.RawMessage(sp.Params))
+			res, err := s.execute(ctx, &txs, t, executor(sp, a), id, json.RawMessage(sp.Params))
 			state, result := store.ProposalExecuted, ""
 			if err != nil {
 				execErr = err
@@ -424,7 +431,7 @@ func (s *Service) checkApprover(sp *store.Proposal, t *Task, a Actor) error {
 
 // runKeyTask runs the key operation of proposal p (claimed: executing) and records its end.
 func (s *Service) runKeyTask(ctx context.Context, a Actor, t *Task, p *Proposal) (*Proposal, error) {
-	res, execErr := s.execute(ctx, s, t, a, p.ID, json.RawMessage(p.Params))
+	res, execErr := s.execute(ctx, s, t, executor(&p.Proposal, a), p.ID, json.RawMessage(p.Params))
 	state, result := store.ProposalExecuted, ""
 	if execErr != nil {
 		state, result = store.ProposalFailed, a.words(execErr)
@@ -582,6 +589,7 @@ func markDetails(details any, a Actor) any {
 	}
 	if a.Proposal != 0 {
 		m["proposal"] = a.Proposal
+		m["approved_by"] = a.ApprovedBy
 	}
 	return m
 }

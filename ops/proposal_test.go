@@ -89,8 +89,8 @@ func TestTwoPersonPrinciple(t *testing.T) {
 	}
 	// The approval and the change are one commit: the change's event names the proposal.
 	evs, _ := s.Store.ListAudit(ctx, 2)
-	if evs[1].Action != "admin.proposal.approve" || evs[0].Action != "admin.holder.register" || evs[0].Actor != "operator:paul" ||
-		!strings.Contains(evs[0].Details, `"proposal":1`) || !strings.Contains(evs[1].Details, `"executed":true`) {
+	if evs[1].Action != "admin.proposal.approve" || evs[0].Action != "admin.holder.register" || evs[0].Actor != "operator:olga" ||
+		!strings.Contains(evs[0].Details, `"approved_by":"operator:paul","proposal":1`) || !strings.Contains(evs[1].Details, `"executed":true`) {
 		t.Fatalf("events = %+v", evs)
 	}
 	stored, err := s.GetProposal(ctx, p.ID)

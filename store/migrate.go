@@ -391,6 +391,7 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 	proposer_name TEXT NOT NULL,
 	proposer_person TEXT NOT NULL CHECK (proposer_person <> ''),
 	proposer_role TEXT NOT NULL,
+	proposer_channel TEXT NOT NULL DEFAULT '',
 	quorum INTEGER NOT NULL CHECK (quorum >= 1),
 	state TEXT NOT NULL CHECK (state IN ('open','executing','executed','withdrawn','rejected','expired','failed')),
 	created_at {TS} NOT NULL,

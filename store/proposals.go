@@ -37,15 +37,18 @@ type Proposal struct {
 	Description string `gorm:"column:description"`
 	SHA256      string `gorm:"column:sha256"`
 	// ProposerID is 0 when the proposer had no operator account (not used today).
-	ProposerID     int64         `gorm:"column:proposer_id"`
-	ProposerName   string        `gorm:"column:proposer_name"`
-	ProposerPerson string        `gorm:"column:proposer_person"`
-	ProposerRole   OperatorRole  `gorm:"column:proposer_role"`
-	Quorum         int           `gorm:"column:quorum"`
-	State          ProposalState `gorm:"column:state"`
-	CreatedAt      time.Time     `gorm:"column:created_at"`
-	ExpiresAt      time.Time     `gorm:"column:expires_at"`
-	DecidedAt      *time.Time    `gorm:"column:decided_at"`
+	ProposerID     int64        `gorm:"column:proposer_id"`
+	ProposerName   string       `gorm:"column:proposer_name"`
+	ProposerPerson string       `gorm:"column:proposer_person"`
+	ProposerRole   OperatorRole `gorm:"column:proposer_role"`
+	// ProposerChannel is how the proposer asked (cli, rest): the executed action's event
+	// names the proposer as it would have named it acting alone.
+	ProposerChannel string        `gorm:"column:proposer_channel"`
+	Quorum          int           `gorm:"column:quorum"`
+	State           ProposalState `gorm:"column:state"`
+	CreatedAt       time.Time     `gorm:"column:created_at"`
+	ExpiresAt       time.Time     `gorm:"column:expires_at"`
+	DecidedAt       *time.Time    `gorm:"column:decided_at"`
 	// DecidedBy names who closed the proposal (the last approver, the one who withdrew or
 	// rejected it); empty while open or when it expired.
 	DecidedBy string `gorm:"column:decided_by"`
