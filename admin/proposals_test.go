@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -152,3 +153,80 @@ func TestRESTTwoPersonPrinciple(t *testing.T) {
 }
 
 func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// An emCA client's revocation is a proposal: answered status "pending" with its
+// proposalId (the same request again answers the same proposal), and revoked when an RA
+// operator approves it.
+func TestEMCARevokeIsProposed(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "eacgate.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dv := &store.Holder{Country: "UT", Mnemonic: "DVX", Role: store.RoleDVDomestic, Status: store.HolderActive}
+	if err := st.CreateHolder(ctx, dv); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	cert := &store.Certificate{HolderID: &dv.ID, CHR: "UTDVX00001", CAR: "UTCVCA00001", Role: store.RoleDVDomestic,
+		NotBefore: day, NotAfter: day.AddDate(0, 0, 90), Raw: []byte{0x7f, 0x21, 0}}
+	if err := st.AddCertificate(ctx, cert); err != nil {
+		t.Fatal(err)
+	}
+	client := newSigner(t)
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	hash, _ := HashPassword("s3cret")
+	if err := st.CreateAPIClient(ctx, &store.APIClient{EMKey: "key-local", UserName: "ops", PasswordHash: hash, AESKey: key,
+		Certificate: client.cert.Raw, IPRanges: "127.0.0.0/8"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateOperator(ctx, &store.Operator{Name: "paul", Role: store.RoleRAOperator, TokenHash: TokenHash("paul")}); err != nil {
+		t.Fatal(err)
+	}
+	routes := (&Handler{Store: st, Country: "UT", Logger: slog.New(slog.DiscardHandler)}).Routes()
+	srv := httptest.NewServer(routes)
+	defer srv.Close()
+	revoke := func() EMCAResponse {
+		return emcaCall(t, srv.URL, "revoke", "key-local", key, "ops", map[string]any{"userName": "ops", "password": "s3cret",
+			"signature": base64Std(client.sign(t, "UTDVX00001")), "revokeMode": 1, "remarks": "key compromised"})
+	}
+	first := revoke()
+	if first.Status != "pending" || first.Result != "Revocation Pending Approval" || first.ProposalID == 0 {
+		t.Fatalf("revoke: %+v", first)
+	}
+	if again := revoke(); again.ProposalID != first.ProposalID || again.Status != "pending" {
+		t.Fatalf("the same revocation again: %+v", again)
+	}
+	if c, _ := st.CertificateByID(ctx, cert.ID); c.Status != store.CertValid {
+		t.Fatalf("revoked by the client alone: %s", c.Status)
+	}
+	p, err := st.ProposalByID(ctx, first.ProposalID)
+	if err != nil || p.ProposerPerson != "emca:ops" || p.Task != "certificate.revoke" {
+		t.Fatalf("proposal %+v, %v", p, err)
+	}
+	b, _ := json.Marshal(map[string]string{"sha256": p.SHA256})
+	r := httptest.NewRequest("POST", "/admin/v1/proposals/"+itoa(p.ID)+"/approve", strings.NewReader(string(b)))
+	r.Header.Set("Authorization", "Bearer paul")
+	r.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	routes.ServeHTTP(w, r)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"state": "executed"`) {
+		t.Fatalf("approval: %d %s", w.Code, w.Body.String())
+	}
+	if c, _ := st.CertificateByID(ctx, cert.ID); c.Status != store.CertRevoked {
+		t.Fatalf("not revoked: %s", c.Status)
+	}
+	evs, _ := st.ListAudit(ctx, 3)
+	if evs[1].Action != "emca.revoke" || evs[1].Actor != "emca:ops" || !strings.Contains(evs[1].Details, `"approved_by":"operator:paul"`) {
+		t.Fatalf("events %+v", evs)
+	}
+	if again := revoke(); again.Result != "Certificate already revoked" {
+		t.Fatalf("revoke after the approval: %+v", again)
+	}
+}
+
+func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

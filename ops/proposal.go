@@ -284,7 +284,7 @@ func (s *Service) Propose(ctx context.Context, a Actor, task Action, params any)
 		p.State, p.Output = store.ProposalExecuted, res
 		return p, nil
 	}
-	if a.Person == "" || a.OperatorID == 0 {
+	if a.Person == "" || (a.OperatorID == 0 && a.Channel != ChannelEMCA) { // an emCA client proposes as itself
 		return nil, s.refused(ctx, a, ActionProposalCreate, target, ErrNeedOperator, map[string]string{"task": string(task)})
 	}
 	if err := t.check(json.RawMessage(pj)); err != nil {
@@ -538,6 +538,20 @@ func (s *Service) close(ctx context.Context, a Actor, id int64, action Action, t
 		return nil, s.refused(ctx, a, action, target, err, nil)
 	}
 	return out, nil
+}
+
+// OpenProposalOf returns the open proposal of task whose parameters match (nil: none).
+func (s *Service) OpenProposalOf(ctx context.Context, task Action, match func(params string) bool) (*Proposal, error) {
+	ps, err := s.ListProposals(ctx, store.ProposalOpen)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ps {
+		if ps[i].Task == string(task) && match(ps[i].Params) {
+			return &ps[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // GetProposal returns proposal id (marked expired first when it is past its expiry).
