@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"eacgate/admin"
+	"eacgate/cvc"
+	"eacgate/gateway"
+	"eacgate/hsm"
 	"eacgate/ops"
 	"eacgate/store"
 )
@@ -21,6 +24,9 @@ import (
 type session struct {
 	tokenFile string
 	twoPerson ops.TwoPerson
+	// opts is the configuration the command loaded (proposal approve opens the keystore
+	// with it for an approved CVCA key operation).
+	opts gateway.Options
 }
 
 // tokenEnv names the operator's bearer token when --token-file is not given.
@@ -43,6 +49,7 @@ var criticalCommands = map[string]bool{
 	"eacgate partner add": true, "eacgate partner reinstate": true, "eacgate partner dv": true,
 	"eacgate trust add": true, "eacgate operator add": true, "eacgate apiclient add": true,
 	"eacgate proposal approve": true, "eacgate proposal withdraw": true, "eacgate proposal reject": true,
+	"eacgate init cvca": true, "eacgate cvca rollover": true,
 }
 
 // registerSessionFlags adds --token-file to a critical command's flags.
@@ -217,6 +224,19 @@ func runProposal(ctx context.Context, c cli) int {
 		printProposal(c, p)
 		return 0
 	}
+	if t := ops.Tasks()[ops.Action(proposalTask(ctx, svc, id))]; c.args[0] == "approve" && t != nil && t.Key && c.session != nil {
+		// An approved CVCA key operation runs with the keystore of the configuration.
+		opts := c.session.opts
+		opts.Demo = false
+		g, err := gateway.OpenStores(ctx, opts)
+		if err != nil {
+			fmt.Fprintln(c.stderr, err)
+			return 1
+		}
+		defer g.Close()
+		svc = cliOps(c, g.Store)
+		svc.Keys = gatewayKeys{g}
+	}
 	if c.args[0] == "approve" && sum == "" {
 		fmt.Fprintln(c.stderr, "proposal approve needs --sha256 HASH (the hash of the description you read)")
 		return 2
@@ -266,4 +286,92 @@ func printProposal(c cli, p *ops.Proposal) {
 	if p.Result != "" {
 		fmt.Fprintf(c.stdout, "result: %s\n", p.Result)
 	}
+}
+
+// keySpec is the key of a new CVCA (role cvca), DV (dv) or CVCA rollover (rollover) from
+// the flags: ECDSA_SHA_256 on brainpoolP256r1 for a new CVCA unless given; a DV follows its
+// CVCA and a rollover the current key when no algorithm is given.
+func keySpec(role, algName, curve string, rsaBits int) (hsm.KeySpec, error) {
+	var spec hsm.KeySpec
+	if algName == "" && role != "cvca" {
+		return spec, nil
+	}
+	if algName == "" {
+		algName = "ECDSA_SHA_256"
+	}
+	alg, err := cvc.ParseAlgorithm(algName)
+	if err != nil {
+		return spec, err
+	}
+	spec = hsm.KeySpec{Algorithm: alg, RSABits: rsaBits}
+	if alg.IsECDSA() {
+		spec = hsm.KeySpec{Algorithm: alg, Curve: curve}
+		if spec.Curve == "" && role != "rollover" { // a rollover keeps the current curve
+			spec.Curve = "brainpoolP256r1"
+		}
+	}
+	return spec, nil
+}
+
+// gatewayKeys runs approved CVCA key operations with the gateway's CVCA (ops.KeyOperations).
+//
+// MERGE: once cvca records who proposed and who witnessed a key operation (the ceremony
+// engineer's branch), pass c.Proposer and c.Witnesses on here.
+type gatewayKeys struct{ g *gateway.Gateway }
+
+func (k gatewayKeys) InitCVCA(ctx context.Context, _ ops.KeyCeremony, p ops.CVCAKeyParams) (*cvc.Certificate, error) {
+	spec, err := keySpec("cvca", p.Alg, p.Curve, p.RSABits)
+	if err != nil {
+		return nil, err
+	}
+	return k.g.InitCVCA(ctx, p.CHR, spec, p.Years)
+}
+
+func (k gatewayKeys) RolloverCVCA(ctx context.Context, _ ops.KeyCeremony, p ops.CVCAKeyParams) (*cvc.Certificate, error) {
+	spec, err := keySpec("rollover", p.Alg, p.Curve, p.RSABits)
+	if err != nil {
+		return nil, err
+	}
+	return k.g.RolloverCVCA(ctx, p.CHR, spec, p.Years)
+}
+
+// proposeKeyTask makes CVCA init (role cvca) or rollover a proposal when an operator runs
+// it and its quorum is above 1 (proposed true: printed, the caller returns code); at
+// bootstrap or with quorum 1 the caller runs it at once as before.
+func proposeKeyTask(ctx context.Context, c cli, g *gateway.Gateway, role string, params ops.CVCAKeyParams) (proposed bool, code int) {
+	task := ops.TaskCVCAInit
+	if role == "rollover" {
+		task = ops.TaskCVCARollover
+	}
+	if c.session != nil {
+		c.session.twoPerson = g.Options.TwoPerson
+	}
+	a, err := criticalActor(ctx, c, g.Store, task)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "%s: %s\n", task, errText(err))
+		return true, 1
+	}
+	if a.Bootstrap || c.twoPerson().QuorumOf(task) <= 1 {
+		return false, 0
+	}
+	a.Words = errText
+	svc := cliOps(c, g.Store)
+	svc.Keys = gatewayKeys{g}
+	p, err := svc.Propose(ctx, a, task, params)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "%s: %s\n", task, errText(err))
+		return true, 1
+	}
+	printProposed(c, p)
+	return true, 0
+}
+
+// proposalTask is the task of proposal id ("" when it cannot be read: the command's own
+// call says why).
+func proposalTask(ctx context.Context, svc *ops.Service, id int64) string {
+	p, err := svc.Store.ProposalByID(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return p.Task
 }

@@ -157,3 +157,65 @@ func TestCLITwoPersonPrinciple(t *testing.T) {
 		t.Fatalf("audit: %d %s", code, out)
 	}
 }
+
+// CVCA init run by a CA operator is a proposal; another CA operator's approval makes the
+// key and certificate with the proposal's parameters.
+func TestCLIKeyTaskNeedsTwoPersons(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("EACGATE_TEST_PASSPHRASE", "correct horse battery")
+	cfg := filepath.Join(dir, "eacgate.yaml")
+	data := filepath.Join(dir, "data")
+	if err := os.WriteFile(cfg, []byte(`
+data: `+data+`
+country: UT
+keystore:
+  backend: soft
+  soft:
+    dir: `+filepath.Join(dir, "keys")+`
+    passphrase: {env: EACGATE_TEST_PASSPHRASE}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, filepath.Join(data, "eacgate.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, o := range []store.Operator{{Name: "carl", Role: store.RoleCAOperator}, {Name: "cora", Role: store.RoleCAOperator},
+		{Name: "olga", Role: store.RoleRAOperator}} {
+		o.TokenHash = admin.TokenHash("token-of-" + o.Name)
+		if err := st.CreateOperator(ctx, &o); err != nil {
+			t.Fatal(err)
+		}
+		files[o.Name] = filepath.Join(dir, o.Name)
+		os.WriteFile(files[o.Name], []byte("token-of-"+o.Name), 0o600)
+	}
+	st.Close()
+	if code, out := runOut(t, "init", "cvca", "--config", cfg, "--chr", "UTCVCA00001"); code != 1 || !strings.Contains(out, "needs an operator account") {
+		t.Fatalf("init cvca without a token: %d %s", code, out)
+	}
+	code, out := runOut(t, "init", "cvca", "--config", cfg, "--chr", "UTCVCA00001", "--years", "2", "--token-file", files["carl"])
+	id, hash := proposalLine.FindStringSubmatch(out), hashLine.FindStringSubmatch(out)
+	if code != 0 || id == nil || hash == nil || !strings.Contains(out, "Create the CVCA: new key and certificate UTCVCA00001, valid 2 years") {
+		t.Fatalf("init cvca by carl: %d %s", code, out)
+	}
+	if code, out := runOut(t, "key", "list", "--backend", "soft", "--keystore", filepath.Join(dir, "keys")); strings.Contains(out, "cvca") {
+		t.Fatalf("key made by one person: %d %s", code, out)
+	}
+	for who, want := range map[string]string{"carl": "proposer's own person", "olga": "may not approve"} {
+		if code, out := runOut(t, "proposal", "approve", id[1], "--sha256", hash[1], "--config", cfg, "--token-file", files[who]); code != 1 || !strings.Contains(out, want) {
+			t.Fatalf("approval by %s: %d %s", who, code, out)
+		}
+	}
+	if code, out := runOut(t, "proposal", "approve", id[1], "--sha256", hash[1], "--config", cfg, "--token-file", files["cora"]); code != 0 ||
+		!strings.Contains(out, "executed") || !strings.Contains(out, `"chr":"UTCVCA00001"`) {
+		t.Fatalf("approval by cora: %d %s", code, out)
+	}
+	if code, out := runOut(t, "certificate", "list", "--config", cfg); code != 0 || !strings.Contains(out, "UTCVCA00001") {
+		t.Fatalf("certificates: %d %s", code, out)
+	}
+}

@@ -64,7 +64,7 @@ func optionsFor(c cli, name, usage string, args []string, extra func(*flag.FlagS
 		return opts, nil, 2, true
 	}
 	if c.session != nil {
-		c.session.twoPerson = opts.TwoPerson
+		c.session.twoPerson, c.session.opts = opts.TwoPerson, opts
 	}
 	return opts, positional, 0, false
 }
