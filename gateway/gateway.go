@@ -373,7 +373,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.Callback.CheckResponseURL(), Receiver: receiver.Handle}})
 	}
 	adminHandler := &admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin"),
-		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper(), TwoPerson: g.Options.TwoPerson}
+		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper(), TwoPerson: g.Options.TwoPerson, KeyOps: g.KeyOperations()}
 	if one := g.Options.TwoPerson.SinglePersonTasks(); len(one) > 0 {
 		g.logger.Warn("two-person principle off: these critical tasks run with one person (two_person.quorum: 1)", "tasks", one)
 	}

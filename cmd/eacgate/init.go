@@ -113,7 +113,7 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 		fmt.Fprintf(c.stderr, "--chr %s: the configuration's dv_mnemonic is %q (set dv_mnemonic: %s)\n", *chr, opts.DVMnemonic, mn)
 		return 2
 	}
-	spec, err := keySpec(role, *algName, *curve, *rsaBits)
+	spec, err := gateway.KeySpec(role, *algName, *curve, *rsaBits)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return 2

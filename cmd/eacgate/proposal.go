@@ -12,9 +12,7 @@ import (
 	"time"
 
 	"eacgate/admin"
-	"eacgate/cvc"
 	"eacgate/gateway"
-	"eacgate/hsm"
 	"eacgate/ops"
 	"eacgate/store"
 )
@@ -235,7 +233,7 @@ func runProposal(ctx context.Context, c cli) int {
 		}
 		defer g.Close()
 		svc = cliOps(c, g.Store)
-		svc.Keys = gatewayKeys{g}
+		svc.Keys = g.KeyOperations()
 	}
 	if c.args[0] == "approve" && sum == "" {
 		fmt.Fprintln(c.stderr, "proposal approve needs --sha256 HASH (the hash of the description you read)")
@@ -288,53 +286,6 @@ func printProposal(c cli, p *ops.Proposal) {
 	}
 }
 
-// keySpec is the key of a new CVCA (role cvca), DV (dv) or CVCA rollover (rollover) from
-// the flags: ECDSA_SHA_256 on brainpoolP256r1 for a new CVCA unless given; a DV follows its
-// CVCA and a rollover the current key when no algorithm is given.
-func keySpec(role, algName, curve string, rsaBits int) (hsm.KeySpec, error) {
-	var spec hsm.KeySpec
-	if algName == "" && role != "cvca" {
-		return spec, nil
-	}
-	if algName == "" {
-		algName = "ECDSA_SHA_256"
-	}
-	alg, err := cvc.ParseAlgorithm(algName)
-	if err != nil {
-		return spec, err
-	}
-	spec = hsm.KeySpec{Algorithm: alg, RSABits: rsaBits}
-	if alg.IsECDSA() {
-		spec = hsm.KeySpec{Algorithm: alg, Curve: curve}
-		if spec.Curve == "" && role != "rollover" { // a rollover keeps the current curve
-			spec.Curve = "brainpoolP256r1"
-		}
-	}
-	return spec, nil
-}
-
-// gatewayKeys runs approved CVCA key operations with the gateway's CVCA (ops.KeyOperations).
-//
-// MERGE: once cvca records who proposed and who witnessed a key operation (the ceremony
-// engineer's branch), pass c.Proposer and c.Witnesses on here.
-type gatewayKeys struct{ g *gateway.Gateway }
-
-func (k gatewayKeys) InitCVCA(ctx context.Context, _ ops.KeyCeremony, p ops.CVCAKeyParams) (*cvc.Certificate, error) {
-	spec, err := keySpec("cvca", p.Alg, p.Curve, p.RSABits)
-	if err != nil {
-		return nil, err
-	}
-	return k.g.InitCVCA(ctx, p.CHR, spec, p.Years)
-}
-
-func (k gatewayKeys) RolloverCVCA(ctx context.Context, _ ops.KeyCeremony, p ops.CVCAKeyParams) (*cvc.Certificate, error) {
-	spec, err := keySpec("rollover", p.Alg, p.Curve, p.RSABits)
-	if err != nil {
-		return nil, err
-	}
-	return k.g.RolloverCVCA(ctx, p.CHR, spec, p.Years)
-}
-
 // proposeKeyTask makes CVCA init (role cvca) or rollover a proposal when an operator runs
 // it and its quorum is above 1 (proposed true: printed, the caller returns code); at
 // bootstrap or with quorum 1 the caller runs it at once as before.
@@ -356,7 +307,7 @@ func proposeKeyTask(ctx context.Context, c cli, g *gateway.Gateway, role string,
 	}
 	a.Words = errText
 	svc := cliOps(c, g.Store)
-	svc.Keys = gatewayKeys{g}
+	svc.Keys = g.KeyOperations()
 	p, err := svc.Propose(ctx, a, task, params)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "%s: %s\n", task, errText(err))
