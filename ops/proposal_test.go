@@ -283,7 +283,6 @@ func TestProposalCanonical(t *testing.T) {
 
 type fakeKeys struct {
 	calls []KeyCeremony
-	cert  *cvc.Certificate
 }
 
 func (f *fakeKeys) InitCVCA(_ context.Context, c KeyCeremony, p CVCAKeyParams) (*cvc.Certificate, error) {
