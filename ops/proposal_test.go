@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"eacgate/cvc"
+	"eacgate/internal/catest"
 	"eacgate/store"
+	"eacgate/trust"
 )
 
 // operator creates an operator account and returns its REST actor.
@@ -331,5 +333,59 @@ func TestKeyTasks(t *testing.T) {
 	}
 	if got, _ := s.GetProposal(ctx, p.ID); got.State != store.ProposalFailed {
 		t.Fatalf("state %s", got.State)
+	}
+}
+
+// Every database task runs in the approval's transaction: a partner with its CVCA
+// certificates, its DV, a trust anchor, an operator, and their reinstatements.
+func TestProposedTasksRun(t *testing.T) {
+	ctx := context.Background()
+	s := newService(t)
+	olga := operator(t, s, "olga", "Olga", store.RoleRAOperator)
+	paul := operator(t, s, "paul", "Paul", store.RoleRAOperator)
+	ada := operator(t, s, "ada", "Ada", store.RoleSystemAdministrator)
+	bob := operator(t, s, "bob", "Bob", store.RoleSystemAdministrator)
+	run := func(proposer, approver Actor, task Action, params any) any {
+		t.Helper()
+		p, err := s.Propose(ctx, proposer, task, params)
+		if err != nil {
+			t.Fatalf("propose %s: %v", task, err)
+		}
+		done, err := s.Approve(ctx, approver, p.ID, p.SHA256)
+		if err != nil || !done.Executed() {
+			t.Fatalf("approve %s: %+v, %v", task, done, err)
+		}
+		return done.Output
+	}
+	reg, cvca := testRegistration(t)
+	if p := run(olga, paul, ActionPartnerRegister, reg.Params()).(*store.Partner); p.Country != "FR" || p.Rights != "dg3,dg4" {
+		t.Fatalf("partner %+v", p)
+	}
+	if chain, err := trust.New(s.Store).Chain(ctx, "FR"); err != nil || len(chain) != 1 || chain[0].CHR != cvca.CHR {
+		t.Fatalf("chain %v %v", chain, err)
+	}
+	if h := run(olga, paul, ActionPartnerDVAdd, PartnerDVRegistration{Country: "FR", Mnemonic: "DVA", MaintainingCVCA: "FRCVCA00001"}).(*store.Holder); h.Role != store.RoleDVForeign {
+		t.Fatalf("partner DV %+v", h)
+	}
+	if err := s.SuspendPartner(ctx, olga, "FR", "audit"); err != nil {
+		t.Fatal(err)
+	}
+	run(olga, paul, ActionPartnerReinstate, PartnerReinstatement{Country: "FR", Reason: "ok"})
+	if p, _ := s.Store.PartnerByCountry(ctx, "FR"); p.Status != store.PartnerActive {
+		t.Fatalf("partner %s", p.Status)
+	}
+	zz := catest.CVCA(t, "ZZCVCA00001", "brainpoolP256r1").Certificate()
+	if r := run(olga, paul, ActionTrustAdd, TrustAnchor{Certificate: zz.Raw, FormSHA256: trust.CertificateSHA256(zz)}).(TrustAnchorResult); !r.Added {
+		t.Fatalf("trust %+v", r)
+	}
+	run(ada, bob, ActionOperatorAdd, OperatorRegistration{Name: "nina", Role: store.RoleAuditor, TokenSHA256: "ff"})
+	if ops, _ := s.Store.ListOperators(ctx); len(ops) != 5 {
+		t.Fatalf("operators %d", len(ops))
+	}
+	if _, err := s.Propose(ctx, olga, ActionOperatorAdd, OperatorRegistration{Name: "x", Role: store.RoleAuditor, TokenSHA256: "ee"}); !errors.Is(err, ErrRoleNotAllowed) {
+		t.Fatalf("RA operator creating an operator: %v", err)
+	}
+	if n, err := s.Store.VerifyAudit(ctx); err != nil || n == 0 {
+		t.Fatalf("audit %d %v", n, err)
 	}
 }
