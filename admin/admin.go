@@ -58,6 +58,11 @@ type Handler struct {
 	// Audit verifies the keyed audit log (MACs, signed checkpoints, head file); nil:
 	// verify checks the chain alone.
 	Audit *auditlog.Log
+	// TwoPerson is the policy of critical tasks (config two_person): with a quorum above 1
+	// their endpoints answer 202 with a proposal another operator approves.
+	TwoPerson ops.TwoPerson
+	// KeyOps runs approved CVCA key operations (nil: refused).
+	KeyOps ops.KeyOperations
 	// checkPassword replaces CheckPassword, and limits is the emCA state Routes made (tests).
 	checkPassword func(stored, password string) bool
 	limits        *emcaLimits
@@ -74,7 +79,7 @@ func (h *Handler) logger() *slog.Logger {
 
 // ops is the operations service the endpoints are adapters over.
 func (h *Handler) ops() *ops.Service {
-	return &ops.Service{Store: h.Store, Country: h.Country, Now: h.Now, Logger: h.Logger, AuthLog: h.authLog}
+	return &ops.Service{Store: h.Store, Country: h.Country, Now: h.Now, Logger: h.Logger, AuthLog: h.authLog, TwoPerson: h.TwoPerson, Keys: h.KeyOps}
 }
 
 func (h *Handler) now() time.Time {
@@ -141,7 +146,8 @@ func (h *Handler) routes() []route {
 	}
 	rs = append(rs, h.spocRoutes()...)
 	rs = append(rs, h.partnerRoutes()...)
-	return append(rs, h.accountRoutes()...)
+	rs = append(rs, h.accountRoutes()...)
+	return append(rs, h.proposalRoutes()...)
 }
 
 // request is one authenticated API call.
@@ -215,6 +221,10 @@ func (h *Handler) endpoint(rt route) http.Handler {
 			return
 		}
 		status := http.StatusOK
+		if a, ok := out.(accepted); ok {
+			writeJSON(w, http.StatusAccepted, a.Proposal)
+			return
+		}
 		if r.Method == http.MethodPost && (r.URL.Path == "/admin/v1/holders" || r.URL.Path == "/admin/v1/partners") {
 			status = http.StatusCreated
 		}
@@ -297,7 +307,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // actor is the operator of an authenticated call, its refusals worded as the API answers them.
 func (r *request) actor() ops.Actor {
-	return ops.Actor{Channel: ops.ChannelREST, Name: r.operator.Name, Role: r.operator.Role, Remote: r.source, Words: publicText}
+	person := r.operator.Person
+	if person == "" {
+		person = r.operator.Name
+	}
+	return ops.Actor{Channel: ops.ChannelREST, Name: r.operator.Name, Role: r.operator.Role, OperatorID: r.operator.ID, Person: person,
+		Remote: r.source, Words: publicText}
 }
 
 // audit records a call refused before any action (its outcome as given).
@@ -465,6 +480,14 @@ func (h *Handler) registerHolder(r *request) (any, error) {
 	}
 	a := r.actor()
 	a.Words = func(err error) string { return publicText(conflict(err)) }
+	if ops.CriticalHolderRole(role) { // a DV, CVCA or SPOC: two persons (ops.Propose)
+		params := ops.HolderRegistration{Country: x.Country, Mnemonic: x.Mnemonic, Role: x.Role, TLSFingerprint: x.TLSFingerprint, IPRanges: x.IPRanges}
+		out, err := h.critical(r, a, ops.ActionHolderRegister, params, func(out any) (any, error) { return holderOut(*out.(*store.Holder)), nil })
+		if err != nil {
+			return nil, conflict(err)
+		}
+		return out, nil
+	}
 	if err := h.ops().RegisterHolder(r.Context(), a, x); err != nil {
 		return nil, conflict(err)
 	}
@@ -491,11 +514,35 @@ func (h *Handler) holderAction(r *request) (any, error) {
 	if err := r.decode(&in); err != nil || in.Reason == "" {
 		return nil, fail(http.StatusBadRequest, "need {\"reason\": ...}")
 	}
+	if out, ok, err := h.criticalHolderAction(r, r.PathValue("action"), id, in.Reason); ok {
+		return out, err
+	}
 	x, err := do(r.Context(), r.actor(), id, in.Reason)
 	if err != nil {
 		return nil, storeError(err)
 	}
 	return holderOut(*x), nil
+}
+
+// criticalHolderAction proposes revoking holder id, or reinstating it when it is not a
+// terminal (ops.Propose); ok false: the action is not critical (or the holder is unknown,
+// which the plain action refuses and audits).
+func (h *Handler) criticalHolderAction(r *request, action string, id int64, reason string) (out any, ok bool, err error) {
+	task := map[string]ops.Action{"revoke": ops.ActionHolderRevoke, "reinstate": ops.ActionHolderReinstate}[action]
+	if task == "" {
+		return nil, false, nil
+	}
+	x, err := h.Store.HolderByID(r.Context(), id)
+	if err != nil || (task == ops.ActionHolderReinstate && !ops.CriticalHolderRole(x.Role)) {
+		return nil, false, nil
+	}
+	out, err = h.critical(r, r.actor(), task, ops.NewHolderStatusChange(x, reason), func(out any) (any, error) {
+		return holderOut(*out.(*store.Holder)), nil
+	})
+	if err != nil {
+		return nil, true, storeError(err)
+	}
+	return out, true, nil
 }
 
 // ForeignCountries are the foreign countries a domestic DV may request certificates from
@@ -622,6 +669,16 @@ func (h *Handler) certificateAction(r *request) (any, error) {
 	var in reasonBody
 	if err := r.decode(&in); err != nil || in.Reason == "" {
 		return nil, fail(http.StatusBadRequest, "need {\"reason\": ...}")
+	}
+	if c, err := h.Store.CertificateByID(r.Context(), id); err == nil && (r.PathValue("action") == "revoke" ||
+		(r.PathValue("action") == "reinstate" && ops.CriticalCertificateReinstate(c))) {
+		task := map[string]ops.Action{"revoke": ops.ActionCertificateRevoke, "reinstate": ops.ActionCertificateReinstate}[r.PathValue("action")]
+		params := ops.CertificateStatusChange{CertificateID: id, CHR: c.CHR, Reason: in.Reason}
+		out, err := h.critical(r, r.actor(), task, params, func(out any) (any, error) { return certOut(*out.(*store.Certificate)), nil })
+		if err != nil {
+			return nil, storeError(err)
+		}
+		return out, nil
 	}
 	c, err := do(r.Context(), r.actor(), id, in.Reason)
 	if err != nil {

@@ -53,6 +53,9 @@ type EMCAResponse struct {
 	SubscriberID string `json:"subscriberId"`
 	RequestID    string `json:"requestId"`
 	AliasName    string `json:"aliasname"`
+	// ProposalID: a revocation waiting for an RA operator's approval (status "pending",
+	// two-person principle); absent otherwise.
+	ProposalID int64 `json:"proposalId,omitempty"`
 }
 
 // emcaRequest is the decrypted requestData.
@@ -267,6 +270,11 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 		}
 		a := actor()
 		a.Words = func(err error) string { return emcaRefusal(action, err) }
+		if action == "revoke" {
+			h.emcaRevoke(r.Context(), a, c, remarks, &resp)
+			writeJSON(w, http.StatusOK, resp)
+			return
+		}
 		do := map[string]func(context.Context, ops.Actor, int64, string) (*store.Certificate, error){
 			"suspend": svc.SuspendCertificate, "reinstate": svc.ReinstateCertificate, "revoke": svc.RevokeCertificate,
 		}[action]
@@ -276,6 +284,40 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 		}
 		resp.Status = "success"
 		respond(http.StatusOK, emcaSuccess[action])
+	}
+}
+
+// resultPending answers a revocation that waits for an RA operator's approval.
+const resultPending = "Revocation Pending Approval"
+
+// emcaRevoke revokes certificate c for the API client a: a critical task (two-person
+// principle). With a quorum of 1 it is revoked at once ("Revoked Successfully"); otherwise
+// the client's request is a proposal an RA operator approves (REST or CLI) and the answer
+// is status "pending" with its proposalId. The same request again, while the proposal is
+// open, answers that proposal rather than making another.
+func (h *Handler) emcaRevoke(ctx context.Context, a ops.Actor, c *store.Certificate, remarks string, resp *EMCAResponse) {
+	a.Person = "emca:" + a.Name // the client is its own person, never an approver
+	svc := h.ops()
+	params := ops.CertificateStatusChange{CertificateID: c.ID, CHR: c.CHR, Reason: remarks}
+	if c.Status == store.CertRevoked {
+		resp.Result = resultAlreadyRevoked
+		return
+	}
+	if open, err := svc.OpenProposalOf(ctx, ops.ActionCertificateRevoke, func(raw string) bool {
+		var p ops.CertificateStatusChange
+		return json.Unmarshal([]byte(raw), &p) == nil && p.CertificateID == c.ID
+	}); err == nil && open != nil {
+		resp.Status, resp.Result, resp.ProposalID = "pending", resultPending, open.ID
+		return
+	}
+	p, err := svc.Propose(ctx, a, ops.ActionCertificateRevoke, params)
+	switch {
+	case err != nil:
+		resp.Result = emcaRefusal("revoke", err)
+	case p.Executed():
+		resp.Status, resp.Result = "success", emcaSuccess["revoke"]
+	default:
+		resp.Status, resp.Result, resp.ProposalID = "pending", resultPending, p.ID
 	}
 }
 

@@ -128,9 +128,13 @@ func (h *Handler) registerPartner(r *request) (any, error) {
 		}
 		reg.CVCA = append(reg.CVCA, c)
 	}
-	p, err := h.ops().RegisterPartner(r.Context(), r.actor(), reg)
+	done, err := h.critical(r, r.actor(), ops.ActionPartnerRegister, reg.Params(), func(out any) (any, error) { return out, nil })
 	if err != nil {
 		return nil, partnerError(err)
+	}
+	p, ok := done.(*store.Partner)
+	if !ok {
+		return done, nil // the proposal (202)
 	}
 	out := partnerOut(*p)
 	if h.FetchPartnerCA != nil {
@@ -158,7 +162,14 @@ func (h *Handler) partnerAction(r *request) (any, error) {
 	if err := r.decode(&in); err != nil || in.Reason == "" {
 		return nil, fail(http.StatusBadRequest, "need {\"reason\": ...}")
 	}
-	if err := do(r.Context(), r.actor(), r.country(), in.Reason); err != nil {
+	if r.PathValue("action") == "reinstate" {
+		params := ops.PartnerReinstatement{Country: r.country(), Reason: in.Reason}
+		if out, err := h.critical(r, r.actor(), ops.ActionPartnerReinstate, params, func(any) (any, error) { return nil, nil }); err != nil {
+			return nil, storeError(err)
+		} else if out != nil {
+			return out, nil // the proposal (202)
+		}
+	} else if err := do(r.Context(), r.actor(), r.country(), in.Reason); err != nil {
 		return nil, storeError(err)
 	}
 	p, err := h.Store.PartnerByCountry(r.Context(), r.country())
@@ -188,11 +199,14 @@ func (h *Handler) addPartnerDV(r *request) (any, error) {
 	if err := r.decode(&in); err != nil {
 		return nil, err
 	}
-	x, err := h.ops().AddPartnerDV(r.Context(), r.actor(), r.country(), in.Mnemonic, in.MaintainingCVCA)
+	params := ops.PartnerDVRegistration{Country: r.country(), Mnemonic: in.Mnemonic, MaintainingCVCA: in.MaintainingCVCA}
+	out, err := h.critical(r, r.actor(), ops.ActionPartnerDVAdd, params, func(out any) (any, error) {
+		return PartnerDV{Holder: holderOut(*out.(*store.Holder)), MaintainingCVCA: in.MaintainingCVCA}, nil
+	})
 	if err != nil {
 		return nil, partnerError(err)
 	}
-	return PartnerDV{Holder: holderOut(*x), MaintainingCVCA: in.MaintainingCVCA}, nil
+	return out, nil
 }
 
 func (h *Handler) partnerDVAction(r *request) (any, error) {
@@ -210,6 +224,9 @@ func (h *Handler) partnerDVAction(r *request) (any, error) {
 	dv, err := svc.PartnerDV(r.Context(), r.country(), r.PathValue("mnemonic"))
 	if err != nil {
 		return nil, storeError(err)
+	}
+	if out, ok, err := h.criticalHolderAction(r, r.PathValue("action"), dv.ID, in.Reason); ok {
+		return out, err
 	}
 	x, err := do(r.Context(), r.actor(), dv.ID, in.Reason)
 	if err != nil {

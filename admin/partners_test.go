@@ -42,7 +42,7 @@ func TestPartnerEndpoints(t *testing.T) {
 		}
 	}
 	var fetched []string
-	routes := (&Handler{Store: st, Country: "UT", Logger: slog.New(slog.DiscardHandler),
+	routes := (&Handler{Store: st, Country: "UT", Logger: slog.New(slog.DiscardHandler), TwoPerson: onePerson(),
 		FetchPartnerCA: func(_ context.Context, country string) (int, error) {
 			fetched = append(fetched, country)
 			return 1, nil

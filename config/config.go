@@ -21,6 +21,7 @@ import (
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/hsm"
+	"eacgate/ops"
 	"eacgate/ra"
 	"eacgate/spoc"
 	"eacgate/store"
@@ -87,6 +88,9 @@ type Config struct {
 	DVClient DVClientOptions `yaml:"dv_client"`
 	// SPOC enables the SPOC role: the routing table of foreign SPOCs.
 	SPOC spoc.Config `yaml:"spoc"`
+	// TwoPerson: how many distinct persons each critical task needs (default 2) and how long
+	// a proposal can be approved (default 24 h).
+	TwoPerson ops.TwoPerson `yaml:"two_person"`
 	// Identity is the gateway's TLS certificate, presented as client certificate to
 	// foreign SPOCs, a remote CVCA and callback receivers (nil on plain HTTP).
 	Identity *tls.Certificate `yaml:"-"`

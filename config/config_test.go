@@ -167,3 +167,21 @@ func TestAuditOptions(t *testing.T) {
 		}
 	}
 }
+
+// two_person: quorum per task (at least 1, known tasks only) and the proposal lifetime.
+func TestTwoPersonSection(t *testing.T) {
+	c, err := Load(write(t, "two_person:\n  quorum: {holder.register: 3, cvca.rollover: 1}\n  proposal_ttl: 8h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TwoPerson.QuorumOf("holder.register") != 3 || c.TwoPerson.QuorumOf("holder.revoke") != 2 || c.TwoPerson.ProposalTTL != 8*time.Hour {
+		t.Fatalf("two_person = %+v", c.TwoPerson)
+	}
+	if got := c.TwoPerson.SinglePersonTasks(); len(got) != 1 || got[0] != "cvca.rollover" {
+		t.Fatalf("single-person tasks = %v", got)
+	}
+	_, err = Load(write(t, "two_person:\n  quorum: {holder.register: 0, holder.dance: 2}\n"))
+	if err == nil || !strings.Contains(err.Error(), "two_person.quorum.holder.register: 0, at least 1") || !strings.Contains(err.Error(), `unknown task "holder.dance"`) {
+		t.Fatalf("bad quorum: %v", err)
+	}
+}

@@ -335,7 +335,10 @@ func (g *Gateway) routes() (http.Handler, error) {
 				DocumentSignerList: g.documentSignerList, Mode: mode, CheckResponseURL: g.Options.Callback.CheckResponseURL(), Receiver: receiver.Handle}})
 	}
 	adminHandler := &admin.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "admin"),
-		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper(), Audit: g.Audit}
+		EMCA: g.Options.EMCA, Keys: g.APIKeyWrapper(), Audit: g.Audit, TwoPerson: g.Options.TwoPerson, KeyOps: g.KeyOperations()}
+	if one := g.Options.TwoPerson.SinglePersonTasks(); len(one) > 0 {
+		g.logger.Warn("two-person principle off: these critical tasks run with one person (two_person.quorum: 1)", "tasks", one)
+	}
 	if g.forwarder != nil {
 		adminHandler.Partners = g.forwarder // notifications to partner SPOCs (a nil *Forwarder would not be a nil interface)
 		adminHandler.FetchPartnerCA = g.forwarder.FetchCACertificates

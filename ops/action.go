@@ -36,7 +36,10 @@ const (
 	// The accounts' lifecycle (ops/accounts.go). Creating operators, changing roles and
 	// enabling operators and API clients are two-person tasks (proposals); disabling,
 	// rotating and removing are one-person actions of the system administrator.
-	ActionOperatorRole     Action = "operator.role"
+	ActionOperatorRole Action = "operator.role"
+	// ActionProposalDecide approves, withdraws or rejects a proposal of a critical task
+	// (which roles may approve it is the task's own rule, ops.Tasks).
+	ActionProposalDecide   Action = "proposal.decide"
 	ActionOperatorEnable   Action = "operator.enable"
 	ActionOperatorDisable  Action = "operator.disable"
 	ActionOperatorRotate   Action = "operator.rotate"

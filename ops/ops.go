@@ -31,6 +31,17 @@ type Actor struct {
 	Remote string
 	// RequestID is the emCA request's requestId, recorded with its events.
 	RequestID string
+	// OperatorID and Person identify the operator account and the person holding it (the
+	// two-person principle counts persons); zero for a local command without a token.
+	OperatorID int64
+	Person     string
+	// Bootstrap: the local CLI while no operator account exists runs critical tasks at once;
+	// their events say "bootstrap": true.
+	Bootstrap bool
+	// Proposal is the proposal whose approval runs the action (0: none), and ApprovedBy
+	// the approver whose approval completed it: the action's event names both.
+	Proposal   int64
+	ApprovedBy string
 	// Words, if set, words a refusal for the audit log the way the channel answers it (the
 	// emCA results, the REST API's texts); nil: PublicText.
 	Words func(error) string
@@ -73,6 +84,11 @@ type Service struct {
 	// AuthLog bounds the audit of logins and refused authentications (nil: logins are not
 	// recorded, refusals are, each capped in size but not rate-limited).
 	AuthLog *AuthLog
+	// TwoPerson is the policy of the critical tasks (quorum per task, proposal lifetime).
+	TwoPerson TwoPerson
+	// Keys runs the CVCA's key operations approved under the two-person principle (nil:
+	// those tasks are refused).
+	Keys KeyOperations
 }
 
 func (s *Service) logger() *slog.Logger {
@@ -87,6 +103,9 @@ func (s *Service) event(a Actor, action Action, target, outcome string, details 
 	ev := store.AuditEvent{Actor: a.String(), Action: action.EventName(a.Channel), Target: target, Source: a.source(), Outcome: outcome}
 	if s.Now != nil {
 		ev.At = s.Now()
+	}
+	if a.Bootstrap || a.Proposal != 0 {
+		details = markDetails(details, a)
 	}
 	if details != nil {
 		b, err := json.Marshal(details)
@@ -328,6 +347,9 @@ func PublicText(err error) string {
 	var te *TransitionError
 	var ce *CountriesError
 	if t, ok := partnerText(err); ok {
+		return t
+	}
+	if t, ok := proposalText(err); ok {
 		return t
 	}
 	switch {

@@ -13,13 +13,13 @@ var roleActions = map[store.OperatorRole][]Action{
 	// The system administrator runs the accounts and the configuration: operators and API
 	// clients, never holders, partners or keys.
 	store.RoleSystemAdministrator: {
-		ActionRead, ActionAccountRead,
+		ActionRead, ActionAccountRead, ActionProposalDecide,
 		ActionOperatorAdd, ActionOperatorRole, ActionOperatorEnable, ActionOperatorDisable, ActionOperatorRotate, ActionOperatorRemove,
 		ActionAPIClientAdd, ActionAPIClientEnable, ActionAPIClientDisable, ActionAPIClientRotate, ActionAPIClientRemove,
 	},
 	// The CA operator runs the CVCA's and the DV's keys: init, rollover, the key ceremony.
 	store.RoleCAOperator: {
-		ActionRead,
+		ActionRead, ActionProposalDecide,
 		ActionCVCAInit, ActionCVCARollover, ActionKeyCeremony,
 	},
 	// The RA operator registers and manages holders and partners and decides their
@@ -28,7 +28,7 @@ var roleActions = map[store.OperatorRole][]Action{
 	// or partners; retrying re-sends it once the receiver is fixed, which the RA operator,
 	// who deals with them, learns of. It changes no account, key or configuration.
 	store.RoleRAOperator: {
-		ActionRead,
+		ActionRead, ActionProposalDecide,
 		ActionHolderRegister, ActionHolderSuspend, ActionHolderReinstate, ActionHolderRevoke,
 		ActionHolderCountries, ActionHolderRights,
 		ActionCertificateSuspend, ActionCertificateReinstate, ActionCertificateRevoke,

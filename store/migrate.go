@@ -391,6 +391,45 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 )`,
 		},
 	},
+	{
+		version: 14,
+		name:    "two-person principle: proposals and approvals",
+		// TR-03139 5.2: a critical task is proposed by one operator and runs when enough
+		// distinct persons (the proposer first) of the allowed roles agreed. The proposal
+		// keeps exactly what will run (its canonical parameters, description and SHA-256);
+		// one approval per proposal and person.
+		common: []string{
+			`CREATE TABLE proposals (
+	id {ID},
+	task TEXT NOT NULL CHECK (task <> ''),
+	params TEXT NOT NULL,
+	description TEXT NOT NULL,
+	sha256 TEXT NOT NULL CHECK (length(sha256) = 64),
+	proposer_id BIGINT NOT NULL DEFAULT 0,
+	proposer_name TEXT NOT NULL,
+	proposer_person TEXT NOT NULL CHECK (proposer_person <> ''),
+	proposer_role TEXT NOT NULL,
+	proposer_channel TEXT NOT NULL DEFAULT '',
+	quorum INTEGER NOT NULL CHECK (quorum >= 1),
+	state TEXT NOT NULL CHECK (state IN ('open','executing','executed','withdrawn','rejected','expired','failed')),
+	created_at {TS} NOT NULL,
+	expires_at {TS} NOT NULL,
+	decided_at {TS},
+	decided_by TEXT NOT NULL DEFAULT '',
+	result TEXT NOT NULL DEFAULT ''
+)`,
+			`CREATE INDEX ix_proposals_state ON proposals (state, id)`,
+			`CREATE TABLE proposal_approvals (
+	proposal_id BIGINT NOT NULL REFERENCES proposals (id),
+	operator_id BIGINT NOT NULL DEFAULT 0,
+	operator_name TEXT NOT NULL,
+	person TEXT NOT NULL CHECK (person <> ''),
+	role TEXT NOT NULL,
+	at {TS} NOT NULL,
+	PRIMARY KEY (proposal_id, person)
+)`,
+		},
+	},
 }
 
 // backfillKeyHashes fills key_sha256 of the certificates stored before migration 7, then

@@ -10,22 +10,23 @@ import (
 	"eacgate/cvc"
 	"eacgate/cvca"
 	"eacgate/gateway"
-	"eacgate/hsm"
+	"eacgate/ops"
 	"eacgate/server"
 	"eacgate/trust"
 )
 
-const initUsage = `usage: eacgate init cvca --config FILE --chr CHR [--alg ALG] [--curve CURVE | --rsa-bits N] [--years N]
+const initUsage = `usage: eacgate init cvca --config FILE --chr CHR [--alg ALG] [--curve CURVE | --rsa-bits N] [--years N] [--token-file F]
        eacgate init dv   --config FILE --chr CHR [--alg ALG] [--curve CURVE | --rsa-bits N]
 
 init cvca creates the country's CVCA: a key in the configured keystore (software or PKCS#11)
 and its self-signed certificate. init dv creates the DV's key and has it certified by the
 CVCA of the same gateway, or, with dv_client.cvca_url configured, by that remote CVCA (which
 must have registered this gateway's TLS certificate, tls_cert (default DATA/tls.crt), for the DV). The CHR is country + mnemonic + 5-character sequence number and
-must match the configuration's country (and dv_mnemonic for the DV).
-`
+must match the configuration's country (and dv_mnemonic for the DV). init cvca is a critical
+task.
+` + twoPersonHelp
 
-const cvcaUsage = `usage: eacgate cvca rollover --config FILE --chr CHR [--alg ALG] [--curve CURVE | --rsa-bits N] [--years N]
+const cvcaUsage = `usage: eacgate cvca rollover --config FILE --chr CHR [--alg ALG] [--curve CURVE | --rsa-bits N] [--years N] [--token-file F]
 
 cvca rollover moves the CVCA to a new key: the key is made in the configured keystore (label
 cvca_key-CHR; by default with the current key's algorithm and curve) and certified by the
@@ -34,7 +35,8 @@ for --years from today. DV certificates are issued under the new key from then o
 gateways take it up within a minute; DVs get the link certificate with GetCACertificates and
 SPOC partners are sent it (new_cer_available_notification). Certificates under earlier keys
 stay valid, and DV requests may still name an earlier CVCA certificate.
-`
+A rollover is a critical task.
+` + twoPersonHelp
 
 func runInit(ctx context.Context, c cli) int {
 	if code, done := commandHelp(c, initUsage); done {
@@ -67,6 +69,7 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 	fs := newFlagSet(c, name, usage)
 	var of optionFlags
 	of.register(fs)
+	c.registerSessionFlags(name, fs)
 	chr := fs.String("chr", "", "holder reference of the new certificate")
 	algName := fs.String("alg", "", "TR-03110 algorithm (default ECDSA_SHA_256 for a new CVCA; a DV follows its CVCA, a rollover the current key)")
 	curve := fs.String("curve", "", "curve of an EC key (default brainpoolP256r1 for a new CVCA)")
@@ -112,23 +115,10 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 		fmt.Fprintf(c.stderr, "--chr %s: the configuration's dv_mnemonic is %q (set dv_mnemonic: %s)\n", *chr, opts.DVMnemonic, mn)
 		return 2
 	}
-	var spec hsm.KeySpec
-	if *algName != "" || role == "cvca" {
-		if *algName == "" {
-			*algName = "ECDSA_SHA_256"
-		}
-		alg, err := cvc.ParseAlgorithm(*algName)
-		if err != nil {
-			fmt.Fprintln(c.stderr, err)
-			return 2
-		}
-		spec = hsm.KeySpec{Algorithm: alg, RSABits: *rsaBits}
-		if alg.IsECDSA() {
-			spec = hsm.KeySpec{Algorithm: alg, Curve: *curve}
-			if spec.Curve == "" && role != "rollover" { // a rollover keeps the current curve
-				spec.Curve = "brainpoolP256r1"
-			}
-		}
+	spec, err := gateway.KeySpec(role, *algName, *curve, *rsaBits)
+	if err != nil {
+		fmt.Fprintln(c.stderr, err)
+		return 2
 	}
 	remote := role == "dv" && opts.DVClient.CVCAURL != ""
 	if remote {
@@ -146,6 +136,12 @@ func createKey(ctx context.Context, c cli, role, usage string) int {
 		return 1
 	}
 	defer g.Close()
+	if role != "dv" { // CVCA init and rollover: two persons (eacgate proposal) unless bootstrap
+		params := ops.CVCAKeyParams{CHR: *chr, Alg: *algName, Curve: *curve, RSABits: *rsaBits, Years: *years}
+		if proposed, code := proposeKeyTask(ctx, c, g, role, params); proposed {
+			return code
+		}
+	}
 	by := cvca.Ceremony{Actor: "cli:" + os.Getenv("USER")}
 	var cert *cvc.Certificate
 	switch {

@@ -17,6 +17,8 @@ type cli struct {
 	args   []string
 	stdout io.Writer
 	stderr io.Writer
+	// session: the operator token and two-person policy of this run (proposal.go).
+	session *session
 }
 
 // command is one top-level sub-command ("cvc", "key", ...). run returns the process exit code.
@@ -44,6 +46,7 @@ func commands() map[string]command {
 		"apiclient":   {"register, list, disable, rotate and remove clients of the emCA-compatible suspend/reinstate/revoke endpoints", runAPIClient},
 		"certificate": {"list, show and export the stored CV certificates", runCertificate},
 		"version":     {"print the build: version, VCS revision, Go version", runVersion},
+		"proposal":    {"list, show, approve, withdraw and reject proposals of critical tasks (two-person principle)", runProposal},
 		"backup":      {"copy the database and software keystore to an archive while the gateway serves", runBackup},
 		"restore":     {"restore a backup archive into a new data directory", runRestore},
 	}
@@ -67,6 +70,7 @@ func subcommands() map[string][]string {
 		"operator":    {"add", "list", "disable", "rotate", "remove"},
 		"apiclient":   {"add", "list", "disable", "rotate", "remove"},
 		"certificate": {"list", "show", "export"},
+		"proposal":    {"list", "show", "approve", "withdraw", "reject"},
 	}
 }
 
@@ -113,5 +117,5 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	return cmd.run(ctx, cli{args: args[1:], stdout: stdout, stderr: stderr})
+	return cmd.run(ctx, cli{args: args[1:], stdout: stdout, stderr: stderr, session: &session{}})
 }

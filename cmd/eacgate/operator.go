@@ -34,7 +34,7 @@ its role are two-person tasks (proposals).`
 // runOperator: eacgate operator add | list | disable | rotate | remove.
 func runOperator(ctx context.Context, c cli) int {
 	var name, role, person, expires, tlsCert string
-	st, _, code := storeCommand(ctx, c, "operator", operatorUsage, func(sub string, fs *flag.FlagSet) {
+	st, _, code := storeCommand(ctx, c, "operator", operatorUsage+"\n"+twoPersonHelp, func(sub string, fs *flag.FlagSet) {
 		if sub == "list" {
 			return
 		}
@@ -82,10 +82,15 @@ func runOperator(ctx context.Context, c cli) int {
 		}
 	}
 	token := admin.NewToken()
-	op := &store.Operator{Name: name, Role: store.OperatorRole(role), Person: person, TokenHash: admin.TokenHash(token), TLSFingerprint: fp, ExpiresAt: expiresAt}
-	if err := cliOps(c, st).AddOperator(ctx, cliActor(), op); err != nil {
-		fmt.Fprintln(c.stderr, errText(err))
-		return 1
+	// Creating an operator is a critical task (two persons: eacgate proposal); the token is
+	// shown now, and works once the proposal is approved.
+	p, code := runCritical(ctx, c, st, ops.ActionOperatorAdd, ops.OperatorRegistration{Name: name, Role: store.OperatorRole(role), Person: person,
+		TokenSHA256: admin.TokenHash(token), TLSFingerprint: fp, ExpiresAt: expiresAt})
+	if p == nil {
+		if code == 0 {
+			fmt.Fprintf(c.stdout, "Bearer token of %s once approved (shown once, hand over securely):\n%s\n", name, token)
+		}
+		return code
 	}
 	fmt.Fprintf(c.stdout, "operator %s (%s) registered. Bearer token (shown once, store it now):\n%s\n", name, role, token)
 	return 0
@@ -171,8 +176,8 @@ func operatorLifecycle(ctx context.Context, c cli, st *store.Store, sub, name st
 
 // runAPIClient: eacgate apiclient add --user U --password-file F --cert FILE [--ip CIDR,...]
 func runAPIClient(ctx context.Context, c cli) int {
-	const usage = "usage: eacgate apiclient add --user U --password-file F --cert FILE [--ip CIDR,...] [--expires 90d] (--config FILE | --data DIR)\n" +
-		"       | list | disable --user U | remove --user U | rotate --user U [--password-file F] [--new-key] [--expires 90d]\n"
+	const usage = "usage: eacgate apiclient add --user U --password-file F --cert FILE [--ip CIDR,...] [--expires 90d] [--token-file F] (--config FILE | --data DIR)\n" +
+		"       | list | disable --user U | remove --user U | rotate --user U [--password-file F] [--new-key] [--expires 90d]\n" + twoPersonHelp
 	if code, done := commandHelp(c, usage); done {
 		return code
 	}
@@ -266,9 +271,14 @@ func addAPIClient(ctx context.Context, c cli, st *store.Store, w store.KeyWrappe
 		fmt.Fprintln(c.stderr, err)
 		return 1
 	}
-	if err := cliOps(c, st).AddAPIClient(ctx, cliActor(), client); err != nil {
-		fmt.Fprintln(c.stderr, errText(err))
-		return 1
+	// Creating an API client is a critical task (two persons: eacgate proposal).
+	p, code := runCritical(ctx, c, st, ops.ActionAPIClientAdd, ops.APIClientRegistration{UserName: client.UserName, EMKey: client.EMKey,
+		PasswordHash: client.PasswordHash, AESKey: client.AESKey, KeyWrapped: client.KeyWrapped, Certificate: client.Certificate, IPRanges: client.IPRanges})
+	if p == nil {
+		if code == 0 {
+			fmt.Fprintf(c.stdout, "once approved (shown once, hand over securely):\nemKey: %s\nkey:   %s\n", client.EMKey, base64.StdEncoding.EncodeToString(key))
+		}
+		return code
 	}
 	fmt.Fprintf(c.stdout, "API client %s registered (shown once, hand over securely):\nemKey: %s\nkey:   %s\n", client.UserName, client.EMKey, base64.StdEncoding.EncodeToString(key))
 	return 0

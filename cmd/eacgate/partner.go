@@ -24,7 +24,8 @@ added to the routing table when the gateway starts; its newer CVCA certificates 
 GetCACertificates (at once when registered by the REST API, else when its answers need
 them). A suspended partner's requests are refused
 and nothing is forwarded to it. With spoc.foreign_dvs: registered, the DV list is the
-allow-list of the partner's DVs.`
+allow-list of the partner's DVs. add, reinstate, dv add and dv reinstate are critical tasks
+(suspend runs at once).` + twoPersonHelp
 
 // runPartner: eacgate partner add|list|show|suspend|reinstate|dv ... — the registered
 // partner countries, through ops.
@@ -73,8 +74,11 @@ func runPartner(ctx context.Context, c cli) int {
 		return partnerShow(ctx, c, st, cc)
 	case "suspend":
 		err = svc.SuspendPartner(ctx, actor, cc, reason)
-	case "reinstate":
-		err = svc.ReinstatePartner(ctx, actor, cc, reason)
+	case "reinstate": // two persons (eacgate proposal)
+		p, code := runCritical(ctx, c, st, ops.ActionPartnerReinstate, ops.PartnerReinstatement{Country: cc, Reason: reason})
+		if p == nil {
+			return code
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(c.stderr, errText(err))
@@ -103,11 +107,11 @@ func partnerAdd(ctx context.Context, c cli, svc *ops.Service, actor ops.Actor, f
 		}
 		r.CVCA = append(r.CVCA, cert)
 	}
-	p, err := svc.RegisterPartner(ctx, actor, r)
-	if err != nil {
-		fmt.Fprintln(c.stderr, errText(err))
-		return 1
+	done, code := runCritical(ctx, c, svc.Store, ops.ActionPartnerRegister, r.Params()) // two persons (eacgate proposal)
+	if done == nil {
+		return code
 	}
+	p := done.Output.(*store.Partner)
 	fmt.Fprintf(c.stdout, "partner %s registered (SPOC root SHA-256 %s, %d CVCA certificates); the gateway routes to it from its next start and fetches its newer CVCA certificates when its answers need them\n",
 		p.Country, p.SPOCRootSHA256, len(r.CVCA))
 	return 0
@@ -181,15 +185,21 @@ func partnerDV(ctx context.Context, c cli, svc *ops.Service, actor ops.Actor, re
 	mnemonic := rest[2]
 	var err error
 	switch action {
-	case "add":
-		_, err = svc.AddPartnerDV(ctx, actor, cc, mnemonic, maintaining)
+	case "add": // two persons (eacgate proposal)
+		p, code := runCritical(ctx, c, svc.Store, ops.ActionPartnerDVAdd, ops.PartnerDVRegistration{Country: cc, Mnemonic: mnemonic, MaintainingCVCA: maintaining})
+		if p == nil {
+			return code
+		}
 	case "suspend", "reinstate":
 		var h *store.Holder
 		if h, err = svc.PartnerDV(ctx, cc, mnemonic); err == nil {
 			if action == "suspend" {
 				_, err = svc.SuspendHolder(ctx, actor, h.ID, reason)
 			} else {
-				_, err = svc.ReinstateHolder(ctx, actor, h.ID, reason)
+				p, code := runCritical(ctx, c, svc.Store, ops.ActionHolderReinstate, ops.NewHolderStatusChange(h, reason))
+				if p == nil {
+					return code
+				}
 			}
 		}
 	default:

@@ -43,6 +43,7 @@ func optionsFor(c cli, name, usage string, args []string, extra func(*flag.FlagS
 	fs := newFlagSet(c, name, usage)
 	var of optionFlags
 	of.register(fs)
+	c.registerSessionFlags(name, fs)
 	if extra != nil {
 		extra(fs)
 	}
@@ -61,6 +62,9 @@ func optionsFor(c cli, name, usage string, args []string, extra func(*flag.FlagS
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return opts, nil, 2, true
+	}
+	if c.session != nil {
+		c.session.twoPerson, c.session.opts = opts.TwoPerson, opts
 	}
 	return opts, positional, 0, false
 }
@@ -90,6 +94,7 @@ func storeCommand(ctx context.Context, c cli, cmd, usage string, extra func(sub 
 func takesArgs(cmd, sub string) bool {
 	switch cmd + " " + sub {
 	case "outbox retry", "request approve", "request reject", "trust add", "certificate show", "certificate export",
+		"proposal show", "proposal approve", "proposal withdraw", "proposal reject",
 		"partner add", "partner show", "partner suspend", "partner reinstate", "partner dv":
 		return true
 	}
@@ -206,7 +211,8 @@ func runRequest(ctx context.Context, c cli) int {
 // cliOps is the operations service of an operator command: a failure to audit a refusal is
 // said on stderr.
 func cliOps(c cli, st *store.Store) *ops.Service {
-	return &ops.Service{Store: st, Logger: slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	return &ops.Service{Store: st, Logger: slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		TwoPerson: c.twoPerson()}
 }
 
 // cliActor is the user running the command.

@@ -212,12 +212,15 @@ func runServe(ctx context.Context, c cli) int {
 	return code
 }
 
-const holderUsage = `add --country CC --mnemonic M --role ROLE --tls-cert FILE [--ip CIDR,...]
+const holderUsage = `add --country CC --mnemonic M --role ROLE --tls-cert FILE [--ip CIDR,...] [--token-file F]
        eacgate holder list
        eacgate holder show --country CC --mnemonic M
-       eacgate holder suspend|reinstate|revoke --country CC --mnemonic M --reason TEXT
+       eacgate holder suspend|reinstate|revoke --country CC --mnemonic M --reason TEXT [--token-file F]
        eacgate holder countries --country CC --mnemonic M [--set ZZ,FR | --clear]
-       eacgate holder rights --country CC --mnemonic M [--set dg3[,dg4] | --clear]`
+       eacgate holder rights --country CC --mnemonic M [--set dg3[,dg4] | --clear]
+
+Registering a DV (or a CVCA or SPOC holder), reinstating one and revoking any holder are
+critical tasks; suspension and terminals' registration run at once.` + twoPersonHelp
 
 func runHolder(ctx context.Context, c cli) int {
 	var country, mnemonic, role, tlsCert, ipRanges, reason, countries, rights string
@@ -294,6 +297,16 @@ func runHolder(ctx context.Context, c cli) int {
 		return 2
 	}
 	h := &store.Holder{Country: country, Mnemonic: mnemonic, Role: r, Status: store.HolderActive, TLSFingerprint: fp, IPRanges: ranges}
+	if ops.CriticalHolderRole(r) { // two persons (eacgate proposal)
+		p, code := runCritical(ctx, c, st, ops.ActionHolderRegister, ops.HolderRegistration{Country: country, Mnemonic: mnemonic, Role: r,
+			TLSFingerprint: fp, IPRanges: ranges})
+		if p == nil {
+			return code
+		}
+		h = p.Output.(*store.Holder)
+		fmt.Fprintf(c.stdout, "registered holder %d: %s%s (%s), TLS fingerprint %s\n", h.ID, h.Country, h.Mnemonic, h.Role, fp)
+		return 0
+	}
 	if err := cliOps(c, st).RegisterHolder(ctx, cliActor(), h); err != nil {
 		fmt.Fprintf(c.stderr, "eacgate holder add: %s\n", errText(err))
 		if errors.As(err, new(*cvc.NameError)) {
@@ -388,6 +401,14 @@ func holderSetStatus(ctx context.Context, c cli, st *store.Store, country, mnemo
 	}
 	h, code := findHolder(ctx, c, st, country, mnemonic)
 	if h == nil {
+		return code
+	}
+	if task := map[store.HolderStatus]ops.Action{store.HolderActive: ops.ActionHolderReinstate, store.HolderRevoked: ops.ActionHolderRevoke}[status]; task != "" &&
+		(status == store.HolderRevoked || ops.CriticalHolderRole(h.Role)) { // two persons (eacgate proposal)
+		p, code := runCritical(ctx, c, st, task, ops.NewHolderStatusChange(h, reason))
+		if p != nil {
+			fmt.Fprintf(c.stdout, "holder %s%s is now %s\n", country, mnemonic, status)
+		}
 		return code
 	}
 	svc := cliOps(c, st)

@@ -18,9 +18,11 @@ import (
 // certificates of other countries, for a DV whose SPOC is another gateway (it cannot fetch
 // them from partner SPOCs itself). A country's first root is taken only with its SHA-256,
 // as exchanged out of band; later certificates only when they chain to the stored ones.
+//
+// Adding a trust anchor is a critical task (two persons: eacgate proposal).
 func runTrust(ctx context.Context, c cli) int {
 	var sum, country string
-	st, rest, code := storeCommand(ctx, c, "trust", "add FILE... [--sha256 HEX] | list [--country CC]", func(sub string, fs *flag.FlagSet) {
+	st, rest, code := storeCommand(ctx, c, "trust", "add FILE... [--sha256 HEX] [--token-file F] | list [--country CC]\n"+twoPersonHelp, func(sub string, fs *flag.FlagSet) {
 		if sub == "add" {
 			fs.StringVar(&sum, "sha256", "", "the SHA-256 (hex) of a country's first CVCA root, as exchanged out of band")
 		} else {
@@ -38,9 +40,6 @@ func runTrust(ctx context.Context, c cli) int {
 		fmt.Fprintln(c.stderr, "trust add needs CVCA certificate files")
 		return 2
 	}
-	svc := &ops.Service{Store: st}
-	actor := cliActor()
-	actor.Words = errText
 	for _, path := range rest {
 		cert, err := readCertificateFile(path)
 		if err != nil {
@@ -48,7 +47,15 @@ func runTrust(ctx context.Context, c cli) int {
 			return 1
 		}
 		fp := trust.CertificateSHA256(cert)
-		added, err := svc.AddCVCACertificate(ctx, actor, cert, sum)
+		// A trust anchor is a critical task: two persons (eacgate proposal).
+		p, err := proposeCritical(ctx, c, st, ops.ActionTrustAdd, ops.TrustAnchor{Certificate: cert.Raw, FormSHA256: sum})
+		added := false
+		if err == nil && !p.Executed() {
+			printProposed(c, p)
+			continue
+		} else if err == nil {
+			added = p.Output.(ops.TrustAnchorResult).Added
+		}
 		if errors.Is(err, trust.ErrUnverified) && sum == "" {
 			err = fmt.Errorf("%w (a first root needs --sha256 %s once its SHA-256 is confirmed out of band)", err, fp)
 		} else if trusted, _ := trust.FirstRootTrust(cert, []string{sum}); errors.Is(err, trust.ErrUnverified) && !trusted {

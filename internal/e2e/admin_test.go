@@ -84,6 +84,7 @@ func TestAdminSuspendReinstateRevoke(t *testing.T) {
 	g := startGateway(t)
 	officer := g.admin(t, g.operatorToken(t, "olga", "ra_operator"))
 	auditor := g.admin(t, g.operatorToken(t, "arno", "auditor"))
+	officer2 := g.admin(t, g.operatorToken(t, "paul", "ra_operator")) // approves the revocation (two-person principle)
 	anonymous := g.admin(t, "")
 	term := g.register(t, "UT", "ISADM01", "terminal")
 
@@ -153,9 +154,16 @@ func TestAdminSuspendReinstateRevoke(t *testing.T) {
 		t.Fatalf("reinstate certificate: %d", code)
 	}
 
-	// Revoke is final.
-	if code := officer.do("POST", fmt.Sprintf("/admin/v1/holders/%d/revoke", id), map[string]string{"reason": "decommissioned"}, nil); code != 200 {
+	// Revoke is final; it needs two persons: olga proposes, paul approves.
+	var proposal struct {
+		ID     int64  `json:"id"`
+		SHA256 string `json:"sha256"`
+	}
+	if code := officer.do("POST", fmt.Sprintf("/admin/v1/holders/%d/revoke", id), map[string]string{"reason": "decommissioned"}, &proposal); code != http.StatusAccepted {
 		t.Fatalf("revoke: %d", code)
+	}
+	if code := officer2.do("POST", fmt.Sprintf("/admin/v1/proposals/%d/approve", proposal.ID), map[string]string{"sha256": proposal.SHA256}, nil); code != 200 {
+		t.Fatalf("approve the revocation: %d", code)
 	}
 	if code := officer.do("POST", fmt.Sprintf("/admin/v1/holders/%d/reinstate", id), map[string]string{"reason": "undo"}, nil); code != http.StatusConflict {
 		t.Fatalf("reinstate after revoke: %d", code)
