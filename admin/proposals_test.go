@@ -38,7 +38,7 @@ func TestRESTTwoPersonPrinciple(t *testing.T) {
 	}
 	defer st.Close()
 	for _, o := range []store.Operator{
-		{Name: "ada", Person: "Ada", Role: store.RoleSystemAdministrator},
+		{Name: "ada", Person: "Ada", Role: store.RoleRAOperator},
 		{Name: "olga", Person: "Olga", Role: store.RoleRAOperator},
 		{Name: "olga-2", Person: "Olga", Role: store.RoleRAOperator},
 		{Name: "carl", Person: "Carl", Role: store.RoleCAOperator},

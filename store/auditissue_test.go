@@ -284,7 +284,7 @@ func TestCertificateInsertPaths(t *testing.T) {
 		"CreateOperator":      "operators", "CreateAPIClient": "api clients", "RelayAnswer": "the outbox item",
 		"appendAuditTx": "audit events", "AcceptMessage": "messages", "AcceptMessageAudited": "messages", "CreateHolder": "holders",
 		"EnqueueOutbox": "outbox items", "CreatePartner": "partners", "AddPartnerDV": "partner DVs",
-		"AddAuditCheckpoint": "audit checkpoints",
+		"AddAuditCheckpoint": "audit checkpoints", "CreateProposal": "proposals", "AddApproval": "approvals",
 	}
 	statements := map[string][]string{ // hotStatements field -> the functions that may run it
 		"insertCertificate":             {"insertAccepted", "prepareHot", "close"},

@@ -17,7 +17,10 @@ import (
 // transactions become savepoints). The per-request pools are left out, so that a method
 // bypassing s.db fails at once instead of waiting for the connection tx holds.
 func (s *Store) inTx(tx *gorm.DB) *Store {
-	return &Store{db: tx, dialect: s.dialect, log: s.log}
+	t := &Store{db: tx, dialect: s.dialect, log: s.log}
+	// Events appended through the transaction's store are keyed like the store's own.
+	t.auditKey.Store(s.auditKey.Load())
+	return t
 }
 
 // Audited runs change on a transaction-bound store and appends ev in the same transaction:
