@@ -29,23 +29,7 @@ func (s *Store) Audited(ctx context.Context, op string, ev AuditEvent, change fu
 	if ev.Action == "" {
 		return fmt.Errorf("store: %s: audit event without an action", op)
 	}
-	// The change's own error is returned as the method that made it worded it; a failed
-	// append is the database's failure, never a conflict of the change.
-	var refused, auditErr error
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if refused = change(s.inTx(tx)); refused != nil {
-			return refused
-		}
-		_, auditErr = s.appendAuditTx(tx, ev)
-		return auditErr
-	})
-	switch {
-	case refused != nil:
-		return refused
-	case auditErr != nil:
-		return fmt.Errorf("store: %s: append audit: %w", op, auditErr)
-	}
-	return wrap(op, err)
+	return s.AuditedWith(ctx, op, func(tx *Store) (AuditEvent, error) { return ev, change(tx) })
 }
 
 // CreateHolderAudited is CreateHolder with its audit event in the same transaction.

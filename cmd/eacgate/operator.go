@@ -120,6 +120,14 @@ func lastUse(t *time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// expiryText is an account's expiry as lists show it ("-": none).
+func expiryText(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
 func listOperators(ctx context.Context, c cli, st *store.Store) int {
 	os, err := st.ListOperators(ctx)
 	if err != nil {
@@ -131,12 +139,8 @@ func listOperators(ctx context.Context, c cli, st *store.Store) int {
 	fmt.Fprintln(tw, "ID\tNAME\tROLE\tPERSON\tSTATUS\tLAST USE\tEXPIRES\tTOKEN\tTLS FINGERPRINT")
 	for i := range os {
 		o := &os[i]
-		exp := "-"
-		if o.ExpiresAt != nil {
-			exp = o.ExpiresAt.UTC().Format(time.RFC3339)
-		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\n", o.ID, o.Name, o.Role, o.Person, ops.OperatorState(o, now),
-			lastUse(o.LastUsedAt), exp, o.TokenHash != "", o.TLSFingerprint)
+			lastUse(o.LastUsedAt), expiryText(o.ExpiresAt), o.TokenHash != "", o.TLSFingerprint)
 	}
 	tw.Flush()
 	return 0
@@ -327,11 +331,7 @@ func apiClientLifecycle(ctx context.Context, c cli) int {
 		fmt.Fprintln(tw, "ID\tUSER\tSTATUS\tLAST USE\tEXPIRES\tIP RANGES")
 		for i := range cs {
 			cl := &cs[i]
-			exp := "-"
-			if cl.ExpiresAt != nil {
-				exp = cl.ExpiresAt.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.UserName, ops.APIClientState(cl, now), lastUse(cl.LastUsedAt), exp, cl.IPRanges)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", cl.ID, cl.UserName, ops.APIClientState(cl, now), lastUse(cl.LastUsedAt), expiryText(cl.ExpiresAt), cl.IPRanges)
 		}
 		tw.Flush()
 		return 0
