@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,33 +14,8 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-var built struct {
-	once sync.Once
-	path string
-	err  string
-}
-
 // eacgateBinary builds cmd/eacgate once per test run.
-func eacgateBinary(t *testing.T) string {
-	t.Helper()
-	built.once.Do(func() {
-		dir, err := os.MkdirTemp("", "eacgate-load-test")
-		if err != nil {
-			built.err = err.Error()
-			return
-		}
-		built.path = filepath.Join(dir, "eacgate")
-		cmd := exec.Command("go", "build", "-o", built.path, "./cmd/eacgate")
-		cmd.Dir = testenv.RepoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = string(out)
-		}
-	})
-	if built.err != "" {
-		t.Fatalf("build eacgate: %s", built.err)
-	}
-	return built.path
-}
+func eacgateBinary(t *testing.T) string { return testenv.GoBinary(t, "./cmd/eacgate") }
 
 // runLoad runs the load generator in-process and decodes its JSON result.
 func runLoad(t *testing.T, args ...string) (*result, int) {

@@ -21,7 +21,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,32 +35,8 @@ import (
 	"eacgate/server"
 )
 
-var binary struct {
-	once sync.Once
-	path string
-	err  string
-}
-
 // eacgateBinary builds cmd/eacgate once per test run.
-func eacgateBinary(t *testing.T) string {
-	binary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "eacgate-e2e")
-		if err != nil {
-			binary.err = err.Error()
-			return
-		}
-		binary.path = filepath.Join(dir, "eacgate")
-		cmd := exec.Command("go", "build", "-o", binary.path, "./cmd/eacgate")
-		cmd.Dir = testenv.RepoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binary.err = string(out)
-		}
-	})
-	if binary.err != "" {
-		t.Fatalf("build eacgate: %s", binary.err)
-	}
-	return binary.path
-}
+func eacgateBinary(t *testing.T) string { return testenv.GoBinary(t, "./cmd/eacgate") }
 
 func zeepPython(t *testing.T) string {
 	t.Helper()

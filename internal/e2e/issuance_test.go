@@ -20,31 +20,8 @@ import (
 // The DV of the load generator's gateways, which signs the terminal certificates.
 const loadDV = "UTDVLOAD00001"
 
-var loadBinary struct {
-	once      sync.Once
-	path, err string
-}
-
 // loadGenerator builds cmd/eacgate-load once per test run.
-func loadGenerator(t *testing.T) string {
-	loadBinary.once.Do(func() {
-		dir, err := os.MkdirTemp("", "eacgate-load-e2e")
-		if err != nil {
-			loadBinary.err = err.Error()
-			return
-		}
-		loadBinary.path = filepath.Join(dir, "eacgate-load")
-		cmd := exec.Command("go", "build", "-o", loadBinary.path, "./cmd/eacgate-load")
-		cmd.Dir = testenv.RepoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			loadBinary.err = string(out)
-		}
-	})
-	if loadBinary.err != "" {
-		t.Fatalf("build eacgate-load: %s", loadBinary.err)
-	}
-	return loadBinary.path
-}
+func loadGenerator(t *testing.T) string { return testenv.GoBinary(t, "./cmd/eacgate-load") }
 
 // forEachDatabase runs fn with a fresh SQLite file and a fresh PostgreSQL database.
 func forEachDatabase(t *testing.T, fn func(t *testing.T, dsn string)) {
