@@ -270,8 +270,8 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 		}
 		a := actor()
 		a.Words = func(err error) string { return emcaRefusal(action, err) }
-		if action == "revoke" {
-			h.emcaRevoke(r.Context(), a, c, remarks, &resp)
+		if action == "revoke" || action == "reinstate" && ops.CriticalCertificateReinstate(c) {
+			h.emcaProposed(r.Context(), a, action, c, remarks, &resp)
 			writeJSON(w, http.StatusOK, resp)
 			return
 		}
@@ -287,37 +287,44 @@ func (h *Handler) emca(action string, lim *emcaLimits) http.HandlerFunc {
 	}
 }
 
-// resultPending answers a revocation that waits for an RA operator's approval.
-const resultPending = "Revocation Pending Approval"
+// resultPending answers a revocation or reinstatement that waits for an RA operator's
+// approval.
+var resultPending = map[string]string{"revoke": "Revocation Pending Approval", "reinstate": "Reinstatement Pending Approval"}
 
-// emcaRevoke revokes certificate c for the API client a: a critical task (two-person
-// principle). With a quorum of 1 it is revoked at once ("Revoked Successfully"); otherwise
-// the client's request is a proposal an RA operator approves (REST or CLI) and the answer
-// is status "pending" with its proposalId. The same request again, while the proposal is
-// open, answers that proposal rather than making another.
-func (h *Handler) emcaRevoke(ctx context.Context, a ops.Actor, c *store.Certificate, remarks string, resp *EMCAResponse) {
+// emcaProposed revokes certificate c, or reinstates it when it is not a terminal's, for the
+// API client a: critical tasks (two-person principle). With a quorum of 1 the change is made
+// at once ("Revoked Successfully"); otherwise the client's request is a proposal an RA
+// operator approves (REST or CLI) and the answer is status "pending" with its proposalId.
+// The same request again, while the proposal is open, answers that proposal rather than
+// making another.
+func (h *Handler) emcaProposed(ctx context.Context, a ops.Actor, action string, c *store.Certificate, remarks string, resp *EMCAResponse) {
 	a.Person = "emca:" + a.Name // the client is its own person, never an approver
 	svc := h.ops()
+	task := emcaActions[action]
 	params := ops.CertificateStatusChange{CertificateID: c.ID, CHR: c.CHR, Reason: remarks}
-	if c.Status == store.CertRevoked {
+	switch {
+	case c.Status == store.CertRevoked:
 		resp.Result = resultAlreadyRevoked
 		return
+	case action == "reinstate" && c.Status != store.CertSuspended:
+		resp.Result = resultNotSuspended
+		return
 	}
-	if open, err := svc.OpenProposalOf(ctx, ops.ActionCertificateRevoke, func(raw string) bool {
+	if open, err := svc.OpenProposalOf(ctx, task, func(raw string) bool {
 		var p ops.CertificateStatusChange
 		return json.Unmarshal([]byte(raw), &p) == nil && p.CertificateID == c.ID
 	}); err == nil && open != nil {
-		resp.Status, resp.Result, resp.ProposalID = "pending", resultPending, open.ID
+		resp.Status, resp.Result, resp.ProposalID = "pending", resultPending[action], open.ID
 		return
 	}
-	p, err := svc.Propose(ctx, a, ops.ActionCertificateRevoke, params)
+	p, err := svc.Propose(ctx, a, task, params)
 	switch {
 	case err != nil:
-		resp.Result = emcaRefusal("revoke", err)
+		resp.Result = emcaRefusal(action, err)
 	case p.Executed():
-		resp.Status, resp.Result = "success", emcaSuccess["revoke"]
+		resp.Status, resp.Result = "success", emcaSuccess[action]
 	default:
-		resp.Status, resp.Result, resp.ProposalID = "pending", resultPending, p.ID
+		resp.Status, resp.Result, resp.ProposalID = "pending", resultPending[action], p.ID
 	}
 }
 

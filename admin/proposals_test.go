@@ -190,6 +190,41 @@ func TestEMCARevokeIsProposed(t *testing.T) {
 	routes := (&Handler{Store: st, Country: "UT", Logger: slog.New(slog.DiscardHandler)}).Routes()
 	srv := httptest.NewServer(routes)
 	defer srv.Close()
+	approve := func(id int64) {
+		t.Helper()
+		p, err := st.ProposalByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(map[string]string{"sha256": p.SHA256})
+		r := httptest.NewRequest("POST", "/admin/v1/proposals/"+itoa(id)+"/approve", strings.NewReader(string(b)))
+		r.Header.Set("Authorization", "Bearer paul")
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		routes.ServeHTTP(w, r)
+		if w.Code != 200 || !strings.Contains(w.Body.String(), `"state": "executed"`) {
+			t.Fatalf("approval of %d: %d %s", id, w.Code, w.Body.String())
+		}
+	}
+	status := func() store.CertStatus {
+		c, _ := st.CertificateByID(ctx, cert.ID)
+		return c.Status
+	}
+	// Suspending a DV's certificate is immediate; reinstating it is a proposal.
+	sign := base64Std(client.sign(t, "UTDVX00001"))
+	if r := emcaCall(t, srv.URL, "suspend", "key-local", key, "ops", map[string]any{"userName": "ops", "password": "s3cret",
+		"signature": sign, "revokeMode": 6, "remarks": "lost"}); r.Status != "success" || status() != store.CertSuspended {
+		t.Fatalf("suspend: %+v, %s", r, status())
+	}
+	reinstate := emcaCall(t, srv.URL, "reinstate", "key-local", key, "ops", map[string]any{"userName": "ops", "password": "s3cret",
+		"signature": sign, "remarks": "found"})
+	if reinstate.Status != "pending" || reinstate.Result != "Reinstatement Pending Approval" || reinstate.ProposalID == 0 || status() != store.CertSuspended {
+		t.Fatalf("reinstate: %+v, %s", reinstate, status())
+	}
+	approve(reinstate.ProposalID)
+	if status() != store.CertValid {
+		t.Fatalf("reinstate approved: %s", status())
+	}
 	revoke := func() EMCAResponse {
 		return emcaCall(t, srv.URL, "revoke", "key-local", key, "ops", map[string]any{"userName": "ops", "password": "s3cret",
 			"signature": base64Std(client.sign(t, "UTDVX00001")), "revokeMode": 1, "remarks": "key compromised"})
