@@ -146,7 +146,14 @@ func (s *Service) setOperatorDisabled(ctx context.Context, a Actor, action Actio
 		return nil, err
 	}
 	err = s.accountChange(ctx, a, action, o.Name, map[string]any{"id": o.ID, "role": o.Role, "person": o.Person},
-		func(tx *store.Store) error { return tx.SetOperatorDisabled(ctx, id, disabled) })
+		func(tx *store.Store) error {
+			if disabled { // the account's console sessions end with it
+				if err := tx.EndConsoleSessionsOf(ctx, id, s.now()); err != nil {
+					return err
+				}
+			}
+			return tx.SetOperatorDisabled(ctx, id, disabled)
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +186,12 @@ func (s *Service) RotateOperatorToken(ctx context.Context, a Actor, id int64, to
 		details["expires_at"] = expires.UTC().Format(time.RFC3339)
 	}
 	err = s.accountChange(ctx, a, ActionOperatorRotate, o.Name, details,
-		func(tx *store.Store) error { return tx.SetOperatorToken(ctx, id, tokenHash, expires) })
+		func(tx *store.Store) error {
+			if err := tx.EndConsoleSessionsOf(ctx, id, s.now()); err != nil { // opened with the old token
+				return err
+			}
+			return tx.SetOperatorToken(ctx, id, tokenHash, expires)
+		})
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +208,12 @@ func (s *Service) RemoveOperator(ctx context.Context, a Actor, id int64) (*store
 	}
 	at := s.now().UTC().Truncate(time.Microsecond)
 	err = s.accountChange(ctx, a, ActionOperatorRemove, o.Name, map[string]any{"id": o.ID, "role": o.Role, "person": o.Person},
-		func(tx *store.Store) error { return tx.RemoveOperator(ctx, id, at) })
+		func(tx *store.Store) error {
+			if err := tx.EndConsoleSessionsOf(ctx, id, at); err != nil {
+				return err
+			}
+			return tx.RemoveOperator(ctx, id, at)
+		})
 	if err != nil {
 		return nil, err
 	}

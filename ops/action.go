@@ -70,6 +70,10 @@ const (
 	ActionAuthRefused Action = "auth.refused"
 	// ActionAuthSuppressed says how many refused authentications were not recorded.
 	ActionAuthSuppressed Action = "auth.refused.suppressed"
+
+	// The web console's sessions (ops/console.go), every opening and closing recorded.
+	ActionSessionOpen  Action = "session.open"
+	ActionSessionClose Action = "session.close"
 )
 
 // Channel is the way an operator reached the gateway.
@@ -80,6 +84,8 @@ const (
 	ChannelCLI  Channel = "cli"
 	ChannelREST Channel = "rest"
 	ChannelEMCA Channel = "emca"
+	// ChannelConsole is the web console (admin/console).
+	ChannelConsole Channel = "console"
 )
 
 // EventName is the action's name in the audit log when asked for through ch. The names are
@@ -97,6 +103,8 @@ func (a Action) EventName(ch Channel) string {
 		return "admin." + string(a)
 	case ChannelEMCA:
 		return "emca." + strings.TrimPrefix(string(a), "certificate.")
+	case ChannelConsole:
+		return "console." + string(a)
 	}
 	switch a {
 	case ActionHolderRegister:

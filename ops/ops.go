@@ -50,7 +50,7 @@ type Actor struct {
 // String is the actor as the audit log names it.
 func (a Actor) String() string {
 	switch a.Channel {
-	case ChannelREST:
+	case ChannelREST, ChannelConsole: // the same operator account; the event's name says the channel
 		return "operator:" + a.Name
 	case ChannelEMCA:
 		return "emca:" + a.Name

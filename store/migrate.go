@@ -430,6 +430,31 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 )`,
 		},
 	},
+	{
+		version: 15,
+		name:    "web console sessions; indexes of the console's lists",
+		// A console session is a random token in an HttpOnly cookie; the table keeps its
+		// SHA-256, so that sign-out and the idle and absolute timeouts hold on every instance
+		// sharing the database. The indexes serve the console's filtered, paginated lists
+		// (certificates by status, role or expiry; messages by holder; audit by action).
+		common: []string{
+			`CREATE TABLE console_sessions (
+	id {ID},
+	token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+	operator_id BIGINT NOT NULL REFERENCES operators (id),
+	remote TEXT NOT NULL DEFAULT '',
+	created_at {TS} NOT NULL,
+	last_seen_at {TS} NOT NULL,
+	expires_at {TS} NOT NULL,
+	ended_at {TS}
+)`,
+			`CREATE INDEX ix_console_sessions_operator ON console_sessions (operator_id, id)`,
+			`CREATE INDEX ix_certificates_status ON certificates (status, id)`,
+			`CREATE INDEX ix_certificates_role ON certificates (role, id)`,
+			`CREATE INDEX ix_messages_holder ON messages (holder_id, id)`,
+			`CREATE INDEX ix_audit_events_action ON audit_events (action, seq)`,
+		},
+	},
 }
 
 // backfillKeyHashes fills key_sha256 of the certificates stored before migration 7, then
