@@ -61,8 +61,8 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05") + " UTC"
 	},
 	// daysLeft is the number of whole days from now until t (negative: past).
-	"daysLeft": func(now, t time.Time) int { return int(t.Sub(now).Hours() / 24) },
-	"roleName": func(r store.OperatorRole) string { return roleName(r) },
+	"daysLeft":   func(now, t time.Time) int { return int(t.Sub(now).Hours() / 24) },
+	"roleName":   func(r store.OperatorRole) string { return roleName(r) },
 	"holderRole": func(r store.Role) string { return holderRoleName(r) },
 	"add":        func(a, b int) int { return a + b },
 }
