@@ -65,6 +65,7 @@ var funcs = template.FuncMap{
 	"roleName":   func(r store.OperatorRole) string { return roleName(r) },
 	"holderRole": func(r store.Role) string { return holderRoleName(r) },
 	"add":        func(a, b int) int { return a + b },
+	"pathEscape": pathEscape,
 }
 
 // holderRoleName is a holder's or certificate's role in words.
