@@ -1,7 +1,7 @@
 // Package config is eacgate's configuration: the schema of the YAML file (eacgate serve
 // --config), its defaults, set in one place (WithDefaults), and its validation, which reports
 // every problem of a file at once (Validate). Sections owned by the packages they configure
-// (spoc.Config, callback.Config, hsm.Config, admin.EMCAOptions) are embedded as they are.
+// (spoc.Config, callback.Config, hsm.Config, admin.EMCAOptions, console.Options) are embedded as they are.
 package config
 
 import (
@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"eacgate/admin"
+	"eacgate/admin/console"
 	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/hsm"
@@ -91,6 +92,9 @@ type Config struct {
 	// TwoPerson: how many distinct persons each critical task needs (default 2) and how long
 	// a proposal can be approved (default 24 h).
 	TwoPerson ops.TwoPerson `yaml:"two_person"`
+	// Console: the operators' web console at /console/ (session timeouts, an optional
+	// listener of its own).
+	Console console.Options `yaml:"console"`
 	// Identity is the gateway's TLS certificate, presented as client certificate to
 	// foreign SPOCs, a remote CVCA and callback receivers (nil on plain HTTP).
 	Identity *tls.Certificate `yaml:"-"`
@@ -166,6 +170,12 @@ func (c Config) WithDefaults() Config {
 		c.DocumentSignerList = filepath.Join(c.DataDir, "document-signer-list.p7s")
 	}
 	c.Limits = c.Limits.Defaults()
+	if c.Console.IdleTimeout == 0 {
+		c.Console.IdleTimeout = console.DefaultIdleTimeout
+	}
+	if c.Console.AbsoluteTimeout == 0 {
+		c.Console.AbsoluteTimeout = console.DefaultAbsoluteTimeout
+	}
 	c.Audit = c.Audit.withDefaults(c.DataDir)
 	c.DVClient = c.DVClient.WithDefaults()
 	if len(c.SPOC.Partners) > 0 {

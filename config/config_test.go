@@ -185,3 +185,14 @@ func TestTwoPersonSection(t *testing.T) {
 		t.Fatalf("bad quorum: %v", err)
 	}
 }
+
+func TestConsoleSection(t *testing.T) {
+	c := Config{}.WithDefaults()
+	if c.Console.IdleTimeout != 15*time.Minute || c.Console.AbsoluteTimeout != 8*time.Hour || c.Console.Disabled {
+		t.Fatalf("console defaults = %+v", c.Console)
+	}
+	c.Console.IdleTimeout, c.Console.AbsoluteTimeout = 9*time.Hour, time.Hour
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "idle_timeout") {
+		t.Fatalf("idle timeout longer than the absolute one accepted: %v", err)
+	}
+}

@@ -42,6 +42,7 @@ func (c Config) Validate() error {
 	}
 	add(checkHostPort("listen", c.Listen))
 	add(c.TwoPerson.Validate())
+	add(c.Console.Validate())
 	add(checkHostPort("metrics.listen", c.Metrics.Listen))
 	if k := c.Keystore; k != nil && k.Backend != "" && k.Backend != "soft" && k.Backend != "pkcs11" {
 		add(fmt.Errorf("keystore.backend %q: soft or pkcs11", k.Backend))

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"eacgate/admin"
+	"eacgate/admin/console"
 	"eacgate/auditlog"
 	"eacgate/authority"
 	"eacgate/callback"
@@ -39,11 +40,14 @@ type Options = config.Config
 
 // Gateway is an assembled gateway.
 type Gateway struct {
-	Store    *store.Store
-	Keys     hsm.Keystore
-	CVCA     *authority.Issuer
-	DV       *authority.Issuer
-	Handler  http.Handler
+	Store   *store.Store
+	Keys    hsm.Keystore
+	CVCA    *authority.Issuer
+	DV      *authority.Issuer
+	Handler http.Handler
+	// Console is the web console's handler when console.listen gives it a listener of its
+	// own (nil: it is part of Handler, at /console/, or disabled).
+	Console  http.Handler
 	DataDir  string
 	Options  Options
 	logger   *slog.Logger
@@ -346,6 +350,23 @@ func (g *Gateway) routes() (http.Handler, error) {
 	adminAPI := adminHandler.Routes()
 	mux.Handle("/admin/", adminAPI)
 	mux.Handle("/emCAServices/", adminAPI)
+	if !g.Options.Console.Disabled {
+		web := &console.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "console"),
+			Options: g.Options.Console, Audit: g.Audit, TwoPerson: g.Options.TwoPerson, KeyOps: g.KeyOperations()}
+		if g.forwarder != nil {
+			web.Partners = g.forwarder
+		}
+		h, err := web.Routes()
+		if err != nil {
+			return nil, fmt.Errorf("gateway: console: %w", err)
+		}
+		if g.Options.Console.Listen != "" {
+			g.Console = withRequestLog(g.logger, h)
+		} else {
+			mux.Handle("/console/", h)
+			mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
+		}
+	}
 	if g.Options.Metrics.Listen == "" {
 		mh, err := g.metricsHandler()
 		if err != nil {

@@ -179,6 +179,21 @@ func runServe(ctx context.Context, c cli) int {
 		}
 		fmt.Fprintln(c.stdout, ")")
 	}
+	consoleURL := base + "/console/"
+	if g.Console != nil {
+		stopConsole, url, err := serveConsole(g, tlsConfig, scheme, log)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "eacgate serve: %v\n", err)
+			stopWork()
+			<-workDone
+			return 1
+		}
+		defer stopConsole()
+		consoleURL = url
+	}
+	if !g.Options.Console.Disabled {
+		fmt.Fprintf(c.stdout, "  Web console (operators):       %s   (sign in with an operator token: eacgate operator add)\n", consoleURL)
+	}
 	if !*plain {
 		fmt.Fprintf(c.stdout, "  TLS certificate: %s (reloaded when it changes or on SIGHUP); register clients with 'eacgate holder add %s --tls-cert FILE ...'\n", opts.TLSCert, of.selection(fs, *data))
 	}
@@ -520,6 +535,29 @@ func warnPlain(log *slog.Logger, listen string) {
 }
 
 // serveMetrics serves /metrics on its own plain-HTTP listener until the returned stop.
+// serveConsole serves the web console on console.listen, with the main listener's TLS
+// settings (client certificates requested, for operators who sign in with theirs).
+func serveConsole(g *gateway.Gateway, tlsConfig *tls.Config, scheme string, log *slog.Logger) (stop func(), consoleURL string, err error) {
+	ln, err := net.Listen("tcp", g.Options.Console.Listen)
+	if err != nil {
+		return nil, "", fmt.Errorf("console listener: %w", err)
+	}
+	srv := &http.Server{Handler: g.Console, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 5 * time.Minute, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10, TLSConfig: tlsConfig,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	limited := server.LimitListener(ln, 64)
+	go func() {
+		if tlsConfig == nil {
+			_ = srv.Serve(limited)
+		} else {
+			_ = srv.ServeTLS(limited, "", "")
+		}
+	}()
+	consoleURL = scheme + "://" + ln.Addr().String() + "/console/"
+	log.Info("web console served on its own listener", "url", consoleURL)
+	return func() { _ = srv.Close() }, consoleURL, nil
+}
+
 func serveMetrics(g *gateway.Gateway, addr string, log *slog.Logger) (stop func(), err error) {
 	h, err := g.MetricsHandler()
 	if err != nil {
