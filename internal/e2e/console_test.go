@@ -44,6 +44,11 @@ func newBrowser(t *testing.T, base string) *tab {
 	ctx, cancel := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	// Start the browser on this context: the browser lives as long as the context of its
+	// first action, and later actions run on shorter-lived children.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
 	shots := os.Getenv("EACGATE_SCREENSHOTS") // make screenshots: docs/screenshots
 	if shots == "" {
 		shots = t.TempDir()
@@ -54,16 +59,24 @@ func newBrowser(t *testing.T, base string) *tab {
 	return &tab{t: t, ctx: ctx, base: base, shots: shots, titles: map[string]string{}}
 }
 
+// step bounds one browser action: a selector that never matches fails the test in
+// seconds instead of waiting for the test's deadline.
+const step = 30 * time.Second
+
 func (b *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
+	ctx, cancel := context.WithTimeout(b.ctx, step)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v", what, err)
 	}
 }
 
 func run[T any](b *tab, what string, a chromedp.Action[T]) T {
 	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, a)
+	ctx, cancel := context.WithTimeout(b.ctx, step)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
 	if err != nil {
 		b.t.Fatalf("%s: %v", what, err)
 	}
@@ -82,8 +95,14 @@ func (b *tab) submit(sel string) {
 	b.t.Helper()
 	run(b, "mark the page", chromedp.Evaluate[bool](`window.__eacgateOld = true`))
 	b.do("click "+sel, chromedp.Click(chromedp.CSS(sel)))
-	run(b, "wait for the next page", chromedp.Poll[bool](`!window.__eacgateOld && document.readyState === "complete"`,
-		chromedp.WithPollingTimeout(30*time.Second)))
+	// The page's JavaScript context is replaced while the next page loads, so an evaluation
+	// may fail on the way: ask again until the new page is complete.
+	testenv.Eventually(b.t, step, "the next page after clicking "+sel, func() bool {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`!window.__eacgateOld && document.readyState === "complete"`))
+		return err == nil && loaded
+	})
 	b.accessible()
 }
 
