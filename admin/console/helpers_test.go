@@ -31,6 +31,12 @@ func (c *testClock) Now() time.Time {
 	return c.t
 }
 
+func (c *testClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
 func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
@@ -87,9 +93,10 @@ type browser struct {
 
 func (f *fixture) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	c := f.srv.Client()
-	c.Jar = jar
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	// A transport of its own: its own connections and TLS client certificate.
+	tr := f.srv.Client().Transport.(*http.Transport).Clone()
+	c := &http.Client{Transport: tr, Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return &browser{f: f, c: c}
 }
 

@@ -2,12 +2,18 @@ package console
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"eacgate/server"
 	"eacgate/store"
 )
 
@@ -177,5 +183,47 @@ func TestLocalPath(t *testing.T) {
 		if got := localPath(in); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// An operator registered with a TLS client certificate signs in with it: the sign-in page
+// offers it only on a connection presenting it.
+func TestSignInWithClientCertificate(t *testing.T) {
+	f := newFixture(t)
+	f.clock.Set(time.Now()) // the certificate is valid from now on
+	certPEM, keyPEM, err := server.SelfSignedCertificate("operator hanna", []string{"operator.example"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(certPEM)
+	sum := sha256.Sum256(blk.Bytes)
+	o := &store.Operator{Name: "hanna", Role: store.RoleRAOperator, Person: "hanna", TLSFingerprint: hex.EncodeToString(sum[:])}
+	if err := f.st.CreateOperator(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	plain := f.browser()
+	plain.get("/console/signin")
+	if strings.Contains(plain.last, "Sign in with this certificate") {
+		t.Fatal("certificate sign-in offered without a certificate")
+	}
+	if plain.post("/console/signin", url.Values{"with": {"certificate"}}); !strings.Contains(plain.last, "no registered, valid operator certificate") {
+		t.Fatalf("certificate sign-in without a certificate: %s", plain.last)
+	}
+	b := f.browser()
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{pair}
+	b.get("/console/signin")
+	if !strings.Contains(b.last, "Sign in with this certificate") || !strings.Contains(b.last, "hanna") {
+		t.Fatalf("certificate sign-in not offered: %s", b.last)
+	}
+	if b.post("/console/signin", url.Values{"with": {"certificate"}}); !strings.Contains(b.last, "<h1>Dashboard</h1>") || !strings.Contains(b.last, "hanna") {
+		t.Fatalf("certificate sign-in: %s", b.last)
+	}
+	ev, err := f.st.LatestAuditEvent(context.Background(), fmt.Sprintf("operator:%d", o.ID), "console.session.open")
+	if err != nil || !strings.Contains(ev.Details, "tls-certificate") {
+		t.Fatalf("sign-in event: %+v %v", ev, err)
 	}
 }
