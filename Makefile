@@ -8,7 +8,7 @@ FUZZ_DECODERS ?= 200000x
 FUZZ_SERVICES ?= 3000x
 FUZZ_MINIMIZE ?= 100x
 
-.PHONY: build run test check unit fuzz bench generate clean
+.PHONY: build run test check unit fuzz bench screenshots generate clean
 
 build:
 	$(GO) build -o bin/eacgate ./cmd/eacgate
@@ -44,6 +44,10 @@ fuzz:
 
 bench:
 	scripts/bench.sh
+
+# The web console's pages as the browser test sees them (README pictures).
+screenshots:
+	EACGATE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestConsoleInABrowser$$' ./internal/e2e/
 
 clean:
 	rm -rf bin
