@@ -192,7 +192,9 @@ type Page struct {
 }
 
 // Can reports whether the operator may perform action (templates: {{if .Can "holder.suspend"}}).
-func (p Page) Can(action string) bool { return p.req != nil && p.req.can(ops.Action(action)) }
+func (p Page) Can(action string) bool {
+	return p.req != nil && p.req.operator != nil && p.req.can(ops.Action(action))
+}
 
 // render writes page name (templates/name.html) with data.
 func (r *request) render(status int, name, title, section string, data any) error {
