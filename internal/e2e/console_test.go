@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -407,4 +409,46 @@ func (b *tab) download(sel string) []byte {
 	}
 	b.t.Fatal("no download")
 	return nil
+}
+
+var consoleLine = regexp.MustCompile(`Web console \(operators\):\s+(https://127\.0\.0\.1:\d+/console/)`)
+
+// console.listen puts the console on a listener of its own: served there over TLS, absent
+// from the main listener.
+func TestConsoleOnItsOwnListener(t *testing.T) {
+	g := &gateway{bin: eacgateBinary(t), data: t.TempDir()}
+	cfg := filepath.Join(t.TempDir(), "eacgate.yaml")
+	if err := os.WriteFile(cfg, []byte("country: UT\nconsole:\n  listen: 127.0.0.1:0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.extra = []string{"--config", cfg}
+	g.run(t, "init", "cvca", "--chr", "UTCVCA00001")
+	g.start(t, "--config", cfg)
+	var url string
+	testenv.Eventually(t, 30*time.Second, "the console's URL", func() bool {
+		m := consoleLine.FindStringSubmatch(g.stdout.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	})
+	if strings.HasPrefix(url, g.base+"/") {
+		t.Fatalf("the console is on the main listener: %s", url)
+	}
+	api := g.admin(t, "")
+	get := func(u string) (int, string) {
+		res, err := api.hc.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(body)
+	}
+	if code, body := get(url + "signin"); code != 200 || !strings.Contains(body, "<h1>Sign in</h1>") {
+		t.Fatalf("console listener: %d", code)
+	}
+	if code, _ := get(g.base + "/console/signin"); code != 404 {
+		t.Fatalf("main listener serves the console: %d", code)
+	}
 }

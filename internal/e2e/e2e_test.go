@@ -14,6 +14,7 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -57,6 +58,7 @@ type gateway struct {
 	extra           []string // arguments every command gets (--config FILE)
 	cmd             *exec.Cmd
 	exited          chan struct{}
+	stdout          *testenv.Buffer // what serve printed
 }
 
 var endpointLine = regexp.MustCompile(`(https://127\.0\.0\.1:\d+)/(dv|spoc|cvca) `)
@@ -97,11 +99,17 @@ func (g *gateway) start(t *testing.T, args ...string) *gateway {
 		}
 	})
 	found := make(chan string, 1)
+	g.stdout = &testenv.Buffer{}
+	out := g.stdout
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			fmt.Fprintln(out, sc.Text())
 			if m := endpointLine.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
+				select { // the first endpoint's base; keep reading whatever follows
+				case found <- m[1]:
+				default:
+				}
 			}
 		}
 	}()
