@@ -285,6 +285,7 @@ func TestCertificateInsertPaths(t *testing.T) {
 		"appendAuditTx": "audit events", "AcceptMessage": "messages", "AcceptMessageAudited": "messages", "CreateHolder": "holders",
 		"EnqueueOutbox": "outbox items", "CreatePartner": "partners", "AddPartnerDV": "partner DVs",
 		"AddAuditCheckpoint": "audit checkpoints", "CreateProposal": "proposals", "AddApproval": "approvals",
+		"CreateConsoleSession": "console sessions",
 	}
 	statements := map[string][]string{ // hotStatements field -> the functions that may run it
 		"insertCertificate":             {"insertAccepted", "prepareHot", "close"},
