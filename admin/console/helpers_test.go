@@ -87,10 +87,10 @@ type browser struct {
 
 func (f *fixture) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	c := f.srv.Client()
+	c := *f.srv.Client() // a copy: each browser has its own cookie jar
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &browser{f: f, c: c}
+	return &browser{f: f, c: &c}
 }
 
 // get fetches a path and follows redirects within the console; it returns the final
