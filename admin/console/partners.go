@@ -1,10 +1,17 @@
 package console
 
 import (
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"strings"
 	"time"
+
+	"eacgate/cvc"
 
 	"eacgate/ops"
 	"eacgate/store"
@@ -18,6 +25,8 @@ import (
 func (h *Handler) partnerRoutes() []route {
 	return []route{
 		{"GET /console/partners", ops.ActionRead, h.partnersPage},
+		{"GET /console/partners/new", ops.ActionPartnerRegister, h.newPartnerPage},
+		{"POST /console/partners/new", ops.ActionPartnerRegister, h.registerPartner},
 		{"GET /console/partners/{country}", ops.ActionRead, h.partnerPage},
 		{"POST /console/partners/{country}/suspend", ops.ActionPartnerSuspend, h.suspendPartner},
 		{"POST /console/partners/{country}/reinstate", ops.ActionPartnerReinstate, h.reinstatePartner},
@@ -164,4 +173,116 @@ func (h *Handler) addPartnerDV(r *request) error {
 	}
 	params := ops.PartnerDVRegistration{Country: country, Mnemonic: mnemonic, MaintainingCVCA: strings.ToUpper(r.formValue("maintaining_cvca"))}
 	return r.critical(ops.ActionPartnerDVAdd, params, back, back, fmt.Sprintf("DV %s%s added to the list of %s.", country, mnemonic, country))
+}
+
+// newPartnerForm is the registration form's text values (kept when it is shown again; the
+// files are chosen again).
+type newPartnerForm struct {
+	Country, URL, SPOCRootSHA256, CVCASHA256 string
+	DG3, DG4                                 bool
+}
+
+type newPartnerData struct {
+	Form  newPartnerForm
+	Error string
+}
+
+func (h *Handler) newPartnerPage(r *request) error {
+	return r.render(http.StatusOK, "partner_new", "Register a partner", "partners", newPartnerData{})
+}
+
+// registerPartner proposes a partner's registration from its registration form (Appendix
+// D): the SPOC root and CVCA certificates uploaded, their SHA-256 typed from the signed
+// form; ops refuses the registration unless they match. A two-person task, as the CLI's
+// and the REST API's. The REST API then fetches the partner's newer CVCA certificates at
+// once; from the console they come when its answers need them.
+func (h *Handler) registerPartner(r *request) error {
+	f := newPartnerForm{Country: strings.ToUpper(r.formValue("country")), URL: r.formValue("url"),
+		SPOCRootSHA256: r.formValue("spoc_root_sha256"), CVCASHA256: r.formValue("cvca_sha256"),
+		DG3: r.formValue("dg3") != "", DG4: r.formValue("dg4") != ""}
+	again := func(status int, msg string) error {
+		return r.render(status, "partner_new", "Register a partner", "partners", newPartnerData{Form: f, Error: msg})
+	}
+	reg := ops.PartnerRegistration{Country: f.Country, URL: f.URL, SPOCRootSHA256: f.SPOCRootSHA256,
+		CVCASHA256: strings.Fields(strings.ReplaceAll(f.CVCASHA256, ",", " "))}
+	var rights []string
+	if f.DG3 {
+		rights = append(rights, "dg3")
+	}
+	if f.DG4 {
+		rights = append(rights, "dg4")
+	}
+	reg.Rights = strings.Join(rights, ",")
+	if r.MultipartForm == nil {
+		return again(http.StatusBadRequest, "Choose the SPOC root and the CVCA certificate files.")
+	}
+	roots := r.MultipartForm.File["spoc_root"]
+	if len(roots) != 1 {
+		return again(http.StatusBadRequest, "Choose the SPOC root CA certificate file (PEM).")
+	}
+	var err error
+	if reg.SPOCRootPEM, err = readUpload(roots[0]); err != nil {
+		return again(http.StatusBadRequest, "SPOC root: "+err.Error())
+	}
+	files := r.MultipartForm.File["cvca"]
+	if len(files) == 0 {
+		return again(http.StatusBadRequest, "Choose the CVCA certificate files.")
+	}
+	for _, fh := range files {
+		raw, err := readUpload(fh)
+		if err == nil {
+			var c *cvc.Certificate
+			if c, err = cvc.ParseCertificate(cvcBytes(raw)); err == nil {
+				reg.CVCA = append(reg.CVCA, c)
+				continue
+			}
+		}
+		return again(http.StatusBadRequest, fmt.Sprintf("CVCA certificate %s: not a CV certificate (binary, hex or PEM).", fh.Filename))
+	}
+	p, err := h.ops().Propose(r.Context(), r.actor(), ops.ActionPartnerRegister, reg.Params())
+	if err != nil {
+		status := http.StatusConflict
+		if errors.Is(err, ops.ErrFingerprintMismatch) || errors.Is(err, ops.ErrInvalidRegistration) {
+			status = http.StatusBadRequest
+		}
+		return again(status, "Not registered: "+ops.PublicText(err)+".")
+	}
+	if p.Executed() {
+		return r.done("/console/partners/"+f.Country, fmt.Sprintf("Partner %s registered.", f.Country))
+	}
+	// The flash names the proposal; its page shows the whole description (sentence and JSON).
+	return r.done(fmt.Sprintf("/console/proposals/%d", p.ID),
+		fmt.Sprintf("Proposal #%d waits for the approval of a second person: registration of partner %s.", p.ID, f.Country))
+}
+
+// maxUpload bounds an uploaded certificate (the form's whole body is bounded by maxForm).
+const maxUpload = 16 << 10
+
+// readUpload reads an uploaded file.
+func readUpload(fh *multipart.FileHeader) ([]byte, error) {
+	f, err := fh.Open()
+	if err != nil {
+		return nil, errors.New("unreadable upload")
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxUpload+1))
+	if err != nil || len(b) == 0 || len(b) > maxUpload {
+		return nil, errors.New("empty, unreadable or too large")
+	}
+	return b, nil
+}
+
+// cvcBytes is a CV certificate file's encoding: binary, hex text or PEM-like base64, as
+// operators receive them (like eacgate cvc print).
+func cvcBytes(b []byte) []byte {
+	if blk, _ := pem.Decode(b); blk != nil {
+		return blk.Bytes
+	}
+	text := strings.Join(strings.Fields(string(b)), "")
+	if len(text) > 0 && len(text)%2 == 0 {
+		if h, err := hex.DecodeString(text); err == nil {
+			return h
+		}
+	}
+	return b
 }
