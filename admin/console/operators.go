@@ -25,7 +25,9 @@ func (h *Handler) operatorRoutes() []route {
 		{"POST /console/operators/new", ops.ActionOperatorAdd, h.addOperator},
 		{"POST /console/operators/{id}/disable", ops.ActionOperatorDisable, h.disableOperator},
 		{"POST /console/operators/{id}/rotate", ops.ActionOperatorRotate, h.rotateOperator},
+		{"POST /console/operators/{id}/enable", ops.ActionOperatorEnable, h.enableOperator},
 		{"POST /console/apiclients/{id}/disable", ops.ActionAPIClientDisable, h.disableAPIClient},
+		{"POST /console/apiclients/{id}/enable", ops.ActionAPIClientEnable, h.enableAPIClient},
 	}
 }
 
@@ -201,4 +203,32 @@ func (h *Handler) disableAPIClient(r *request) error {
 		return r.failed("/console/operators", err)
 	}
 	return r.done("/console/operators", fmt.Sprintf("API client %s disabled.", c.UserName))
+}
+
+// enableOperator proposes enabling a disabled operator again (a two-person task).
+func (h *Handler) enableOperator(r *request) error {
+	id, err := r.id("id")
+	if err != nil {
+		return err
+	}
+	o, err := h.Store.OperatorByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return r.critical(ops.TaskOperatorEnable, ops.AccountEnable{ID: o.ID, Name: o.Name}, "/console/operators", "/console/operators",
+		fmt.Sprintf("Operator %s enabled.", o.Name))
+}
+
+// enableAPIClient proposes enabling a disabled API client again (a two-person task).
+func (h *Handler) enableAPIClient(r *request) error {
+	id, err := r.id("id")
+	if err != nil {
+		return err
+	}
+	c, err := h.Store.APIClientByID(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return r.critical(ops.TaskAPIClientEnable, ops.AccountEnable{ID: c.ID, Name: c.UserName}, "/console/operators", "/console/operators",
+		fmt.Sprintf("API client %s enabled.", c.UserName))
 }

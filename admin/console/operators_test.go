@@ -168,4 +168,40 @@ func TestAPIClientDisable(t *testing.T) {
 	if got, _ := f.st.APIClientByID(ctx, c.ID); !got.Disabled {
 		t.Fatal("API client not disabled")
 	}
+	// Enabling it again is a proposal.
+	if !strings.Contains(b.last, "Propose to enable API client integrator") {
+		t.Fatalf("no enable form: %s", b.last)
+	}
+	b.post(pathf("/console/apiclients/%d/enable", c.ID), nil)
+	if !strings.Contains(b.last, "waits for the approval of a second person") {
+		t.Fatalf("enable API client: %s", b.last)
+	}
+	if got, _ := f.st.APIClientByID(ctx, c.ID); !got.Disabled {
+		t.Fatal("API client enabled by one person")
+	}
+}
+
+func TestOperatorEnableProposal(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.operator("bob", store.RoleRAOperator)
+	bob, _ := f.st.OperatorByName(ctx, "bob")
+	if err := f.st.SetOperatorDisabled(ctx, bob.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	b := f.signedIn("sam", store.RoleSystemAdministrator)
+	if b.get("/console/operators"); !strings.Contains(b.last, "Propose to enable operator bob") {
+		t.Fatalf("no enable form: %s", b.last)
+	}
+	b.post(pathf("/console/operators/%d/enable", bob.ID), nil)
+	if !strings.Contains(b.last, "waits for the approval of a second person") {
+		t.Fatalf("enable: %s", b.last)
+	}
+	svc := &ops.Service{Store: f.st, Now: f.clock.Now}
+	if ps, err := svc.ListProposals(ctx, store.ProposalOpen); err != nil || len(ps) != 1 || ps[0].Task != string(ops.TaskOperatorEnable) {
+		t.Fatalf("proposals = %+v, %v", ps, err)
+	}
+	if o, _ := f.st.OperatorByID(ctx, bob.ID); !o.Disabled {
+		t.Fatal("operator enabled by one person")
+	}
 }
