@@ -49,12 +49,12 @@ func (s *Store) MessagesByOperationPage(ctx context.Context, operation string, l
 	return ms, wrap("messages by operation", err)
 }
 
-// partnerSPOCs are the IDs of the holders of role spoc of country: the partner SPOC whose
-// requests and messages we received.
+// partnerSPOCs are the IDs of the holders of role spoc of country (the partner SPOC whose
+// requests and messages we received; one, or a few after a change of its certificate).
 func (s *Store) partnerSPOCs(ctx context.Context, country string) ([]int64, error) {
 	var ids []int64
 	err := s.db.WithContext(ctx).Model(&Holder{}).Where("role = ? AND country = ?", RoleSPOC, country).
-		Order("id").Limit(100).Pluck("id", &ids).Error
+		Order("id").Limit(10).Pluck("id", &ids).Error
 	return ids, wrap("partner SPOC holders", err)
 }
 
@@ -71,9 +71,9 @@ func (s *Store) PartnerMessages(ctx context.Context, country string, limit int) 
 	if err != nil {
 		return nil, err
 	}
-	if len(ids) > 0 {
+	for _, id := range ids { // one index range each (holder_id, id): no sort of a SPOC's whole history
 		var in []Message
-		if err := db.Where("holder_id IN ?", ids).Order("id DESC").Limit(limit).Find(&in).Error; err != nil {
+		if err := db.Where("holder_id = ?", id).Order("id DESC").Limit(limit).Find(&in).Error; err != nil {
 			return nil, wrap("partner messages", err)
 		}
 		out = mergeNewest(out, in, limit)
