@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"eacgate/internal/pgtest"
@@ -103,4 +104,25 @@ func TestConsoleWorkSQLite(t *testing.T) { testConsoleWork(t, open(t, sqliteDSNF
 func TestConsoleWorkPostgres(t *testing.T) {
 	pgtest.AdminDSN(t)
 	testConsoleWork(t, open(t, pgtest.DSN(t)))
+}
+
+// TestConsoleWorkPlans: on SQLite, the console's lists read their index (the queries as
+// consolework.go writes them), never a whole table or a sort of one.
+func TestConsoleWorkPlans(t *testing.T) {
+	s := open(t, sqliteDSNFor(t))
+	for q, index := range map[string]string{
+		"SELECT * FROM messages WHERE approval = 'pending' ORDER BY id LIMIT 51 OFFSET 50":              "ix_messages_approval",
+		"SELECT * FROM outbox WHERE state = 'dead' ORDER BY id DESC LIMIT 51 OFFSET 50":                 "ix_outbox_state",
+		"SELECT * FROM messages WHERE operation = 'GeneralMessage' ORDER BY id DESC LIMIT 51 OFFSET 50": "ix_messages_operation",
+		"SELECT * FROM messages WHERE peer = 'spoc:FR' ORDER BY id DESC LIMIT 20":                       "ix_messages_peer",
+		"SELECT * FROM messages WHERE holder_id = 1 ORDER BY id DESC LIMIT 20":                          "ix_messages_holder",
+	} {
+		var rows []struct{ Detail string }
+		if err := s.DB().Raw("EXPLAIN QUERY PLAN " + q).Scan(&rows).Error; err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if len(rows) != 1 || !strings.Contains(rows[0].Detail, "USING INDEX "+index) {
+			t.Errorf("%s: plan %+v, want one search of %s", q, rows, index)
+		}
+	}
 }
