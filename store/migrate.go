@@ -453,6 +453,9 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 			`CREATE INDEX ix_certificates_role ON certificates (role, id)`,
 			`CREATE INDEX ix_messages_holder ON messages (holder_id, id)`,
 			`CREATE INDEX ix_audit_events_action ON audit_events (action, seq)`,
+			`CREATE INDEX ix_messages_operation ON messages (operation, id)`,
+			`CREATE INDEX ix_messages_peer ON messages (peer, id)`,
+			`CREATE INDEX ix_outbox_state ON outbox (state, id)`,
 		},
 	},
 }

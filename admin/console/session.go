@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -129,7 +130,7 @@ func (h *Handler) checkForm(r *request) string {
 	if why := crossSite(r.Request); why != "" {
 		return why
 	}
-	if err := r.ParseForm(); err != nil {
+	if err := parseForm(r.Request); err != nil {
 		return "unreadable form"
 	}
 	got := r.PostFormValue("csrf")
@@ -140,6 +141,14 @@ func (h *Handler) checkForm(r *request) string {
 		return "wrong CSRF token"
 	}
 	return ""
+}
+
+// parseForm parses a form: URL-encoded, or multipart (file uploads) within maxForm.
+func parseForm(r *http.Request) error {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
+		return r.ParseMultipartForm(maxForm)
+	}
+	return r.ParseForm()
 }
 
 // session returns the signed-in request, or redirects to the sign-in page (a page) and
