@@ -436,7 +436,8 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 		// A console session is a random token in an HttpOnly cookie; the table keeps its
 		// SHA-256, so that sign-out and the idle and absolute timeouts hold on every instance
 		// sharing the database. The indexes serve the console's filtered, paginated lists
-		// (certificates by status, role or expiry; messages by holder; audit by action).
+		// (certificates by status, role or expiry; messages by holder; audit by action); the
+		// reports count by status and expiry and group by the month of not_before.
 		common: []string{
 			`CREATE TABLE console_sessions (
 	id {ID},
@@ -453,6 +454,8 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 			`CREATE INDEX ix_certificates_role ON certificates (role, id)`,
 			`CREATE INDEX ix_messages_holder ON messages (holder_id, id)`,
 			`CREATE INDEX ix_audit_events_action ON audit_events (action, seq)`,
+			`CREATE INDEX ix_certificates_status_expiry ON certificates (status, not_after)`,
+			`CREATE INDEX ix_certificates_not_before ON certificates (not_before)`,
 		},
 	},
 }
