@@ -33,7 +33,7 @@ type AuditFilter struct {
 
 // DefaultAuditWindow is the number of events one filtered page of the audit browser
 // examines at most, so that a rare match never costs a walk through the whole log.
-const DefaultAuditWindow = 20000
+const DefaultAuditWindow = 10000
 
 // AuditOutcomes are the outcome classes AuditFilter.Outcome knows: "ok"; "failed" and
 // "refused" (outcomes "failed: ..." and "refused: ..."); "denied" (the *.denied events of
@@ -69,8 +69,12 @@ func (s *Store) ConsoleAudit(ctx context.Context, f AuditFilter) (AuditPage, err
 		return page, fmt.Errorf("store: console audit: unknown outcome %q", f.Outcome)
 	}
 	db := s.db.WithContext(ctx)
+	// Two queries: each is one primary-key lookup (SQLite optimises a lone MIN or MAX only).
 	var bounds struct{ Lo, Hi int64 }
-	if err := db.Raw("SELECT COALESCE(MIN(seq), 0) AS lo, COALESCE(MAX(seq), 0) AS hi FROM audit_events").Scan(&bounds).Error; err != nil {
+	if err := db.Raw("SELECT COALESCE(MIN(seq), 0) FROM audit_events").Scan(&bounds.Lo).Error; err != nil {
+		return page, wrap("console audit", err)
+	}
+	if err := db.Raw("SELECT COALESCE(MAX(seq), 0) FROM audit_events").Scan(&bounds.Hi).Error; err != nil {
 		return page, wrap("console audit", err)
 	}
 	top, low := bounds.Hi, bounds.Lo
@@ -221,11 +225,18 @@ func (r CertReport) Valid() bool {
 	return false
 }
 
-// where is r's condition at now (the start of now's UTC day is the expiry bound).
-func (r CertReport) where(now time.Time) (string, []any, error) {
+// where is r's condition at now (the start of now's UTC day is the expiry bound). For a
+// list in id order on SQLite (byID), the expiry term of the active report is kept off
+// the index (unary +): SQLite would otherwise range over certificates(status, not_after)
+// and sort every active certificate, where walking certificates(status, id) backwards
+// finds a page's rows at once (PostgreSQL's planner has statistics to choose with).
+func (r CertReport) where(now time.Time, byID bool) (string, []any, error) {
 	today := now.UTC().Truncate(24 * time.Hour)
 	switch r {
 	case CertReportActive:
+		if byID {
+			return "status = ? AND +not_after >= ?", []any{CertValid, today}, nil
+		}
 		return "status = ? AND not_after >= ?", []any{CertValid, today}, nil
 	case CertReportSuspended:
 		return "status = ?", []any{CertSuspended}, nil
@@ -253,7 +264,7 @@ const certReportColumns = "id, chr, car, role, status, not_before, not_after, ho
 
 // CertificateReport returns limit rows of report r at now from offset on, newest first.
 func (s *Store) CertificateReport(ctx context.Context, r CertReport, now time.Time, limit, offset int) ([]CertReportRow, error) {
-	cond, args, err := r.where(now)
+	cond, args, err := r.where(now, s.dialect == DialectSQLite)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +279,7 @@ func (s *Store) CertificateReport(ctx context.Context, r CertReport, now time.Ti
 // ends the walk and is returned.
 func (s *Store) EachCertificateReport(ctx context.Context, r CertReport, now time.Time, fn func(CertReportRow) error) error {
 	const batch = 1000
-	cond, args, err := r.where(now)
+	cond, args, err := r.where(now, s.dialect == DialectSQLite)
 	if err != nil {
 		return err
 	}
@@ -299,7 +310,7 @@ func (s *Store) EachCertificateReport(ctx context.Context, r CertReport, now tim
 func (s *Store) CertificateReportCounts(ctx context.Context, now time.Time) (map[CertReport]int64, error) {
 	out := map[CertReport]int64{}
 	for _, r := range CertReports {
-		cond, args, err := r.where(now)
+		cond, args, err := r.where(now, false)
 		if err != nil {
 			return nil, err
 		}
@@ -316,7 +327,8 @@ func (s *Store) CertificateReportCounts(ctx context.Context, now time.Time) (map
 type CertStatBy string
 
 // The groupings: the month of not_before (the certificate's effective date, "YYYY-MM",
-// UTC), the role, and the holder's country (the CHR's first two characters).
+// UTC), the role, and the holder's country (the CHR's first two characters). Each is
+// served by an index (certificates(not_before), (role, id), (chr)).
 const (
 	CertStatMonth   CertStatBy = "month"
 	CertStatRole    CertStatBy = "role"
@@ -330,25 +342,45 @@ type CertStat struct {
 }
 
 // CertificateStatistics counts all certificates (every status) grouped by by, in the
-// order of the key, aggregated by the database.
+// order of the key, aggregated by the database over an index: months from the counts per
+// distinct not_before (a scan of certificates(not_before) in order, no sort of every
+// row), countries on SQLite by a loose scan of certificates(chr) (one index range per
+// country; PostgreSQL hash-aggregates the plain GROUP BY).
 func (s *Store) CertificateStatistics(ctx context.Context, by CertStatBy) ([]CertStat, error) {
-	var key string
-	switch by {
-	case CertStatMonth:
-		key = "strftime('%Y-%m', not_before)"
-		if s.dialect == DialectPostgres {
-			key = "to_char(not_before AT TIME ZONE 'UTC', 'YYYY-MM')"
-		}
-	case CertStatRole:
-		key = "role"
-	case CertStatCountry:
-		key = "substr(chr, 1, 2)"
+	pg := s.dialect == DialectPostgres
+	var q string
+	switch {
+	case by == CertStatMonth && pg:
+		q = `SELECT to_char(d AT TIME ZONE 'UTC', 'YYYY-MM') AS k, SUM(n) AS n
+FROM (SELECT not_before AS d, COUNT(*) AS n FROM certificates GROUP BY not_before) t GROUP BY 1 ORDER BY 1`
+	case by == CertStatMonth:
+		// SQLite stores a time as text starting "YYYY-MM-DD" in the time's zone, and the
+		// store writes certificates' times in UTC (prepareCertificate): the first seven
+		// characters are the month, several times cheaper than strftime's parsing.
+		q = `SELECT substr(d, 1, 7) AS k, SUM(n) AS n
+FROM (SELECT not_before AS d, COUNT(*) AS n FROM certificates GROUP BY not_before) t GROUP BY 1 ORDER BY 1`
+	case by == CertStatRole:
+		q = "SELECT role AS k, COUNT(*) AS n FROM certificates GROUP BY role ORDER BY role"
+	case by == CertStatCountry && pg:
+		q = "SELECT substr(chr, 1, 2) AS k, COUNT(*) AS n FROM certificates GROUP BY 1 ORDER BY 1"
+	case by == CertStatCountry:
+		// Each step finds the next prefix with one index seek past the previous one's
+		// strings (char(1114111) is the greatest code point; a one-character CHR's group
+		// ends at itself), then counts that prefix's index range.
+		q = `WITH RECURSIVE p(c) AS (
+	SELECT substr(MIN(chr), 1, 2) FROM certificates
+	UNION ALL
+	SELECT (SELECT substr(MIN(chr), 1, 2) FROM certificates
+		WHERE chr >= p.c || CASE WHEN length(p.c) < 2 THEN char(1) ELSE char(1114111) END)
+	FROM p WHERE p.c IS NOT NULL
+)
+SELECT c AS k, (SELECT COUNT(*) FROM certificates WHERE chr >= c AND chr < c || char(1114111) AND substr(chr, 1, 2) = c) AS n
+FROM p WHERE c IS NOT NULL ORDER BY c`
 	default:
 		return nil, fmt.Errorf("store: certificate statistics: unknown grouping %q", by)
 	}
 	var out []CertStat
-	err := s.db.WithContext(ctx).Raw("SELECT " + key + " AS k, COUNT(*) AS n FROM certificates GROUP BY " + key + " ORDER BY k").Scan(&out).Error
-	if err != nil {
+	if err := s.db.WithContext(ctx).Raw(q).Scan(&out).Error; err != nil {
 		return nil, wrap("certificate statistics", err)
 	}
 	return out, nil

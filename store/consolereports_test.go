@@ -27,6 +27,7 @@ func reportCerts(t *testing.T, s *Store) {
 		{"FRDV00001", RoleDVForeign, CertRevoked, day(2026, 11, 30), day(2027, 11, 30)},                                                   // revoked
 		{"=cmd|' /C calc'!A0", RoleTerminal, CertValid, time.Date(2026, 11, 30, 12, 0, 0, 0, time.FixedZone("x", 3600)), day(2027, 1, 1)}, // active
 	}
+	certs = append(certs, c{"X", RoleTerminal, CertValid, day(2026, 3, 1), day(2027, 1, 1)}, c{"XY0000001", RoleTerminal, CertValid, day(2026, 3, 2), day(2027, 1, 1)})
 	for i, x := range certs {
 		if err := s.AddCertificate(ctx(), &Certificate{CHR: x.chr, CAR: "DECVCA0001", Role: x.role, Status: x.status,
 			NotBefore: x.nb, NotAfter: x.na, Raw: []byte{byte(i)}}); err != nil {
@@ -41,7 +42,7 @@ func testCertificateReports(t *testing.T, s *Store) {
 	reportCerts(t, s)
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 	counts, err := s.CertificateReportCounts(ctx(), now)
-	want := map[CertReport]int64{CertReportActive: 3, CertReportSuspended: 1, CertReportRevoked: 2, CertReportExpired: 2}
+	want := map[CertReport]int64{CertReportActive: 5, CertReportSuspended: 1, CertReportRevoked: 2, CertReportExpired: 2}
 	if err != nil || !reflect.DeepEqual(counts, want) {
 		t.Fatalf("counts = %v, %v; want %v", counts, err, want)
 	}
@@ -56,9 +57,9 @@ func testCertificateReports(t *testing.T, s *Store) {
 	if got := chrs(rows); err != nil || !reflect.DeepEqual(got, []string{"FRT000001", "DET000001"}) {
 		t.Fatalf("expired = %v, %v", got, err)
 	}
-	rows, err = s.CertificateReport(ctx(), CertReportActive, now, 2, 1)
+	rows, err = s.CertificateReport(ctx(), CertReportActive, now, 2, 3)
 	if got := chrs(rows); err != nil || !reflect.DeepEqual(got, []string{"DEDV00002", "DEDV00001"}) {
-		t.Fatalf("active, page 2 of 1 = %v, %v", got, err)
+		t.Fatalf("active, rows 4 and 5 = %v, %v", got, err)
 	}
 	if rows[0].NotAfter.Format(time.DateOnly) != "2026-12-02" || rows[0].Status != CertValid || rows[0].Role != RoleDVDomestic {
 		t.Fatalf("row = %+v", rows[0])
@@ -83,7 +84,7 @@ func testCertificateReports(t *testing.T, s *Store) {
 		last = r.ID
 		n++
 		return nil
-	}); err != nil || n != 2103 {
+	}); err != nil || n != 2105 {
 		t.Fatalf("streamed %d, %v", n, err)
 	}
 
@@ -95,13 +96,13 @@ func testCertificateReports(t *testing.T, s *Store) {
 		}
 		return st
 	}
-	if got, want := stats(CertStatMonth), []CertStat{{"2025-11", 1}, {"2026-01", 1}, {"2026-02", 3}, {"2026-03", 2100}, {"2026-11", 2}}; !reflect.DeepEqual(got, want) {
+	if got, want := stats(CertStatMonth), []CertStat{{"2025-11", 1}, {"2026-01", 1}, {"2026-02", 3}, {"2026-03", 2102}, {"2026-11", 2}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("by month = %v, want %v", got, want)
 	}
-	if got, want := stats(CertStatRole), []CertStat{{"dv_domestic", 2}, {"dv_foreign", 1}, {"terminal", 2104}}; !reflect.DeepEqual(got, want) {
+	if got, want := stats(CertStatRole), []CertStat{{"dv_domestic", 2}, {"dv_foreign", 1}, {"terminal", 2106}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("by role = %v, want %v", got, want)
 	}
-	if got, want := stats(CertStatCountry), []CertStat{{"=c", 1}, {"DE", 4}, {"FR", 2}, {"UT", 2100}}; !reflect.DeepEqual(got, want) {
+	if got, want := stats(CertStatCountry), []CertStat{{"=c", 1}, {"DE", 4}, {"FR", 2}, {"UT", 2100}, {"X", 1}, {"XY", 1}}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("by country = %v, want %v", got, want)
 	}
 	if _, err := s.CertificateStatistics(ctx(), "year"); err == nil {

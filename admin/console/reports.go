@@ -159,63 +159,70 @@ var statGroupings = []struct {
 	{store.CertStatCountry, "Country"},
 }
 
-// statTable is one grouping of the statistics.
-type statTable struct {
-	By     store.CertStatBy
-	Title  string
-	Rows   []statRow
-	Total  int64
-	CSVURL string
-}
-
 // statRow is a group of the statistics with its label (a role in words).
 type statRow struct {
 	Label string
 	N     int64
 }
 
-// statisticsData is the statistics page's data.
+// statisticsData is the statistics page's data: one grouping (each is a scan of an
+// index of all certificates: one per request keeps the page quick).
 type statisticsData struct {
-	Tables []statTable
+	By       store.CertStatBy
+	Title    string
+	Rows     []statRow
+	Total    int64
+	CSVURL   string
+	Grouping []statLink
 }
 
-// reportStatistics counts the certificates per month of issue (not_before), role and
-// country, grouped by the database; ?format=csv&by= downloads one grouping.
+// statLink is a link to a grouping of the statistics.
+type statLink struct {
+	By      store.CertStatBy
+	Current bool
+}
+
+// reportStatistics counts the certificates per month of issue (not_before), role or
+// country (?by=, month by default), grouped by the database; ?format=csv downloads it.
 func (h *Handler) reportStatistics(r *request) error {
+	by := store.CertStatBy(r.query("by"))
+	if by == "" {
+		by = store.CertStatMonth
+	}
+	d := statisticsData{By: by, CSVURL: "/console/reports/statistics?format=csv&by=" + string(by)}
+	for _, g := range statGroupings {
+		d.Grouping = append(d.Grouping, statLink{g.By, g.By == by})
+		if g.By == by {
+			d.Title = g.Title
+		}
+	}
+	if d.Title == "" {
+		return badRequest("by: month, role or country")
+	}
 	switch r.query("format") {
 	case "csv":
-		return h.reportStatisticsCSV(r)
+		return h.reportStatisticsCSV(r, by)
 	case "", "html":
 	default:
 		return badRequest("format: csv or none")
 	}
-	var d statisticsData
-	for _, g := range statGroupings {
-		rows, err := h.Store.CertificateStatistics(r.Context(), g.By)
-		if err != nil {
-			return err
+	rows, err := h.Store.CertificateStatistics(r.Context(), by)
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		label := row.Key
+		if by == store.CertStatRole {
+			label = holderRoleName(store.Role(row.Key))
 		}
-		t := statTable{By: g.By, Title: g.Title, CSVURL: "/console/reports/statistics?format=csv&by=" + string(g.By)}
-		for _, row := range rows {
-			label := row.Key
-			if g.By == store.CertStatRole {
-				label = holderRoleName(store.Role(row.Key))
-			}
-			t.Rows = append(t.Rows, statRow{label, row.N})
-			t.Total += row.N
-		}
-		d.Tables = append(d.Tables, t)
+		d.Rows = append(d.Rows, statRow{label, row.N})
+		d.Total += row.N
 	}
 	return r.render(http.StatusOK, "report_statistics", "Certificate statistics", "reports", d)
 }
 
-func (h *Handler) reportStatisticsCSV(r *request) error {
-	by := store.CertStatBy(r.query("by"))
-	switch by {
-	case store.CertStatMonth, store.CertStatRole, store.CertStatCountry:
-	default:
-		return badRequest("by: month, role or country")
-	}
+// reportStatisticsCSV writes one grouping of the statistics as CSV.
+func (h *Handler) reportStatisticsCSV(r *request, by store.CertStatBy) error {
 	rows, err := h.Store.CertificateStatistics(r.Context(), by)
 	if err != nil {
 		return err

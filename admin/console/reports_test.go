@@ -133,15 +133,23 @@ func TestReportStatistics(t *testing.T) {
 	if code := b.get("/console/reports/statistics"); code != http.StatusOK || !strings.Contains(b.last, "<title>Certificate statistics · eacgate console</title>") {
 		t.Fatalf("statistics: %d", code)
 	}
-	for _, want := range []string{
-		"<tr><td>2025-11</td><td class=\"num\">1</td></tr>", "<tr><td>2026-02</td><td class=\"num\">3</td></tr>",
-		"<tr><td>2026-03</td><td class=\"num\">3</td></tr>", "<tr><td>Inspection system</td><td class=\"num\">7</td></tr>",
-		"<tr><td>DV (official domestic)</td><td class=\"num\">2</td></tr>", "<tr><td>UT</td><td class=\"num\">4</td></tr>",
-		"<tr><td>DE</td><td class=\"num\">3</td></tr>", `<td class="num">9</td>`,
+	for by, wants := range map[string][]string{
+		"":        {"<tr><td>2025-11</td><td class=\"num\">1</td></tr>", "<tr><td>2026-02</td><td class=\"num\">3</td></tr>", "<tr><td>2026-03</td><td class=\"num\">3</td></tr>"},
+		"month":   {"<tr><td>2026-11</td><td class=\"num\">1</td></tr>", `<td class="num">9</td></tr></tfoot>`},
+		"role":    {"<tr><td>Inspection system</td><td class=\"num\">7</td></tr>", "<tr><td>DV (official domestic)</td><td class=\"num\">2</td></tr>"},
+		"country": {"<tr><td>UT</td><td class=\"num\">4</td></tr>", "<tr><td>DE</td><td class=\"num\">3</td></tr>", `<td class="num">9</td></tr></tfoot>`},
 	} {
-		if !strings.Contains(b.last, want) {
-			t.Fatalf("statistics lack %q", want)
+		if code := b.get("/console/reports/statistics?by=" + by); code != http.StatusOK {
+			t.Fatalf("by %s: %d", by, code)
 		}
+		for _, want := range wants {
+			if !strings.Contains(b.last, want) {
+				t.Fatalf("statistics by %q lack %q", by, want)
+			}
+		}
+	}
+	if code := b.get("/console/reports/statistics?by=year"); code != http.StatusBadRequest {
+		t.Fatalf("by year: %d", code)
 	}
 	for by, want := range map[string]string{
 		"month":   "month,certificates\n2025-11,1\n2026-01,1\n2026-02,3\n2026-03,3\n2026-11,1\n",
