@@ -436,7 +436,8 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 		// A console session is a random token in an HttpOnly cookie; the table keeps its
 		// SHA-256, so that sign-out and the idle and absolute timeouts hold on every instance
 		// sharing the database. The indexes serve the console's filtered, paginated lists
-		// (certificates by status, role or expiry; messages by holder; audit by action).
+		// (certificates by status, role or expiry; messages by holder; audit by action); the
+		// reports count by status and expiry and group by the month of not_before.
 		common: []string{
 			`CREATE TABLE console_sessions (
 	id {ID},
@@ -456,6 +457,8 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 			`CREATE INDEX ix_messages_operation ON messages (operation, id)`,
 			`CREATE INDEX ix_messages_peer ON messages (peer, id)`,
 			`CREATE INDEX ix_outbox_state ON outbox (state, id)`,
+			`CREATE INDEX ix_certificates_status_expiry ON certificates (status, not_after)`,
+			`CREATE INDEX ix_certificates_not_before ON certificates (not_before)`,
 		},
 	},
 }
