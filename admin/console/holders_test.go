@@ -73,7 +73,7 @@ func (f *fixture) events(action string) []string {
 
 // rows counts the table rows of the last page that link to path prefix.
 func rows(body, prefix string) int {
-	return len(regexp.MustCompile(`<tr><td><a href="` + regexp.QuoteMeta(prefix) + `\d+">`).FindAllString(body, -1))
+	return len(regexp.MustCompile(`<tr><td><a href="`+regexp.QuoteMeta(prefix)+`\d+">`).FindAllString(body, -1))
 }
 
 func TestHoldersSearchFiltersAndPages(t *testing.T) {
