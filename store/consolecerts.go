@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,10 @@ func prefixEnd(p string) string {
 	return string(b)
 }
 
+// denseDV is the number of certificates under a DV from which the search of its terminals
+// walks the holders instead of collecting them.
+const denseDV = 2000
+
 // HolderSearch selects holders for the console; zero fields match everything.
 type HolderSearch struct {
 	Role    Role
@@ -64,26 +69,76 @@ type HolderSearch struct {
 // order of their unique index).
 func (s *Store) SearchHolders(ctx context.Context, f HolderSearch) ([]Holder, error) {
 	limit, offset := pageBounds(f.Limit, f.Offset)
-	q := s.db.WithContext(ctx).Model(&Holder{})
-	if f.Role != "" {
-		q = q.Where("role = ?", f.Role)
-	}
-	if f.Status != "" {
-		q = q.Where("status = ?", f.Status)
-	}
-	if f.Country != "" {
-		q = q.Where("country = ?", f.Country)
-	}
-	q = prefixWhere(q, "mnemonic", f.NamePrefix)
-	if f.DV != 0 {
-		// Each step on an index: the DV's certificates by holder (ix_certificates_holder_role),
-		// the certificates under their CHRs by CAR (ix_certificates_car), holders by id.
-		q = q.Where(`id IN (SELECT t.holder_id FROM certificates t WHERE t.holder_id IS NOT NULL AND t.car IN
-			(SELECT d.chr FROM certificates d WHERE d.holder_id = ?))`, f.DV)
-	}
 	var hs []Holder
-	err := q.Order("country, mnemonic, id").Limit(limit).Offset(offset).Find(&hs).Error
+	err := s.customPlans(ctx, func(db *gorm.DB) error {
+		q := db.Model(&Holder{})
+		if f.Role != "" {
+			q = q.Where("role = ?", f.Role)
+		}
+		if f.Status != "" {
+			q = q.Where("status = ?", f.Status)
+		}
+		if f.Country != "" {
+			q = q.Where("country = ?", f.Country)
+		}
+		q = prefixWhere(q, "mnemonic", f.NamePrefix)
+		if f.DV != 0 {
+			var err error
+			if q, err = certifiedBy(db, q, f.DV); err != nil {
+				return err
+			}
+		}
+		return q.Order("country, mnemonic, id").Limit(limit).Offset(offset).Find(&hs).Error
+	})
 	return hs, wrap("search holders", err)
+}
+
+// certifiedBy narrows q to the holders with a certificate whose CAR is the CHR of one of
+// DV dv's certificates, each step on an index: the DV's CHRs (ix_certificates_holder_role),
+// the holders of the certificates under them (ix_certificates_car). A DV of few terminals:
+// those holders by id; of many: each holder in the list's order checked until the page is
+// full (collecting 100,000 would take long).
+func certifiedBy(db, q *gorm.DB, dv int64) (*gorm.DB, error) {
+	var chrs []string
+	if err := db.Model(&Certificate{}).Where("holder_id = ?", dv).Distinct("chr").Limit(maxDVCertificates).Pluck("chr", &chrs).Error; err != nil {
+		return nil, err
+	}
+	if len(chrs) == 0 {
+		return q.Where("1 = 0"), nil
+	}
+	var ids []int64
+	err := db.Model(&Certificate{}).Where("car IN ? AND holder_id IS NOT NULL", chrs).Limit(denseDV+1).Pluck("holder_id", &ids).Error
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) > denseDV {
+		// Each holder's few certificates on ix_certificates_holder_role: the CAR compared so
+		// that no index serves it (SQLite would otherwise walk all certificates under the CAR
+		// for each holder).
+		return q.Where("EXISTS (SELECT 1 FROM certificates t WHERE t.holder_id = holders.id AND t.car || '' IN ?)", chrs), nil
+	}
+	slices.Sort(ids)
+	return q.Where("id IN ?", slices.Compact(ids)), nil
+}
+
+// maxDVCertificates bounds the certificates of one DV whose CHRs a search follows (a DV
+// renews a few times a year).
+const maxDVCertificates = 500
+
+// customPlans runs fn, on PostgreSQL in a transaction planning each statement for its
+// values: a list's filters (a prefix, a role) are selective or not depending on them, and
+// the generic plan of a prepared statement, made for no values, would sort every row that
+// a broad filter matches.
+func (s *Store) customPlans(ctx context.Context, fn func(db *gorm.DB) error) error {
+	if s.dialect != DialectPostgres {
+		return fn(s.db.WithContext(ctx))
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error; err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // CertificateSearch selects certificates for the console; zero fields match everything.
@@ -93,45 +148,105 @@ type CertificateSearch struct {
 	Country string // the holder's country: the CHR's first two characters
 	// CHRPrefix and CARPrefix select certificates whose CHR (CAR) starts with them.
 	CHRPrefix, CARPrefix string
-	// ExpiringBefore selects certificates not expired at Now that expire before it, soonest
-	// first (otherwise the list is newest first).
+	// ExpiringBefore selects certificates not expired at Now that expire before it. The
+	// order is Order's.
 	ExpiringBefore, Now time.Time
 	HolderID            int64
 	Limit, Offset       int
+}
+
+// CertificateOrder is the order of a certificate search's results.
+type CertificateOrder string
+
+// The orders: each one an index's, so that a page is read without sorting what matches.
+const (
+	OrderNewest CertificateOrder = "newest" // id, descending
+	OrderExpiry CertificateOrder = "expiry" // not_after, soonest first
+	OrderCHR    CertificateOrder = "chr"    // CHR, descending (a holder's newest sequence number first)
+	OrderCAR    CertificateOrder = "car"    // CAR, descending, then newest
+)
+
+// Order is the order of f's results: by expiry when it selects expiring certificates, else
+// by the prefix it searches (country and CHR, or CAR), else newest first.
+func (f CertificateSearch) Order() CertificateOrder {
+	switch {
+	case !f.ExpiringBefore.IsZero():
+		return OrderExpiry
+	case f.Country != "" || f.CHRPrefix != "":
+		return OrderCHR
+	case f.CARPrefix != "":
+		return OrderCAR
+	}
+	return OrderNewest
 }
 
 // SearchCertificates returns one page of the certificates matching f, without their raw
 // bytes (a list does not need them).
 func (s *Store) SearchCertificates(ctx context.Context, f CertificateSearch) ([]Certificate, error) {
 	limit, offset := pageBounds(f.Limit, f.Offset)
-	q := s.db.WithContext(ctx).Model(&Certificate{}).
-		Select("id, holder_id, issuer_id, chr, car, role, not_before, not_after, status, key_sha256, created_at")
-	if f.Role != "" {
-		q = q.Where("role = ?", f.Role)
-	}
-	if f.Status != "" {
-		q = q.Where("status = ?", f.Status)
-	}
-	if f.HolderID != 0 {
-		q = q.Where("holder_id = ?", f.HolderID)
-	}
-	if f.Country != "" {
-		q = prefixWhere(q, "chr", f.Country) // on ix_certificates_chr, unlike substr(chr, 1, 2)
-	}
-	q = prefixWhere(q, "chr", f.CHRPrefix)
-	q = prefixWhere(q, "car", f.CARPrefix)
-	order := "id DESC"
-	if !f.ExpiringBefore.IsZero() {
-		n := f.Now
-		if n.IsZero() {
-			n = now()
-		}
-		q = q.Where("not_after >= ? AND not_after < ?", n.UTC().Truncate(24*time.Hour), f.ExpiringBefore.UTC())
-		order = "not_after, id"
-	}
 	var cs []Certificate
-	err := q.Order(order).Limit(limit).Offset(offset).Find(&cs).Error
+	err := s.customPlans(ctx, func(db *gorm.DB) error {
+		// Role and status are compared on their indexes, unless the list is in the order of
+		// another index (expiry, CHR, CAR) and they match many rows: then sorting all of those
+		// would take long, and the comparison is written so that no index serves it (the other
+		// index is walked in order until the page is full).
+		eq := func(column string) string { return column + " = ?" }
+		if (f.Role != "" || f.Status != "") && f.HolderID == 0 && f.Order() != OrderNewest {
+			broad, err := broadCertificates(db, f.Role, f.Status)
+			if err != nil {
+				return err
+			}
+			if broad {
+				eq = func(column string) string { return column + " || '' = ?" }
+			}
+		}
+		q := db.Model(&Certificate{}).
+			Select("id, holder_id, issuer_id, chr, car, role, not_before, not_after, status, key_sha256, created_at")
+		if f.Role != "" {
+			q = q.Where(eq("role"), f.Role)
+		}
+		if f.Status != "" {
+			q = q.Where(eq("status"), f.Status)
+		}
+		if f.HolderID != 0 {
+			q = q.Where("holder_id = ?", f.HolderID)
+		}
+		if f.Country != "" {
+			q = prefixWhere(q, "chr", f.Country) // on ix_certificates_chr, unlike substr(chr, 1, 2)
+		}
+		q = prefixWhere(q, "chr", f.CHRPrefix)
+		q = prefixWhere(q, "car", f.CARPrefix)
+		if !f.ExpiringBefore.IsZero() {
+			n := f.Now
+			if n.IsZero() {
+				n = now()
+			}
+			q = q.Where("not_after >= ? AND not_after < ?", n.UTC().Truncate(24*time.Hour), f.ExpiringBefore.UTC())
+		}
+		order := map[CertificateOrder]string{OrderExpiry: "not_after, id", OrderCHR: "chr DESC, id DESC", OrderCAR: "car DESC, id DESC",
+			OrderNewest: "id DESC"}[f.Order()]
+		return q.Order(order).Limit(limit).Offset(offset).Find(&cs).Error
+	})
 	return cs, wrap("search certificates", err)
+}
+
+// broadRows is the number of certificates of one role and status from which a search in
+// another index's order walks that index rather than sorting them.
+const broadRows = 2000
+
+// broadCertificates reports whether at least broadRows certificates have role and status
+// (empty: any), counted on their index up to that number.
+func broadCertificates(db *gorm.DB, role Role, status CertStatus) (bool, error) {
+	q := db.Model(&Certificate{}).Select("1")
+	if role != "" {
+		q = q.Where("role = ?", role)
+	}
+	if status != "" {
+		q = q.Where("status = ?", status)
+	}
+	var n int64
+	err := db.Table("(?) AS x", q.Limit(broadRows)).Count(&n).Error
+	return n >= broadRows, err
 }
 
 // HolderMessage is one entry of a holder's message history (without the request and

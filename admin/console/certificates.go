@@ -41,8 +41,13 @@ type certificatesData struct {
 	Filters      certificateFilters
 	Certificates []store.Certificate
 	Pager        *Pager
-	Expiring     bool
+	// Order says how the list is sorted (a caption).
+	Order string
 }
+
+// orderCaptions are the captions of the list's orders.
+var orderCaptions = map[store.CertificateOrder]string{store.OrderNewest: "Newest first", store.OrderExpiry: "Soonest expiry first",
+	store.OrderCHR: "By CHR, descending", store.OrderCAR: "By CAR, descending, then newest first"}
 
 func (h *Handler) certificates(r *request) error {
 	role, status, days := r.query("role"), r.query("status"), r.query("expiring")
@@ -74,7 +79,7 @@ func (h *Handler) certificates(r *request) error {
 	}
 	data := certificatesData{Filters: certificateFilters{Roles: roleOptions(role),
 		Statuses: statusOptions(status, string(store.CertValid), string(store.CertSuspended), string(store.CertRevoked)),
-		Expiring: exp, Country: f.Country, CHR: f.CHRPrefix, CAR: f.CARPrefix}, Expiring: days != ""}
+		Expiring: exp, Country: f.Country, CHR: f.CHRPrefix, CAR: f.CARPrefix}, Order: orderCaptions[f.Order()]}
 	p := r.pager(listPage)
 	f.Limit, f.Offset = p.Limit(), p.Offset()
 	cs, err := h.Store.SearchCertificates(r.Context(), f)
