@@ -374,7 +374,11 @@ func TestRegisterHolder(t *testing.T) {
 	if b.approve(id); !strings.Contains(b.last, "executed") {
 		t.Fatalf("approve: %s", b.last)
 	}
-	if x, err := f.st.HolderByName(context.Background(), "UT", "DVNEW"); err != nil || x.Role != store.RoleDVDomestic {
+	x, err := f.st.HolderByName(context.Background(), "UT", "DVNEW")
+	if err != nil || x.Role != store.RoleDVDomestic {
 		t.Fatalf("DV after approval: %+v %v", x, err)
+	}
+	if !strings.Contains(b.last, fmt.Sprintf(`href="/console/holders/%d"`, x.ID)) {
+		t.Error("the executed registration does not link to the holder")
 	}
 }

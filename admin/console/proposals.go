@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -86,6 +87,21 @@ type proposalData struct {
 	// role is one the task allows to approve (the task's rule, ops.Tasks).
 	Open, Mine, MayApprove bool
 	Approvers              string
+	// Holder is the holder an executed registration or status change is about (a link).
+	Holder int64
+}
+
+// resultHolder returns the holder an executed holder task made or changed (its result is
+// the holder as JSON), 0 for other tasks.
+func resultHolder(p *ops.Proposal) int64 {
+	if p.State != store.ProposalExecuted || !strings.HasPrefix(p.Task, "holder.") {
+		return 0
+	}
+	var h struct{ ID int64 }
+	if err := json.Unmarshal([]byte(p.Result), &h); err != nil {
+		return 0
+	}
+	return h.ID
 }
 
 func (h *Handler) proposal(r *request) error {
@@ -100,7 +116,7 @@ func (h *Handler) proposal(r *request) error {
 	sentence, canonical, _ := strings.Cut(p.Description, "\n")
 	a := r.actor()
 	data := proposalData{Proposal: p, Sentence: sentence, Canonical: canonical, Open: p.State == store.ProposalOpen,
-		Mine: a.Person == p.ProposerPerson}
+		Mine: a.Person == p.ProposerPerson, Holder: resultHolder(p)}
 	if t := ops.Tasks()[ops.Action(p.Task)]; t != nil {
 		data.MayApprove = slices.Contains(t.Approvers, r.operator.Role)
 		var names []string
