@@ -16,7 +16,8 @@ import (
 // maxPageRows bounds a console page's Limit.
 const maxPageRows = 1000
 
-// pageBounds returns limit and offset within their bounds (limit 1..maxPageRows, default 50).
+// pageBounds returns limit and offset within their bounds (limit 1..maxPageRows, default
+// 50), for every console list.
 func pageBounds(limit, offset int) (int, int) {
 	if limit <= 0 || limit > maxPageRows {
 		limit = 50

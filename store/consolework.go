@@ -10,14 +10,6 @@ import (
 // ix_outbox_state, ix_messages_operation, ix_messages_peer, ix_messages_holder), so that
 // no page reads a whole table.
 
-// pageBounds clamps a page's limit (1 to 1000) and offset (not negative).
-func pageBounds(limit, offset int) (int, int) {
-	if limit <= 0 || limit > 1000 {
-		limit = 1000
-	}
-	return limit, max(offset, 0)
-}
-
 // HeldRequestsPage returns limit requests waiting for an operator's decision after offset,
 // oldest first (PendingApprovals, one page of it).
 func (s *Store) HeldRequestsPage(ctx context.Context, limit, offset int) ([]Message, error) {
