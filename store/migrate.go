@@ -453,6 +453,11 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 			`CREATE INDEX ix_certificates_role ON certificates (role, id)`,
 			`CREATE INDEX ix_messages_holder ON messages (holder_id, id)`,
 			`CREATE INDEX ix_audit_events_action ON audit_events (action, seq)`,
+			// The dashboard and the CA hierarchy: a DV's terminals through their
+			// certificates' CAR (covering), the last message to a partner, recent refusals.
+			`CREATE INDEX ix_certificates_car_holder ON certificates (car, holder_id)`,
+			`CREATE INDEX ix_messages_peer ON messages (peer, id)`,
+			`CREATE INDEX ix_messages_created ON messages (created_at)`,
 		},
 	},
 }
