@@ -172,7 +172,7 @@ func testConsoleDashboard(t *testing.T, s *Store) {
 	f.message(Message{HolderID: &terms[0].ID, ReturnCode: "failure_syntax", Approval: ApprovalPending}, now.Add(-24*time.Hour))
 	f.message(Message{HolderID: &terms[1].ID, ReturnCode: "failure_syntax"}, now.Add(-48*time.Hour))
 	f.message(Message{HolderID: &terms[1].ID, ReturnCode: "failure_syntax"}, now.Add(-8*24*time.Hour)) // too old
-	f.message(Message{HolderID: &terms[2].ID, ReturnCode: ""}, now.Add(-time.Hour))                       // not answered
+	f.message(Message{HolderID: &terms[2].ID, ReturnCode: ""}, now.Add(-time.Hour))                    // not answered
 	f.message(Message{HolderID: &frDV.ID, ReturnCode: "failure_inner_signature"}, now.Add(-30*time.Minute))
 
 	if n, err := s.CountPendingApprovals(ctx()); err != nil || n != 1 {
