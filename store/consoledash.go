@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"time"
 )
@@ -67,13 +68,15 @@ GROUP BY role ORDER BY role`, d7, d30, CertValid, today, d90).Scan(&out).Error
 }
 
 // ExpiringSoonest returns up to limit valid, unexpired certificates whose expiration date
-// is at most within days after now's date, soonest first (without their raw bytes).
+// is at most within days after now's date, soonest first (without their raw bytes). The
+// order (expiry, role, id) is that of ix_certificates_status_expiry: the scan stops after
+// limit rows.
 func (s *Store) ExpiringSoonest(ctx context.Context, now time.Time, within, limit int) ([]Certificate, error) {
 	today := midnight(now)
 	var cs []Certificate
 	err := s.db.WithContext(ctx).Select(certColumns).
 		Where("status = ? AND not_after >= ? AND not_after <= ?", CertValid, today, today.AddDate(0, 0, within)).
-		Order("not_after, id").Limit(limit).Find(&cs).Error
+		Order("not_after, role, id").Limit(limit).Find(&cs).Error
 	return cs, wrap("expiring soonest", err)
 }
 
@@ -92,21 +95,28 @@ type IssuingCertificates struct {
 
 // CertificatesInUse finds the IssuingCertificates of the CVCA of country and of the DV
 // holder (country, dvMnemonic); an empty dvMnemonic skips the DV.
-func (s *Store) CertificatesInUse(ctx context.Context, country, dvMnemonic string) (*IssuingCertificates, error) {
+func (s *Store) CertificatesInUse(ctx context.Context, now time.Time, country, dvMnemonic string) (*IssuingCertificates, error) {
 	db := s.db.WithContext(ctx)
 	out := &IssuingCertificates{}
-	var newest Certificate
-	err := db.Select(certColumns).Where("role = ? AND status = ? AND substr(chr, 1, 2) = ?", RoleCVCA, CertValid, country).
-		Order("not_after DESC, id DESC").Limit(1).Find(&newest).Error
-	if err != nil {
+	// The country's valid CVCA certificates are few: on ix_certificates_role_status, the
+	// newest picked here (an ORDER BY would lead SQLite to walk all valid certificates).
+	var cvcas []Certificate
+	if err := db.Select(certColumns).Where("role = ? AND status = ? AND substr(chr, 1, 2) = ?", RoleCVCA, CertValid, country).
+		Limit(maxPartnerCerts).Find(&cvcas).Error; err != nil {
 		return nil, wrap("certificates in use: cvca", err)
 	}
-	if newest.ID != 0 {
-		if err := db.Select(certColumns).Where("role = ? AND status = ? AND chr = ?", RoleCVCA, CertValid, newest.CHR).
-			Order("id").Limit(10).Find(&out.CVCA).Error; err != nil {
-			return nil, wrap("certificates in use: cvca", err)
+	var newest *Certificate
+	for i, c := range cvcas {
+		if newest == nil || c.NotAfter.After(newest.NotAfter) || (c.NotAfter.Equal(newest.NotAfter) && c.ID > newest.ID) {
+			newest = &cvcas[i]
 		}
 	}
+	for _, c := range cvcas {
+		if newest != nil && c.CHR == newest.CHR {
+			out.CVCA = append(out.CVCA, c)
+		}
+	}
+	sort.Slice(out.CVCA, func(i, j int) bool { return out.CVCA[i].ID < out.CVCA[j].ID })
 	if dvMnemonic == "" {
 		return out, nil
 	}
@@ -126,15 +136,32 @@ func (s *Store) CertificatesInUse(ctx context.Context, country, dvMnemonic strin
 	if dom.ID != 0 {
 		out.DVDomestic = &dom
 	}
-	// The newest valid certificate per foreign CVCA country: none of the same country is
-	// newer. The DV's certificates are few (renewals every few weeks per country).
-	err = db.Raw(`SELECT `+certColumns+` FROM certificates c
-WHERE c.holder_id = ? AND c.role = ? AND c.status = ? AND NOT EXISTS (
-	SELECT 1 FROM certificates c2 WHERE c2.holder_id = c.holder_id AND c2.role = c.role AND c2.status = c.status
-	AND substr(c2.car, 1, 2) = substr(c.car, 1, 2) AND (c2.not_after > c.not_after OR (c2.not_after = c.not_after AND c2.id > c.id)))
-ORDER BY substr(c.car, 1, 2) LIMIT 500`, dv.ID, RoleDVForeign, CertValid).Scan(&out.DVForeign).Error
-	return out, wrap("certificates in use: foreign dv", err)
+	// The newest valid certificate per foreign CVCA country (the countries of the stored
+	// CVCA certificates), among those that expired at most inUseExpiredDays ago (older
+	// ones sign nothing): per country a walk back along ix_certificates_holder_role that
+	// stops at the first match.
+	var countries []string
+	if err := db.Model(&Certificate{}).Distinct("substr(chr, 1, 2)").Where("role = ? AND substr(chr, 1, 2) <> ?", RoleCVCA, country).
+		Order("substr(chr, 1, 2)").Limit(maxPartnerCerts).Pluck("substr(chr, 1, 2)", &countries).Error; err != nil {
+		return nil, wrap("certificates in use: partner countries", err)
+	}
+	since := midnight(now).AddDate(0, 0, -inUseExpiredDays)
+	for _, pc := range countries {
+		var c Certificate
+		if err := db.Select(certColumns).Where("holder_id = ? AND role = ? AND not_after >= ? AND status = ? AND substr(car, 1, 2) = ?",
+			dv.ID, RoleDVForeign, since, CertValid, pc).Order("not_after DESC, id DESC").Limit(1).Find(&c).Error; err != nil {
+			return nil, wrap("certificates in use: foreign dv", err)
+		}
+		if c.ID != 0 {
+			out.DVForeign = append(out.DVForeign, c)
+		}
+	}
+	return out, nil
 }
+
+// inUseExpiredDays is how long after its expiry CertificatesInUse still shows a DV's
+// foreign certificate (as expired) when no newer one of its country exists.
+const inUseExpiredDays = 90
 
 // CountPendingApprovals counts the requests held for an operator's decision (the partial
 // index on approval = 'pending').
@@ -231,26 +258,29 @@ func (s *Store) RecentRefusals(ctx context.Context, since time.Time) (counts []C
 	return counts, total >= maxRefusalScan, nil
 }
 
-// DomesticDV is a domestic DV of the hierarchy: its holder, newest certificate and how
-// many terminals hold certificates it issued.
+// DomesticDV is a domestic DV of the hierarchy: its holder, newest certificate and its
+// terminals: those whose newest certificate one of the DV's certificates signed.
 type DomesticDV struct {
 	Holder
-	Newest *Certificate
-	// Terminals counts the terminal holders with a certificate under one of the DV's CHRs,
-	// up to MaxTerminalCount (TerminalsCapped: more).
-	Terminals       int64
-	TerminalsCapped bool
+	Newest    *Certificate
+	Terminals int64
 	// First are the first terminals (by id).
 	First []Holder
 }
 
-// MaxTerminalCount bounds the terminals counted per DV in the hierarchy.
-const MaxTerminalCount = 10000
+// newestTerminalCAR is the CAR of terminal holder h's newest certificate (a probe of
+// ix_certificates_holder_role): it names the DV the terminal belongs to now.
+const newestTerminalCAR = `(SELECT c.car FROM certificates c WHERE c.holder_id = h.id AND c.role = 'terminal'
+	ORDER BY c.not_after DESC, c.id DESC LIMIT 1)`
+
+// maxTerminalHolders bounds the terminal holders DomesticDVs counts.
+const maxTerminalHolders = 1000000
 
 // DomesticDVs returns up to limit domestic DVs (by id) with their newest certificate
-// (whatever its status), their terminal count and their first `first` terminals, and how
-// many domestic DVs there are. Terminals are found through their certificates' CAR (the
-// DV's CHRs) on ix_certificates_car_holder, a covering index.
+// (whatever its status), their number of terminals and their first `first` terminals, and
+// how many domestic DVs there are. The terminals are counted once for all DVs, by the CAR
+// of each terminal's newest certificate: one index probe per terminal holder, however
+// many certificates they have had; a window keeps the first terminals of each CAR.
 func (s *Store) DomesticDVs(ctx context.Context, limit, first int) ([]DomesticDV, int64, error) {
 	db := s.db.WithContext(ctx)
 	var total int64
@@ -261,9 +291,54 @@ func (s *Store) DomesticDVs(ctx context.Context, limit, first int) ([]DomesticDV
 	if err := db.Where("role = ?", RoleDVDomestic).Order("id").Limit(limit).Find(&hs).Error; err != nil {
 		return nil, 0, wrap("domestic dvs", err)
 	}
+	if len(hs) == 0 {
+		return nil, total, nil
+	}
+	// The LIMIT of x keeps SQLite from flattening it (which would run the probe once per
+	// use of x.car).
+	var byCAR []struct {
+		CAR *string
+		ID  int64
+		N   int64
+	}
+	err := db.Raw(`SELECT car, id, n FROM (
+	SELECT x.car AS car, x.id AS id, ROW_NUMBER() OVER (PARTITION BY x.car ORDER BY x.id) AS rn, COUNT(*) OVER (PARTITION BY x.car) AS n
+	FROM (SELECT h.id AS id, `+newestTerminalCAR+` AS car FROM holders h WHERE h.role = ? LIMIT ?) x
+) y WHERE rn <= ?`, RoleTerminal, maxTerminalHolders, max(first, 1)).Scan(&byCAR).Error
+	if err != nil {
+		return nil, 0, wrap("domestic dvs: terminals", err)
+	}
+	// The DV of each CAR: its certificate of that CHR (ix_certificates_chr; the CARs in
+	// use are few, a DV's every certificate need not be read).
+	var cars []string
+	seen := map[string]bool{}
+	for _, r := range byCAR {
+		if r.CAR != nil && !seen[*r.CAR] {
+			seen[*r.CAR] = true
+			cars = append(cars, *r.CAR)
+		}
+	}
+	dvOf := map[string]int64{}
+	for start := 0; start < len(cars); start += 500 {
+		var rows []struct {
+			CHR      string
+			HolderID *int64
+		}
+		if err := db.Model(&Certificate{}).Select("chr, holder_id").Where("chr IN ? AND role = ?", cars[start:min(start+500, len(cars))], RoleDVDomestic).
+			Scan(&rows).Error; err != nil {
+			return nil, 0, wrap("domestic dvs: terminals' DVs", err)
+		}
+		for _, r := range rows {
+			if r.HolderID != nil {
+				dvOf[r.CHR] = *r.HolderID
+			}
+		}
+	}
+	index := map[int64]int{}
 	out := make([]DomesticDV, len(hs))
 	for i, h := range hs {
 		out[i].Holder = h
+		index[h.ID] = i
 		var c Certificate
 		if err := db.Select(certColumns).Where("holder_id = ? AND role = ?", h.ID, RoleDVDomestic).
 			Order("not_after DESC, id DESC").Limit(1).Find(&c).Error; err != nil {
@@ -272,21 +347,46 @@ func (s *Store) DomesticDVs(ctx context.Context, limit, first int) ([]DomesticDV
 		if c.ID != 0 {
 			out[i].Newest = &c
 		}
-		const issued = `SELECT DISTINCT holder_id FROM certificates
-	WHERE car IN (SELECT chr FROM certificates WHERE holder_id = ? AND role = ?) AND holder_id IS NOT NULL`
-		if err := db.Raw("SELECT COUNT(*) FROM ("+issued+" LIMIT ?) t", h.ID, RoleDVDomestic, MaxTerminalCount+1).
-			Scan(&out[i].Terminals).Error; err != nil {
-			return nil, 0, wrap("domestic dvs: terminals", err)
-		}
-		if out[i].Terminals > MaxTerminalCount {
-			out[i].Terminals, out[i].TerminalsCapped = MaxTerminalCount, true
-		}
-		if out[i].Terminals == 0 || first <= 0 {
+	}
+	// Each row is one of a CAR's first terminals with the CAR's count (n): the count is
+	// added once per CAR.
+	firstOf := map[int][]int64{}
+	counted := map[string]bool{}
+	for _, r := range byCAR {
+		if r.CAR == nil {
 			continue
 		}
-		if err := db.Raw("SELECT * FROM holders WHERE id IN ("+issued+") AND role = ? ORDER BY id LIMIT ?",
-			h.ID, RoleDVDomestic, RoleTerminal, first).Scan(&out[i].First).Error; err != nil {
-			return nil, 0, wrap("domestic dvs: first terminals", err)
+		i, ok := index[dvOf[*r.CAR]]
+		if !ok {
+			continue // a DV beyond limit, or a CAR that is no domestic DV's
+		}
+		firstOf[i] = append(firstOf[i], r.ID)
+		if !counted[*r.CAR] {
+			counted[*r.CAR] = true
+			out[i].Terminals += r.N
+		}
+	}
+	want := map[int64][]int{} // terminal id -> the DVs (indexes of out) listing it
+	var ids []int64
+	for i, mine := range firstOf {
+		slices.Sort(mine)
+		for _, id := range mine[:min(len(mine), first)] {
+			if want[id] == nil {
+				ids = append(ids, id)
+			}
+			want[id] = append(want[id], i)
+		}
+	}
+	if len(ids) == 0 {
+		return out, total, nil
+	}
+	var terminals []Holder
+	if err := db.Where("id IN ?", ids).Order("id").Find(&terminals).Error; err != nil {
+		return nil, 0, wrap("domestic dvs: first terminals", err)
+	}
+	for _, t := range terminals {
+		for _, i := range want[t.ID] {
+			out[i].First = append(out[i].First, t)
 		}
 	}
 	return out, total, nil
@@ -303,8 +403,8 @@ type PartnerCVCA struct {
 const maxPartnerCerts = 1000
 
 // PartnerCVCAs returns the CVCA certificates of other countries than country, by country,
-// with the certificates of our DV (holder ID dvID; 0: none) under each country's CVCAs,
-// newest first (at most perCountry of the DV's per country).
+// with the newest perCountry certificates of our DV (holder ID dvID; 0: none) under each
+// country's CVCAs (a walk back along ix_certificates_holder_role that stops after them).
 func (s *Store) PartnerCVCAs(ctx context.Context, country string, dvID int64, perCountry int) ([]PartnerCVCA, error) {
 	db := s.db.WithContext(ctx)
 	var cvcas []Certificate
@@ -312,38 +412,22 @@ func (s *Store) PartnerCVCAs(ctx context.Context, country string, dvID int64, pe
 		Order("substr(chr, 1, 2), not_before, id").Limit(maxPartnerCerts).Find(&cvcas).Error; err != nil {
 		return nil, wrap("partner cvcas", err)
 	}
-	var ours []Certificate
-	if dvID != 0 {
-		if err := db.Select(certColumns).Where("holder_id = ? AND role = ?", dvID, RoleDVForeign).
-			Order("not_after DESC, id DESC").Limit(maxPartnerCerts).Find(&ours).Error; err != nil {
+	var out []PartnerCVCA
+	for _, c := range cvcas {
+		if len(out) == 0 || out[len(out)-1].Country != c.CHR[:2] {
+			out = append(out, PartnerCVCA{Country: c.CHR[:2]})
+		}
+		out[len(out)-1].CVCA = append(out[len(out)-1].CVCA, c)
+	}
+	if dvID == 0 {
+		return out, nil
+	}
+	for i := range out {
+		if err := db.Select(certColumns).Where("holder_id = ? AND role = ? AND substr(car, 1, 2) = ?", dvID, RoleDVForeign, out[i].Country).
+			Order("not_after DESC, id DESC").Limit(perCountry).Find(&out[i].OurDV).Error; err != nil {
 			return nil, wrap("partner cvcas: our dv", err)
 		}
 	}
-	by := map[string]*PartnerCVCA{}
-	get := func(c string) *PartnerCVCA {
-		if by[c] == nil {
-			by[c] = &PartnerCVCA{Country: c}
-		}
-		return by[c]
-	}
-	for _, c := range cvcas {
-		p := get(c.CHR[:2])
-		p.CVCA = append(p.CVCA, c)
-	}
-	for _, c := range ours {
-		if len(c.CAR) < 2 {
-			continue
-		}
-		p := get(c.CAR[:2])
-		if len(p.OurDV) < perCountry {
-			p.OurDV = append(p.OurDV, c)
-		}
-	}
-	out := make([]PartnerCVCA, 0, len(by))
-	for _, p := range by {
-		out = append(out, *p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Country < out[j].Country })
 	return out, nil
 }
 

@@ -68,6 +68,7 @@ func testConsoleDashboard(t *testing.T, s *Store) {
 	f.cert(nil, RoleCVCA, "UTCVCA00001", "UTCVCA00002", 1000, CertValid) // link
 	f.cert(nil, RoleCVCA, "UTCVCA00002", "UTCVCA00002", 1000, CertValid) // self-signed twin
 	f.cert(nil, RoleCVCA, "FRCVCA00001", "FRCVCA00001", 500, CertValid)
+	f.cert(nil, RoleCVCA, "ITCVCA00001", "ITCVCA00001", 500, CertValid)
 	dv := f.holder("UT", "DVOWN", RoleDVDomestic)
 	f.cert(dv, RoleDVDomestic, "UTCVCA00001", "UTDVOWN00001", -5, CertValid)
 	dvCert := f.cert(dv, RoleDVDomestic, "UTCVCA00002", "UTDVOWN00002", 40, CertValid)
@@ -137,7 +138,7 @@ func testConsoleDashboard(t *testing.T, s *Store) {
 		t.Fatalf("soonest = %v", chrs)
 	}
 
-	use, err := s.CertificatesInUse(ctx(), "UT", "DVOWN")
+	use, err := s.CertificatesInUse(ctx(), now, "UT", "DVOWN")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func testConsoleDashboard(t *testing.T, s *Store) {
 	if len(use.DVForeign) != 2 || use.DVForeign[0].ID != frNew.ID || use.DVForeign[1].ID != itCert.ID {
 		t.Fatalf("foreign dv certificates in use = %+v", use.DVForeign)
 	}
-	if use, err := s.CertificatesInUse(ctx(), "UT", "NODV"); err != nil || use.DV != nil || len(use.CVCA) != 2 {
+	if use, err := s.CertificatesInUse(ctx(), now, "UT", "NODV"); err != nil || use.DV != nil || len(use.CVCA) != 2 {
 		t.Fatalf("without a DV: %+v, %v", use, err)
 	}
 	_ = cvca
@@ -220,7 +221,7 @@ func testConsoleDashboard(t *testing.T, s *Store) {
 	if p := partners[0]; p.Country != "FR" || len(p.CVCA) != 1 || len(p.OurDV) != 1 || p.OurDV[0].ID != frNew.ID {
 		t.Fatalf("FR = %+v", p)
 	}
-	if p := partners[1]; p.Country != "IT" || len(p.CVCA) != 0 || len(p.OurDV) != 1 {
+	if p := partners[1]; p.Country != "IT" || len(p.CVCA) != 1 || len(p.OurDV) != 1 {
 		t.Fatalf("IT = %+v", p)
 	}
 	fdvs, n, err := s.ForeignDVsCertified(ctx(), "UT", 50)

@@ -453,9 +453,13 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 			`CREATE INDEX ix_certificates_role ON certificates (role, id)`,
 			`CREATE INDEX ix_messages_holder ON messages (holder_id, id)`,
 			`CREATE INDEX ix_audit_events_action ON audit_events (action, seq)`,
-			// The dashboard and the CA hierarchy: a DV's terminals through their
-			// certificates' CAR (covering), the last message to a partner, recent refusals.
-			`CREATE INDEX ix_certificates_car_holder ON certificates (car, holder_id)`,
+			// The dashboard and the CA hierarchy (covering where they count): certificates
+			// by role and status, valid ones by expiry, a CA's certificates by CAR and role
+			// (a DV's terminals, our CVCA's foreign DVs), the last message to a partner,
+			// recent refusals.
+			`CREATE INDEX ix_certificates_role_status ON certificates (role, status)`,
+			`CREATE INDEX ix_certificates_status_expiry ON certificates (status, not_after, role)`,
+			`CREATE INDEX ix_certificates_car_role ON certificates (car, role, holder_id)`,
 			`CREATE INDEX ix_messages_peer ON messages (peer, id)`,
 			`CREATE INDEX ix_messages_created ON messages (created_at)`,
 		},
