@@ -211,7 +211,7 @@ func newExpiryChart(counts []store.ExpiringCount) expiryChart {
 	for _, c := range counts {
 		top = max(top, c.In90)
 	}
-	ch := expiryChart{Width: chartLabelW + chartBarMax + 60, Height: max(1, len(counts))*chartGroupH + 8}
+	ch := expiryChart{Width: chartLabelW + chartBarMax + 140, Height: max(1, len(counts))*chartGroupH + 8}
 	summary := ""
 	for i, c := range counts {
 		y := 4 + i*chartGroupH
