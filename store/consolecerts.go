@@ -96,7 +96,7 @@ func (s *Store) SearchHolders(ctx context.Context, f HolderSearch) ([]Holder, er
 
 // certifiedBy narrows q to the holders with a certificate whose CAR is the CHR of one of
 // DV dv's certificates, each step on an index: the DV's CHRs (ix_certificates_holder_role),
-// the holders of the certificates under them (ix_certificates_car). A DV of few terminals:
+// the holders of the certificates under them (ix_certificates_car_role). A DV of few terminals:
 // those holders by id; of many: each holder in the list's order checked until the page is
 // full (collecting 100,000 would take long).
 func certifiedBy(db, q *gorm.DB, dv int64) (*gorm.DB, error) {

@@ -450,15 +450,23 @@ SELECT id, name, CASE role WHEN 'administrator' THEN 'system_administrator' WHEN
 	ended_at {TS}
 )`,
 			`CREATE INDEX ix_console_sessions_operator ON console_sessions (operator_id, id)`,
-			`CREATE INDEX ix_certificates_status ON certificates (status, id)`,
-			`CREATE INDEX ix_certificates_role ON certificates (role, id)`,
+			// Certificates: counts by role and status (covering), valid ones by expiry
+			// (covering the expiry counts per role), a CA's certificates by CAR and role (a
+			// DV's terminals, our CVCA's foreign DVs; it also serves every lookup by CAR, so
+			// the single-column index goes), and issuance by month.
+			`CREATE INDEX ix_certificates_role_status ON certificates (role, status)`,
+			`CREATE INDEX ix_certificates_status_expiry ON certificates (status, not_after, role)`,
+			`CREATE INDEX ix_certificates_car_role ON certificates (car, role, holder_id)`,
+			`DROP INDEX ix_certificates_car`,
+			`CREATE INDEX ix_certificates_not_before ON certificates (not_before)`,
+			// Messages: a holder's history, general messages, the last message to a partner,
+			// recent refusals. The outbox by state; the audit log by action.
 			`CREATE INDEX ix_messages_holder ON messages (holder_id, id)`,
-			`CREATE INDEX ix_audit_events_action ON audit_events (action, seq)`,
 			`CREATE INDEX ix_messages_operation ON messages (operation, id)`,
 			`CREATE INDEX ix_messages_peer ON messages (peer, id)`,
+			`CREATE INDEX ix_messages_created ON messages (created_at)`,
 			`CREATE INDEX ix_outbox_state ON outbox (state, id)`,
-			`CREATE INDEX ix_certificates_status_expiry ON certificates (status, not_after)`,
-			`CREATE INDEX ix_certificates_not_before ON certificates (not_before)`,
+			`CREATE INDEX ix_audit_events_action ON audit_events (action, seq)`,
 		},
 	},
 }

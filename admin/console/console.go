@@ -77,6 +77,9 @@ type Handler struct {
 	Partners ops.PartnerMessenger
 	// Audit verifies the keyed audit log (nil: the chain alone).
 	Audit *auditlog.Log
+	// DVMnemonic is the gateway's own DV (holder Country+DVMnemonic, config dv_mnemonic):
+	// the dashboard shows how long its certificates remain valid. Empty: no DV.
+	DVMnemonic string
 
 	pages   map[string]*template.Template
 	authLog *ops.AuthLog
