@@ -351,7 +351,7 @@ func (g *Gateway) routes() (http.Handler, error) {
 	mux.Handle("/admin/", adminAPI)
 	mux.Handle("/emCAServices/", adminAPI)
 	if !g.Options.Console.Disabled {
-		web := &console.Handler{Store: g.Store, Country: g.Options.Country, Logger: g.logger.With("component", "console"),
+		web := &console.Handler{Store: g.Store, Country: g.Options.Country, DVMnemonic: g.Options.DVMnemonic, Logger: g.logger.With("component", "console"),
 			Options: g.Options.Console, Audit: g.Audit, TwoPerson: g.Options.TwoPerson, KeyOps: g.KeyOperations()}
 		if g.forwarder != nil {
 			web.Partners = g.forwarder
