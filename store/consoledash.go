@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // The web console's dashboard and CA hierarchy: one aggregation per panel, in SQL and on
@@ -32,15 +35,17 @@ type RoleStatusCounts struct {
 
 // CountByRoleStatus counts holders and certificates by role and status (ordered by both).
 func (s *Store) CountByRoleStatus(ctx context.Context) (*RoleStatusCounts, error) {
-	db := s.db.WithContext(ctx)
 	var out RoleStatusCounts
-	if err := db.Raw("SELECT role, status, COUNT(*) AS n FROM holders GROUP BY role, status ORDER BY role, status").
-		Scan(&out.Holders).Error; err != nil {
-		return nil, wrap("count holders by role and status", err)
-	}
-	if err := db.Raw("SELECT role, status, COUNT(*) AS n FROM certificates GROUP BY role, status ORDER BY role, status").
-		Scan(&out.Certificates).Error; err != nil {
-		return nil, wrap("count certificates by role and status", err)
+	err := s.aggregate(ctx, func(db *gorm.DB) error {
+		if err := db.Raw("SELECT role, status, COUNT(*) AS n FROM holders GROUP BY role, status ORDER BY role, status").
+			Scan(&out.Holders).Error; err != nil {
+			return fmt.Errorf("holders: %w", err)
+		}
+		return db.Raw("SELECT role, status, COUNT(*) AS n FROM certificates GROUP BY role, status ORDER BY role, status").
+			Scan(&out.Certificates).Error
+	})
+	if err != nil {
+		return nil, wrap("count by role and status", err)
 	}
 	return &out, nil
 }
@@ -58,12 +63,14 @@ func (s *Store) CountExpiringWindows(ctx context.Context, now time.Time) ([]Expi
 	today := midnight(now)
 	d7, d30, d90 := today.AddDate(0, 0, 7), today.AddDate(0, 0, 30), today.AddDate(0, 0, 90)
 	var out []ExpiringCount
-	err := s.db.WithContext(ctx).Raw(`SELECT role,
+	err := s.aggregate(ctx, func(db *gorm.DB) error {
+		return db.Raw(`SELECT role,
 	SUM(CASE WHEN not_after <= ? THEN 1 ELSE 0 END) AS in7,
 	SUM(CASE WHEN not_after <= ? THEN 1 ELSE 0 END) AS in30,
 	COUNT(*) AS in90
 FROM certificates WHERE status = ? AND not_after >= ? AND not_after <= ?
 GROUP BY role ORDER BY role`, d7, d30, CertValid, today, d90).Scan(&out).Error
+	})
 	return out, wrap("count expiring certificates", err)
 }
 

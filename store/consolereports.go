@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"gorm.io/gorm"
 )
 
 // The console's audit browser and reports: bounded, index-served queries (the console
@@ -315,7 +317,7 @@ func (s *Store) CertificateReportCounts(ctx context.Context, now time.Time) (map
 			return nil, err
 		}
 		var n int64
-		if err := s.db.WithContext(ctx).Model(&Certificate{}).Where(cond, args...).Count(&n).Error; err != nil {
+		if err := s.aggregate(ctx, func(db *gorm.DB) error { return db.Model(&Certificate{}).Where(cond, args...).Count(&n).Error }); err != nil {
 			return nil, wrap("certificate report counts", err)
 		}
 		out[r] = n
@@ -380,7 +382,7 @@ FROM p WHERE c IS NOT NULL ORDER BY c`
 		return nil, fmt.Errorf("store: certificate statistics: unknown grouping %q", by)
 	}
 	var out []CertStat
-	if err := s.db.WithContext(ctx).Raw(q).Scan(&out).Error; err != nil {
+	if err := s.aggregate(ctx, func(db *gorm.DB) error { return db.Raw(q).Scan(&out).Error }); err != nil {
 		return nil, wrap("certificate statistics", err)
 	}
 	return out, nil

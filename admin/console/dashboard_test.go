@@ -342,10 +342,15 @@ func TestSeedCertificates(t *testing.T) {
 }
 
 // benchConsole is a console over a seeded SQLite store and a signed-in session cookie.
-func benchConsole(b *testing.B, n int) (http.Handler, *http.Cookie) {
+func benchConsole(b *testing.B, n int) (http.Handler, *http.Cookie, *store.Store) {
+	return benchConsoleOn(b, filepath.Join(b.TempDir(), "eacgate.db"), n)
+}
+
+// benchConsoleOn is benchConsole on the database at dsn.
+func benchConsoleOn(b *testing.B, dsn string, n int) (http.Handler, *http.Cookie, *store.Store) {
 	b.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(b.TempDir(), "eacgate.db"), nil)
+	st, err := store.Open(ctx, dsn, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -368,11 +373,11 @@ func benchConsole(b *testing.B, n int) (http.Handler, *http.Cookie) {
 	if err := h.ops().OpenConsoleSession(ctx, a, sess, "token"); err != nil {
 		b.Fatal(err)
 	}
-	return routes, &http.Cookie{Name: sessionCookie, Value: token}
+	return routes, &http.Cookie{Name: sessionCookie, Value: token}, st
 }
 
 func benchPage(b *testing.B, path, heading string) {
-	routes, cookie := benchConsole(b, 100000)
+	routes, cookie, _ := benchConsole(b, 100000)
 	get := func() *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, "https://console.example"+path, nil)
 		req.AddCookie(cookie)
