@@ -41,7 +41,7 @@ func (s *Store) CountByRoleStatus(ctx context.Context) (*RoleStatusCounts, error
 			Scan(&out.Holders).Error; err != nil {
 			return fmt.Errorf("holders: %w", err)
 		}
-		return db.Raw("SELECT role, status, COUNT(*) AS n FROM certificates GROUP BY role, status ORDER BY role, status").
+		return db.Raw("SELECT role, status, COUNT(*) AS n FROM certificates GROUP BY status, role ORDER BY status, role").
 			Scan(&out.Certificates).Error
 	})
 	if err != nil {
@@ -57,6 +57,10 @@ type ExpiringCount struct {
 	In7, In30, In90 int64
 }
 
+// certificateRoles are every role a certificate has: naming them lets an index whose
+// columns are (status, role, not_after) serve a range of expiry dates per role.
+var certificateRoles = []Role{RoleCVCA, RoleDVDomestic, RoleDVForeign, RoleTerminal, RoleSPOC}
+
 // CountExpiringWindows counts the valid, unexpired certificates by role whose expiration
 // date is at most 7, 30 and 90 days after now's date: one range scan on not_after.
 func (s *Store) CountExpiringWindows(ctx context.Context, now time.Time) ([]ExpiringCount, error) {
@@ -68,22 +72,28 @@ func (s *Store) CountExpiringWindows(ctx context.Context, now time.Time) ([]Expi
 	SUM(CASE WHEN not_after <= ? THEN 1 ELSE 0 END) AS in7,
 	SUM(CASE WHEN not_after <= ? THEN 1 ELSE 0 END) AS in30,
 	COUNT(*) AS in90
-FROM certificates WHERE status = ? AND not_after >= ? AND not_after <= ?
-GROUP BY role ORDER BY role`, d7, d30, CertValid, today, d90).Scan(&out).Error
+FROM certificates WHERE status = ? AND role IN ? AND not_after >= ? AND not_after <= ?
+GROUP BY role ORDER BY role`, d7, d30, CertValid, certificateRoles, today, d90).Scan(&out).Error
 	})
 	return out, wrap("count expiring certificates", err)
 }
 
 // ExpiringSoonest returns up to limit valid, unexpired certificates whose expiration date
 // is at most within days after now's date, soonest first (without their raw bytes). The
-// order (expiry, role, id) is that of ix_certificates_status_expiry: the scan stops after
-// limit rows.
+// order (expiry, id) is that of ix_certificates_not_after (SQLite keeps the row id in
+// every index): the scan stops after limit rows.
 func (s *Store) ExpiringSoonest(ctx context.Context, now time.Time, within, limit int) ([]Certificate, error) {
 	today := midnight(now)
 	var cs []Certificate
+	status := "status = ?"
+	if s.dialect == DialectSQLite {
+		// Unary plus keeps SQLite off ix_certificates_status_expiry, whose order is by role
+		// first: the walk along not_after stops after limit rows.
+		status = "+status = ?"
+	}
 	err := s.db.WithContext(ctx).Select(certColumns).
-		Where("status = ? AND not_after >= ? AND not_after <= ?", CertValid, today, today.AddDate(0, 0, within)).
-		Order("not_after, role, id").Limit(limit).Find(&cs).Error
+		Where(status+" AND not_after >= ? AND not_after <= ?", CertValid, today, today.AddDate(0, 0, within)).
+		Order("not_after, id").Limit(limit).Find(&cs).Error
 	return cs, wrap("expiring soonest", err)
 }
 
@@ -105,10 +115,11 @@ type IssuingCertificates struct {
 func (s *Store) CertificatesInUse(ctx context.Context, now time.Time, country, dvMnemonic string) (*IssuingCertificates, error) {
 	db := s.db.WithContext(ctx)
 	out := &IssuingCertificates{}
-	// The country's valid CVCA certificates are few: on ix_certificates_role_status, the
-	// newest picked here (an ORDER BY would lead SQLite to walk all valid certificates).
+	// The country's valid CVCA certificates are few: on the partial index
+	// ix_certificates_cvca (role = 'cvca' written as the index's condition), the newest
+	// picked here.
 	var cvcas []Certificate
-	if err := db.Select(certColumns).Where("role = ? AND status = ? AND substr(chr, 1, 2) = ?", RoleCVCA, CertValid, country).
+	if err := db.Select(certColumns).Where("role = 'cvca' AND status = ? AND substr(chr, 1, 2) = ?", CertValid, country).
 		Limit(maxPartnerCerts).Find(&cvcas).Error; err != nil {
 		return nil, wrap("certificates in use: cvca", err)
 	}
@@ -148,7 +159,7 @@ func (s *Store) CertificatesInUse(ctx context.Context, now time.Time, country, d
 	// ones sign nothing): per country a walk back along ix_certificates_holder_role that
 	// stops at the first match.
 	var countries []string
-	if err := db.Model(&Certificate{}).Distinct("substr(chr, 1, 2)").Where("role = ? AND substr(chr, 1, 2) <> ?", RoleCVCA, country).
+	if err := db.Model(&Certificate{}).Distinct("substr(chr, 1, 2)").Where("role = 'cvca' AND substr(chr, 1, 2) <> ?", country).
 		Order("substr(chr, 1, 2)").Limit(maxPartnerCerts).Pluck("substr(chr, 1, 2)", &countries).Error; err != nil {
 		return nil, wrap("certificates in use: partner countries", err)
 	}
@@ -218,7 +229,7 @@ func (s *Store) PartnerContacts(ctx context.Context) ([]PartnerContact, error) {
 	for i, p := range ps {
 		out[i].Partner = p
 		var outID *int64
-		if err := db.Raw("SELECT MAX(id) FROM messages WHERE peer = ?", "spoc:"+p.Country).Scan(&outID).Error; err != nil {
+		if err := db.Raw("SELECT MAX(id) FROM messages WHERE peer = ? AND peer <> ''", "spoc:"+p.Country).Scan(&outID).Error; err != nil {
 			return nil, wrap("partner contacts", err)
 		}
 		id := lastIn[p.Country]
@@ -415,7 +426,7 @@ const maxPartnerCerts = 1000
 func (s *Store) PartnerCVCAs(ctx context.Context, country string, dvID int64, perCountry int) ([]PartnerCVCA, error) {
 	db := s.db.WithContext(ctx)
 	var cvcas []Certificate
-	if err := db.Select(certColumns).Where("role = ? AND substr(chr, 1, 2) <> ?", RoleCVCA, country).
+	if err := db.Select(certColumns).Where("role = 'cvca' AND substr(chr, 1, 2) <> ?", country).
 		Order("substr(chr, 1, 2), not_before, id").Limit(maxPartnerCerts).Find(&cvcas).Error; err != nil {
 		return nil, wrap("partner cvcas", err)
 	}

@@ -229,9 +229,9 @@ func (r CertReport) Valid() bool {
 
 // where is r's condition at now (the start of now's UTC day is the expiry bound). For a
 // list in id order on SQLite (byID), the expiry term of the active report is kept off
-// the index (unary +): SQLite would otherwise range over certificates(status, not_after)
-// and sort every active certificate, where walking certificates(status, id) backwards
-// finds a page's rows at once (PostgreSQL's planner has statistics to choose with).
+// the index (unary +): SQLite would otherwise range over certificates(status, role,
+// not_after, ...) and sort every active certificate, where walking the table backwards by
+// id finds a page's rows at once (PostgreSQL's planner has statistics to choose with).
 func (r CertReport) where(now time.Time, byID bool) (string, []any, error) {
 	today := now.UTC().Truncate(24 * time.Hour)
 	switch r {
@@ -308,7 +308,7 @@ func (s *Store) EachCertificateReport(ctx context.Context, r CertReport, now tim
 }
 
 // CertificateReportCounts counts the certificates of each report at now (the index
-// certificates(status, not_after) serves each count).
+// index certificates(status, role, not_after, not_before) serves each count).
 func (s *Store) CertificateReportCounts(ctx context.Context, now time.Time) (map[CertReport]int64, error) {
 	out := map[CertReport]int64{}
 	for _, r := range CertReports {
@@ -330,7 +330,8 @@ type CertStatBy string
 
 // The groupings: the month of not_before (the certificate's effective date, "YYYY-MM",
 // UTC), the role, and the holder's country (the CHR's first two characters). Each is
-// served by an index (certificates(not_before), (role, id), (chr)).
+// read from an index, not the table (certificates(status, role, not_after, not_before),
+// (chr)).
 const (
 	CertStatMonth   CertStatBy = "month"
 	CertStatRole    CertStatBy = "role"
@@ -345,8 +346,7 @@ type CertStat struct {
 
 // CertificateStatistics counts all certificates (every status) grouped by by, in the
 // order of the key, aggregated by the database over an index: months from the counts per
-// distinct not_before (a scan of certificates(not_before) in order, no sort of every
-// row), countries on SQLite by a loose scan of certificates(chr) (one index range per
+// distinct not_before (read from the index holding it, not from the table), countries on SQLite by a loose scan of certificates(chr) (one index range per
 // country; PostgreSQL hash-aggregates the plain GROUP BY).
 func (s *Store) CertificateStatistics(ctx context.Context, by CertStatBy) ([]CertStat, error) {
 	pg := s.dialect == DialectPostgres

@@ -57,11 +57,11 @@ func testConsoleWork(t *testing.T, s *Store) {
 			t.Fatal(err)
 		}
 	}
-	all, err := s.MessagesByOperationPage(ctx(), "GeneralMessage", 2, 0)
+	all, err := s.GeneralMessagesPage(ctx(), 2, 0)
 	if err != nil || len(all) != 2 || all[0].MessageID != "out-2" || all[1].MessageID != "out-1" {
 		t.Fatalf("general messages = %+v, %v", all, err)
 	}
-	if all, err = s.MessagesByOperationPage(ctx(), "GeneralMessage", 2, 2); err != nil || len(all) != 1 || all[0].MessageID != "in-1" {
+	if all, err = s.GeneralMessagesPage(ctx(), 2, 2); err != nil || len(all) != 1 || all[0].MessageID != "in-1" {
 		t.Fatalf("general messages page 2 = %+v, %v", all, err)
 	}
 	withFR, err := s.PartnerMessages(ctx(), "FR", 10)
@@ -111,17 +111,19 @@ func TestConsoleWorkPostgres(t *testing.T) {
 func TestConsoleWorkPlans(t *testing.T) {
 	s := open(t, sqliteDSNFor(t))
 	for q, index := range map[string]string{
-		"SELECT * FROM messages WHERE approval = 'pending' ORDER BY id LIMIT 51 OFFSET 50":              "ix_messages_approval",
-		"SELECT * FROM outbox WHERE state = 'dead' ORDER BY id DESC LIMIT 51 OFFSET 50":                 "ix_outbox_state",
-		"SELECT * FROM messages WHERE operation = 'GeneralMessage' ORDER BY id DESC LIMIT 51 OFFSET 50": "ix_messages_operation",
-		"SELECT * FROM messages WHERE peer = 'spoc:FR' ORDER BY id DESC LIMIT 20":                       "ix_messages_peer",
-		"SELECT * FROM messages WHERE holder_id = 1 ORDER BY id DESC LIMIT 20":                          "ix_messages_holder",
+		"SELECT * FROM messages WHERE approval = 'pending' ORDER BY id LIMIT 51 OFFSET 50":                                                                                "ix_messages_approval",
+		"SELECT * FROM outbox WHERE state = 'dead' ORDER BY id DESC LIMIT 51 OFFSET 50":                                                                                   "ix_outbox_state",
+		"SELECT * FROM messages WHERE operation = 'GeneralMessage' ORDER BY id DESC LIMIT 51 OFFSET 50":                                                                   "ix_messages_general",
+		"SELECT * FROM messages WHERE peer = 'spoc:FR' AND peer <> '' ORDER BY id DESC LIMIT 20":                                                                          "ix_messages_peer",
+		"SELECT MAX(id) FROM messages WHERE peer = 'spoc:FR' AND peer <> ''":                                                                                              "ix_messages_peer",
+		"SELECT return_code FROM messages WHERE created_at >= '2026-01-01' AND return_code <> '' AND substr(return_code, 1, 2) <> 'ok' ORDER BY created_at DESC LIMIT 10": "ix_messages_refused",
+		"SELECT * FROM messages WHERE holder_id = 1 ORDER BY id DESC LIMIT 20":                                                                                            "ix_messages_holder",
 	} {
 		var rows []struct{ Detail string }
 		if err := s.DB().Raw("EXPLAIN QUERY PLAN " + q).Scan(&rows).Error; err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
-		if len(rows) != 1 || !strings.Contains(rows[0].Detail, "USING INDEX "+index) {
+		if len(rows) != 1 || !strings.Contains(rows[0].Detail+" ", " INDEX "+index+" ") {
 			t.Errorf("%s: plan %+v, want one search of %s", q, rows, index)
 		}
 	}

@@ -323,7 +323,8 @@ func (s *Store) CertificatesByCAR(ctx context.Context, car string) ([]Certificat
 // country code): the self-signed roots and the link certificates, oldest to newest by
 // NotBefore then ID — the order a relying party imports them in.
 func (s *Store) CVCAChain(ctx context.Context, country string) ([]Certificate, error) {
-	return s.listCerts(ctx, "cvca chain", "role = ? AND substr(chr, 1, 2) = ?", RoleCVCA, country)
+	// role = 'cvca' as written in the partial index ix_certificates_cvca, which serves it.
+	return s.listCerts(ctx, "cvca chain", "role = 'cvca' AND substr(chr, 1, 2) = ?", country)
 }
 
 // ExpiringBefore returns the valid certificates whose NotAfter is before t, soonest first.

@@ -265,7 +265,7 @@ type messagesData struct {
 // messages, GET /admin/v1/spoc/messages).
 func (h *Handler) messagesPage(r *request) error {
 	pg := r.pager(50)
-	ms, err := h.Store.MessagesByOperationPage(r.Context(), "GeneralMessage", pg.Limit(), pg.Offset())
+	ms, err := h.Store.GeneralMessagesPage(r.Context(), pg.Limit(), pg.Offset())
 	if err != nil {
 		return err
 	}
