@@ -245,9 +245,6 @@ func badRequest(format string, args ...any) error {
 	return &userError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 }
 
-// notFound is a userError of status 404.
-func notFound(what string) error { return &userError{http.StatusNotFound, what + " not found"} }
-
 // page authenticates the session, checks the role and the CSRF token of a form, and runs fn.
 func (h *Handler) page(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
