@@ -61,3 +61,11 @@ echo
 echo "### End to end: authenticated renewals over mutual TLS (eacgate-load)"
 echo
 scripts/bench-load.sh
+
+echo
+echo "### Web console: time per page over 100,000 certificates (admin/console)"
+echo
+echo "| page | ms |"
+echo "|---|---:|"
+go test -run '^$' -bench 'BenchmarkConsolePages' -benchtime 20x ./admin/console/ |
+  awk '/^BenchmarkConsolePages/ { sub(/^BenchmarkConsolePages\//, "", $1); sub(/-[0-9]+$/, "", $1); printf "| %s | %.1f |\n", $1, $3 / 1e6 }'
