@@ -78,8 +78,9 @@ func (r *request) critical(task ops.Action, params any, back, done, doneMsg stri
 	if p.Executed() {
 		return r.done(done, doneMsg)
 	}
+	sentence, _, _ := strings.Cut(p.Description, "\n") // the page shows the parameters
 	return r.done(fmt.Sprintf("/console/proposals/%d", p.ID),
-		fmt.Sprintf("Proposal #%d (%s) waits for the approval of a second person.", p.ID, p.Description))
+		fmt.Sprintf("Proposal #%d (%s) waits for the approval of a second person.", p.ID, strings.TrimSpace(sentence)))
 }
 
 // formValue returns a posted field without surrounding space.
