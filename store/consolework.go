@@ -115,23 +115,5 @@ func (s *Store) PartnerDVsPage(ctx context.Context, country string, limit, offse
 	if err != nil {
 		return nil, wrap("partner DVs", err)
 	}
-	ids := make([]int64, len(hs))
-	for i, h := range hs {
-		ids[i] = h.ID
-	}
-	var rows []partnerDV
-	if len(ids) > 0 {
-		if err := s.db.WithContext(ctx).Where("holder_id IN ?", ids).Find(&rows).Error; err != nil {
-			return nil, wrap("partner DVs", err)
-		}
-	}
-	cvca := make(map[int64]string, len(rows))
-	for _, r := range rows {
-		cvca[r.HolderID] = r.MaintainingCVCA
-	}
-	out := make([]PartnerDV, len(hs))
-	for i, h := range hs {
-		out[i] = PartnerDV{Holder: h, MaintainingCVCA: cvca[h.ID]}
-	}
-	return out, nil
+	return s.withMaintainingCVCA(ctx, hs)
 }

@@ -145,6 +145,12 @@ func (s *Store) PartnerDVs(ctx context.Context, country string) ([]PartnerDV, er
 	if err != nil {
 		return nil, err
 	}
+	return s.withMaintainingCVCA(ctx, hs)
+}
+
+// withMaintainingCVCA pairs foreign DV holders with the maintaining CVCA of those
+// registered on their partner's list (empty for the others).
+func (s *Store) withMaintainingCVCA(ctx context.Context, hs []Holder) ([]PartnerDV, error) {
 	ids := make([]int64, len(hs))
 	for i, h := range hs {
 		ids[i] = h.ID

@@ -115,33 +115,7 @@ func (s *Store) LockProposal(ctx context.Context, id int64) (*Proposal, error) {
 
 // ListProposals returns the proposals in state (empty: all), newest first, at most 1,000.
 func (s *Store) ListProposals(ctx context.Context, state ProposalState) ([]Proposal, error) {
-	q := s.db.WithContext(ctx).Model(&Proposal{})
-	if state != "" {
-		q = q.Where("state = ?", state)
-	}
-	var ps []Proposal
-	if err := q.Order("id DESC").Limit(1000).Find(&ps).Error; err != nil {
-		return nil, wrap("list proposals", err)
-	}
-	if len(ps) == 0 {
-		return ps, nil
-	}
-	ids := make([]int64, len(ps))
-	for i := range ps {
-		ids[i] = ps[i].ID
-	}
-	var as []ProposalApproval
-	if err := s.db.WithContext(ctx).Where("proposal_id IN ?", ids).Order("at, person").Find(&as).Error; err != nil {
-		return nil, wrap("list proposal approvals", err)
-	}
-	byID := map[int64][]ProposalApproval{}
-	for _, a := range as {
-		byID[a.ProposalID] = append(byID[a.ProposalID], a)
-	}
-	for i := range ps {
-		ps[i].Approvals = byID[ps[i].ID]
-	}
-	return ps, nil
+	return s.ProposalsPage(ctx, state, maxPageRows, 0)
 }
 
 // AddApproval records one person's approval; a second one of the same person is a

@@ -18,6 +18,7 @@ import (
 
 	"eacgate/authority"
 	"eacgate/cvc"
+	"eacgate/ecc"
 	eacgw "eacgate/gateway"
 	"eacgate/internal/openpace"
 	"eacgate/internal/testenv"
@@ -181,9 +182,10 @@ func (b *tab) signOut() {
 	}
 }
 
-// issueAt issues a terminal certificate as the DV did at a past time (so that it expires
-// soon) and records it, as the gateway would have.
-func (g *gateway) issueAt(t *testing.T, mnemonic string, chain []*cvc.Certificate, at time.Time) *cvc.Certificate {
+// issueAt issues a terminal's first certificate as the DV did at a past time (so that it
+// expires soon, or has expired) and records it as the gateway would have; it returns the
+// certificate and the terminal's key.
+func (g *gateway) issueAt(t *testing.T, mnemonic string, chain []*cvc.Certificate, at time.Time) (*cvc.Certificate, *ecc.PrivateKey) {
 	t.Helper()
 	ctx := context.Background()
 	gw, err := eacgw.OpenStores(ctx, eacgw.Options{DataDir: g.data})
@@ -196,7 +198,7 @@ func (g *gateway) issueAt(t *testing.T, mnemonic string, chain []*cvc.Certificat
 		t.Fatal(err)
 	}
 	dv := &authority.Issuer{Path: chain, Signer: dvKey, Policy: authority.DefaultPolicy(), Now: func() time.Time { return at }}
-	req, _ := newRequest(t, "brainpoolP256r1", "UT"+mnemonic+"00001", chain[1].CHR, "", nil)
+	req, key := newRequest(t, "brainpoolP256r1", "UT"+mnemonic+"00001", chain[1].CHR, "", nil)
 	cert, err := dv.Issue(req, authority.Applicant{Country: "UT", Mnemonic: mnemonic, Role: cvc.RoleTerminal, Status: authority.StatusActive})
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +210,7 @@ func (g *gateway) issueAt(t *testing.T, mnemonic string, chain []*cvc.Certificat
 	if err := ra.NewStoreRegistry(gw.Store).RecordCertificate(ctx, h.ID, cert); err != nil {
 		t.Fatal(err)
 	}
-	return cert
+	return cert, key
 }
 
 // The console in a real browser against the real binary: sign-in, the dashboard's expiring
@@ -235,8 +237,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	g.register(t, "UT", "ISEXP03", "terminal")
 	g.register(t, "UT", "ISEXP20", "terminal")
 	now := time.Now()
-	soon := g.issueAt(t, "ISEXP03", chain, now.AddDate(0, 0, -26))
-	later := g.issueAt(t, "ISEXP20", chain, now.AddDate(0, 0, -9))
+	soon, _ := g.issueAt(t, "ISEXP03", chain, now.AddDate(0, 0, -26))
+	later, _ := g.issueAt(t, "ISEXP20", chain, now.AddDate(0, 0, -9))
 
 	b := newBrowser(t, g.base)
 	b.signIn(ra1)

@@ -6,7 +6,6 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/tls"
@@ -26,13 +25,10 @@ import (
 	"testing"
 	"time"
 
-	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/ecc"
-	eacgw "eacgate/gateway"
 	"eacgate/internal/openpace"
 	"eacgate/internal/testenv"
-	"eacgate/ra"
 	"eacgate/server"
 )
 
@@ -466,31 +462,7 @@ func degenerateSignedData(t *testing.T) []byte {
 // authenticated with it.
 func (g *gateway) expiredCertificate(t *testing.T, mnemonic string, chain []*cvc.Certificate) ([]byte, error) {
 	t.Helper()
-	ctx := context.Background()
-	gw, err := eacgw.OpenStores(ctx, eacgw.Options{DataDir: g.data})
-	if err != nil {
-		return nil, err
-	}
-	defer gw.Close()
-	dvKey, err := gw.Keys.Signer(ctx, "dv")
-	if err != nil {
-		return nil, err
-	}
-	past := time.Now().AddDate(0, 0, -60)
-	dv := &authority.Issuer{Path: chain, Signer: dvKey, Policy: authority.DefaultPolicy(), Now: func() time.Time { return past }}
-	req, key := newRequest(t, "brainpoolP256r1", "UT"+mnemonic+"00001", chain[1].CHR, "", nil)
-	app := authority.Applicant{Country: "UT", Mnemonic: mnemonic, Role: cvc.RoleTerminal, Status: authority.StatusActive}
-	cert, err := dv.Issue(req, app)
-	if err != nil {
-		return nil, err
-	}
-	h, err := gw.Store.HolderByName(ctx, "UT", mnemonic)
-	if err != nil {
-		return nil, err
-	}
-	if err := ra.NewStoreRegistry(gw.Store).RecordCertificate(ctx, h.ID, cert); err != nil {
-		return nil, err
-	}
+	cert, key := g.issueAt(t, mnemonic, chain, time.Now().AddDate(0, 0, -60))
 	renewal, _ := newRequest(t, "brainpoolP256r1", "UT"+mnemonic+"00002", chain[1].CHR, cert.CHR, key)
 	return renewal, nil
 }

@@ -13,14 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"eacgate/authority"
 	"eacgate/cvc"
 	"eacgate/ecc"
-	eacgw "eacgate/gateway"
 	"eacgate/internal/openpace"
 	"eacgate/internal/testenv"
 	"eacgate/msg"
-	"eacgate/ra"
 	"eacgate/server"
 )
 
@@ -143,30 +140,7 @@ func checkIssued(t *testing.T, out, dir string, chain []*cvc.Certificate, issued
 func (g *gateway) expiredState(t *testing.T, mnemonic string, chain []*cvc.Certificate) (client, string) {
 	t.Helper()
 	c := g.openSSLClient(t, mnemonic, "terminal")
-	ctx := context.Background()
-	gw, err := eacgw.OpenStores(ctx, eacgw.Options{DataDir: g.data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
-	dvKey, err := gw.Keys.Signer(ctx, "dv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	past := time.Now().AddDate(0, 0, -60)
-	dv := &authority.Issuer{Path: chain, Signer: dvKey, Policy: authority.DefaultPolicy(), Now: func() time.Time { return past }}
-	req, key := newRequest(t, "brainpoolP256r1", "UT"+mnemonic+"00001", chain[1].CHR, "", nil)
-	cert, err := dv.Issue(req, authority.Applicant{Country: "UT", Mnemonic: mnemonic, Role: cvc.RoleTerminal, Status: authority.StatusActive})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := gw.Store.HolderByName(ctx, "UT", mnemonic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ra.NewStoreRegistry(gw.Store).RecordCertificate(ctx, h.ID, cert); err != nil {
-		t.Fatal(err)
-	}
+	cert, key := g.issueAt(t, mnemonic, chain, time.Now().AddDate(0, 0, -60))
 	der, err := ecc.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
