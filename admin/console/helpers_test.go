@@ -131,17 +131,24 @@ func (b *browser) post(p string, form url.Values) int {
 	if _, ok := form["csrf"]; !ok {
 		form.Set("csrf", b.csrf())
 	}
-	req, _ := http.NewRequest(http.MethodPost, b.f.srv.URL+p, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.send(p, "application/x-www-form-urlencoded", strings.NewReader(form.Encode()))
+}
+
+// send posts body as the page's own form would (same origin), follows the redirect and
+// returns the final status.
+func (b *browser) send(p, contentType string, body io.Reader) int {
+	b.f.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.f.srv.URL+p, body)
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Origin", b.f.srv.URL)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
 	res, err := b.c.Do(req)
 	if err != nil {
 		b.f.t.Fatal(err)
 	}
-	body, _ := io.ReadAll(res.Body)
+	out, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	b.last = string(body)
+	b.last = string(out)
 	if res.StatusCode == http.StatusSeeOther {
 		return b.get(res.Header.Get("Location"))
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"eacgate/cvc"
-
 	"eacgate/ops"
 	"eacgate/store"
 	"eacgate/trust"

@@ -12,7 +12,6 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"math/big"
 	"mime/multipart"
 	"net/http"
@@ -173,20 +172,7 @@ func (b *browser) postFiles(p string, fields url.Values, files map[string][]uplo
 		}
 	}
 	w.Close()
-	req, _ := http.NewRequest(http.MethodPost, b.f.srv.URL+p, &body)
-	req.Header.Set("Content-Type", w.FormDataContentType())
-	req.Header.Set("Origin", b.f.srv.URL)
-	res, err := b.c.Do(req)
-	if err != nil {
-		b.f.t.Fatal(err)
-	}
-	out, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	b.last = string(out)
-	if res.StatusCode == http.StatusSeeOther {
-		return b.get(res.Header.Get("Location"))
-	}
-	return res.StatusCode
+	return b.send(p, w.FormDataContentType(), &body)
 }
 
 type upload struct {
