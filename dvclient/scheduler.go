@@ -59,12 +59,12 @@ func (c *Client) Run(ctx context.Context) {
 	t := time.NewTicker(o.CheckInterval)
 	defer t.Stop()
 	for {
-		if n, err := c.Domestic.FetchCACertificates(ctx); err != nil {
+		if n, err := c.Domestic.FetchCACertificates(ctx); err != nil && ctx.Err() == nil {
 			log.Warn("CVCA certificates", "err", err)
 		} else if n > 0 {
 			log.Info("new CVCA certificates", "count", n)
 		}
-		if err := c.Refresh(ctx); err != nil {
+		if err := c.Refresh(ctx); err != nil && ctx.Err() == nil {
 			log.Error("reload DV certificate", "err", err)
 		}
 		renewed, err := c.Renew(ctx, o, c.now())
