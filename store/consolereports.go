@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -218,14 +219,7 @@ const (
 var CertReports = []CertReport{CertReportActive, CertReportSuspended, CertReportRevoked, CertReportExpired}
 
 // Valid reports whether r is one of CertReports.
-func (r CertReport) Valid() bool {
-	for _, v := range CertReports {
-		if r == v {
-			return true
-		}
-	}
-	return false
-}
+func (r CertReport) Valid() bool { return slices.Contains(CertReports, r) }
 
 // where is r's condition at now (the start of now's UTC day is the expiry bound). For a
 // list in id order on SQLite (byID), the expiry term of the active report is kept off

@@ -113,12 +113,17 @@ type certificateData struct {
 	CriticalReinstate bool
 }
 
-func (h *Handler) certificate(r *request) error {
+// pathCertificate is the certificate the path's {id} names.
+func (h *Handler) pathCertificate(r *request) (*store.Certificate, error) {
 	id, err := r.id("id")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c, err := h.Store.CertificateByID(r.Context(), id)
+	return h.Store.CertificateByID(r.Context(), id)
+}
+
+func (h *Handler) certificate(r *request) error {
+	c, err := h.pathCertificate(r)
 	if err != nil {
 		return err
 	}
@@ -220,11 +225,7 @@ func derFileName(chr string) string {
 
 // certificateDER downloads the certificate as stored (DER).
 func (h *Handler) certificateDER(r *request) error {
-	id, err := r.id("id")
-	if err != nil {
-		return err
-	}
-	c, err := h.Store.CertificateByID(r.Context(), id)
+	c, err := h.pathCertificate(r)
 	if err != nil {
 		return err
 	}
